@@ -1,0 +1,35 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both build the venv first.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned to the local CPU wheel, so nothing below drags in a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[dev,data]"
+	# Peers depend on torchvision (which would drag torch up): install them without dependencies.
+	$(BIN)/python -m pip install -q --no-deps norse spikingjelly snntorch
+	$(BIN)/python -m pip install -q loguru
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/snndeploy demo --out reports/demo
+
+test: $(STAMP)
+	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check snndeploy exporters tests benchmarks examples
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/cpu_neurons.py
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

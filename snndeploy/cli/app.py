@@ -1,0 +1,72 @@
+"""The ``snndeploy`` command line: one small module per subcommand, each with a ``register(app)`` function.
+
+Heavy imports (torch, nir, onnx) happen inside the commands so ``snndeploy --help`` is instant. Library errors
+(``snndeploy.errors.SnnDeployError``) become a one-line message and their exit code (2 for unusable input,
+1 for failed verification); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="snndeploy",
+    help="Train CLIF/KLIF/ILIF/LIF spiking networks, fold them into hardware-legal LIF form, export to NIR and "
+    "ONNX, and verify that the spikes are preserved.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Subcommand modules under snndeploy.cli, in --help order. Each defines register(app).
+COMMAND_MODULES = [
+    "info",
+    "demo",
+]
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
+    _state["debug"] = debug
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"snndeploy.cli.{_name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the app and map snndeploy errors to exit codes and one-line messages."""
+    from ..errors import SnnDeployError
+
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        app(args=argv, standalone_mode=False)
+    except SnnDeployError as exc:
+        if debug:
+            raise
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        return 130
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

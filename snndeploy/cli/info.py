@@ -1,0 +1,31 @@
+"""``snndeploy info``: versions of snndeploy and of every library it talks to (paste it into bug reports)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("info", help="Print versions of snndeploy, torch, nir, onnx, onnxruntime and installed peers.")(info)
+
+
+def info() -> None:
+    from importlib import metadata
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="snndeploy environment")
+    table.add_column("package")
+    table.add_column("version")
+    for pkg in ["snndeploy", "torch", "numpy", "nir", "onnx", "onnxruntime", "triton", "norse", "snntorch",
+                "spikingjelly", "mnist1d", "scikit-learn"]:
+        try:
+            version = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        table.add_row(pkg, version)
+    import torch
+
+    table.add_row("cuda available", str(torch.cuda.is_available()))
+    Console().print(table)

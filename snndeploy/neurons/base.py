@@ -1,0 +1,248 @@
+"""What every neuron shares: parameter validation, input checks, the backend dispatch table and the thin module.
+
+Conventions (all neurons):
+- Time-major tensors ``[T, B, *]``; spikes come back with the input's shape and dtype.
+- Arithmetic is done in float32 whatever the input dtype (bf16/fp16 inputs are upcast), so every backend
+  produces bit-identical spikes; states are float32.
+- States start at 0 for every sequence in multi-step mode: no hidden state survives between calls.
+- One dispatch table maps (neuron, backend) to a sequence function with the signature
+  ``seq(x_seq, params, state=None) -> (spikes, final_state)``; a module picks its implementation once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import InvalidInputError, InvalidParameterError, UnknownNameError
+
+__all__ = [
+    "Backend",
+    "SeqFn",
+    "register_impl",
+    "get_impl",
+    "available_backends",
+    "check_tau",
+    "check_threshold",
+    "check_finite_number",
+    "check_input",
+    "run_steps",
+    "NeuronModule",
+]
+
+SeqFn = Callable[..., tuple[Tensor, Any]]
+
+
+class Backend(str, Enum):
+    """Implementation of a neuron's time loop.
+
+    - ``TORCH``: autograd through a plain Python loop of the step function (the readable reference).
+    - ``BPTT``: one ``torch.autograd.Function`` per neuron, forward without a graph, hand-written reverse-time
+      backward (the CPU fast path and the spec of the GPU kernels).
+    - ``TRITON``: fused GPU kernels (``snndeploy.neurons.kernels``), time loop inside the kernel.
+    - ``AUTO``: ``TRITON`` for CUDA tensors when Triton is importable, else ``BPTT``.
+    """
+
+    TORCH = "torch"
+    BPTT = "bptt"
+    TRITON = "triton"
+    AUTO = "auto"
+
+    @classmethod
+    def parse(cls, value: str | Backend) -> Backend:
+        if isinstance(value, Backend):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise UnknownNameError(
+                f"unknown backend {value!r}; known: {', '.join(b.value for b in cls)}"
+            ) from None
+
+
+_IMPLS: dict[tuple[str, Backend], SeqFn] = {}
+
+
+def register_impl(neuron: str, backend: Backend) -> Callable[[SeqFn], SeqFn]:
+    """Decorator: register ``fn`` as the ``backend`` implementation of ``neuron``'s sequence function."""
+
+    def deco(fn: SeqFn) -> SeqFn:
+        key = (neuron, backend)
+        if key in _IMPLS:
+            raise RuntimeError(f"{neuron!r} already has a {backend.value!r} implementation: {_IMPLS[key]!r}")
+        _IMPLS[key] = fn
+        return fn
+
+    return deco
+
+
+def _load_triton_kernels() -> bool:
+    """Import the Triton kernels (which register themselves); False when Triton is unavailable."""
+    try:
+        from . import kernels  # noqa: F401  (registers on import)
+    except ImportError:
+        return False
+    return True
+
+
+def available_backends(neuron: str) -> list[Backend]:
+    """Backends with a registered implementation for ``neuron`` (Triton only when it imports)."""
+    _load_triton_kernels()
+    return [b for b in Backend if (neuron, b) in _IMPLS]
+
+
+def get_impl(neuron: str, backend: Backend | str, device: torch.device | None = None) -> SeqFn:
+    """The sequence function for ``neuron`` on ``backend``; ``AUTO`` resolves by ``device``."""
+    backend = Backend.parse(backend)
+    if backend is Backend.AUTO:
+        use_triton = device is not None and device.type == "cuda" and _load_triton_kernels()
+        backend = Backend.TRITON if use_triton and (neuron, Backend.TRITON) in _IMPLS else Backend.BPTT
+    elif backend is Backend.TRITON:
+        _load_triton_kernels()
+    fn = _IMPLS.get((neuron, backend))
+    if fn is None:
+        have = ", ".join(b.value for b in available_backends(neuron)) or "none"
+        raise UnknownNameError(f"neuron {neuron!r} has no {backend.value!r} backend here (available: {have})")
+    return fn
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_finite_number(name: str, value: Any) -> float:
+    """``value`` as a float, or an error naming ``name`` if it is not a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_tau(name: str, tau: Any) -> float:
+    """τ must be > 1 so that the decay β = 1 − 1/τ lies in (0, 1)."""
+    tau = check_finite_number(name, tau)
+    if tau <= 1.0:
+        raise InvalidParameterError(
+            f"{name} must be > 1 (decay beta = 1 - 1/{name} = {1 - 1 / tau if tau else float('-inf'):.4g} "
+            f"would be <= 0); got {tau}"
+        )
+    return tau
+
+
+def check_threshold(name: str, value: Any) -> float:
+    """Thresholds must be finite and > 0."""
+    value = check_finite_number(name, value)
+    if value <= 0:
+        raise InvalidParameterError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def check_input(x: Any, name: str = "x_seq", min_rank: int = 2, finite: bool = True) -> Tensor:
+    """Validate a neuron input: a floating tensor of rank ≥ ``min_rank`` with only finite values.
+
+    NaN or inf inputs are refused instead of silently never spiking (NaN ≥ θ is False).
+    """
+    if not isinstance(x, Tensor):
+        raise InvalidInputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise InvalidInputError(f"{name} must be a floating tensor (float32/bf16/fp16/float64), got {x.dtype}")
+    if x.dim() < min_rank:
+        layout = "[T, B, *]" if min_rank >= 2 else "[B, *]"
+        raise InvalidInputError(f"{name} must have rank >= {min_rank} ({layout}), got shape {tuple(x.shape)}")
+    if finite and x.numel() and not bool(torch.isfinite(x).all()):
+        n_bad = int((~torch.isfinite(x)).sum())
+        raise InvalidInputError(f"{name} has {n_bad} non-finite values (NaN/inf); neurons refuse them")
+    return x
+
+
+# --------------------------------------------------------------------------- shared loop
+
+
+def run_steps(
+    step: Callable[[Tensor, Any, Any], tuple[Tensor, Any]],
+    x_seq: Tensor,
+    params: Any,
+    state: Any,
+) -> tuple[Tensor, Any]:
+    """Reference time loop: apply ``step`` to every ``x_seq[t]`` (float32), stack the spikes.
+
+    Autograd records the whole loop; this is the readable reference every other backend must equal.
+    """
+    x32 = x_seq.float()
+    spikes = []
+    for t in range(x32.shape[0]):
+        s, state = step(x32[t], state, params)
+        spikes.append(s)
+    out = torch.stack(spikes) if spikes else x32.new_zeros(x32.shape)
+    return out.to(x_seq.dtype), state
+
+
+# --------------------------------------------------------------------------- module
+
+
+class NeuronModule(nn.Module):
+    """Thin ``nn.Module`` over a neuron's functional form.
+
+    Subclasses set ``neuron_name``, implement ``params()`` (the frozen parameter record), ``init_state(x)``
+    and ``step`` (the reference single-step function).
+
+    Modes:
+    - ``step_mode="m"`` (default): ``forward(x_seq)`` takes ``[T, B, *]``, starts from zero state, returns spikes.
+    - ``step_mode="s"``: ``forward(x_t)`` takes ``[B, *]`` and keeps the state between calls until
+      ``reset_state()``; it always runs the reference step, and equals the multi-step spikes exactly.
+    """
+
+    neuron_name: str = ""
+
+    def __init__(self, backend: str | Backend = Backend.AUTO, step_mode: str = "m", check_inputs: bool = True):
+        super().__init__()
+        self.backend = Backend.parse(backend)
+        if step_mode not in ("m", "s"):
+            raise InvalidParameterError(f"step_mode must be 'm' (multi-step) or 's' (single-step), got {step_mode!r}")
+        self.step_mode = step_mode
+        self.check_inputs = check_inputs
+        self._state: Any = None
+
+    # subclasses -------------------------------------------------------------
+    def params(self) -> Any:
+        raise NotImplementedError
+
+    def init_state(self, x: Tensor) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def step(x: Tensor, state: Any, params: Any) -> tuple[Tensor, Any]:
+        raise NotImplementedError
+
+    # shared -----------------------------------------------------------------
+    def reset_state(self) -> None:
+        """Forget the single-step state (the next ``forward`` starts from zeros)."""
+        self._state = None
+
+    @property
+    def state(self) -> NamedTuple | None:
+        """The single-step state (``None`` before the first step or after ``reset_state``)."""
+        return self._state
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.step_mode == "m":
+            if self.check_inputs:
+                check_input(x, "x_seq", min_rank=2)
+            impl = get_impl(self.neuron_name, self.backend, x.device)
+            spikes, _ = impl(x, self.params(), None)
+            return spikes
+        if self.check_inputs:
+            check_input(x, "x_t", min_rank=1)
+        if self._state is None:
+            self._state = self.init_state(x)
+        s, self._state = self.step(x.float(), self._state, self.params())
+        return s.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        p = self.params()
+        fields = {k: v for k, v in vars(p).items() if not isinstance(v, Tensor)} if hasattr(p, "__dict__") else {}
+        inner = ", ".join(f"{k}={v}" for k, v in fields.items())
+        return f"{inner}, backend={self.backend.value}, step_mode={self.step_mode!r}"

@@ -1,0 +1,183 @@
+"""LIF: leaky integrate-and-fire, soft or hard reset (the CLIF/ILIF repos' baseline, spikingjelly ``LIFNode``).
+
+Equations (Θ(z) = 1 if z ≥ 0; β = 1 − 1/τ; V_rest = V_r for hard reset, 0 for soft):
+
+    H[t] = V[t−1] − (V[t−1] − V_rest)/τ + X[t]         (decay_input=False; = β·V + X when V_rest = 0)
+    H[t] = V[t−1] + (X[t] − (V[t−1] − V_rest))/τ       (decay_input=True)
+    S[t] = Θ(H[t] − V_th)
+    V[t] = H[t] − S[t]·V_th                             (soft reset, v_reset=None)
+    V[t] = (1 − S[t])·H[t] + S[t]·V_r                   (hard reset)
+
+With ``detach_reset`` the S in the reset line carries no gradient. Defaults follow the CLIF/ILIF repos:
+``tau=2.0, v_threshold=1.0, v_reset=None, decay_input=False``, Sigmoid(α=4) surrogate.
+
+BPTT (backend "bptt"), per step in reverse, with g_V the gradient arriving at V[t]:
+    soft: ∂V/∂H = 1,      ∂V/∂S = −V_th;   hard: ∂V/∂H = 1 − S,  ∂V/∂S = V_r − H  (∂V/∂S = 0 if detach_reset)
+    g_S = g_spike[t] + g_V·∂V/∂S;   g_H = g_S·sg(H − V_th) + g_V·∂V/∂H
+    g_X[t] = b·g_H;   g_V[t−1] = a·g_H            with (a, b) = ``charge_grads``.
+Saved for backward: H (4 bytes per neuron-step, float32); S is recomputed as H ≥ V_th.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .base import Backend, NeuronModule, check_finite_number, check_tau, check_threshold, register_impl, run_steps
+from .dynamics import charge, charge_grads, fire, hard_reset, soft_reset
+from ..errors import InvalidParameterError
+from .surrogate import Sigmoid, Surrogate, get_surrogate
+
+__all__ = ["LIF", "LIFParams", "LIFState", "lif_step", "lif_seq", "lif_seq_bptt", "LIFFunction"]
+
+
+@dataclass(frozen=True)
+class LIFParams:
+    """LIF parameters (validated; τ > 1, V_th > 0)."""
+
+    tau: float = 2.0
+    v_threshold: float = 1.0
+    v_reset: float | None = None
+    decay_input: bool = False
+    detach_reset: bool = False
+    surrogate: Surrogate = field(default_factory=Sigmoid)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tau", check_tau("tau", self.tau))
+        object.__setattr__(self, "v_threshold", check_threshold("v_threshold", self.v_threshold))
+        if self.v_reset is not None:
+            object.__setattr__(self, "v_reset", check_finite_number("v_reset", self.v_reset))
+            if self.v_reset >= self.v_threshold:
+                raise InvalidParameterError(f"v_reset ({self.v_reset}) must be below v_threshold ({self.v_threshold})")
+
+    @property
+    def hard(self) -> bool:
+        return self.v_reset is not None
+
+    @property
+    def v_rest(self) -> float:
+        return self.v_reset if self.v_reset is not None else 0.0
+
+
+class LIFState(NamedTuple):
+    v: Tensor
+
+
+def lif_init_state(x: Tensor) -> LIFState:
+    """Zero state shaped like one time step ``x`` ([B, *]), float32."""
+    return LIFState(torch.zeros(x.shape, dtype=torch.float32, device=x.device))
+
+
+def _reset(h: Tensor, s: Tensor, p: LIFParams) -> Tensor:
+    s_r = s.detach() if p.detach_reset else s
+    return hard_reset(h, s_r, p.v_reset) if p.hard else soft_reset(h, s_r, p.v_threshold)
+
+
+def lif_step(x: Tensor, state: LIFState, params: LIFParams) -> tuple[Tensor, LIFState]:
+    """One LIF step (reference, autograd through the surrogate). ``x``: [B, *] float32."""
+    h = charge(state.v, x, params.tau, params.decay_input, params.v_rest)
+    s = fire(h, params.v_threshold, params.surrogate)
+    return s, LIFState(_reset(h, s, params))
+
+
+@register_impl("lif", Backend.TORCH)
+def lif_seq(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
+    """LIF over a sequence ``x_seq`` [T, B, *] by autograd through a plain loop (the reference)."""
+    state = state if state is not None else lif_init_state(x_seq[0])
+    return run_steps(lif_step, x_seq, params, state)
+
+
+class LIFFunction(torch.autograd.Function):
+    """LIF sequence with a hand-written reverse-time backward (see module docstring)."""
+
+    @staticmethod
+    def forward(ctx, x_seq: Tensor, v0: Tensor, params: LIFParams):  # type: ignore[override]
+        p = params
+        v = v0.float()
+        h_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
+        s_seq = torch.empty_like(h_seq)
+        for t in range(x_seq.shape[0]):
+            h = charge(v, x_seq[t].float(), p.tau, p.decay_input, p.v_rest)
+            s = fire(h, p.v_threshold, None)
+            v = _reset(h, s, p)
+            h_seq[t] = h
+            s_seq[t] = s
+        ctx.save_for_backward(h_seq)
+        ctx.params = p
+        ctx.x_dtype = x_seq.dtype
+        return s_seq.to(x_seq.dtype), v
+
+    @staticmethod
+    def backward(ctx, g_spikes: Tensor, g_vT: Tensor | None):  # type: ignore[override]
+        (h_seq,) = ctx.saved_tensors
+        p: LIFParams = ctx.params
+        a, b = charge_grads(p.tau, p.decay_input)
+        g_spikes = g_spikes.float()
+        g_x = torch.empty_like(h_seq)
+        g_v = g_vT.float() if g_vT is not None else torch.zeros_like(h_seq[0])
+        for t in range(h_seq.shape[0] - 1, -1, -1):
+            h = h_seq[t]
+            z = h - p.v_threshold
+            s = (z >= 0).float()
+            if p.hard:
+                dv_dh = 1.0 - s
+                dv_ds = p.v_reset - h
+            else:
+                dv_dh = 1.0
+                dv_ds = -p.v_threshold
+            g_s = g_spikes[t] if p.detach_reset else g_spikes[t] + g_v * dv_ds
+            g_h = g_s * p.surrogate.grad(z) + g_v * dv_dh
+            g_x[t] = g_h * b
+            g_v = g_h * a
+        return g_x.to(ctx.x_dtype), g_v, None
+
+
+@register_impl("lif", Backend.BPTT)
+def lif_seq_bptt(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
+    """LIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``lif_seq``."""
+    v0 = state.v if state is not None else lif_init_state(x_seq[0]).v
+    spikes, v = LIFFunction.apply(x_seq, v0, params)
+    return spikes, LIFState(v)
+
+
+class LIF(NeuronModule):
+    """Leaky integrate-and-fire neuron layer. ``forward(x_seq)``: [T, B, *] → binary spikes [T, B, *].
+
+    Args:
+        tau: membrane time constant in time steps (> 1); decay β = 1 − 1/τ.
+        v_threshold: firing threshold (> 0); fires when H ≥ v_threshold.
+        v_reset: ``None`` for soft (subtractive) reset, a float for hard reset to that value.
+        decay_input: scale the input by 1/τ (spikingjelly convention) instead of adding it whole.
+        surrogate: a ``Surrogate``, a name such as ``"sigmoid:4"``, or ``None`` (Sigmoid, α = 4).
+        detach_reset: no gradient through the spike in the reset.
+        backend: ``"auto"`` (Triton on CUDA, else ``"bptt"``), ``"bptt"``, ``"torch"`` or ``"triton"``.
+        step_mode: ``"m"`` (sequences) or ``"s"`` (one step at a time, stateful; see ``reset_state``).
+    """
+
+    neuron_name = "lif"
+
+    def __init__(
+        self,
+        tau: float = 2.0,
+        v_threshold: float = 1.0,
+        v_reset: float | None = None,
+        decay_input: bool = False,
+        surrogate: Surrogate | str | None = None,
+        detach_reset: bool = False,
+        backend: str = "auto",
+        step_mode: str = "m",
+        check_inputs: bool = True,
+    ):
+        super().__init__(backend, step_mode, check_inputs)
+        self._params = LIFParams(tau, v_threshold, v_reset, decay_input, detach_reset, get_surrogate(surrogate, Sigmoid))
+
+    def params(self) -> LIFParams:
+        return self._params
+
+    def init_state(self, x: Tensor) -> LIFState:
+        return lif_init_state(x)
+
+    step = staticmethod(lif_step)

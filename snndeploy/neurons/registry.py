@@ -1,0 +1,27 @@
+"""Neuron names → module classes, for builders, configs and the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidParameterError, UnknownNameError
+from .base import NeuronModule
+from .clif import CLIF
+from .ilif import ILIF
+from .klif import KLIF
+from .lif import LIF
+
+__all__ = ["NEURONS", "make_neuron"]
+
+NEURONS: dict[str, type[NeuronModule]] = {"lif": LIF, "clif": CLIF, "klif": KLIF, "ilif": ILIF}
+
+
+def make_neuron(name: str, **kwargs: Any) -> NeuronModule:
+    """Build a neuron layer by name (``lif``, ``clif``, ``klif``, ``ilif``) with keyword parameters."""
+    cls = NEURONS.get(str(name).lower())
+    if cls is None:
+        raise UnknownNameError(f"unknown neuron {name!r}; known: {', '.join(NEURONS)}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # an unexpected keyword: name it
+        raise InvalidParameterError(f"neuron {name!r}: {exc}") from exc
