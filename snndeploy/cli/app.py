@@ -27,6 +27,10 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "info",
     "demo",
+    "train",
+    "energy", "hwcheck",
+    "fold", "export",
+    "verify",
 ]
 
 _state = {"debug": False}
@@ -47,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except SnnDeployError as exc:
         if debug:
             raise
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

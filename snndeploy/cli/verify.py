@@ -1,0 +1,111 @@
+"""``snndeploy verify CKPT``: does the exported model still spike the same? Exit 0 pass, 1 fail, 2 unusable input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("verify", help="Run the same inputs through the source model, its fused backend, the folded model, "
+                "ONNX Runtime, nirsim and peer simulators; report agreement per layer and the first divergence.")(verify)
+
+
+def _inputs(data: str | None, samples: int, T: int | None, config, train_config: dict, seed: int):
+    """(x, y or None, calibration x) as [T, B, *input_shape] tensors."""
+    import torch
+
+    from ..data import DATASETS, load_dataset
+    from ..errors import DatasetError
+
+    g = torch.Generator().manual_seed(seed)
+    name = data or (train_config.get("dataset") if train_config.get("dataset") in ("digits", "mnist1d") else "random")
+    if name == "random":
+        steps = T or int(train_config.get("time_steps") or 8)
+        shape = (steps, samples, *config.input_shape)
+        return torch.rand(shape, generator=g) * 2, None, torch.rand(shape, generator=g) * 2
+    if name.lower().replace("-", "_") in DATASETS:
+        bundle = load_dataset(name, None, T, limit=samples)
+    elif Path(name).is_dir():
+        ds_name = train_config.get("dataset")
+        if not ds_name:
+            raise DatasetError(f"--data {name}: a directory needs the dataset type, which the checkpoint does not record")
+        bundle = load_dataset(ds_name, name, T, limit=samples)
+    else:
+        raise DatasetError(f"--data {name!r}: neither a dataset name ({', '.join(DATASETS)}), a directory, nor 'random'")
+
+    def batch(ds):
+        xs, ys = zip(*[ds[i] for i in range(len(ds))], strict=True)
+        return bundle.to_time_major(torch.stack(xs)), torch.as_tensor(ys)
+
+    x, y = batch(bundle.test)
+    calib, _ = batch(bundle.train)
+    return x, y, calib
+
+
+def verify(
+    checkpoint: Path = typer.Argument(..., help="Training checkpoint (.pt) written by `snndeploy train`."),
+    nir_file: Path | None = typer.Option(None, "--nir", help="NIR file to verify (default: export one now)."),
+    onnx_file: list[Path] = typer.Option([], "--onnx", help="ONNX file(s) to verify (default: export the step model)."),
+    data: str | None = typer.Option(None, help="Dataset name, local dataset directory, or 'random' "
+                                    "(default: the checkpoint's embedded dataset, else random)."),
+    samples: int = typer.Option(200, help="Number of samples."),
+    T: int | None = typer.Option(None, "--T", help="Time steps (default: the dataset's)."),
+    out: Path = typer.Option(Path("reports/verify"), help="Report directory (exports land here too)."),
+    min_spike_agreement: float = typer.Option(0.995, help="Approximate folds: minimum fraction of identical spikes."),
+    max_accuracy_drop: float = typer.Option(0.5, help="Approximate folds: maximum accuracy drop in points."),
+    peers: str = typer.Option("norse,spikingjelly,snntorch", help="Comma-separated peer simulators to try."),
+    seed: int = typer.Option(0, help="Seed for random inputs."),
+) -> None:
+    import warnings
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from .. import load
+    from ..checkpoint import read_checkpoint
+    from ..errors import InvalidParameterError, VerificationError
+    from ..pipeline import export_all
+    from ..verify import verify as run_verify
+    from ..verify.report import write_report
+
+    if samples < 1:
+        raise InvalidParameterError(f"--samples must be >= 1, got {samples}")
+    console = Console()
+    model, config = load(checkpoint)
+    train_config = read_checkpoint(checkpoint).get("train_config") or {}
+    x, y, calib = _inputs(data, samples, T, config, train_config, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        art = export_all(model, config.input_shape, calib, out, T=x.shape[0])
+    graph, flat = art.nir_graph, art.nir_flat_graph
+    if nir_file is not None:
+        from exporters.nir import read_nir
+
+        graph = flat = read_nir(nir_file)
+    onnx_paths = [str(p) for p in onnx_file] or [str(art.onnx_path)]
+    with Progress(console=console, transient=True) as progress, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        task = progress.add_task("verifying", total=None)
+        report = run_verify(
+            model, x, y, folded=art.folded, fold_exact=art.fold_report.exact, nir_graph=graph, peer_graph=flat,
+            onnx_paths=onnx_paths, peers=[p for p in peers.split(",") if p],
+            min_spike_agreement=min_spike_agreement, max_accuracy_drop=max_accuracy_drop,
+            on_batch=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    paths = write_report(report, out)
+    table = Table(title=f"verify {checkpoint.name}: {x.shape[1]} samples, T={x.shape[0]}")
+    for col in ("runtime", "vs", "expected", "status", "spikes", "predictions", "verdict"):
+        table.add_column(col)
+    for r in report.runtimes:
+        verdict = {True: "[green]pass", False: "[red]FAIL", None: "info"}[r.passed]
+        agree = "—" if r.spike_agreement is None else f"{100 * r.spike_agreement:.3f}%"
+        pred = "—" if r.prediction_agreement is None else f"{100 * r.prediction_agreement:.2f}%"
+        table.add_row(r.runtime, r.reference, r.expectation, r.status, agree, pred, verdict)
+    console.print(table)
+    console.print(f"report: {paths['markdown']}")
+    if not report.passed:
+        worst = report.failures[0]
+        raise VerificationError(f"{worst.runtime} vs {worst.reference}: {worst.reason}")

@@ -1,0 +1,169 @@
+"""Runtimes that verify compares: one small function per runtime, each returning a ``RuntimeRun``.
+
+Every runner takes the same input ``x`` [T, B, *input_shape] and returns the model output [T, B, *] plus the spikes
+of every neuron layer keyed by the SOURCE model's module path, so that layers line up across runtimes. A runtime
+that cannot run the artifact (not installed, unsupported node, wrong T) comes back with ``status="unavailable"`` and
+the reason: that is a property of the runtime, not a failure of the graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["RuntimeRun", "record_layers", "run_torch", "run_onnx", "run_nirsim", "run_peer"]
+
+OK, UNAVAILABLE, FAILED = "ok", "unavailable", "failed"
+
+
+@dataclass
+class RuntimeRun:
+    """Output and per-layer spikes of one runtime on the verify input."""
+
+    name: str
+    status: str = OK
+    detail: str = ""
+    output: Tensor | None = None
+    spikes: dict[str, Tensor] = field(default_factory=dict)
+    inputs: dict[str, Tensor] = field(default_factory=dict)  # neuron-layer inputs (source torch runs only)
+
+
+@contextlib.contextmanager
+def record_layers(model: nn.Module, keep_inputs: bool = False) -> Iterator[tuple[dict[str, Tensor], dict[str, Tensor]]]:
+    """Forward hooks on every neuron module: yields ``(spikes, inputs)`` dicts filled during the forward pass."""
+    from exporters.tree import neuron_paths
+
+    spikes: dict[str, Tensor] = {}
+    inputs: dict[str, Tensor] = {}
+    handles = []
+    for path, module in neuron_paths(model):
+        def hook(_m: nn.Module, args: tuple[Tensor, ...], out: Tensor, path: str = path) -> None:
+            spikes[path] = out.detach()
+            if keep_inputs:
+                inputs[path] = args[0].detach()
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        yield spikes, inputs
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def _backend(model: nn.Module, backend: str | None) -> Iterator[None]:
+    """Temporarily switch every neuron module of ``model`` to ``backend`` (None: leave as is)."""
+    from ..neurons.base import Backend, NeuronModule
+
+    if backend is None:
+        yield
+        return
+    saved = [(m, m.backend) for m in model.modules() if isinstance(m, NeuronModule)]
+    for m, _ in saved:
+        m.backend = Backend.parse(backend)
+    try:
+        yield
+    finally:
+        for m, b in saved:
+            m.backend = b
+
+
+@torch.no_grad()
+def run_torch(name: str, model: nn.Module, x: Tensor, backend: str | None = None, keep_inputs: bool = False) -> RuntimeRun:
+    """Run a torch model (source or folded) in eval mode, recording every neuron layer's spikes."""
+    was_training = model.training
+    model.eval()
+    try:
+        with _backend(model, backend), record_layers(model, keep_inputs) as (spikes, inputs):
+            out = model(x)
+    except Exception as exc:  # e.g. a backend that needs CUDA
+        from ..errors import UnknownNameError
+
+        status = UNAVAILABLE if isinstance(exc, UnknownNameError) else FAILED
+        return RuntimeRun(name, status, f"{type(exc).__name__}: {exc}")
+    finally:
+        model.train(was_training)
+    return RuntimeRun(name, OK, f"backend={backend or 'as built'}", out.detach(), dict(spikes), dict(inputs))
+
+
+def _onnx_contract(session: Any) -> dict[str, Any]:
+    import json
+
+    from ..errors import InvalidInputError
+
+    raw = session.get_modelmeta().custom_metadata_map.get("snndeploy_contract")
+    if raw is None:
+        raise InvalidInputError("the ONNX model has no 'snndeploy_contract' metadata (not written by snndeploy)")
+    return json.loads(raw)
+
+
+def run_onnx(path: str, x: Tensor) -> RuntimeRun:
+    """Run an ONNX model written by ``exporters.onnx`` (step or unrolled) in onnxruntime on the CPU."""
+    import numpy as np
+
+    from exporters.onnx import _node, run_onnx_step
+
+    name = "onnxruntime"
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - onnxruntime is a dependency
+        return RuntimeRun(name, UNAVAILABLE, f"onnxruntime not importable: {exc}")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    contract = _onnx_contract(session)
+    by_node = {_node(p): p for p in contract.get("state_shapes", {})}
+    if contract.get("kind") == "unrolled":
+        if contract.get("T") != x.shape[0]:
+            return RuntimeRun(name, UNAVAILABLE, f"unrolled ONNX model is fixed at T={contract.get('T')}, input has "
+                                                 f"T={x.shape[0]}")
+        outs = dict(zip(contract["outputs"], session.run(None, {"x": x.numpy().astype(np.float32)}), strict=True))
+    else:
+        outs = run_onnx_step(session, x.numpy(), contract)
+    spikes = {by_node.get(n[: -len(".spikes")], n): torch.from_numpy(np.asarray(v)) for n, v in outs.items()
+              if n.endswith(".spikes")}
+    return RuntimeRun(f"{name}[{contract.get('kind', 'step')}]", OK, str(path), torch.from_numpy(outs["y"]), spikes)
+
+
+def _spike_nodes(graph: Any) -> dict[str, str]:
+    """Source-model path → the graph node that emits that layer's spikes (from the conversion contract)."""
+    from exporters.nir import contract_of
+
+    contract = contract_of(graph) or {}
+    return {layer["path"]: layer["node"] for layer in contract.get("layers", [])}
+
+
+def run_nirsim(graph: Any, x: Tensor) -> RuntimeRun:
+    """Run a ``nir.NIRGraph`` in snndeploy's own NIR interpreter (the reference for peers)."""
+    from ..errors import SnnDeployError
+    from ..nirsim import simulate
+
+    try:
+        out, values = simulate(graph, x, record=True)
+    except SnnDeployError as exc:  # e.g. parameters edited after export disagree with the node metadata
+        return RuntimeRun("nirsim", FAILED, str(exc))
+    spikes = {}
+    for path, node in _spike_nodes(graph).items():
+        hits = [k for k in values if k == node or k.endswith(f".{node}")]
+        if len(hits) == 1:
+            spikes[path] = values[hits[0]]
+    return RuntimeRun("nirsim", OK, "snndeploy.nirsim", out if isinstance(out, Tensor) else None, spikes)
+
+
+def run_peer(peer: str, graph: Any, x: Tensor) -> RuntimeRun:
+    """Run ``graph`` in a peer simulator's NIR importer (output only; see ``snndeploy.verify.peers``)."""
+    from .peers import PEERS
+
+    runner = PEERS.get(peer)
+    if runner is None:
+        return RuntimeRun(peer, UNAVAILABLE, f"no adapter for peer {peer!r} (known: {', '.join(PEERS)})")
+    try:
+        out, detail = runner(graph, x)
+    except ImportError as exc:
+        return RuntimeRun(peer, UNAVAILABLE, f"not installed: {exc}")
+    except Exception as exc:  # a peer's importer refusing or crashing on a valid graph: report, don't fail
+        return RuntimeRun(peer, UNAVAILABLE, f"{type(exc).__name__}: {str(exc)[:300]}")
+    return RuntimeRun(peer, OK, detail, out.detach().float(), {})
