@@ -1,0 +1,87 @@
+"""Check a ``nir.NIRGraph`` against a hardware target: node types each importer reads, biases, reset, sizes.
+
+Nested graphs are walked; a soft-reset neuron snndeploy exported (``LI → Threshold → Scale``, recognised by its
+node metadata) is reported once, on its ``LI`` node, with the hard-reset export as the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .check import CheckReport, limit_check
+from .targets import HardwareTarget, get_target
+
+__all__ = ["check_nir"]
+
+
+def _snndeploy_role(node: Any) -> str:
+    """The ``role`` snndeploy's NIR exporter wrote into a node's metadata (``""`` for foreign nodes)."""
+    import json
+
+    raw = (getattr(node, "metadata", None) or {}).get("snndeploy")
+    if raw is None:
+        return ""
+    try:
+        return str(json.loads(raw.decode() if isinstance(raw, bytes) else str(raw)).get("role", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def check_nir(graph: Any, target: str | HardwareTarget) -> CheckReport:
+    """Walk a ``nir.NIRGraph`` (nested graphs included) and check node types, reset, biases and neuron counts."""
+    import numpy as np
+
+    t = get_target(target)
+    rep = CheckReport(t.name, checked=["NIR node types", "biases", "reset", "neuron counts"],
+                      not_checked=list(t.unsourced))
+    allowed = set(t.nir.get("nodes", []))
+    software = set(t.nir.get("software_only_nodes", []))
+    src = t.nir.get("source", "")
+    neuron_types = {"LIF", "CubaLIF", "IF", "LI", "CubaLI", "I"}
+    sizes: list[tuple[str, int]] = []
+
+    def visit(prefix: str, g: Any) -> None:
+        for key, node in g.nodes.items():
+            name = f"{prefix}{key}"
+            kind = type(node).__name__
+            if kind == "NIRGraph":
+                visit(f"{name}.", node)
+                continue
+            role = _snndeploy_role(node)
+            if role.startswith("soft_lif"):
+                if role == "soft_lif.li" and not {"LI", "Threshold", "Scale"} <= allowed:
+                    rep.add(name, "nir.soft_reset", "error",
+                            f"soft-reset LIF exported as LI → Threshold → Scale; the {t.name} importer cannot read it",
+                            "export with to_nir(..., soft_reset='hard') (approximate: re-verify) or train with "
+                            "hard reset", src)
+                continue
+            if kind in software:
+                rep.add(name, "nir.node", "error", f"{kind} imports in software on {t.name} but cannot run on chip",
+                        f"export an IF/IAF network for {t.name}", src)
+            elif kind not in allowed:
+                rep.add(name, "nir.node", "error", f"{kind} is not read by the {t.name} NIR importer",
+                        f"use only {', '.join(sorted(allowed))}", src)
+            bias = getattr(node, "bias", None)
+            if bias is not None and np.any(np.asarray(bias) != 0):
+                if kind in t.nir.get("zero_bias_nodes", []):
+                    rep.add(name, "nir.bias", "error", f"{kind} has a non-zero bias; the {t.name} importer needs 0",
+                            "train without bias or fold it into the neuron", src)
+                elif kind in t.nir.get("dropped_bias_nodes", []):
+                    rep.add(name, "nir.bias", "warning", f"{kind} bias is dropped by the {t.name} importer",
+                            "train without bias", src)
+            if kind in neuron_types:
+                size = int(np.size(getattr(node, "tau", getattr(node, "r", np.zeros(1)))))
+                sizes.append((name, size))
+                v_reset = getattr(node, "v_reset", None)
+                if t.nir.get("reset_to_zero") and v_reset is not None and np.any(np.asarray(v_reset) != 0):
+                    rep.add(name, "nir.reset", "error", f"{kind} resets to a non-zero v_reset; {t.name} resets to 0",
+                            "export with v_reset = 0", t.neuron_source)
+
+    visit("", graph)
+    total = sum(s for _, s in sizes)
+    limit_check(rep, t, "max_neurons_total", total, "graph", "neurons", "use a smaller model")
+    if sizes:
+        limit_check(rep, t, "max_hidden_neurons", total - sizes[-1][1], "graph", "hidden neurons", "use fewer hidden neurons")
+        limit_check(rep, t, "max_output_neurons", sizes[-1][1], sizes[-1][0], "output neurons", "use fewer outputs")
+        limit_check(rep, t, "max_readout_classes", sizes[-1][1], sizes[-1][0], "readout classes", "use at most 15 classes")
+    return rep
