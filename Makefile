@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q "torch==2.13.0"
 	$(BIN)/python -m pip install -q -e ".[dev,data]"
 	# Peers depend on torchvision (which would drag torch up): install them without dependencies.
-	$(BIN)/python -m pip install -q --no-deps norse spikingjelly snntorch nirtorch neurobench
-	$(BIN)/python -m pip install -q loguru
+	$(BIN)/python -m pip install -q --no-deps norse spikingjelly snntorch nirtorch neurobench sinabs rockpool
+	$(BIN)/python -m pip install -q loguru pbr
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -16,6 +16,7 @@ __all__ = [
     "DatasetError",
     "ExportError",
     "VerificationError",
+    "HardwareConstraintError",
 ]
 
 
@@ -54,5 +55,11 @@ class ExportError(SnnDeployError, ValueError):
 
 class VerificationError(SnnDeployError):
     """Spikes of two runtimes disagree beyond policy (exit code 1, the first divergence in the message)."""
+
+    exit_code = 1
+
+
+class HardwareConstraintError(SnnDeployError):
+    """A model breaks a hardware target's constraints (exit code 1, like a failed verification)."""
 
     exit_code = 1

@@ -184,3 +184,16 @@ def test_report_files_and_stable_json_keys(tmp_path):
     assert "FAILED" in paths["markdown"].read_text()
     for key in ("agreement", "raster_diff"):
         assert paths[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_installed_peer_is_reported_with_a_status(tmp_path):
+    from snndeploy.verify.peers import KNOWN_DIFFERENCES, PEERS
+
+    report, _ = _run(_model("mlp", "lif", v_reset=0.0), "mlp", tmp_path, peers=tuple(PEERS))
+    rows = {r.runtime: r for r in report.runtimes if r.expectation == INFORMATIONAL}
+    assert set(rows) == set(PEERS)
+    for name, r in rows.items():
+        assert r.status in ("ok", "unavailable") and r.passed is None
+        assert r.status == "ok" or r.reason, name  # an unavailable peer always says why
+        assert KNOWN_DIFFERENCES[name]
+    assert report.passed

@@ -55,7 +55,8 @@ def verify(
     out: Path = typer.Option(Path("reports/verify"), help="Report directory (exports land here too)."),
     min_spike_agreement: float = typer.Option(0.995, help="Approximate folds: minimum fraction of identical spikes."),
     max_accuracy_drop: float = typer.Option(0.5, help="Approximate folds: maximum accuracy drop in points."),
-    peers: str = typer.Option("norse,spikingjelly,snntorch", help="Comma-separated peer simulators to try."),
+    peers: str = typer.Option("norse,spikingjelly,snntorch,sinabs,rockpool",
+                              help="Comma-separated peer simulators to try ('' for none)."),
     seed: int = typer.Option(0, help="Seed for random inputs."),
 ) -> None:
     import warnings

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..energy.neuron_ops import is_neuron
-from ..errors import SnnDeployError
+from ..errors import HardwareConstraintError
 from ..models.layers import Residual, TimeDistributed
 from ..neurons import LIF
 from .targets import HardwareTarget, get_target
@@ -30,12 +30,6 @@ __all__ = [
 _SYNAPTIC = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NOOP = ("Flatten", "Dropout", "Identity")
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-
-
-class HardwareConstraintError(SnnDeployError):
-    """A model breaks a hardware target's constraints (exit code 1, like a failed verification)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

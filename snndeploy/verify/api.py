@@ -180,7 +180,7 @@ def verify(
     nir_graph: Any = None,
     peer_graph: Any = None,
     onnx_paths: Sequence[str] = (),
-    peers: Sequence[str] = ("norse", "spikingjelly", "snntorch"),
+    peers: Sequence[str] = ("norse", "spikingjelly", "snntorch", "sinabs", "rockpool"),
     fused_backend: bool = True,
     min_spike_agreement: float = 0.995,
     max_accuracy_drop: float = 0.5,

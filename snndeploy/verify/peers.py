@@ -1,7 +1,7 @@
 """Adapters that run a NIR graph in peer simulators, and the graph rewrites that let peers read it.
 
 Known differences found by testing the installed versions (norse 1.1.0 + nirtorch 2.6, spikingjelly 2.0.0,
-snntorch 1.0.0; re-checked by ``tests/test_verify.py`` where those peers are installed):
+snntorch 1.0.0, sinabs 3.1.3, rockpool 3.1.0; re-checked by ``tests/test_verify.py`` where those peers are installed):
 
 - norse ``from_nir`` ignores ``nir.LIF.r`` (it warns "r is expected to be 1") → workaround ``fold_r_into_weights``:
   scale the incoming Affine/Linear/Conv weights and biases by r and set r = 1 (exact in real arithmetic; rounding
@@ -12,6 +12,7 @@ snntorch 1.0.0; re-checked by ``tests/test_verify.py`` where those peers are ins
 - spikingjelly's importer accepts ``nir.LIF`` only with ``r`` equal to 1 or τ/dt and ``v_leak == v_reset``; cycles
   need its single-step mode.
 - snntorch's importer assumes dt = 1e-4 s and has no ``nir.LI`` mapping.
+- sinabs reads τ in time steps (dt = 1) with exponential decay; rockpool 3.1.0 cannot read NIR 1.0.x LIF nodes.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ KNOWN_DIFFERENCES: dict[str, list[str]] = {
         "import_from_nir assumes dt = 1e-4 s whatever the graph says (it prints 'dt: 0.0001' and rescales weights): "
         "99.2% spike agreement on a hard-reset LIF MLP exported with dt = 1e-3; export with dt=1e-4 for snntorch",
         "has no mapping for nir.LI, so the exact soft-reset composition cannot be imported",
+    ],
+    "sinabs": [
+        "from_nir reads NIR tau (seconds) as time steps (dt = 1) and decays exponentially, exp(-1/tau): with dt = 1e-3 "
+        "a tau of 2 steps becomes a near-total leak (99.2% spike agreement on a hard-reset LIF MLP); export with dt=1 "
+        "for sinabs (Speck); sinabs 3.1.3 pins nir<=1.0.4",
+    ],
+    "rockpool": [
+        "rockpool 3.1.0 from_nir expects the pre-1.0 NIR LIF fields (AttributeError: 'LIF' object has no attribute "
+        "'tau_mem') and cannot read NIR 1.0.x graphs",
     ],
 }
 
@@ -138,8 +148,32 @@ def _snntorch(graph: Any, x: Tensor) -> tuple[Tensor, str]:
     return out, f"snntorch {snntorch.__version__} import_from_nir"
 
 
+def _sinabs(graph: Any, x: Tensor) -> tuple[Tensor, str]:
+    import sinabs
+
+    T, B = x.shape[:2]
+    net = sinabs.from_nir(graph, batch_size=B)
+    with torch.no_grad():
+        out = net(x.transpose(0, 1).reshape(B * T, *x.shape[2:]))  # sinabs: [B·T, *], batch-major
+    out = out[0] if isinstance(out, tuple) else out
+    return out.reshape(B, T, *out.shape[1:]).transpose(0, 1), f"sinabs {sinabs.__version__} from_nir"
+
+
+def _rockpool(graph: Any, x: Tensor) -> tuple[Tensor, str]:
+    import rockpool
+    from rockpool.nn.modules import from_nir
+
+    net = from_nir(graph)
+    with torch.no_grad():
+        out = net(x.transpose(0, 1))  # rockpool: [B, T, *]
+    out = out[0] if isinstance(out, tuple) else out
+    return out.transpose(0, 1), f"rockpool {rockpool.__version__} from_nir"
+
+
 PEERS: dict[str, Callable[[Any, Tensor], tuple[Tensor, str]]] = {
     "norse": _norse,
     "spikingjelly": _spikingjelly,
     "snntorch": _snntorch,
+    "sinabs": _sinabs,
+    "rockpool": _rockpool,
 }
