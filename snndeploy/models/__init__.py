@@ -1,4 +1,7 @@
-"""Model builders (MLP, VGG, spiking ResNet) and the building blocks in ``layers``."""
+"""Model builders (MLP, VGG, spiking ResNet), their registry and config, and the building blocks in ``layers``."""
+from . import mlp, resnet, vgg  # noqa: F401  (register the builders)
+from .config import ModelConfig
 from .layers import Residual, TimeDistributed
+from .registry import MODELS, build_model, register_model
 
-__all__ = ["TimeDistributed", "Residual"]
+__all__ = ["TimeDistributed", "Residual", "ModelConfig", "MODELS", "build_model", "register_model"]

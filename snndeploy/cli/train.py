@@ -1,0 +1,132 @@
+"""``snndeploy train``: train a spiking network on an embedded or local dataset, with checkpoints and metrics.
+
+Multi-GPU / multi-node: launch the same command under torchrun, e.g.
+``torchrun --nproc_per_node=4 -m snndeploy.cli.app train --model resnet19 --dataset cifar10 --data-dir D ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..errors import InvalidParameterError
+
+__all__ = ["register", "train", "parse_neuron_args", "print_epoch", "print_rates"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "train",
+        help="Train a spiking network (mlp/vgg/vgg11/resnet18/resnet19 × lif/clif/klif/ilif) on digits, mnist1d, "
+        "CIFAR-10/100, N-MNIST or DVS128 Gesture; writes checkpoint.pt and metrics.jsonl to --out.",
+    )(train)
+
+
+def parse_neuron_args(items: list[str]) -> dict[str, Any]:
+    """``["tau=2.0", "surrogate=sigmoid:4", "detach_reset=true"]`` → typed kwargs (bool/None/int/float/str)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidParameterError(f"--neuron-arg must look like key=value, got {item!r}")
+        low = raw.strip().lower()
+        value: Any
+        if low in ("true", "false"):
+            value = low == "true"
+        elif low in ("none", "null"):
+            value = None
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    value = raw.strip()
+        out[key.strip()] = value
+    return out
+
+
+def print_epoch(console: Any, record: dict[str, Any], epochs: int) -> None:
+    """One line per finished epoch."""
+    console.print(
+        f"epoch {record['epoch'] + 1}/{epochs}  loss {record['train_loss']:.4f}  train {record['train_acc']:.4f}  "
+        f"test {record['test_acc']:.4f}  rate {record['mean_firing_rate']:.4f}  lr {record['lr']:.1e}  "
+        f"{record['time_s']:.1f}s"
+    )
+
+
+def print_rates(console: Any, record: dict[str, Any], title: str) -> None:
+    """Per-layer firing-rate table of an epoch record."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("neuron layer")
+    table.add_column("firing rate", justify="right")
+    for name, rate in record["firing_rate"].items():
+        table.add_row(name, f"{rate:.4f}")
+    table.add_row("all", f"{record['mean_firing_rate']:.4f}")
+    console.print(table)
+
+
+def train(
+    model: str = typer.Option("mlp", help="Model: mlp, vgg, vgg11, resnet18, resnet19."),
+    neuron: str = typer.Option("clif", help="Neuron: lif, clif, klif, ilif."),
+    dataset: str = typer.Option("mnist1d", help="Dataset: digits, mnist1d, cifar10, cifar100, nmnist, dvs128_gesture."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Directory of a local dataset."),
+    out: Path = typer.Option(Path("runs/train"), help="Output directory (checkpoint.pt, metrics.jsonl)."),
+    epochs: int = typer.Option(10, help="Epochs."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Batch size (per process under torchrun)."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (cosine schedule to 0)."),
+    optimizer: str = typer.Option("adamw", help="Optimizer: adamw or sgd."),
+    momentum: float = typer.Option(0.9, help="SGD momentum."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Weight decay."),
+    loss: str = typer.Option("tet", help="Loss: tet (per-step CE + λ·MSE to 1), tet_onehot, ce (mean logits)."),
+    loss_lambda: float = typer.Option(0.05, "--loss-lambda", help="λ of the MSE term of the tet losses."),
+    T: int | None = typer.Option(None, "--T", help="Time steps (default per dataset; mnist1d is fixed at 40)."),
+    width: float = typer.Option(1.0, help="Channel / hidden-size multiplier."),
+    depth: int | None = typer.Option(None, help="MLP hidden layers / small-VGG stages."),
+    dropout: float = typer.Option(0.0, help="Dropout probability."),
+    neuron_arg: list[str] = typer.Option([], "--neuron-arg", help="Neuron parameter key=value (repeatable)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    backend: str = typer.Option("auto", help="Neuron backend: auto, bptt, torch, triton."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda."),
+    amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision (CUDA only)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt."),
+    limit: int | None = typer.Option(None, help="Use only the first N samples of each split."),
+    workers: int = typer.Option(0, help="DataLoader worker processes."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    import os
+
+    from rich.console import Console
+
+    from ..data import load_dataset
+    from ..models import ModelConfig
+    from ..train import TrainConfig
+    from ..train import train as run_training
+
+    # under torchrun only rank 0 talks (the trainer calls on_epoch on rank 0 only)
+    console = Console(quiet=os.environ.get("RANK", "0") != "0")
+    data = load_dataset(dataset, data_dir, T, limit=limit)
+    config = ModelConfig(
+        model, data.input_shape, data.num_classes, neuron, parse_neuron_args(neuron_arg), width, depth,
+        dropout=dropout,
+    )
+    cfg = TrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
+        weight_decay=weight_decay, loss=loss, loss_lambda=loss_lambda, seed=seed, amp=amp, device=device,
+        backend=backend, num_workers=workers, progress=progress,
+    )
+    console.print(
+        f"training {config.model} × {config.neuron} on {data.name} (T={data.time_steps}, "
+        f"{len(data.train)} train / {len(data.test)} test) → {out}"
+    )
+    result = run_training(config, data, cfg, out, resume=resume, on_epoch=lambda r: print_epoch(console, r, epochs))
+    if result.history:
+        print_rates(console, result.history[-1], f"firing rates on the {data.name} test set")
+        console.print(f"test accuracy {result.history[-1]['test_acc']:.4f}; checkpoint {result.checkpoint}")
+    else:
+        console.print(f"nothing to do: the checkpoint already holds {epochs} epochs")

@@ -1,0 +1,67 @@
+"""Model names → builders, and ``build_model(config)``.
+
+A builder takes the ``ModelConfig`` and a zero-argument neuron factory and returns an ``nn.Sequential`` tree made
+only of ``TimeDistributed`` / neuron modules / ``Residual`` / ``nn.Sequential`` (see ``layers``), mapping
+``[T, B, *input_shape]`` to logits ``[T, B, num_classes]`` (a classifier output every step; the prediction is the
+mean over T).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from ..errors import UnknownNameError
+
+if TYPE_CHECKING:
+    from ..neurons.base import NeuronModule
+    from .config import ModelConfig
+
+__all__ = ["MODELS", "register_model", "build_model", "NeuronFactory"]
+
+NeuronFactory = Callable[[], "NeuronModule"]
+Builder = Callable[["ModelConfig", NeuronFactory], nn.Module]
+
+MODELS: dict[str, Builder] = {}
+
+
+def register_model(name: str) -> Callable[[Builder], Builder]:
+    """Decorator: register a builder under ``name`` (double registration is an error)."""
+
+    def deco(fn: Builder) -> Builder:
+        if name in MODELS:
+            raise RuntimeError(f"model {name!r} is already registered: {MODELS[name]!r}")
+        MODELS[name] = fn
+        return fn
+
+    return deco
+
+
+def build_model(config: ModelConfig, backend: str = "auto") -> nn.Module:
+    """Build the network ``config`` describes, its neurons on ``backend`` (``auto``, ``bptt``, ``torch``, ``triton``).
+
+    The root module carries the config as ``model.snndeploy_config`` (not part of its ``state_dict``).
+
+    Args:
+        config: the model record (``ModelConfig``).
+        backend: neuron implementation; not stored in the config so a GPU checkpoint loads on a CPU.
+
+    Returns:
+        ``nn.Sequential``: ``[T, B, *config.input_shape]`` → logits ``[T, B, config.num_classes]``.
+    """
+    from ..neurons import make_neuron
+
+    builder = MODELS.get(config.model)
+    if builder is None:
+        raise UnknownNameError(f"unknown model {config.model!r}; known: {', '.join(MODELS)}")
+    kwargs = dict(config.neuron_kwargs)
+    make_neuron(config.neuron, backend=backend, **kwargs)  # validate the kwargs once, with a clear message
+
+    def factory() -> NeuronModule:
+        return make_neuron(config.neuron, backend=backend, **kwargs)
+
+    model = builder(config, factory)
+    model.snndeploy_config = config
+    return model
