@@ -1,8 +1,13 @@
 """``snndeploy demo``: the main job on embedded data, in about a minute on 2 CPU cores.
 
-Step 1 (this issue): train a small CLIF VGG (conv → BN → CLIF, 16/32/64 channels) on sklearn digits, T = 4, print
-test accuracy and per-layer firing rates, write ``checkpoint.pt``, ``metrics.jsonl`` and ``summary.json`` to --out.
-Later steps (fold, export, verify, energy) read ``OUT/checkpoint.pt`` and add their section to ``summary.json``.
+1. train a small CLIF VGG (conv → BN → CLIF, 16/32/64 channels) on sklearn digits, T = 4: ``checkpoint.pt``,
+   ``metrics.jsonl``;
+2. fold it into LIF form (calibrated on training images) and export ``model.nir``, ``model_flat.nir`` and
+   ``model_step.onnx``;
+3. verify the spikes across the source model, its fused backend, the folded model, ONNX Runtime, nirsim and the
+   installed peer simulators: ``verify.json``, ``verify.md``, ``agreement.png`` (``raster_diff.png`` on divergence);
+4. estimate energy: ``energy/``.
+Every step adds its section to ``summary.json``.
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ from typing import Any
 
 import typer
 
-__all__ = ["register", "demo", "train_step", "write_summary"]
+__all__ = ["register", "demo", "train_step", "verify_step", "write_summary"]
 
 
 def register(app: typer.Typer) -> None:
     app.command(
         "demo",
-        help="Train a small CLIF network on embedded sklearn digits (about a minute on 2 CPU cores); print accuracy "
-        "and firing rates; write checkpoint.pt, metrics.jsonl and summary.json to --out.",
+        help="The whole pipeline on embedded sklearn digits in about a minute on 2 CPU cores: train a small CLIF "
+        "network, fold it to LIF form, export NIR and ONNX, verify the spikes across runtimes, estimate energy; "
+        "everything lands in --out.",
     )(demo)
 
 
@@ -71,5 +77,26 @@ def demo(
 
     console = Console()
     section = train_step(out, epochs, seed, T, neuron, console)
-    path = write_summary(out, "train", section)
-    console.print(f"wrote {section['checkpoint']}, {section['metrics']} and {path}")
+    write_summary(out, "train", section)
+    write_summary(out, "verify", verify_step(out, seed, console))
+    from .energy import energy_step
+
+    console.print("[bold]4. energy[/bold]")
+    write_summary(out, "energy", energy_step(out, console))
+    console.print(f"everything is in {out}/ (summary.json, verify.md, agreement.png, energy/)")
+
+
+def verify_step(out: Path, seed: int, console: Any, samples: int = 256) -> dict[str, Any]:
+    """Fold, export and verify ``OUT/checkpoint.pt`` on the digits test set; returns the ``verify`` section."""
+    from .verify import print_report, verify_checkpoint
+
+    console.print("[bold]2. fold + export[/bold] (NIR nested and flat, ONNX step model) and "
+                  "[bold]3. verify[/bold] across runtimes")
+    report, paths = verify_checkpoint(Path(out) / "checkpoint.pt", Path(out), data="digits", samples=samples,
+                                      peers=["norse", "spikingjelly", "snntorch", "sinabs", "rockpool"], seed=seed,
+                                      console=console)
+    print_report(console, report, f"spike agreement on {report.samples} digits test images, T={report.T}")
+    verdict = "PASSED" if report.passed else "FAILED (see verify.md)"
+    console.print(f"verify {verdict}; report {paths['markdown']}")
+    return {"passed": report.passed, "runtimes": [r.to_dict() | {"layers": None} for r in report.runtimes],
+            "report": str(paths["markdown"])}

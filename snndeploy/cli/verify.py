@@ -44,6 +44,65 @@ def _inputs(data: str | None, samples: int, T: int | None, config, train_config:
     return x, y, calib
 
 
+def verify_checkpoint(checkpoint: Path, out: Path, *, nir_file: Path | None = None, onnx_files: list[Path] = (),
+                      data: str | None = None, samples: int = 200, T: int | None = None,
+                      peers: list[str] = (), seed: int = 0, min_spike_agreement: float = 0.995,
+                      max_accuracy_drop: float = 0.5, console=None):
+    """Load → fold (calibrated on the train split) → export → verify → write the report. Returns (report, paths)."""
+    import warnings
+
+    from rich.progress import Progress
+
+    from .. import load
+    from ..checkpoint import read_checkpoint
+    from ..errors import InvalidParameterError
+    from ..pipeline import export_all
+    from ..verify import verify as run_verify
+    from ..verify.report import write_report
+
+    if samples < 1:
+        raise InvalidParameterError(f"--samples must be >= 1, got {samples}")
+    model, config = load(checkpoint)
+    train_config = read_checkpoint(checkpoint).get("train_config") or {}
+    x, y, calib = _inputs(data, samples, T, config, train_config, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        art = export_all(model, config.input_shape, calib, out, T=x.shape[0])
+    graph, flat = art.nir_graph, art.nir_flat_graph
+    if nir_file is not None:
+        from exporters.nir import read_nir
+
+        graph = flat = read_nir(nir_file)
+    onnx_paths = [str(p) for p in onnx_files] or [str(art.onnx_path)]
+    with Progress(console=console, transient=True, disable=console is None) as progress, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        task = progress.add_task("verifying", total=None)
+        report = run_verify(
+            model, x, y, folded=art.folded, fold_exact=art.fold_report.exact, nir_graph=graph, peer_graph=flat,
+            onnx_paths=onnx_paths, peers=list(peers), min_spike_agreement=min_spike_agreement,
+            max_accuracy_drop=max_accuracy_drop,
+            on_batch=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    return report, write_report(report, out)
+
+
+def print_report(console, report, title: str) -> None:
+    """The rich table of a verify report."""
+    from rich.table import Table
+
+    if not console.is_terminal:  # piped or captured output: do not squeeze the table into 80 columns
+        console.width = max(console.width, 112)
+    table = Table(title=title)
+    for col in ("runtime", "vs", "expected", "status", "spikes", "predictions", "verdict"):
+        table.add_column(col, no_wrap=col in ("runtime", "vs"))
+    for r in report.runtimes:
+        verdict = {True: "[green]pass", False: "[red]FAIL", None: "info"}[r.passed]
+        agree = "—" if r.spike_agreement is None else f"{100 * r.spike_agreement:.3f}%"
+        pred = "—" if r.prediction_agreement is None else f"{100 * r.prediction_agreement:.2f}%"
+        table.add_row(r.runtime, r.reference, r.expectation, r.status, agree, pred, verdict)
+    console.print(table)
+
+
 def verify(
     checkpoint: Path = typer.Argument(..., help="Training checkpoint (.pt) written by `snndeploy train`."),
     nir_file: Path | None = typer.Option(None, "--nir", help="NIR file to verify (default: export one now)."),
@@ -59,53 +118,17 @@ def verify(
                               help="Comma-separated peer simulators to try ('' for none)."),
     seed: int = typer.Option(0, help="Seed for random inputs."),
 ) -> None:
-    import warnings
-
     from rich.console import Console
-    from rich.progress import Progress
-    from rich.table import Table
 
-    from .. import load
-    from ..checkpoint import read_checkpoint
-    from ..errors import InvalidParameterError, VerificationError
-    from ..pipeline import export_all
-    from ..verify import verify as run_verify
-    from ..verify.report import write_report
+    from ..errors import VerificationError
 
-    if samples < 1:
-        raise InvalidParameterError(f"--samples must be >= 1, got {samples}")
     console = Console()
-    model, config = load(checkpoint)
-    train_config = read_checkpoint(checkpoint).get("train_config") or {}
-    x, y, calib = _inputs(data, samples, T, config, train_config, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        art = export_all(model, config.input_shape, calib, out, T=x.shape[0])
-    graph, flat = art.nir_graph, art.nir_flat_graph
-    if nir_file is not None:
-        from exporters.nir import read_nir
-
-        graph = flat = read_nir(nir_file)
-    onnx_paths = [str(p) for p in onnx_file] or [str(art.onnx_path)]
-    with Progress(console=console, transient=True) as progress, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        task = progress.add_task("verifying", total=None)
-        report = run_verify(
-            model, x, y, folded=art.folded, fold_exact=art.fold_report.exact, nir_graph=graph, peer_graph=flat,
-            onnx_paths=onnx_paths, peers=[p for p in peers.split(",") if p],
-            min_spike_agreement=min_spike_agreement, max_accuracy_drop=max_accuracy_drop,
-            on_batch=lambda done, total: progress.update(task, completed=done, total=total),
-        )
-    paths = write_report(report, out)
-    table = Table(title=f"verify {checkpoint.name}: {x.shape[1]} samples, T={x.shape[0]}")
-    for col in ("runtime", "vs", "expected", "status", "spikes", "predictions", "verdict"):
-        table.add_column(col)
-    for r in report.runtimes:
-        verdict = {True: "[green]pass", False: "[red]FAIL", None: "info"}[r.passed]
-        agree = "—" if r.spike_agreement is None else f"{100 * r.spike_agreement:.3f}%"
-        pred = "—" if r.prediction_agreement is None else f"{100 * r.prediction_agreement:.2f}%"
-        table.add_row(r.runtime, r.reference, r.expectation, r.status, agree, pred, verdict)
-    console.print(table)
+    report, paths = verify_checkpoint(
+        checkpoint, out, nir_file=nir_file, onnx_files=onnx_file, data=data, samples=samples, T=T,
+        peers=[p for p in peers.split(",") if p], seed=seed, min_spike_agreement=min_spike_agreement,
+        max_accuracy_drop=max_accuracy_drop, console=console,
+    )
+    print_report(console, report, f"verify {checkpoint.name}: {report.samples} samples, T={report.T}")
     console.print(f"report: {paths['markdown']}")
     if not report.passed:
         worst = report.failures[0]

@@ -34,20 +34,24 @@ KNOWN_DIFFERENCES: dict[str, list[str]] = {
         "ignores nir.LIF.r (treats it as 1): snndeploy folds r into the incoming weights before import",
         "cannot run the exact soft-reset composition (LI -> Threshold -> Scale cycle): KeyError on the LI node",
         "nested NIR graphs are not fully supported by nirtorch: snndeploy hands peers the flat export",
+        "nir.Flatten on image input flattens the batch axis too (RuntimeError: mat1 and mat2 shapes cannot be "
+        "multiplied (1x4096 and 64x64) for 8x8 digits, batch 64): MLPs on images cannot run in norse",
     ],
     "spikingjelly": [
-        "imports nir.LIF only with r in {1, tau/dt} and v_leak == v_reset; graphs with cycles (soft reset) need "
+        "imports nir.LIF only with r in {1, tau/dt} and v_leak == v_reset (a folded KLIF's input gain k/tau is "
+        "neither): snndeploy folds r into the incoming weights first; graphs with cycles (soft reset) need "
         "step_mode='s'",
     ],
     "snntorch": [
         "import_from_nir assumes dt = 1e-4 s whatever the graph says (it prints 'dt: 0.0001' and rescales weights): "
         "99.2% spike agreement on a hard-reset LIF MLP exported with dt = 1e-3; export with dt=1e-4 for snntorch",
         "has no mapping for nir.LI, so the exact soft-reset composition cannot be imported",
+        "like norse (both use nirtorch), nir.Flatten on image input flattens the batch axis too",
     ],
     "sinabs": [
         "from_nir reads NIR tau (seconds) as time steps (dt = 1) and decays exponentially, exp(-1/tau): with dt = 1e-3 "
         "a tau of 2 steps becomes a near-total leak (99.2% spike agreement on a hard-reset LIF MLP); export with dt=1 "
-        "for sinabs (Speck); sinabs 3.1.3 pins nir<=1.0.4",
+        "for sinabs (Speck); sinabs 3.1.3 pins nir<=1.0.4; it requires r == 1 (snndeploy folds r into the weights)",
     ],
     "rockpool": [
         "rockpool 3.1.0 from_nir expects the pre-1.0 NIR LIF fields (AttributeError: 'LIF' object has no attribute "
@@ -123,9 +127,9 @@ def _spikingjelly(graph: Any, x: Tensor) -> tuple[Tensor, str]:
     from spikingjelly.activation_based.nir_exchange.from_nir import import_from_nir
 
     try:
-        net = import_from_nir(graph, dt=_dt_of(graph), step_mode="m")
+        net = import_from_nir(fold_r_into_weights(graph), dt=_dt_of(graph), step_mode="m")
     except NotImplementedError:  # graphs with cycles need single-step mode
-        net = import_from_nir(graph, dt=_dt_of(graph), step_mode="s")
+        net = import_from_nir(fold_r_into_weights(graph), dt=_dt_of(graph), step_mode="s")
         functional.reset_net(net)
         with torch.no_grad():
             steps = [net(x[t]) for t in range(x.shape[0])]
@@ -152,7 +156,7 @@ def _sinabs(graph: Any, x: Tensor) -> tuple[Tensor, str]:
     import sinabs
 
     T, B = x.shape[:2]
-    net = sinabs.from_nir(graph, batch_size=B)
+    net = sinabs.from_nir(fold_r_into_weights(graph), batch_size=B)
     with torch.no_grad():
         out = net(x.transpose(0, 1).reshape(B * T, *x.shape[2:]))  # sinabs: [B·T, *], batch-major
     out = out[0] if isinstance(out, tuple) else out
