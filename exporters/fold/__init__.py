@@ -1,0 +1,13 @@
+"""Folding CLIF/KLIF/ILIF/LIF (+ BatchNorm) into LIF-equivalent form; see ``docs/folding.md``."""
+
+from .api import fold
+from .bn import bn_affine, fold_batchnorms
+from .calibration import LayerData, layer_agreement, output_agreement
+from .finetune import FinetuneResult, finetune
+from .report import FoldReport, LayerFold
+from .rules import FOLD_RULES, get_fold_rule, register_fold_rule
+
+__all__ = [
+    "fold", "FoldReport", "LayerFold", "FOLD_RULES", "register_fold_rule", "get_fold_rule",
+    "fold_batchnorms", "bn_affine", "LayerData", "layer_agreement", "output_agreement", "finetune", "FinetuneResult",
+]

@@ -1,0 +1,264 @@
+"""nirsim node executors, one per NIR node type (a registry keyed by type), all float32 torch, batched.
+
+Every executor has ``seq(x [T, B, *]) -> y [T, B, *]`` (a whole sequence; stateless nodes merge T into the batch
+exactly as ``TimeDistributed`` does, so results equal the torch model bit for bit) and ``step(x [B, *], state)``.
+
+Generic NIR neuron semantics (foreign graphs), forward Euler with the graph's dt, float32, this operation order:
+    LIF:     v ← v + (dt/τ)·((v_leak − v) + r·I);  z = v > θ;  v ← v_reset where z
+    LI:      v ← v + (dt/τ)·((v_leak − v) + r·I);  output v
+    IF:      v ← v + dt·r·I;  z = v > θ;  v ← v_reset where z          I: v ← v + dt·r·I
+    CubaLIF: i ← i + (dt/τ_syn)·(w_in·S − i);  then LIF on i (τ_mem)   CubaLI: the same without firing
+    Threshold: z = x > θ;  Scale: x·s;  Affine/Linear/Conv/pools/Flatten: the torch functional ops.
+Graphs snndeploy wrote (``float_convention`` = ``snndeploy.charge/v1``) run their neurons with
+``exporters.lifspec.spec_step``'s operation order instead (see ``sim.py``), which is what makes them exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import nir
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import ExportError
+
+__all__ = ["Executor", "Stateless", "EXECUTORS", "register_executor", "make_executor"]
+
+
+def _t(a: Any) -> Tensor:
+    return torch.as_tensor(np.asarray(a), dtype=torch.float32)
+
+
+class Executor:
+    """Base: a stateful node runs its ``step`` over time; ``seq`` does that loop."""
+
+    stateful = True
+
+    def to(self, device: torch.device) -> None:
+        """Move every tensor attribute (parameters captured by closures move via ``Stateless.to``)."""
+        for k, v in vars(self).items():
+            if isinstance(v, Tensor):
+                setattr(self, k, v.to(device))
+
+    def init_state(self, x: Tensor) -> Any:
+        return torch.zeros_like(x)
+
+    def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        raise NotImplementedError
+
+    def seq(self, x: Tensor) -> Tensor:
+        state = self.init_state(x[0])
+        out = []
+        for t in range(x.shape[0]):
+            y, state = self.step(x[t], state)
+            out.append(y)
+        return torch.stack(out)
+
+
+class Stateless(Executor):
+    """A per-step function applied to [T·B, *] at once."""
+
+    stateful = False
+
+    def __init__(self, fn: Callable[[Tensor], Tensor], *tensors: Tensor):
+        self.fn = fn
+        self.tensors = list(tensors)  # the closure's tensors, moved in place by ``to``
+
+    def to(self, device: torch.device) -> None:
+        for t in self.tensors:
+            t.data = t.data.to(device)
+
+    def init_state(self, x: Tensor) -> None:
+        return None
+
+    def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        return self.fn(x), None
+
+    def seq(self, x: Tensor) -> Tensor:
+        T, B = x.shape[:2]
+        y = self.fn(x.flatten(0, 1))
+        return y.reshape(T, B, *y.shape[1:])
+
+
+Factory = Callable[[nir.NIRNode, str, float], Executor]
+EXECUTORS: dict[type, Factory] = {}
+
+
+def register_executor(cls: type) -> Callable[[Factory], Factory]:
+    """Decorator: the executor factory for NIR node type ``cls`` (double registration is an error)."""
+
+    def deco(fn: Factory) -> Factory:
+        if cls in EXECUTORS:
+            raise RuntimeError(f"{cls.__name__} already has an executor")
+        EXECUTORS[cls] = fn
+        return fn
+
+    return deco
+
+
+def make_executor(node: nir.NIRNode, name: str, dt: float) -> Executor:
+    for cls in type(node).__mro__:
+        if cls in EXECUTORS:
+            return EXECUTORS[cls](node, name, dt)
+    raise ExportError(f"node {name!r}: nirsim cannot run NIR node type {type(node).__name__}; supported: "
+                      f"{', '.join(c.__name__ for c in EXECUTORS)}")
+
+
+@register_executor(nir.Input)
+@register_executor(nir.Output)
+def _identity(node, name, dt):
+    return Stateless(lambda x: x)
+
+
+@register_executor(nir.Affine)
+def _affine(node, name, dt):
+    w, b = _t(node.weight), _t(node.bias)
+    return Stateless(lambda x: F.linear(x, w, b), w, b)
+
+
+@register_executor(nir.Linear)
+def _linear(node, name, dt):
+    w = _t(node.weight)
+    return Stateless(lambda x: F.linear(x, w), w)
+
+
+@register_executor(nir.Scale)
+def _scale(node, name, dt):
+    s = _t(node.scale)
+    return Stateless(lambda x: x * s, s)
+
+
+def _ints(v: Any, n: int) -> tuple[int, ...]:
+    arr = np.atleast_1d(np.asarray(v)).astype(int).tolist()
+    return tuple(arr * n if len(arr) == 1 else arr)
+
+
+def _padding(v: Any, n: int) -> Any:
+    if isinstance(v, (str, bytes)):
+        return v.decode() if isinstance(v, bytes) else v
+    return _ints(v, n)
+
+
+@register_executor(nir.Conv2d)
+def _conv2d(node, name, dt):
+    w, b = _t(node.weight), _t(node.bias)
+    has_bias = int(np.asarray((node.metadata or {}).get("has_bias", 1)))
+    stride, pad, dil = _ints(node.stride, 2), _padding(node.padding, 2), _ints(node.dilation, 2)
+    groups = int(np.asarray(node.groups))
+    return Stateless(lambda x: F.conv2d(x, w, b if has_bias else None, stride, pad, dil, groups), w, b)
+
+
+@register_executor(nir.Conv1d)
+def _conv1d(node, name, dt):
+    w, b = _t(node.weight), _t(node.bias)
+    stride, pad, dil = _ints(node.stride, 1), _padding(node.padding, 1), _ints(node.dilation, 1)
+    groups = int(np.asarray(node.groups))
+    return Stateless(lambda x: F.conv1d(x, w, b, stride, pad, dil, groups), w, b)
+
+
+@register_executor(nir.AvgPool2d)
+def _avgpool(node, name, dt):
+    k, s, p = _ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2)
+    return Stateless(lambda x: F.avg_pool2d(x, k, s, p))
+
+
+@register_executor(nir.SumPool2d)
+def _sumpool(node, name, dt):
+    k, s, p = _ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2)
+    return Stateless(lambda x: F.avg_pool2d(x, k, s, p, divisor_override=1))
+
+
+@register_executor(nir.Flatten)
+def _flatten(node, name, dt):
+    start = int(np.asarray(node.start_dim))
+    end = int(np.asarray(node.end_dim))
+    return Stateless(lambda x: x.flatten(start + 1, end + 1 if end >= 0 else end))
+
+
+@register_executor(nir.Threshold)
+def _threshold(node, name, dt):
+    thr = _t(node.threshold)
+    return Stateless(lambda x: (x > thr).to(torch.float32), thr)
+
+
+class _Leaky(Executor):
+    """LI / LIF (``fire``) / IF / I with the generic Euler semantics of the module docstring."""
+
+    def __init__(self, node: nir.NIRNode, dt: float, fire: bool, leaky: bool):
+        self.r = _t(node.r)
+        self.fire, self.leaky = fire, leaky
+        if leaky:
+            self.alpha = _t(dt / np.asarray(node.tau, dtype=np.float64))
+            self.v_leak = _t(node.v_leak)
+        else:
+            self.dt = float(dt)
+        if fire:
+            self.thr = _t(node.v_threshold)
+            self.v_reset = _t(node.v_reset if node.v_reset is not None else np.zeros_like(node.v_threshold))
+
+    def step(self, x: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        if self.leaky:
+            v = v + self.alpha * ((self.v_leak - v) + self.r * x)
+        else:
+            v = v + self.dt * (self.r * x)
+        if not self.fire:
+            return v, v
+        z = v > self.thr
+        return z.to(torch.float32), torch.where(z, self.v_reset.expand_as(v), v)
+
+
+@register_executor(nir.LIF)
+def _lif(node, name, dt):
+    return _Leaky(node, dt, fire=True, leaky=True)
+
+
+@register_executor(nir.LI)
+def _li(node, name, dt):
+    return _Leaky(node, dt, fire=False, leaky=True)
+
+
+@register_executor(nir.IF)
+def _if(node, name, dt):
+    return _Leaky(node, dt, fire=True, leaky=False)
+
+
+@register_executor(nir.I)
+def _i(node, name, dt):
+    return _Leaky(node, dt, fire=False, leaky=False)
+
+
+class _Cuba(Executor):
+    def __init__(self, node: nir.NIRNode, dt: float, fire: bool):
+        self.a_syn = _t(dt / np.asarray(node.tau_syn, dtype=np.float64))
+        self.a_mem = _t(dt / np.asarray(node.tau_mem, dtype=np.float64))
+        self.r, self.v_leak, self.w_in = _t(node.r), _t(node.v_leak), _t(node.w_in)
+        self.fire = fire
+        if fire:
+            self.thr = _t(node.v_threshold)
+            self.v_reset = _t(node.v_reset)
+
+    def init_state(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.zeros_like(x), torch.zeros_like(x)
+
+    def step(self, x: Tensor, state: tuple[Tensor, Tensor]):
+        i, v = state
+        i = i + self.a_syn * (self.w_in * x - i)
+        v = v + self.a_mem * ((self.v_leak - v) + self.r * i)
+        if not self.fire:
+            return v, (i, v)
+        z = v > self.thr
+        return z.to(torch.float32), (i, torch.where(z, self.v_reset.expand_as(v), v))
+
+
+@register_executor(nir.CubaLIF)
+def _cubalif(node, name, dt):
+    return _Cuba(node, dt, fire=True)
+
+
+@register_executor(nir.CubaLI)
+def _cubali(node, name, dt):
+    return _Cuba(node, dt, fire=False)
