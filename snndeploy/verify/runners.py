@@ -128,28 +128,20 @@ def run_onnx(path: str, x: Tensor) -> RuntimeRun:
     return RuntimeRun(f"{name}[{contract.get('kind', 'step')}]", OK, str(path), torch.from_numpy(outs["y"]), spikes)
 
 
-def _spike_nodes(graph: Any) -> dict[str, str]:
-    """Source-model path → the graph node that emits that layer's spikes (from the conversion contract)."""
-    from exporters.nir import contract_of
-
-    contract = contract_of(graph) or {}
-    return {layer["path"]: layer["node"] for layer in contract.get("layers", [])}
-
-
 def run_nirsim(graph: Any, x: Tensor) -> RuntimeRun:
     """Run a ``nir.NIRGraph`` in snndeploy's own NIR interpreter (the reference for peers)."""
+    from exporters.nir import contract_of
+
     from ..errors import SnnDeployError
     from ..nirsim import simulate
+    from ..nirsim.sim import layer_spikes
 
     try:
         out, values = simulate(graph, x, record=True)
+        # Per-layer spikes need the conversion contract; a foreign graph is compared on its output only.
+        spikes = layer_spikes(graph, values) if contract_of(graph) is not None else {}
     except SnnDeployError as exc:  # e.g. parameters edited after export disagree with the node metadata
         return RuntimeRun("nirsim", FAILED, str(exc))
-    spikes = {}
-    for path, node in _spike_nodes(graph).items():
-        hits = [k for k in values if k == node or k.endswith(f".{node}")]
-        if len(hits) == 1:
-            spikes[path] = values[hits[0]]
     return RuntimeRun("nirsim", OK, "snndeploy.nirsim", out if isinstance(out, Tensor) else None, spikes)
 
 
