@@ -99,6 +99,13 @@ def test_demo_trains_and_writes_summary(tmp_path: Path, capsys: pytest.CaptureFi
 
     model, config = snndeploy.load(out / "checkpoint.pt")
     assert config.model == "vgg" and model(torch.rand(2, 3, 1, 8, 8)).shape == (2, 3, 10)
+    # The rest of the pipeline: fold + export + verify + energy, all in the same report directory.
+    for name in ("model.nir", "model_flat.nir", "model_step.onnx", "verify.json", "verify.md", "agreement.png"):
+        assert (out / name).stat().st_size > 0, name
+    exact = [r for r in summary["verify"]["runtimes"] if r["expectation"] == "exact"]
+    assert exact and all(r["passed"] for r in exact)  # fused backend, ONNX Runtime and NIR-vs-folded are identical
+    assert "exact paths" in text and "identical" in text
+    assert summary["energy"]["totals"]["state_updates"] > 0 and (out / "energy").is_dir()
 
 
 def _write_nmnist(root: Path) -> None:

@@ -78,7 +78,7 @@ def demo(
     console = Console()
     section = train_step(out, epochs, seed, T, neuron, console)
     write_summary(out, "train", section)
-    write_summary(out, "verify", verify_step(out, seed, console))
+    write_summary(out, "verify", verify_step(out, seed, console, neuron))
     from .energy import energy_step
 
     console.print("[bold]4. energy[/bold]")
@@ -86,7 +86,7 @@ def demo(
     console.print(f"everything is in {out}/ (summary.json, verify.md, agreement.png, energy/)")
 
 
-def verify_step(out: Path, seed: int, console: Any, samples: int = 256) -> dict[str, Any]:
+def verify_step(out: Path, seed: int, console: Any, neuron: str = "clif", samples: int = 256) -> dict[str, Any]:
     """Fold, export and verify ``OUT/checkpoint.pt`` on the digits test set; returns the ``verify`` section."""
     from .verify import print_report, verify_checkpoint
 
@@ -96,7 +96,17 @@ def verify_step(out: Path, seed: int, console: Any, samples: int = 256) -> dict[
                                       peers=["norse", "spikingjelly", "snntorch", "sinabs", "rockpool"], seed=seed,
                                       console=console)
     print_report(console, report, f"spike agreement on {report.samples} digits test images, T={report.T}")
-    verdict = "PASSED" if report.passed else "FAILED (see verify.md)"
+    exact_ok = all(r.passed for r in report.runtimes if r.expectation == "exact")
+    console.print(f"exact paths (fused backend, ONNX Runtime, NIR graph vs folded model): "
+                  f"{'all identical' if exact_ok else 'DIVERGED'}")
+    folded = next((r for r in report.runtimes if r.runtime == "folded"), None)
+    if folded is not None and folded.expectation == "approximate" and report.source_accuracy is not None:
+        console.print(f"approximate {neuron.upper()}→LIF fold: {100 * folded.spike_agreement:.2f}% identical "
+                      f"neuron-steps, accuracy {100 * folded.accuracy:.2f}% vs source {100 * report.source_accuracy:.2f}% "
+                      f"({100 * (folded.accuracy - report.source_accuracy):+.2f} pt); policy: ≥ "
+                      f"{100 * report.policy['min_spike_agreement']:.1f}% spikes and ≤ "
+                      f"{report.policy['max_accuracy_drop']} pt drop")
+    verdict = "PASSED" if report.passed else "FAILED the policy (see verify.md)"
     console.print(f"verify {verdict}; report {paths['markdown']}")
     return {"passed": report.passed, "runtimes": [r.to_dict() | {"layers": None} for r in report.runtimes],
             "report": str(paths["markdown"])}
