@@ -31,6 +31,7 @@ __all__ = [
     "check_threshold",
     "check_finite_number",
     "check_input",
+    "check_seq",
     "run_steps",
     "NeuronModule",
 ]
@@ -158,6 +159,24 @@ def check_input(x: Any, name: str = "x_seq", min_rank: int = 2, finite: bool = T
     return x
 
 
+def check_seq(x_seq: Any, state: Any = None) -> None:
+    """Cheap checks of the functional ``*_seq`` arguments (no pass over the data): ``x_seq`` a floating tensor
+    ``[T, B, *]``, every state tensor shaped like one step ``[B, *]``. Finiteness is checked by the modules
+    (``check_input``); the functional forms are the unchecked hot path for that.
+    """
+    if not isinstance(x_seq, Tensor):
+        raise InvalidInputError(f"x_seq must be a torch.Tensor, got {type(x_seq).__name__}")
+    if not x_seq.is_floating_point():
+        raise InvalidInputError(f"x_seq must be a floating tensor (float32/bf16/fp16/float64), got {x_seq.dtype}")
+    if x_seq.dim() < 2 or x_seq.shape[0] < 1:
+        raise InvalidInputError(f"x_seq must have rank >= 2 ([T, B, *]) and T >= 1, got shape {tuple(x_seq.shape)}")
+    if state is not None:
+        for field, t in zip(state._fields, state, strict=True):
+            if not isinstance(t, Tensor) or t.shape != x_seq.shape[1:]:
+                got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+                raise InvalidInputError(f"state.{field} must have the shape of one step {tuple(x_seq.shape[1:])}, got {got}")
+
+
 # --------------------------------------------------------------------------- shared loop
 
 
@@ -170,11 +189,14 @@ def run_steps(
     """Reference time loop: apply ``step`` to every ``x_seq[t]`` (float32), stack the spikes.
 
     Autograd records the whole loop; this is the readable reference every other backend must equal.
+    The steps come from ``unbind`` (one backward op that stacks the T step gradients) rather than ``x32[t]``,
+    whose T select-backwards each materialise a zero ``[T, B, *]`` gradient: O(T²) work, 66 % of the
+    reference's forward + backward time at T = 32, B·F = 64k (profiled).
     """
     x32 = x_seq.float()
     spikes = []
-    for t in range(x32.shape[0]):
-        s, state = step(x32[t], state, params)
+    for x_t in x32.unbind(0):
+        s, state = step(x_t, state, params)
         spikes.append(s)
     out = torch.stack(spikes) if spikes else x32.new_zeros(x32.shape)
     return out.to(x_seq.dtype), state

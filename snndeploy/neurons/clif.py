@@ -29,8 +29,15 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .base import Backend, NeuronModule, check_tau, check_threshold, register_impl, run_steps
-from .dynamics import charge, charge_grads, fire
+from .base import Backend, NeuronModule, check_seq, check_tau, check_threshold, register_impl, run_steps
+from .dynamics import (
+    charge,
+    charge_grads,
+    charge_into,
+    fire,
+    grad_buffer,
+    reverse_chunks,
+)
 from .surrogate import Rectangle, Surrogate, get_surrogate
 
 __all__ = ["CLIF", "CLIFParams", "CLIFState", "clif_step", "clif_seq", "clif_seq_bptt", "CLIFFunction"]
@@ -74,63 +81,92 @@ def clif_step(x: Tensor, state: CLIFState, params: CLIFParams) -> tuple[Tensor, 
 @register_impl("clif", Backend.TORCH)
 def clif_seq(x_seq: Tensor, params: CLIFParams, state: CLIFState | None = None) -> tuple[Tensor, CLIFState]:
     """CLIF over ``x_seq`` [T, B, *] by autograd through a plain loop (the reference)."""
+    check_seq(x_seq, state)
     state = state if state is not None else clif_init_state(x_seq[0])
     return run_steps(clif_step, x_seq, params, state)
 
 
 class CLIFFunction(torch.autograd.Function):
-    """CLIF sequence with a hand-written reverse-time backward (see module docstring)."""
+    """CLIF sequence with a hand-written reverse-time backward (see module docstring).
+
+    Forward: the same float32 operations as ``clif_step`` (bit-identical spikes and states) into owned buffers;
+    m[t] is written straight into the saved slot of step t + 1, and u' − s·(V_th + σ(m)) is one ``addcmul``
+    (s·(V_th + σ(m)) is exact for s ∈ {0, 1}). Backward: the module docstring's recursion regrouped as
+        g_m* = g_m − g_u·A,   g_u' = P + g_m*·F + g_u·G,   g_m[t−1] = g_m*·σ(u'/τ),   g_u[t−1] = β·g_u'
+    with A = s·σ'(m[t]), P = g_spike·sg, F = sg + m[t−1]·σ'(u'/τ)/τ and G = 1 − (V_th + σ(m[t]))·sg (G = 1 with
+    detach_reset) computed for a chunk of steps at once; five ops per step stay in the reverse-time loop.
+    """
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, u0: Tensor, m0: Tensor, params: CLIFParams):  # type: ignore[override]
         p = params
-        u, m = u0.float(), m0.float()
+        T = x_seq.shape[0]
+        x32 = x_seq.float()
+        u = u0.float().clone()
         up_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
-        mp_seq = torch.empty_like(up_seq)
+        mp_seq = torch.empty_like(up_seq)  # mp_seq[t] = m[t − 1]
         s_seq = torch.empty_like(up_seq)
-        for t in range(x_seq.shape[0]):
-            mp_seq[t] = m
-            up = charge(u, x_seq[t].float(), p.tau, False)
-            m = m * torch.sigmoid(up / p.tau)
-            s = fire(up, p.v_threshold, None)
-            m = m + s
-            u = up - s * (p.v_threshold + torch.sigmoid(m))
-            up_seq[t] = up
-            s_seq[t] = s
+        m_last = torch.empty_like(u)
+        sig = torch.empty_like(u)
+        tmp = torch.empty_like(u)
+        if T:
+            mp_seq[0].copy_(m0)
+        for t in range(T):
+            up = charge_into(up_seq[t], u, x32[t], p.tau, False, 0.0, tmp)  # u' = u − u/τ + x
+            torch.div(up, p.tau, out=sig).sigmoid_()  # σ(u'/τ)
+            m = mp_seq[t + 1] if t + 1 < T else m_last
+            torch.mul(mp_seq[t], sig, out=m)  # m' = m·σ(u'/τ)
+            s = torch.ge(up, p.v_threshold, out=s_seq[t])  # Θ(u' − V_th) as u' ≥ V_th
+            m.add_(s)  # m = m' + s
+            torch.sigmoid(m, out=tmp).add_(p.v_threshold)  # V_th + σ(m)
+            torch.addcmul(up, s, tmp, value=-1.0, out=u)  # u = u' − s·(V_th + σ(m))
         ctx.save_for_backward(up_seq, mp_seq)
         ctx.params = p
         ctx.x_dtype = x_seq.dtype
-        return s_seq.to(x_seq.dtype), u, m
+        return s_seq.to(x_seq.dtype), u, (m_last if T else m0.float().clone())
 
     @staticmethod
     def backward(ctx, g_spikes: Tensor, g_uT: Tensor | None, g_mT: Tensor | None):  # type: ignore[override]
         up_seq, mp_seq = ctx.saved_tensors
         p: CLIFParams = ctx.params
         beta, _ = charge_grads(p.tau, False)
+        th = p.v_threshold
         g_spikes = g_spikes.float()
-        g_x = torch.empty_like(up_seq)
-        g_u = g_uT.float() if g_uT is not None else torch.zeros_like(up_seq[0])
-        g_m = g_mT.float() if g_mT is not None else torch.zeros_like(up_seq[0])
-        for t in range(up_seq.shape[0] - 1, -1, -1):
-            up, mp = up_seq[t], mp_seq[t]
-            z = up - p.v_threshold
-            s = (z >= 0).float()
-            sig_u = torch.sigmoid(up / p.tau)
-            sig_m = torch.sigmoid(mp * sig_u + s)
-            g_m = g_m - g_u * s * sig_m * (1.0 - sig_m)
-            g_s = g_spikes[t] + g_m
-            if not p.detach_reset:
-                g_s = g_s - g_u * (p.v_threshold + sig_m)
-            g_up = g_s * p.surrogate.grad(z) + g_u + g_m * mp * sig_u * (1.0 - sig_u) / p.tau
-            g_m = g_m * sig_u
-            g_x[t] = g_up
-            g_u = g_up * beta
+        g_x = grad_buffer(up_seq)  # may be up_seq itself: a chunk is read before it is written
+        g_u = g_uT.float().clone() if g_uT is not None else torch.zeros_like(up_seq[0])
+        g_m = g_mT.float().clone() if g_mT is not None else torch.zeros_like(up_seq[0])
+        g_ms = torch.empty_like(g_u)  # g_m*
+        for t0, t1 in reverse_chunks(up_seq.shape[0], up_seq[0].numel()):
+            up, mp = up_seq[t0:t1], mp_seq[t0:t1]
+            s = torch.ge(up, th, out=torch.empty_like(up))  # float mask: bool tensors are slow on CPU
+            sg = p.surrogate.grad_(up - th)
+            sig_u = torch.div(up, p.tau).sigmoid_()
+            sig_m = torch.mul(mp, sig_u).add_(s).sigmoid_()  # σ(m[t]), m[t] = m[t−1]·σ(u'/τ) + s as forward
+            # σ'(y) = (1 − σ)·σ; ATen's fused sigmoid_backward(g, σ) = g·(1 − σ)·σ in one pass.
+            a_coef = torch.ops.aten.sigmoid_backward(s, sig_m)  # s·σ'(m[t])
+            f_coef = torch.ops.aten.sigmoid_backward(mp, sig_u).div_(p.tau).add_(sg)  # sg + m[t−1]·σ'(u'/τ)/τ
+            if p.detach_reset:
+                g_coef = None
+            else:
+                g_coef = sig_m.add_(th).mul_(sg).neg_().add_(1.0)  # 1 − (V_th + σ(m))·sg
+            torch.mul(g_spikes[t0:t1], sg, out=g_x[t0:t1])  # P
+            for t in range(t1 - 1, t0 - 1, -1):
+                i = t - t0
+                torch.addcmul(g_m, g_u, a_coef[i], value=-1.0, out=g_ms)  # g_m* = g_m − g_u·A
+                g_up = g_x[t].addcmul_(g_ms, f_coef[i])
+                if g_coef is None:
+                    g_up.add_(g_u)
+                else:
+                    g_up.addcmul_(g_u, g_coef[i])
+                torch.mul(g_ms, sig_u[i], out=g_m)  # g_m[t−1] = g_m*·σ(u'/τ)
+                torch.mul(g_up, beta, out=g_u)  # g_u[t−1] = β·g_u'
         return g_x.to(ctx.x_dtype), g_u, g_m, None
 
 
 @register_impl("clif", Backend.BPTT)
 def clif_seq_bptt(x_seq: Tensor, params: CLIFParams, state: CLIFState | None = None) -> tuple[Tensor, CLIFState]:
     """CLIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``clif_seq``."""
+    check_seq(x_seq, state)
     state = state if state is not None else clif_init_state(x_seq[0])
     spikes, u, m = CLIFFunction.apply(x_seq, state.u, state.m, params)
     return spikes, CLIFState(u, m)

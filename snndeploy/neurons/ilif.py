@@ -31,8 +31,24 @@ import torch
 from torch import Tensor
 
 from ..errors import InvalidParameterError
-from .base import Backend, NeuronModule, check_finite_number, check_tau, check_threshold, register_impl, run_steps
-from .dynamics import charge, charge_grads, fire
+from .base import (
+    Backend,
+    NeuronModule,
+    check_finite_number,
+    check_seq,
+    check_tau,
+    check_threshold,
+    register_impl,
+    run_steps,
+)
+from .dynamics import (
+    charge,
+    charge_grads,
+    charge_into,
+    fire,
+    grad_buffer,
+    reverse_chunks,
+)
 from .surrogate import Sigmoid, Surrogate, get_surrogate
 
 __all__ = ["ILIF", "ILIFParams", "ILIFState", "ilif_step", "ilif_seq", "ilif_seq_bptt", "ILIFFunction"]
@@ -86,73 +102,108 @@ def ilif_step(x: Tensor, state: ILIFState, params: ILIFParams) -> tuple[Tensor, 
 @register_impl("ilif", Backend.TORCH)
 def ilif_seq(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) -> tuple[Tensor, ILIFState]:
     """ILIF over ``x_seq`` [T, B, *] by autograd through a plain loop (the reference)."""
+    check_seq(x_seq, state)
     state = state if state is not None else ilif_init_state(x_seq[0])
     return run_steps(ilif_step, x_seq, params, state)
 
 
 class ILIFFunction(torch.autograd.Function):
-    """ILIF sequence with a hand-written reverse-time backward (see module docstring)."""
+    """ILIF sequence with a hand-written reverse-time backward (see module docstring).
+
+    Forward: the same float32 operations as ``ilif_step`` (bit-identical spikes and states for binary s_prev)
+    into owned buffers; products with the binary spike are exact, so ``add(alpha=…)``/``addcmul`` give the
+    reference's roundings. Backward: the module docstring's recursion regrouped as
+        g_m* = g_m − g_v·A;   g_H = P + g_v·C_v + g_m*·C_m + g_P·C_p
+        g_x[t] = g_H + g_P·s;   g_v[t−1] = β·g_H;   g_m[t−1] = g_m*;   g_P[t−1] = γ·(g_P − g_H·[I > 0])
+    with A = s·σ'(m), P = g_spike·sg, C_v = 1 − (σ(m) + V_th)·sg, C_m = s·(1 − V_th·sg) + v'·sg, C_p = x·sg
+    (with detach_reset: C_v = 1, C_m = s + v'·sg) computed for a chunk of steps at once.
+    """
 
     @staticmethod
     def forward(ctx, x_seq, v0, m0, i0, xp0, sp0, params: ILIFParams):  # type: ignore[override]
         p = params
-        v, m, i, xp, sp = v0.float(), m0.float(), i0.float(), xp0.float(), sp0.float()
+        th = p.v_threshold
+        x32 = x_seq.float()
+        v, i = v0.float().clone(), i0.float().clone()
+        xp, sp = xp0.float(), sp0.float()
         shape = x_seq.shape
         h_seq = torch.empty(shape, dtype=torch.float32, device=x_seq.device)
         m_seq = torch.empty_like(h_seq)
         s_seq = torch.empty_like(h_seq)
         ipos_seq = torch.empty(shape, dtype=torch.bool, device=x_seq.device)
+        vp = torch.empty_like(v)
+        tmp = torch.empty_like(v)
+        m = m0.float()
         for t in range(shape[0]):
-            x = x_seq[t].float()
-            i = p.inhibition * (i + xp * sp)
-            h = charge(v, x, p.tau, False) - torch.relu(i)
-            s = fire(h, p.v_threshold, None)
-            vp = h - s * p.v_threshold
-            m = m + s * vp
-            v = vp - s * torch.sigmoid(m)
+            x = x32[t]
+            if t == 0:  # s_prev of a caller's state may be non-binary: keep the reference's two roundings
+                i = (i + xp * sp).mul_(p.inhibition)
+            else:  # x_prev·s_prev is exact for a spike s_prev ∈ {0, 1}
+                i.addcmul_(xp, sp).mul_(p.inhibition)  # I = γ·(I + x_prev·s_prev)
+            h = charge_into(h_seq[t], v, x, p.tau, False, 0.0, tmp)
+            h.sub_(torch.clamp(i, min=0.0, out=tmp))  # H = βv + x − max(I, 0)
+            torch.gt(i, 0.0, out=ipos_seq[t])
+            s = torch.ge(h, th, out=s_seq[t])  # Θ(H − V_th) as H ≥ V_th
+            torch.add(h, s, alpha=-th, out=vp)  # v' = H − s·V_th
+            m = torch.addcmul(m, s, vp, out=m_seq[t])  # m = m + s·v'
+            torch.addcmul(vp, s, torch.sigmoid(m, out=tmp), value=-1.0, out=v)  # v = v' − s·σ(m)
             xp, sp = x, s
-            h_seq[t], m_seq[t], s_seq[t], ipos_seq[t] = h, m, s, i > 0
         ctx.save_for_backward(x_seq, h_seq, m_seq, ipos_seq, xp0, sp0)
         ctx.params = p
         ctx.x_dtype = x_seq.dtype
-        return s_seq.to(x_seq.dtype), v, m, i, xp.clone(), sp
+        m_out = m.clone() if shape[0] else m0.float().clone()
+        return s_seq.to(x_seq.dtype), v, m_out, i, xp.clone(), sp.clone()
 
     @staticmethod
     def backward(ctx, g_spikes, g_v, g_m, g_i, g_xp, g_sp):  # type: ignore[override]
         x_seq, h_seq, m_seq, ipos_seq, xp0, sp0 = ctx.saved_tensors
         p: ILIFParams = ctx.params
         beta, _ = charge_grads(p.tau, False)
-        th = p.v_threshold
+        th, gamma = p.v_threshold, p.inhibition
         zeros = torch.zeros_like(h_seq[0])
         g_spikes = g_spikes.float()
-        g_v = g_v.float() if g_v is not None else zeros
-        g_m = g_m.float() if g_m is not None else zeros
-        # Gradients reaching the final state's i, x_prev (= x[T-1]) and s_prev (= s[T-1]).
-        g_i_end = g_i.float() if g_i is not None else zeros
-        g_x_end = g_xp.float() if g_xp is not None else zeros
-        g_s_end = g_sp.float() if g_sp is not None else zeros
-        g_x = torch.empty_like(h_seq)
-        g_p = zeros  # gradient of P[t] = I[t] + x[t]·s[t]
+        g_v = g_v.float().clone() if g_v is not None else zeros.clone()
+        g_m = g_m.float().clone() if g_m is not None else zeros.clone()
         T = h_seq.shape[0]
-        for t in range(T - 1, -1, -1):
-            last = t == T - 1
-            x = x_seq[t].float()
-            h, m = h_seq[t], m_seq[t]
-            z = h - th
-            s = (z >= 0).float()
-            vp = h - s * th
+        g_x = grad_buffer(h_seq)  # may be h_seq itself: a chunk is read before it is written
+        g_p = zeros.clone()  # gradient of P[t] = I[t] + x[t]·s[t]
+        tmp = torch.empty_like(g_v)
+        for t0, t1 in reverse_chunks(T, h_seq[0].numel()):
+            h, m, x = h_seq[t0:t1], m_seq[t0:t1], x_seq[t0:t1].float()
+            s = torch.ge(h, th, out=torch.empty_like(h))  # float mask: bool tensors are slow on CPU
+            sg = p.surrogate.grad_(h - th)
             sig_m = torch.sigmoid(m)
-            g_s = g_spikes[t] + g_p * x + (g_s_end if last else 0.0)
-            g_m = g_m - g_v * s * sig_m * (1.0 - sig_m)
-            g_vp = g_v + g_m * s
-            g_s = g_s + g_m * vp
-            if not p.detach_reset:
-                g_s = g_s - g_v * sig_m - g_vp * th
-            g_h = g_vp + g_s * p.surrogate.grad(z)
-            g_x[t] = g_h + g_p * s + (g_x_end if last else 0.0)
-            g_v = g_h * beta
-            g_it = g_p + (g_i_end if last else 0.0) - g_h * ipos_seq[t].float()
-            g_p = p.inhibition * g_it
+            a_coef = torch.ops.aten.sigmoid_backward(s, sig_m)  # s·σ'(m) = s·(1 − σ)·σ, one fused pass
+            vp_sg = torch.add(h, s, alpha=-th).mul_(sg)  # v'·sg
+            c_p = x.mul(sg)  # x·sg
+            if p.detach_reset:
+                c_v = None
+                c_m = vp_sg.add_(s)  # s + v'·sg
+            else:
+                c_m = torch.mul(sg, -th).add_(1.0).mul_(s).add_(vp_sg)  # s·(1 − V_th·sg) + v'·sg
+                c_v = sig_m.add_(th).mul_(sg).neg_().add_(1.0)  # 1 − (σ(m) + V_th)·sg
+            torch.mul(g_spikes[t0:t1], sg, out=g_x[t0:t1])  # P
+            if t1 == T and g_sp is not None:  # the final state's s_prev is s[T−1]
+                g_x[T - 1].addcmul_(g_sp.float(), sg[-1])
+            ipos = ipos_seq[t0:t1].float()
+            s_bin = s
+            for t in range(t1 - 1, t0 - 1, -1):
+                j = t - t0
+                g_m.addcmul_(g_v, a_coef[j], value=-1.0)  # g_m* (also g_m[t−1])
+                g_h = g_x[t]
+                if c_v is None:
+                    g_h.add_(g_v)
+                else:
+                    g_h.addcmul_(g_v, c_v[j])
+                g_h.addcmul_(g_m, c_m[j]).addcmul_(g_p, c_p[j])  # g_H
+                torch.mul(g_h, beta, out=g_v)  # g_v[t−1] = β·g_H
+                torch.mul(g_h, ipos[j], out=tmp)  # g_H·[I > 0]
+                g_h.addcmul_(g_p, s_bin[j])  # g_x[t] = g_H + g_P·s
+                if t == T - 1 and g_i is not None:  # the final state's i is I[T−1]
+                    g_p.add_(g_i.float())
+                g_p.sub_(tmp).mul_(gamma)  # g_P[t−1] = γ·g_I[t]
+        if T and g_xp is not None:  # the final state's x_prev is x[T−1]
+            g_x[T - 1].add_(g_xp.float())
         # P[-1] = i0 + xp0·sp0 feeds I[0].
         return (g_x.to(ctx.x_dtype), g_v, g_m, g_p, g_p * sp0.float(), g_p * xp0.float(), None)
 
@@ -160,6 +211,7 @@ class ILIFFunction(torch.autograd.Function):
 @register_impl("ilif", Backend.BPTT)
 def ilif_seq_bptt(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) -> tuple[Tensor, ILIFState]:
     """ILIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``ilif_seq``."""
+    check_seq(x_seq, state)
     state = state if state is not None else ilif_init_state(x_seq[0])
     spikes, *rest = ILIFFunction.apply(x_seq, *state, params)
     return spikes, ILIFState(*rest)

@@ -30,8 +30,17 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InvalidParameterError
-from .base import Backend, NeuronModule, check_finite_number, check_tau, check_threshold, register_impl, run_steps
-from .dynamics import charge, charge_grads, fire, hard_reset
+from .base import (
+    Backend,
+    NeuronModule,
+    check_finite_number,
+    check_seq,
+    check_tau,
+    check_threshold,
+    register_impl,
+    run_steps,
+)
+from .dynamics import charge, charge_grads, charge_into, fire, grad_buffer, hard_reset, reverse_chunks
 from .surrogate import Sigmoid, Surrogate, get_surrogate
 
 __all__ = ["KLIF", "KLIFParams", "KLIFState", "klif_step", "klif_seq", "klif_seq_bptt", "KLIFFunction"]
@@ -83,25 +92,36 @@ def klif_step(x: Tensor, state: KLIFState, params: KLIFParams) -> tuple[Tensor, 
 @register_impl("klif", Backend.TORCH)
 def klif_seq(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) -> tuple[Tensor, KLIFState]:
     """KLIF over ``x_seq`` [T, B, *] by autograd through a plain loop (the reference)."""
+    check_seq(x_seq, state)
     state = state if state is not None else klif_init_state(x_seq[0])
     return run_steps(klif_step, x_seq, params, state)
 
 
 class KLIFFunction(torch.autograd.Function):
-    """KLIF sequence with a hand-written reverse-time backward, including the gradient of k."""
+    """KLIF sequence with a hand-written reverse-time backward, including the gradient of k.
+
+    Forward: the same float32 operations as ``klif_step`` (bit-identical spikes and states) into owned buffers;
+    the hard reset F(1 − S) + V_r·S is ``mul`` + ``add(alpha=V_r)`` (exact products for S ∈ {0, 1}). Backward: the module docstring's recursion
+    regrouped as g_F = P + g_V·C with P = g_spike·sg·[kH > 0] and C = [kH > 0]·((V_r − F)·sg + 1 − S) computed
+    for a chunk of steps at once; g_k = Σ g_F·H and g_X = b·k·g_F are computed once after the loop.
+    """
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, v0: Tensor, k: Tensor, params: KLIFParams):  # type: ignore[override]
         p = params
-        v = v0.float()
+        x32 = x_seq.float()
+        v = v0.float().clone()
+        kf = k.detach().float()
         h_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
         s_seq = torch.empty_like(h_seq)
+        f = torch.empty_like(v)
+        tmp = torch.empty_like(v)
         for t in range(x_seq.shape[0]):
-            h, f = _scaled_membrane(v, x_seq[t].float(), p)
-            s = fire(f, p.v_threshold, None)
-            v = hard_reset(f, s, p.v_reset)
-            h_seq[t] = h
-            s_seq[t] = s
+            h = charge_into(h_seq[t], v, x32[t], p.tau, p.decay_input, p.v_reset, tmp)
+            torch.mul(h, kf, out=f).relu_()  # F = ReLU(k·H)
+            s = torch.ge(f, p.v_threshold, out=s_seq[t])  # Θ(F − V_th) as F ≥ V_th
+            # F(1 − S) + V_r·S as (1 − S)·F + S·V_r: products exact for S ∈ {0, 1}, same rounding
+            torch.mul(torch.sub(s, 1.0, out=tmp).neg_(), f, out=v).add_(s, alpha=p.v_reset)
         ctx.save_for_backward(h_seq, k)
         ctx.params = p
         ctx.x_dtype = x_seq.dtype
@@ -112,30 +132,35 @@ class KLIFFunction(torch.autograd.Function):
         h_seq, k = ctx.saved_tensors
         p: KLIFParams = ctx.params
         a, b = charge_grads(p.tau, p.decay_input)
-        kf = k.float()
+        kf = k.detach().float()
+        kv = float(kf)
+        th = p.v_threshold
         g_spikes = g_spikes.float()
-        g_x = torch.empty_like(h_seq)
-        g_k = torch.zeros_like(h_seq[0])
-        g_v = g_vT.float() if g_vT is not None else torch.zeros_like(h_seq[0])
-        for t in range(h_seq.shape[0] - 1, -1, -1):
-            h = h_seq[t]
-            kh = kf * h
-            pos = (kh > 0).float()
-            f = kh * pos
-            z = f - p.v_threshold
-            s = (z >= 0).float()
-            g_s = g_spikes[t] if p.detach_reset else g_spikes[t] + g_v * (p.v_reset - f)
-            g_f = (g_s * p.surrogate.grad(z) + g_v * (1.0 - s)) * pos
-            g_k += g_f * h
-            g_h = g_f * kf
-            g_x[t] = g_h * b
-            g_v = g_h * a
-        return g_x.to(ctx.x_dtype), g_v, g_k.sum().reshape(k.shape).to(k.dtype), None
+        g_x = grad_buffer(h_seq)  # may be h_seq itself: step t of h is read before step t of g_x is written
+        g_v = g_vT.float().clone() if g_vT is not None else torch.zeros_like(h_seq[0])
+        g_k = torch.zeros((), dtype=torch.float32, device=h_seq.device)
+        for t0, t1 in reverse_chunks(h_seq.shape[0], h_seq[0].numel()):
+            h = h_seq[t0:t1]  # intact until g_x[t0:t1] (maybe the same memory) is written at the end
+            kh = h * kf
+            pos = torch.gt(kh, 0.0, out=torch.empty_like(kh))  # float masks: bool tensors are slow on CPU
+            f = kh.relu_()
+            sg = p.surrogate.grad_(f - th).mul_(pos)  # sg·[kH > 0]
+            c = torch.lt(f, th, out=torch.empty_like(f)).mul_(pos)  # [kH > 0]·(1 − S)
+            if not p.detach_reset:
+                c.addcmul_(sg, f.neg_().add_(p.v_reset))  # + [kH > 0]·sg·(V_r − F)
+            g_f = sg.mul_(g_spikes[t0:t1])  # P = g_spike·sg·[kH > 0], then g_F in place
+            for t in range(t1 - 1, t0 - 1, -1):
+                g = g_f[t - t0].addcmul_(g_v, c[t - t0])  # g_F = P + g_V·C
+                torch.mul(g, a * kv, out=g_v)  # g_V[t−1] = a·k·g_F
+            g_k += torch.dot(g_f.reshape(-1), h.reshape(-1))  # Σ g_F·H
+            torch.mul(g_f, b * kv, out=g_x[t0:t1])  # g_X = b·k·g_F
+        return g_x.to(ctx.x_dtype), g_v, g_k.reshape(k.shape).to(k.dtype), None
 
 
 @register_impl("klif", Backend.BPTT)
 def klif_seq_bptt(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) -> tuple[Tensor, KLIFState]:
     """KLIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``klif_seq``."""
+    check_seq(x_seq, state)
     v0 = state.v if state is not None else klif_init_state(x_seq[0]).v
     spikes, v = KLIFFunction.apply(x_seq, v0, params.k, params)
     return spikes, KLIFState(v)

@@ -26,9 +26,27 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .base import Backend, NeuronModule, check_finite_number, check_tau, check_threshold, register_impl, run_steps
-from .dynamics import charge, charge_grads, fire, hard_reset, soft_reset
 from ..errors import InvalidParameterError
+from .base import (
+    Backend,
+    NeuronModule,
+    check_finite_number,
+    check_seq,
+    check_tau,
+    check_threshold,
+    register_impl,
+    run_steps,
+)
+from .dynamics import (
+    charge,
+    charge_grads,
+    charge_into,
+    fire,
+    grad_buffer,
+    hard_reset,
+    reverse_chunks,
+    soft_reset,
+)
 from .surrogate import Sigmoid, Surrogate, get_surrogate
 
 __all__ = ["LIF", "LIFParams", "LIFState", "lif_step", "lif_seq", "lif_seq_bptt", "LIFFunction"]
@@ -86,25 +104,36 @@ def lif_step(x: Tensor, state: LIFState, params: LIFParams) -> tuple[Tensor, LIF
 @register_impl("lif", Backend.TORCH)
 def lif_seq(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
     """LIF over a sequence ``x_seq`` [T, B, *] by autograd through a plain loop (the reference)."""
+    check_seq(x_seq, state)
     state = state if state is not None else lif_init_state(x_seq[0])
     return run_steps(lif_step, x_seq, params, state)
 
 
 class LIFFunction(torch.autograd.Function):
-    """LIF sequence with a hand-written reverse-time backward (see module docstring)."""
+    """LIF sequence with a hand-written reverse-time backward (see module docstring).
+
+    Forward: the same float32 operations as ``lif_step`` (bit-identical spikes and states), written into
+    buffers this function owns; S·V_th is exact (S ∈ {0, 1}), so the soft reset is one ``add(alpha=−V_th)``
+    and the hard reset ``(1 − S)·H`` plus ``add(alpha=V_r)``. Backward: the module docstring's recursion regrouped as
+    g_H = P + g_V·C with the non-recurrent parts P = g_spike·sg and C = ∂V/∂H + sg·∂V/∂S computed for a chunk
+    of steps at once, so only two ops per step stay in the reverse-time loop.
+    """
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, v0: Tensor, params: LIFParams):  # type: ignore[override]
         p = params
-        v = v0.float()
+        x32 = x_seq.float()
+        v = v0.float().clone()
         h_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
         s_seq = torch.empty_like(h_seq)
+        tmp = torch.empty_like(v)
         for t in range(x_seq.shape[0]):
-            h = charge(v, x_seq[t].float(), p.tau, p.decay_input, p.v_rest)
-            s = fire(h, p.v_threshold, None)
-            v = _reset(h, s, p)
-            h_seq[t] = h
-            s_seq[t] = s
+            h = charge_into(h_seq[t], v, x32[t], p.tau, p.decay_input, p.v_rest, tmp)
+            s = torch.ge(h, p.v_threshold, out=s_seq[t])  # Θ(H − V_th) as H ≥ V_th (same for finite H)
+            if p.hard:  # (1 − S)·H + S·V_r, with S·V_r exact: the reference's roundings
+                torch.mul(torch.sub(s, 1.0, out=tmp).neg_(), h, out=v).add_(s, alpha=p.v_reset)
+            else:
+                torch.add(h, s, alpha=-p.v_threshold, out=v)  # H − S·V_th
         ctx.save_for_backward(h_seq)
         ctx.params = p
         ctx.x_dtype = x_seq.dtype
@@ -115,29 +144,39 @@ class LIFFunction(torch.autograd.Function):
         (h_seq,) = ctx.saved_tensors
         p: LIFParams = ctx.params
         a, b = charge_grads(p.tau, p.decay_input)
+        th = p.v_threshold
         g_spikes = g_spikes.float()
-        g_x = torch.empty_like(h_seq)
-        g_v = g_vT.float() if g_vT is not None else torch.zeros_like(h_seq[0])
-        for t in range(h_seq.shape[0] - 1, -1, -1):
-            h = h_seq[t]
-            z = h - p.v_threshold
-            s = (z >= 0).float()
+        g_x = grad_buffer(h_seq)  # holds g_H until the final scaling by b; may be h_seq itself
+        g_v = g_vT.float().clone() if g_vT is not None else torch.zeros_like(h_seq[0])
+        T = h_seq.shape[0]
+        for t0, t1 in reverse_chunks(T, h_seq[0].numel()):
+            h = h_seq[t0:t1]  # read everything needed from h before g_x (maybe the same memory) is written
+            sg = p.surrogate.grad_(h - th)
             if p.hard:
-                dv_dh = 1.0 - s
-                dv_ds = p.v_reset - h
+                c = torch.lt(h, th, out=torch.empty_like(h))  # ∂V/∂H = 1 − S (float mask: bool is slow)
+                if not p.detach_reset:
+                    c.addcmul_(sg, p.v_reset - h)  # + sg·∂V/∂S, ∂V/∂S = V_r − H
+            elif not p.detach_reset:
+                c = torch.mul(sg, -th).add_(1.0)  # 1 − V_th·sg
             else:
-                dv_dh = 1.0
-                dv_ds = -p.v_threshold
-            g_s = g_spikes[t] if p.detach_reset else g_spikes[t] + g_v * dv_ds
-            g_h = g_s * p.surrogate.grad(z) + g_v * dv_dh
-            g_x[t] = g_h * b
-            g_v = g_h * a
+                c = None  # ∂V/∂H = 1, no reset term
+            torch.mul(g_spikes[t0:t1], sg, out=g_x[t0:t1])  # P = g_spike·sg
+            for t in range(t1 - 1, t0 - 1, -1):
+                g_h = g_x[t]
+                if c is None:
+                    g_h.add_(g_v)
+                else:
+                    g_h.addcmul_(g_v, c[t - t0])
+                torch.mul(g_h, a, out=g_v)
+        if b != 1.0:
+            g_x.mul_(b)
         return g_x.to(ctx.x_dtype), g_v, None
 
 
 @register_impl("lif", Backend.BPTT)
 def lif_seq_bptt(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
     """LIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``lif_seq``."""
+    check_seq(x_seq, state)
     v0 = state.v if state is not None else lif_init_state(x_seq[0]).v
     spikes, v = LIFFunction.apply(x_seq, v0, params)
     return spikes, LIFState(v)
