@@ -177,3 +177,16 @@ def test_functional_seq_checks_rank_dtype_and_state_shape(name, backend):
 def test_module_empty_sequence_is_a_typed_error():
     with pytest.raises(InvalidInputError, match="T >= 1"):
         make_neuron("lif")(torch.ones(0, 2, 3))
+
+
+def test_check_inputs_modes_for_nonfinite_values():
+    from snndeploy.errors import InvalidInputError
+    from snndeploy.neurons import LIF
+
+    x = torch.zeros(3, 2, 4)
+    x[1, 0, 2] = float("nan")
+    with pytest.raises(InvalidInputError, match="non-finite"):
+        LIF()(x)
+    with pytest.raises(InvalidInputError, match="non-finite"):
+        LIF(check_inputs="full")(x)
+    assert LIF(check_inputs=False)(x).shape == x.shape  # the caller opted out of every check

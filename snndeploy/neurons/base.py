@@ -211,6 +211,9 @@ class NeuronModule(nn.Module):
     Subclasses set ``neuron_name``, implement ``params()`` (the frozen parameter record), ``init_state(x)``
     and ``step`` (the reference single-step function).
 
+    Input checks (``check_inputs``): ``True`` (default) checks rank and dtype everywhere and refuses NaN/inf on
+    the CPU; ``"full"`` also refuses NaN/inf on CUDA (one device→host sync per layer per call); ``False`` skips all.
+
     Modes:
     - ``step_mode="m"`` (default): ``forward(x_seq)`` takes ``[T, B, *]``, starts from zero state, returns spikes.
     - ``step_mode="s"``: ``forward(x_t)`` takes ``[B, *]`` and keeps the state between calls until
@@ -219,7 +222,7 @@ class NeuronModule(nn.Module):
 
     neuron_name: str = ""
 
-    def __init__(self, backend: str | Backend = Backend.AUTO, step_mode: str = "m", check_inputs: bool = True):
+    def __init__(self, backend: str | Backend = Backend.AUTO, step_mode: str = "m", check_inputs: bool | str = True):
         super().__init__()
         self.backend = Backend.parse(backend)
         if step_mode not in ("m", "s"):
@@ -250,14 +253,17 @@ class NeuronModule(nn.Module):
         return self._state
 
     def forward(self, x: Tensor) -> Tensor:
+        # Finiteness needs a device→host sync: on CUDA it would stall every layer of every training step, so it runs
+        # there only with check_inputs="full"; shape and dtype are always checked (no sync).
+        finite = self.check_inputs == "full" or (bool(self.check_inputs) and not getattr(x, "is_cuda", False))
         if self.step_mode == "m":
             if self.check_inputs:
-                check_input(x, "x_seq", min_rank=2)
+                check_input(x, "x_seq", min_rank=2, finite=finite)
             impl = get_impl(self.neuron_name, self.backend, x.device)
             spikes, _ = impl(x, self.params(), None)
             return spikes
         if self.check_inputs:
-            check_input(x, "x_t", min_rank=1)
+            check_input(x, "x_t", min_rank=1, finite=finite)
         if self._state is None:
             self._state = self.init_state(x)
         s, self._state = self.step(x.float(), self._state, self.params())
