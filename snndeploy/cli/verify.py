@@ -88,6 +88,7 @@ def verify_checkpoint(checkpoint: Path, out: Path, *, nir_file: Path | None = No
 
 def print_report(console, report, title: str) -> None:
     """The rich table of a verify report."""
+    from rich.markup import escape
     from rich.table import Table
 
     if not console.is_terminal:  # piped or captured output: do not squeeze the table into 80 columns
@@ -99,7 +100,7 @@ def print_report(console, report, title: str) -> None:
         verdict = {True: "[green]pass", False: "[red]FAIL", None: "info"}[r.passed]
         agree = "—" if r.spike_agreement is None else f"{100 * r.spike_agreement:.3f}%"
         pred = "—" if r.prediction_agreement is None else f"{100 * r.prediction_agreement:.2f}%"
-        table.add_row(r.runtime, r.reference, r.expectation, r.status, agree, pred, verdict)
+        table.add_row(escape(r.runtime), escape(r.reference), r.expectation, r.status, agree, pred, verdict)
     console.print(table)
 
 

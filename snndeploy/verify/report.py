@@ -62,7 +62,7 @@ def _plot_agreement(report: VerifyReport, path: Path) -> None:
 
     rows = [r for r in report.runtimes if r.layers]
     layers = list(report.firing_rates)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(layers) + 2), 3.5))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(layers) + 2) + 3, 3.5))
     width = 0.8 / max(len(rows), 1)
     for i, r in enumerate(rows):
         by = {c.layer: c.agreement for c in r.layers}
@@ -73,7 +73,7 @@ def _plot_agreement(report: VerifyReport, path: Path) -> None:
     lo = min([100 * c.agreement for r in rows for c in r.layers] + [99.0])
     ax.set_ylim(max(0.0, lo - 0.5), 100.05)
     ax.set_title("spike agreement per layer")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="runtime vs reference", title_fontsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
