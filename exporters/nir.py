@@ -325,11 +325,17 @@ def to_nir(
 
 
 def contract_of(graph: nir.NIRGraph) -> dict[str, Any] | None:
-    """The parsed conversion contract of a graph snndeploy wrote, else None."""
+    """The parsed conversion contract of a graph snndeploy wrote, else None (``ExportError`` if it is not JSON)."""
     raw = (graph.metadata or {}).get("snndeploy_contract")
     if raw is None:
         return None
-    return json.loads(raw if isinstance(raw, str) else bytes(raw).decode())
+    try:
+        out = json.loads(raw if isinstance(raw, str) else bytes(raw).decode())
+    except (ValueError, TypeError) as exc:
+        raise ExportError(f"NIR metadata field 'snndeploy_contract' is not valid JSON: {exc}") from None
+    if not isinstance(out, dict):
+        raise ExportError("NIR metadata field 'snndeploy_contract' must be a JSON object")
+    return out
 
 
 def write_nir(path: str | os.PathLike[str], graph: nir.NIRGraph) -> None:
@@ -346,10 +352,13 @@ _KNOWN_TYPES = {"Conv1d", "Conv2d", "Delay", "Flatten", "Input", "NIRGraph", "Ou
 
 
 def _check_types(d: dict[str, Any], where: str, path: str) -> None:
-    for name, node in (d.get("nodes") or {}).items():
+    nodes = d.get("nodes") if isinstance(d, dict) else None
+    if not isinstance(nodes, dict):
+        raise ExportError(f"{path}: graph {where or '<root>'!r} has no 'nodes' group")
+    for name, node in nodes.items():
         typ = node.get("type") if isinstance(node, dict) else None
-        if isinstance(typ, bytes):
-            typ = typ.decode()
+        if isinstance(typ, (bytes, np.bytes_)):
+            typ = bytes(typ).decode("utf-8", errors="replace")
         if typ not in _KNOWN_TYPES:
             raise ExportError(f"{path}: node {where}{name!r} has unknown type {typ!r}; NIR {nir.version} knows "
                               f"{', '.join(sorted(_KNOWN_TYPES))}")
@@ -360,20 +369,31 @@ def _check_types(d: dict[str, Any], where: str, path: str) -> None:
 def read_nir(path: str | os.PathLike[str], type_check: bool = True) -> nir.NIRGraph:
     """``nir.read`` with typed errors: a missing or foreign file, an unknown node type (named), a type mismatch.
 
+    Before reading any data, the HDF5 layout is scanned (``snndeploy.filecheck.scan_nir_hdf5``: dataset sizes
+    against ``snndeploy.limits``); after reading, every node is validated (finite numeric parameters, shapes).
     ``type_check=False`` skips NIR's shape inference (for older peer files that fail it).
     """
     import h5py
     from nir.serialization import hdf2dict
 
+    from snndeploy.errors import SnnDeployError
+    from snndeploy.filecheck import scan_nir_hdf5, validate_nir_graph
+
     if not os.path.isfile(path):
         raise ExportError(f"{path}: no such NIR file")
+    scan_nir_hdf5(path)
     try:
         with h5py.File(path, "r") as f:
             d = hdf2dict(f["node"])
-    except (OSError, KeyError) as exc:
-        raise ExportError(f"{path}: not a NIR (HDF5) file: {exc}") from exc
+    except Exception as exc:  # h5py: OSError/RuntimeError/KeyError/ValueError on corrupted files
+        raise ExportError(f"{path}: not a NIR (HDF5) file: {type(exc).__name__}: {exc}") from None
     _check_types(d, "", str(path))
     try:
-        return nir.read(path, type_check=type_check)
-    except (ValueError, AssertionError, KeyError, TypeError, NotImplementedError) as exc:
-        raise ExportError(f"{path}: invalid NIR graph: {exc}") from exc
+        graph = nir.read(path, type_check=type_check)
+    except SnnDeployError:
+        raise
+    except Exception as exc:  # nir's own checks (ValueError, AssertionError, ...) and corrupted fields
+        raise ExportError(f"{path}: invalid NIR graph: {type(exc).__name__}: {exc}") from None
+    validate_nir_graph(graph, str(path))
+    contract_of(graph)  # a corrupted contract fails here, naming the field
+    return graph

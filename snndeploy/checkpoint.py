@@ -29,10 +29,11 @@ from torch import Tensor, nn
 
 from .errors import CheckpointError, SnnDeployError
 from .io import atomic_path
+from .limits import check_elements, check_file_size, get_limits
 
 __all__ = [
     "FORMAT", "VERSION", "save_checkpoint", "read_checkpoint", "load", "capture_rng", "restore_rng",
-    "unwrap_model",
+    "unwrap_model", "check_model_size",
 ]
 
 FORMAT = "snndeploy-checkpoint"
@@ -85,6 +86,7 @@ def save_checkpoint(
     train_config: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     rng: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint atomically (temporary file, fsync, rename): a crash never leaves half a file.
 
@@ -96,6 +98,7 @@ def save_checkpoint(
         optimizer, scheduler, scaler: saved through their ``state_dict`` when given.
         train_config, metrics: dicts of primitives.
         rng: ``capture_rng()`` output (captured now when ``None``).
+        extra: further fields of tensors/primitives (e.g. the trainer's ``partial_epoch`` after a stop signal).
     """
     obj = {
         "format": FORMAT,
@@ -109,6 +112,7 @@ def save_checkpoint(
         "train_config": dict(train_config) if train_config is not None else None,
         "metrics": dict(metrics) if metrics is not None else None,
         "rng": rng if rng is not None else capture_rng(),
+        **(extra or {}),
     }
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -131,13 +135,16 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     where = f"checkpoint {str(path)!r}"
     if not path.is_file():
         raise CheckpointError(f"{where} does not exist")
+    check_file_size(path, "checkpoint")
+    _check_zip(path, where)
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         if not zipfile.is_zipfile(path):
             raise CheckpointError(f"{where} is truncated or corrupted (not a torch zip archive)") from None
         raise CheckpointError(f"{where} is refused by the safe loader (weights_only=True): {_why(exc)}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError, TypeError,
+            AttributeError, OverflowError, MemoryError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{where} is truncated or corrupted: {_why(exc)}") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{where} is not an snndeploy checkpoint: it holds a {type(obj).__name__}, not a dict")
@@ -154,7 +161,55 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     bad = [k for k, v in obj["model_state"].items() if not isinstance(v, Tensor)]
     if bad:
         raise CheckpointError(f"{where}: field 'model_state' has non-tensor entries {bad[:3]}")
+    _check_tensors(obj, where)
+    for k, v in obj["model_state"].items():  # sizes were checked above: isfinite allocates at most the limit
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise CheckpointError(f"{where}: field 'model_state.{k}' has non-finite values (NaN/inf)")
     return obj
+
+
+def _check_zip(path: Path, where: str) -> None:
+    """The zip layer before unpickling: every member's CRC-32 (bit flips in tensor data are caught here, not used),
+    no absurd member count, declared uncompressed sizes within ``max_file_bytes``."""
+    limit = get_limits().max_file_bytes
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > 1_000_000:
+                raise CheckpointError(f"{where}: the archive has {len(infos)} members")
+            big = sum(i.file_size for i in infos)
+            if big > limit:
+                raise CheckpointError(f"{where}: the archive declares {big} bytes uncompressed, above max_file_bytes")
+            bad = zf.testzip()
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise CheckpointError(f"{where} is truncated or corrupted (not a torch zip archive): {exc}") from None
+    if bad is not None:
+        raise CheckpointError(f"{where} is corrupted: member {bad!r} fails its CRC-32 check")
+
+
+def _check_tensors(obj: Any, where: str) -> None:
+    """Every tensor in ``obj`` (nested dicts/lists, depth <= 16) within ``max_tensor_elements``, all of them within
+    ``max_graph_elements``: a view declaring a gigantic shape over a small storage (stride 0) is refused before any
+    operation materialises it."""
+    limits = get_limits()
+    total = 0
+    stack: list[tuple[Any, str, int]] = [(obj, "", 0)]
+    while stack:
+        node, name, depth = stack.pop()
+        if depth > 16:
+            raise CheckpointError(f"{where}: field {name!r} nests deeper than 16 levels")
+        if isinstance(node, Tensor):
+            n = node.numel()
+            check_elements(n, f"{where}: field {name!r}")
+            total += n
+            if total > limits.max_graph_elements:
+                check_elements(total, f"{where}: all tensors", "max_graph_elements")
+        elif isinstance(node, dict):
+            stack += [(v, f"{name}.{k}" if name else str(k), depth + 1) for k, v in node.items()]
+        elif isinstance(node, (list, tuple)):
+            stack += [(v, f"{name}[{i}]", depth + 1) for i, v in enumerate(node)]
 
 
 def model_config_of(obj: dict[str, Any], path: str | Path) -> Any:
@@ -165,6 +220,20 @@ def model_config_of(obj: dict[str, Any], path: str | Path) -> Any:
         return ModelConfig.from_dict(obj["model_config"])
     except SnnDeployError as exc:
         raise CheckpointError(f"checkpoint {str(path)!r}: field 'model_config': {exc}") from None
+
+
+def check_model_size(config: Any, path: str | Path) -> None:
+    """Refuse a ``model_config`` whose model would exceed ``max_tensor_elements`` parameters, measured by building
+    it on the ``meta`` device (no memory allocated) before building it for real."""
+    from .models import build_model
+
+    try:
+        with torch.device("meta"):
+            meta_model = build_model(config, backend="torch")
+    except SnnDeployError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r}: field 'model_config': {exc}") from None
+    n = sum(p.numel() for p in meta_model.parameters()) + sum(b.numel() for b in meta_model.buffers())
+    check_elements(n, f"checkpoint {str(path)!r}: field 'model_config' (model parameters)")
 
 
 def load_model_state(model: nn.Module, state: dict[str, Tensor], path: str | Path) -> None:
@@ -195,6 +264,7 @@ def load(
 
     obj = read_checkpoint(path)
     config = model_config_of(obj, path)
+    check_model_size(config, path)
     model = build_model(config, backend=backend)
     try:
         load_model_state(model, obj["model_state"], path)

@@ -17,6 +17,10 @@ __all__ = [
     "ExportError",
     "VerificationError",
     "HardwareConstraintError",
+    "InvalidFileError",
+    "ResourceLimitError",
+    "TrainingInterrupted",
+    "DistributedError",
 ]
 
 
@@ -63,3 +67,24 @@ class HardwareConstraintError(SnnDeployError):
     """A model breaks a hardware target's constraints (exit code 1, like a failed verification)."""
 
     exit_code = 1
+
+
+class InvalidFileError(SnnDeployError, ValueError):
+    """A model or data file (ONNX, ...) is unreadable, malformed or unsafe (the message names the file and field)."""
+
+
+class ResourceLimitError(SnnDeployError, ValueError):
+    """An input declares sizes beyond a configured resource limit (refused before allocating; see
+    ``snndeploy.limits``)."""
+
+
+class TrainingInterrupted(SnnDeployError):
+    """Training stopped on SIGINT/SIGTERM after saving a resumable checkpoint (exit code 130: rerun with --resume)."""
+
+    exit_code = 130
+
+
+class DistributedError(SnnDeployError, RuntimeError):
+    """A distributed peer died or a collective timed out (the message names the rank and the timeout)."""
+
+    exit_code = 3

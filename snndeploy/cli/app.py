@@ -8,6 +8,7 @@ Heavy imports (torch, nir, onnx) happen inside the commands so ``snndeploy --hel
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -47,7 +48,7 @@ for _name in COMMAND_MODULES:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app and map snndeploy errors to exit codes and one-line messages."""
-    from ..errors import SnnDeployError
+    from ..errors import DistributedError, SnnDeployError
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
@@ -55,8 +56,20 @@ def main(argv: list[str] | None = None) -> int:
     except SnnDeployError as exc:
         if debug:
             raise
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        line = " ".join(str(exc).split())  # one line, whatever the message holds
+        typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
+        if isinstance(exc, DistributedError):
+            # A broken Gloo/NCCL group can abort ("terminate called without an active exception") in its C++
+            # destructors at interpreter exit, turning exit code 3 into SIGABRT: leave without running them.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
         return exc.exit_code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        typer.secho("interrupted", err=True)
+        return 130
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:

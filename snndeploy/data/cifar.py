@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..errors import DatasetError
+from ..limits import check_file_size
 from .base import DataBundle, as_tensor_dataset, register_dataset, require_dir
 
 __all__ = ["load_cifar10", "load_cifar100", "read_cifar_batch", "RandomCropFlip"]
@@ -56,6 +57,7 @@ def read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarr
     """One pickle batch → (uint8 images ``[N, 3, 32, 32]``, int64 labels ``[N]``); errors name the file and key."""
     if not path.is_file():
         raise DatasetError(f"CIFAR directory {str(path.parent)!r} lacks file {path.name!r}")
+    check_file_size(path, "CIFAR file")
     try:
         with open(path, "rb") as fh:
             obj = _SafeUnpickler(io.BytesIO(fh.read()), encoding="bytes").load()
@@ -66,7 +68,11 @@ def read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarr
     for key in (b"data", label_key):
         if key not in obj:
             raise DatasetError(f"CIFAR file {str(path)!r} lacks key {key.decode()!r}")
-    data, labels = obj[b"data"], np.asarray(obj[label_key], dtype=np.int64)
+    data = obj[b"data"]
+    try:
+        labels = np.asarray(obj[label_key], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DatasetError(f"CIFAR file {str(path)!r}: key {label_key.decode()!r} is not a list of integers: {exc}") from None
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         shape = getattr(data, "shape", None)
         raise DatasetError(f"CIFAR file {str(path)!r}: 'data' must be uint8 [N, 3072], got {shape}")

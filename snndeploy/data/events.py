@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..errors import DatasetError
+from ..limits import check_file_size
 from .base import DataBundle, register_dataset, require_dir
 
 __all__ = ["read_nmnist_events", "events_to_frames", "NMNISTFrames", "load_nmnist", "load_dvs128_gesture"]
@@ -33,6 +34,7 @@ NMNIST_SIZE = 34
 def read_nmnist_events(path: Path) -> np.ndarray:
     """Decode one N-MNIST ``.bin`` file → structured array with fields ``x, y, p, t`` (t in µs)."""
     try:
+        check_file_size(path, "N-MNIST file")
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise DatasetError(f"N-MNIST file {str(path)!r} cannot be read: {exc}") from None

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidParameterError, UnknownNameError
+from ..limits import check_file_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -142,6 +143,8 @@ def _parse(raw: dict[str, Any], path: str) -> EnergyProfile:
 def load_profile(path: str | Path) -> EnergyProfile:
     """Read and validate a profile TOML file; errors name the file and the key."""
     p = Path(path)
+    if p.is_file():
+        check_file_size(p, "energy profile", "max_config_bytes")
     try:
         text = p.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -150,8 +153,8 @@ def load_profile(path: str | Path) -> EnergyProfile:
         raise InvalidParameterError(f"energy profile {p}: cannot read: {exc}") from exc
     try:
         raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidParameterError(f"energy profile {p}: not valid TOML: {exc}") from exc
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise InvalidParameterError(f"energy profile {p}: not valid TOML: {type(exc).__name__}: {exc}") from None
     return _parse(raw, str(p))
 
 

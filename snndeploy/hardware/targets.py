@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidParameterError, UnknownNameError
+from ..limits import check_file_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -227,12 +228,14 @@ def _parse(raw: dict[str, Any], path: str) -> HardwareTarget:
 def load_target(path: str | Path) -> HardwareTarget:
     """Read and validate a hardware target TOML file; errors name the file and the key."""
     p = Path(path)
+    if p.is_file():
+        check_file_size(p, "hardware target", "max_config_bytes")
     try:
         raw = tomllib.loads(p.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise InvalidParameterError(f"hardware target {p}: file not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidParameterError(f"hardware target {p}: cannot read as TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise InvalidParameterError(f"hardware target {p}: cannot read as TOML: {type(exc).__name__}: {exc}") from None
     return _parse(raw, str(p))
 
 

@@ -27,6 +27,14 @@ from ..errors import ExportError
 from ..neurons.dynamics import charge, hard_reset, soft_reset
 from .graph import FlatGraph, flatten_graph, schedule
 from .nodes import Executor, make_executor
+from .validate import check_elements, numel, validate_nir_graph
+
+
+def _shape_of_type(types: Any) -> tuple[int, ...]:
+    """The (first) declared shape of a node's ``output_type`` dict (``()`` when none is declared)."""
+    if not isinstance(types, dict) or not types:
+        return ()
+    return tuple(int(v) for v in np.asarray(next(iter(types.values()))).reshape(-1))
 
 __all__ = ["NIRSimulator", "from_nir", "simulate", "layer_spikes"]
 
@@ -35,9 +43,15 @@ def _json_meta(node: nir.NIRNode, key: str) -> dict[str, Any] | None:
     raw = (node.metadata or {}).get(key)
     if raw is None:
         return None
-    if isinstance(raw, (bytes, np.bytes_)):
-        raw = raw.decode()
-    return json.loads(str(raw))
+    try:
+        if isinstance(raw, (bytes, np.bytes_)):
+            raw = raw.decode()
+        out = json.loads(str(raw))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ExportError(f"node {getattr(node, 'name', '?')!r}: metadata field {key!r} is not valid JSON: {exc}") from None
+    if not isinstance(out, dict):
+        raise ExportError(f"metadata field {key!r} must be a JSON object, got {type(out).__name__}")
+    return out
 
 
 class _SpecNeuron(Executor):
@@ -115,11 +129,15 @@ class NIRSimulator(nn.Module):
         super().__init__()
         if not isinstance(graph, nir.NIRGraph):
             raise ExportError(f"nirsim needs a nir.NIRGraph, got {type(graph).__name__}")
+        validate_nir_graph(graph)  # finite numeric parameters, declared sizes within snndeploy.limits
         meta = graph.metadata or {}
         if dt is None:
             if "dt" not in meta:
                 raise ExportError("the graph has no 'dt' metadata: pass dt= (seconds per step)")
-            dt = float(np.asarray(meta["dt"]))
+            try:
+                dt = float(np.asarray(meta["dt"]))
+            except (TypeError, ValueError):
+                raise ExportError(f"metadata field 'dt' must be a number, got {meta['dt']!r}") from None
         if not (np.isfinite(dt) and dt > 0):
             raise ExportError(f"dt must be > 0, got {dt}")
         if convention == "auto":
@@ -132,15 +150,25 @@ class NIRSimulator(nn.Module):
         g = flatten_graph(graph)
         if len(g.inputs) != 1:
             raise ExportError(f"nirsim needs exactly one Input node, the graph has {g.inputs}")
-        special = _spec_executors(g, self.dt) if convention == "snndeploy" else {}
-        self.graph = g
-        self.executors: dict[str, Executor] = {
-            n: special[n] if n in special else make_executor(node, n, self.dt) for n, node in g.nodes.items()
-        }
+        try:
+            special = _spec_executors(g, self.dt) if convention == "snndeploy" else {}
+            self.graph = g
+            self.executors: dict[str, Executor] = {
+                n: special[n] if n in special else make_executor(node, n, self.dt) for n, node in g.nodes.items()
+            }
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+            if isinstance(exc, ExportError):
+                raise
+            raise ExportError(f"the graph's nodes or metadata are malformed: {type(exc).__name__}: {exc}") from None
+        # floats nirsim holds per (time step, sample): every node's declared output (checked against the limit)
+        self._per_sample = sum(numel(_shape_of_type(nd.output_type)) for nd in g.nodes.values())
         self.components = schedule(g)
         self._device = torch.device("cpu")
         self.input_name = g.inputs[0]
-        self.input_shape = tuple(int(s) for s in np.asarray(g.nodes[self.input_name].input_type["input"]))
+        try:
+            self.input_shape = tuple(int(s) for s in np.asarray(g.nodes[self.input_name].input_type["input"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ExportError(f"node {self.input_name!r}: input_type['input'] is not a shape: {exc}") from None
         for n in g.nodes:
             if n not in g.inputs and not g.preds(n):
                 raise ExportError(f"node {n!r} has no incoming edge (and is not an Input)")
@@ -151,6 +179,11 @@ class NIRSimulator(nn.Module):
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ExportError(f"node {self.input_name!r}: shape mismatch: expects [T, B, "
                               f"{', '.join(map(str, self.input_shape))}], got {shape}")
+        check_elements(
+            numel(x.shape[:2]) * max(self._per_sample, numel(self.input_shape)),
+            f"nirsim run (T={x.shape[0]}, B={x.shape[1]}, {self._per_sample} node outputs per step and sample)",
+            "max_sim_elements",
+        )
         x = x.float()
         if x.device != self._device:
             for ex in self.executors.values():
@@ -159,11 +192,17 @@ class NIRSimulator(nn.Module):
         g = self.graph
         values: dict[str, Tensor] = {}
         for comp in self.components:
-            if not comp.cyclic:
-                n = comp.nodes[0]
-                values[n] = x if n == self.input_name else self.executors[n].seq(self._sum(g.preds(n), values))
-                continue
-            values.update(self._run_cycle(comp, values, x.shape[0]))
+            try:
+                if not comp.cyclic:
+                    n = comp.nodes[0]
+                    values[n] = x if n == self.input_name else self.executors[n].seq(self._sum(g.preds(n), values))
+                    continue
+                values.update(self._run_cycle(comp, values, x.shape[0]))
+            except (RuntimeError, ValueError, IndexError, TypeError) as exc:  # e.g. mismatched shapes between nodes
+                if isinstance(exc, ExportError):
+                    raise
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ExportError(f"node(s) {comp.nodes[:3]}: cannot run: {first[:300]}") from None
         outs = {n: values[n] for n in g.outputs}
         result = next(iter(outs.values())) if len(outs) == 1 else outs
         return (result, values) if record else result
@@ -233,7 +272,9 @@ def layer_spikes(graph: nir.NIRGraph, values: dict[str, Tensor]) -> dict[str, Te
     raw = (graph.metadata or {}).get("snndeploy_contract")
     if raw is None:
         raise ExportError("the graph has no snndeploy_contract metadata: layer paths are unknown")
-    contract = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    from exporters.nir import contract_of
+
+    contract = contract_of(graph)
     out: dict[str, Tensor] = {}
     for layer in contract["layers"]:
         node = layer["node"]

@@ -16,7 +16,12 @@ import torch.distributed as dist
 
 from ..errors import InvalidParameterError
 
-__all__ = ["DistInfo", "init_distributed", "shutdown_distributed", "all_reduce_sum", "broadcast_buffers"]
+__all__ = [
+    "DistInfo", "init_distributed", "shutdown_distributed", "all_reduce_sum", "all_reduce_max", "broadcast_buffers",
+    "TIMEOUT_ENV",
+]
+
+TIMEOUT_ENV = "SNNDEPLOY_DIST_TIMEOUT_S"
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class DistInfo:
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
     owns_group: bool = False
+    timeout_s: float = 0.0
 
     @property
     def is_main(self) -> bool:
@@ -55,8 +61,16 @@ def init_distributed(device: str = "auto", timeout_s: float = 600.0) -> DistInfo
 
     Args:
         device: ``auto`` (CUDA when available), ``cuda``, ``cpu`` or a torch device string.
-        timeout_s: process-group timeout for collectives (seconds).
+        timeout_s: process-group timeout for collectives (seconds); the environment variable
+            ``SNNDEPLOY_DIST_TIMEOUT_S`` overrides it (e.g. to fail fast on a shared cluster).
     """
+    if os.environ.get(TIMEOUT_ENV):
+        try:
+            timeout_s = float(os.environ[TIMEOUT_ENV])
+        except ValueError:
+            raise InvalidParameterError(f"{TIMEOUT_ENV} must be seconds, got {os.environ[TIMEOUT_ENV]!r}") from None
+    if not timeout_s > 0:
+        raise InvalidParameterError(f"the distributed timeout must be > 0 seconds, got {timeout_s}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")))
     dev = _pick_device(device, local_rank)
@@ -69,7 +83,7 @@ def init_distributed(device: str = "auto", timeout_s: float = 600.0) -> DistInfo
             torch.cuda.set_device(dev)
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
         owns = True
-    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev, owns)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev, owns, timeout_s)
 
 
 def shutdown_distributed(info: DistInfo) -> None:
@@ -85,6 +99,15 @@ def all_reduce_sum(values: list[float], info: DistInfo) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=info.device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.tolist()
+
+
+def all_reduce_max(value: float, info: DistInfo) -> float:
+    """Maximum of ``value`` over all ranks (identity on one process; one tiny collective per call)."""
+    if not info.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
 
 
 def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:

@@ -9,6 +9,11 @@ Files written to ``out_dir`` (rank 0 only, each write atomic):
 Exact resume: the shuffling order of epoch e depends only on (seed, e), and the global RNG state (dropout,
 augmentation) is saved after every epoch, so ``--resume`` after epoch k gives the same weights as an uninterrupted
 run (bit-identical on CPU with deterministic algorithms).
+
+Interruption (``faults.py``): SIGINT/SIGTERM stop after the current optimizer step, save a checkpoint with a
+``partial_epoch`` record (steps done, running sums) and raise ``TrainingInterrupted``; ``--resume`` continues at the
+next batch, bit-identical on CPU. Under DDP the stop is agreed by an all-reduce after each step, and a peer that
+dies or hangs past the process-group timeout raises ``DistributedError`` (see docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -36,10 +41,24 @@ from ..checkpoint import (
     save_checkpoint,
 )
 from ..data.base import DataBundle
-from ..errors import CheckpointError, InvalidParameterError, UnknownNameError
+from ..errors import (
+    CheckpointError,
+    DistributedError,
+    InvalidParameterError,
+    TrainingInterrupted,
+    UnknownNameError,
+)
 from ..io import atomic_write
 from ..models import ModelConfig, build_model
-from .distributed import DistInfo, all_reduce_sum, broadcast_buffers, init_distributed, shutdown_distributed
+from .distributed import (
+    DistInfo,
+    all_reduce_max,
+    all_reduce_sum,
+    broadcast_buffers,
+    init_distributed,
+    shutdown_distributed,
+)
+from .faults import StopOnSignal, fault_hook
 from .losses import get_loss
 from .monitor import FiringRateMonitor
 
@@ -180,6 +199,17 @@ def _resume_state(resume: bool | str | Path, out_dir: Path, config: ModelConfig)
     for key in ("optimizer_state", "scheduler_state", "rng"):
         if not isinstance(obj.get(key), dict):
             raise CheckpointError(f"checkpoint {str(path)!r}: field {key!r} is missing; it cannot be resumed")
+    partial = obj.get("partial_epoch")
+    if partial is not None:
+        ok = (
+            isinstance(partial, dict) and isinstance(partial.get("epoch"), int) and isinstance(partial.get("step"), int)
+            and partial["epoch"] == obj["epoch"] + 1 and partial["step"] >= 0
+            and isinstance(partial.get("sums"), torch.Tensor) and tuple(partial["sums"].shape) == (3,)
+            and bool(torch.isfinite(partial["sums"]).all())
+        )
+        if not ok:
+            raise CheckpointError(f"checkpoint {str(path)!r}: field 'partial_epoch' is malformed (needs epoch = "
+                                  "'epoch' + 1, step >= 0 and finite sums [3])")
     return obj, path
 
 
@@ -208,15 +238,37 @@ def train(
             f"model config (input_shape {config.input_shape}, {config.num_classes} classes) does not match dataset "
             f"{data.name!r} (input_shape {data.input_shape}, {data.num_classes} classes)"
         )
-    info = init_distributed(cfg.device, cfg.dist_timeout_s)
+    try:
+        info = init_distributed(cfg.device, cfg.dist_timeout_s)
+    except RuntimeError as exc:  # rendezvous timed out (DistStoreError) or the store/peers are unreachable
+        if isinstance(exc, DistributedError) or not _is_dist_failure(exc):
+            raise
+        raise DistributedError(f"could not join the process group: {_first_line(exc)}") from None
     prev_det = torch.are_deterministic_algorithms_enabled()
+    broken = False
     try:
         if cfg.deterministic and info.device.type == "cpu":
             torch.use_deterministic_algorithms(True)
         return _train(config, data, cfg, Path(out_dir) if out_dir is not None else None, resume, on_epoch, info)
+    except RuntimeError as exc:
+        # a dead peer (Gloo: connection closed / reset) or a collective that timed out: fail with a clear error
+        if not info.enabled or isinstance(exc, DistributedError) or not _is_dist_failure(exc):
+            raise
+        broken = True
+        raise DistributedError(
+            f"rank {info.rank}/{info.world_size}: a peer process died or a collective timed out "
+            f"(timeout {info.timeout_s or cfg.dist_timeout_s:g}s): {_first_line(exc)}; resume from the last "
+            "checkpoint with --resume"
+        ) from None
     finally:
         torch.use_deterministic_algorithms(prev_det)
-        shutdown_distributed(info)
+        if not broken:  # tearing down a group with a timed-out operation can abort the process: just exit
+            shutdown_distributed(info)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _train(
@@ -237,7 +289,7 @@ def _train(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loss_fn = get_loss(cfg.loss)
 
-    start_epoch, history = 0, []
+    start_epoch, history, skip, sums0 = 0, [], 0, [0.0, 0.0, 0.0]
     if resume:
         if out_dir is None and not isinstance(resume, (str, Path)):
             raise InvalidParameterError("resume=True needs out_dir (or pass a checkpoint path)")
@@ -253,6 +305,13 @@ def _train(
         except (ValueError, KeyError, RuntimeError, TypeError, IndexError) as exc:
             raise CheckpointError(f"checkpoint {str(path)!r}: optimizer/scheduler/rng state does not fit: {exc}") from None
         start_epoch = obj["epoch"] + 1
+        if obj.get("partial_epoch") is not None:  # stopped by a signal mid-epoch: continue at the next batch
+            skip, sums0 = obj["partial_epoch"]["step"], obj["partial_epoch"]["sums"].tolist()
+            per_rank = -(-len(data.train) // info.world_size)  # DistributedSampler pads to ceil(N / world)
+            steps = -(-per_rank // cfg.batch_size)
+            if skip > steps:
+                raise CheckpointError(f"checkpoint {str(path)!r}: field 'partial_epoch.step' is {skip}, but an epoch "
+                                      f"has {steps} steps with this dataset and batch size")
         if out_dir is not None:
             history = _read_history(out_dir / METRICS_NAME, start_epoch)
 
@@ -261,64 +320,110 @@ def _train(
         net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
     gen = torch.Generator()
-    if info.enabled:
-        sampler = DistributedSampler(data.train, info.world_size, info.rank, shuffle=True, seed=cfg.seed)
-        loader = DataLoader(data.train, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers)
-    else:
-        sampler = None
-        loader = DataLoader(data.train, cfg.batch_size, shuffle=True, generator=gen, num_workers=cfg.num_workers)
+    sampler = DistributedSampler(data.train, info.world_size, info.rank, shuffle=True, seed=cfg.seed) \
+        if info.enabled else None
 
     ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
     metrics_path = out_dir / METRICS_NAME if out_dir is not None else None
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.perf_counter()
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        gen.manual_seed(cfg.seed * 1_000_003 + epoch)
-        net.train()
-        loss_sum, correct, n = 0.0, 0.0, 0.0
-        batches = loader
-        if cfg.progress and info.is_main:
-            from tqdm.auto import tqdm
+    inject = fault_hook()
+    steps_here = 0
+    stop = StopOnSignal()
+    with stop:
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            # The epoch's sample order depends only on (seed, epoch); a resumed epoch skips the batches already done
+            # without loading them (loading would replay augmentation and move the global RNG).
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+                order = list(sampler)
+            else:
+                order = torch.randperm(
+                    len(data.train), generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+                ).tolist()
+            first = skip if epoch == start_epoch else 0
+            gen.manual_seed(cfg.seed * 1_000_003 + epoch)  # worker seeds; keeps the global RNG untouched
+            loader = DataLoader(data.train, cfg.batch_size, sampler=order[first * cfg.batch_size:],
+                                num_workers=cfg.num_workers, generator=gen)
+            net.train()
+            loss_sum, correct, n = sums0 if epoch == start_epoch else (0.0, 0.0, 0.0)
+            batches = loader
+            if cfg.progress and info.is_main:
+                from tqdm.auto import tqdm
 
-            batches = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
-        for x, y in batches:
-            xs, y = data.to_time_major(x).to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-            with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=use_amp):
-                logits = net(xs)
-            loss = loss_fn(logits.float(), y, cfg.loss_lambda)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += float(loss.detach()) * len(y)
-            correct += float((logits.detach().float().mean(0).argmax(-1) == y).sum())
-            n += len(y)
-        scheduler.step()
-        broadcast_buffers(model, info)
-        loss_sum, correct, n = all_reduce_sum([loss_sum, correct, n], info)
-        # every rank evaluates the whole test set on its (identical) model: no padding bias, ranks stay in step
-        ev = evaluate(model, data, max(cfg.batch_size, 256), dev, cfg.loss, cfg.loss_lambda)
-        record = {
-            "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(n, 1),
-            "train_acc": correct / max(n, 1), "train_samples": int(n), "test_loss": ev["loss"], "test_acc": ev["acc"],
-            "firing_rate": ev["firing_rate"], "mean_firing_rate": ev["mean_firing_rate"],
-            "time_s": time.perf_counter() - t0,
-        }
-        history.append(record)
-        if info.is_main and out_dir is not None:
-            with atomic_write(metrics_path) as fh:
-                fh.writelines(json.dumps(r) + "\n" for r in history)
-            save_checkpoint(
-                ckpt_path, model=model, config=config, epoch=epoch, optimizer=optimizer, scheduler=scheduler,
-                scaler=scaler if use_amp else None, train_config=_stored_config(cfg, data), metrics=_flat(record),
-                rng=capture_rng(),
-            )
-        if info.enabled:
-            torch.distributed.barrier()
-        if on_epoch is not None and info.is_main:
-            on_epoch(record)
+                batches = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
+            for step, (x, y) in enumerate(batches, start=first + 1):
+                xs, y = data.to_time_major(x).to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+                with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=use_amp):
+                    logits = net(xs)
+                loss = loss_fn(logits.float(), y, cfg.loss_lambda)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                loss_sum += float(loss.detach()) * len(y)
+                correct += float((logits.detach().float().mean(0).argmax(-1) == y).sum())
+                n += len(y)
+                steps_here += 1
+                if inject is not None:
+                    inject(steps_here)
+                # every rank stops at the same step when any rank got the signal
+                if all_reduce_max(float(stop.signum is not None), info) > 0:
+                    _save_partial(ckpt_path, info, model, config, epoch, step, optimizer, scheduler,
+                                  scaler if use_amp else None, _stored_config(cfg, data), [loss_sum, correct, n])
+                    where = f"; checkpoint {ckpt_path} (rerun with --resume)" if ckpt_path is not None else ""
+                    raise TrainingInterrupted(
+                        f"training stopped by {stop.name or 'a signal on another rank'} at epoch {epoch + 1} step "
+                        f"{step}{where}"
+                    )
+            scheduler.step()
+            broadcast_buffers(model, info)
+            loss_sum, correct, n = all_reduce_sum([loss_sum, correct, n], info)
+            # every rank evaluates the whole test set on its (identical) model: no padding bias, ranks stay in step
+            ev = evaluate(model, data, max(cfg.batch_size, 256), dev, cfg.loss, cfg.loss_lambda)
+            record = {
+                "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(n, 1),
+                "train_acc": correct / max(n, 1), "train_samples": int(n), "test_loss": ev["loss"], "test_acc": ev["acc"],
+                "firing_rate": ev["firing_rate"], "mean_firing_rate": ev["mean_firing_rate"],
+                "time_s": time.perf_counter() - t0,
+            }
+            history.append(record)
+            if info.is_main and out_dir is not None:
+                with atomic_write(metrics_path) as fh:
+                    fh.writelines(json.dumps(r) + "\n" for r in history)
+                save_checkpoint(
+                    ckpt_path, model=model, config=config, epoch=epoch, optimizer=optimizer, scheduler=scheduler,
+                    scaler=scaler if use_amp else None, train_config=_stored_config(cfg, data), metrics=_flat(record),
+                    rng=capture_rng(),
+                )
+            if info.enabled:
+                torch.distributed.barrier()
+            if on_epoch is not None and info.is_main:
+                on_epoch(record)
     return TrainResult(model, config, history, ckpt_path, metrics_path)
+
+
+def _save_partial(
+    path: Path | None, info: DistInfo, model: nn.Module, config: ModelConfig, epoch: int, step: int,
+    optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any, train_config: dict[str, Any], sums: list[float],
+) -> None:
+    """Mid-epoch checkpoint on a stop signal: the last finished epoch is ``epoch - 1``; ``partial_epoch`` records
+    the steps done in ``epoch`` and the running (loss, correct, n) sums, so ``--resume`` continues at step + 1."""
+    if not info.is_main or path is None:
+        return
+    save_checkpoint(
+        path, model=model, config=config, epoch=epoch - 1, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+        train_config=train_config, metrics=None, rng=capture_rng(),
+        extra={"partial_epoch": {"epoch": epoch, "step": step, "sums": torch.tensor(sums, dtype=torch.float64)}},
+    )
+
+
+def _is_dist_failure(exc: RuntimeError) -> bool:
+    """Whether ``exc`` comes from the process group (torch's DistError family, or Gloo/NCCL messages)."""
+    if isinstance(exc, torch.distributed.DistError):
+        return True
+    text = str(exc).lower()
+    return any(k in text for k in ("gloo", "nccl", "connection closed", "connection reset", "timed out", "timeout",
+                                   "broken pipe", "peer", "store", "rendezvous"))
 
 
 def _stored_config(cfg: TrainConfig, data: DataBundle) -> dict[str, Any]:

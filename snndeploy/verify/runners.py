@@ -103,26 +103,40 @@ def _onnx_contract(session: Any) -> dict[str, Any]:
 
 
 def run_onnx(path: str, x: Tensor) -> RuntimeRun:
-    """Run an ONNX model written by ``exporters.onnx`` (step or unrolled) in onnxruntime on the CPU."""
+    """Run an ONNX model written by ``exporters.onnx`` (step or unrolled) in onnxruntime on the CPU.
+
+    The file is validated first (``snndeploy.filecheck.validate_onnx``: size, operators, initializers, contract);
+    a file onnxruntime still rejects, or that fails while running, raises ``InvalidFileError`` naming the file.
+    """
     import numpy as np
 
     from exporters.onnx import _node, run_onnx_step
+
+    from ..errors import InvalidFileError, SnnDeployError
+    from ..filecheck import validate_onnx
 
     name = "onnxruntime"
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - onnxruntime is a dependency
         return RuntimeRun(name, UNAVAILABLE, f"onnxruntime not importable: {exc}")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    contract = _onnx_contract(session)
-    by_node = {_node(p): p for p in contract.get("state_shapes", {})}
-    if contract.get("kind") == "unrolled":
-        if contract.get("T") != x.shape[0]:
-            return RuntimeRun(name, UNAVAILABLE, f"unrolled ONNX model is fixed at T={contract.get('T')}, input has "
-                                                 f"T={x.shape[0]}")
-        outs = dict(zip(contract["outputs"], session.run(None, {"x": x.numpy().astype(np.float32)}), strict=True))
-    else:
-        outs = run_onnx_step(session, x.numpy(), contract)
+    _, contract = validate_onnx(path)
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        contract = _onnx_contract(session)
+        by_node = {_node(p): p for p in contract.get("state_shapes", {})}
+        if contract.get("kind") == "unrolled":
+            if contract.get("T") != x.shape[0]:
+                return RuntimeRun(name, UNAVAILABLE, f"unrolled ONNX model is fixed at T={contract.get('T')}, input "
+                                                     f"has T={x.shape[0]}")
+            outs = dict(zip(contract["outputs"], session.run(None, {"x": x.numpy().astype(np.float32)}), strict=True))
+        else:
+            outs = run_onnx_step(session, x.numpy(), contract)
+    except Exception as exc:  # onnxruntime's own exception classes, or a contract that does not fit the graph
+        if isinstance(exc, SnnDeployError):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise InvalidFileError(f"ONNX file {str(path)!r} cannot be run: {type(exc).__name__}: {first[:300]}") from None
     spikes = {by_node.get(n[: -len(".spikes")], n): torch.from_numpy(np.asarray(v)) for n, v in outs.items()
               if n.endswith(".spikes")}
     return RuntimeRun(f"{name}[{contract.get('kind', 'step')}]", OK, str(path), torch.from_numpy(outs["y"]), spikes)
