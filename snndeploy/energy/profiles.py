@@ -23,19 +23,12 @@ cost needs ``pj`` and ``source``; anything else is refused with an error naming 
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidParameterError, UnknownNameError
-from ..limits import check_file_size
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from ..tomlfile import load_builtin, read_toml
 
 __all__ = ["COST_KEYS", "BASES", "Cost", "EnergyProfile", "load_profile", "builtin_profiles", "get_profile"]
 
@@ -142,32 +135,12 @@ def _parse(raw: dict[str, Any], path: str) -> EnergyProfile:
 
 def load_profile(path: str | Path) -> EnergyProfile:
     """Read and validate a profile TOML file; errors name the file and the key."""
-    p = Path(path)
-    if p.is_file():
-        check_file_size(p, "energy profile", "max_config_bytes")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise InvalidParameterError(f"energy profile {p}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidParameterError(f"energy profile {p}: cannot read: {exc}") from exc
-    try:
-        raw = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError) as exc:
-        raise InvalidParameterError(f"energy profile {p}: not valid TOML: {type(exc).__name__}: {exc}") from None
-    return _parse(raw, str(p))
+    return _parse(read_toml(path, "energy profile"), str(Path(path)))
 
 
 def builtin_profiles() -> dict[str, EnergyProfile]:
     """The profiles shipped in ``snndeploy/energy/profiles/``, keyed by name (sorted)."""
-    out: dict[str, EnergyProfile] = {}
-    folder = resources.files(__package__).joinpath("profiles")
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            with resources.as_file(entry) as f:
-                prof = load_profile(f)
-            out[prof.name] = prof
-    return out
+    return load_builtin(__package__, "profiles", load_profile)
 
 
 def get_profile(spec: str | Path | EnergyProfile) -> EnergyProfile:

@@ -12,19 +12,12 @@ rounded to ``threshold.step`` within ``[threshold.min, threshold.max]`` (``step 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidParameterError, UnknownNameError
-from ..limits import check_file_size
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from ..tomlfile import load_builtin, read_toml
 
 __all__ = ["Limit", "IntFormat", "HardwareTarget", "load_target", "builtin_targets", "get_target"]
 
@@ -227,28 +220,12 @@ def _parse(raw: dict[str, Any], path: str) -> HardwareTarget:
 
 def load_target(path: str | Path) -> HardwareTarget:
     """Read and validate a hardware target TOML file; errors name the file and the key."""
-    p = Path(path)
-    if p.is_file():
-        check_file_size(p, "hardware target", "max_config_bytes")
-    try:
-        raw = tomllib.loads(p.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise InvalidParameterError(f"hardware target {p}: file not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
-        raise InvalidParameterError(f"hardware target {p}: cannot read as TOML: {type(exc).__name__}: {exc}") from None
-    return _parse(raw, str(p))
+    return _parse(read_toml(path, "hardware target"), str(Path(path)))
 
 
 def builtin_targets() -> dict[str, HardwareTarget]:
     """The shipped targets (``snndeploy/hardware/targets/*.toml``) keyed by name."""
-    out: dict[str, HardwareTarget] = {}
-    folder = resources.files(__package__).joinpath("targets")
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            with resources.as_file(entry) as f:
-                t = load_target(f)
-            out[t.name] = t
-    return out
+    return load_builtin(__package__, "targets", load_target)
 
 
 def get_target(spec: str | Path | HardwareTarget) -> HardwareTarget:
