@@ -66,6 +66,15 @@ def div_tau(a, tau, inv_tau, RECIP: tl.constexpr):
 
 
 @triton.jit
+def charge(v, x, v_rest, tau, inv_tau, DECAY_INPUT: tl.constexpr, RECIP: tl.constexpr):
+    """``dynamics.charge`` in the same operation order: V + (X − (V − V_rest))/τ or V − (V − V_rest)/τ + X."""
+    if DECAY_INPUT:
+        return v + div_tau(x - (v - v_rest), tau, inv_tau, RECIP)
+    else:
+        return v - div_tau(v - v_rest, tau, inv_tau, RECIP) + x
+
+
+@triton.jit
 def surrogate_grad(z, alpha, KIND: tl.constexpr, LIBDEVICE: tl.constexpr):
     """The surrogate of Θ'(z) for ``Surrogate.kind_id`` KIND (0 Rectangle, 1 Sigmoid, 2 ATan, 3 Triangle)."""
     if KIND == 0:

@@ -20,6 +20,7 @@ from ..base import Backend, register_impl
 from ..clif import CLIFParams, CLIFState
 from ._common import (
     Launcher,
+    charge,
     div_tau,
     flatten_time_major,
     float_flags,
@@ -54,7 +55,7 @@ def _clif_fwd_kernel(
         if SAVE:
             tl.store(mp_p, m, mask=mask)
             mp_p += N
-        up = u - div_tau(u - 0.0, tau, inv_tau, RECIP) + x
+        up = charge(u, x, 0.0, tau, inv_tau, False, RECIP)
         m = m * sigmoid(div_tau(up, tau, inv_tau, RECIP), LIBDEVICE)
         s = ((up - v_th) >= 0.0).to(tl.float32)
         m = m + s

@@ -21,7 +21,7 @@ from ..base import Backend, register_impl
 from ..ilif import ILIFParams, ILIFState
 from ._common import (
     Launcher,
-    div_tau,
+    charge,
     flatten_time_major,
     float_flags,
     inv_f32,
@@ -61,7 +61,7 @@ def _ilif_fwd_kernel(
     for _ in range(T):
         x = tl.load(x_p, mask=mask, other=0.0).to(tl.float32)
         i = gamma * (i + xp * sp)
-        h = (v - div_tau(v - 0.0, tau, inv_tau, RECIP) + x) - tl.maximum(i, 0.0)
+        h = charge(v, x, 0.0, tau, inv_tau, False, RECIP) - tl.maximum(i, 0.0)
         s = ((h - v_th) >= 0.0).to(tl.float32)
         vp = h - s * v_th
         m = m + s * vp

@@ -20,7 +20,7 @@ from torch import Tensor
 from ...errors import InvalidInputError
 from ..base import Backend, register_impl
 from ..klif import KLIFParams, KLIFState
-from ._common import Launcher, div_tau, flatten_time_major, float_flags, inv_f32, state_in, surrogate_grad
+from ._common import Launcher, charge, flatten_time_major, float_flags, inv_f32, state_in, surrogate_grad
 
 __all__ = ["klif_seq_triton", "KLIFTritonFunction", "klif_fwd", "klif_bwd"]
 
@@ -43,10 +43,7 @@ def _klif_fwd_kernel(
     h_p = h_ptr + offs
     for _ in range(T):
         x = tl.load(x_p, mask=mask, other=0.0).to(tl.float32)
-        if DECAY_INPUT:
-            h = v + div_tau(x - (v - v_reset), tau, inv_tau, RECIP)
-        else:
-            h = v - div_tau(v - v_reset, tau, inv_tau, RECIP) + x
+        h = charge(v, x, v_reset, tau, inv_tau, DECAY_INPUT, RECIP)
         f = tl.maximum(k * h, 0.0)
         s = ((f - v_th) >= 0.0).to(tl.float32)
         v = (1.0 - s) * f + s * v_reset

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..base import Backend, register_impl
 from ..lif import LIFParams, LIFState
-from ._common import Launcher, div_tau, flatten_time_major, float_flags, inv_f32, state_in, surrogate_grad
+from ._common import Launcher, charge, flatten_time_major, float_flags, inv_f32, state_in, surrogate_grad
 
 __all__ = ["lif_seq_triton", "LIFTritonFunction", "lif_fwd", "lif_bwd"]
 
@@ -42,10 +42,7 @@ def _lif_fwd_kernel(
     for _ in range(T):
         x = tl.load(x_p, mask=mask, other=0.0).to(tl.float32)
         # charge (dynamics.charge): fixed operation order
-        if DECAY_INPUT:
-            h = v + div_tau(x - (v - v_rest), tau, inv_tau, RECIP)
-        else:
-            h = v - div_tau(v - v_rest, tau, inv_tau, RECIP) + x
+        h = charge(v, x, v_rest, tau, inv_tau, DECAY_INPUT, RECIP)
         s = ((h - v_th) >= 0.0).to(tl.float32)
         if HARD:
             v = (1.0 - s) * h + s * v_rest
