@@ -32,7 +32,7 @@ from .io import atomic_path
 from .limits import check_elements, check_file_size, get_limits
 
 __all__ = [
-    "FORMAT", "VERSION", "save_checkpoint", "read_checkpoint", "load", "capture_rng", "restore_rng",
+    "FORMAT", "VERSION", "save_checkpoint", "read_checkpoint", "load", "model_from_checkpoint", "capture_rng", "restore_rng",
     "unwrap_model", "check_model_size",
 ]
 
@@ -260,9 +260,15 @@ def load(
         ``(model, config)``: the model in eval mode (``[T, B, *input_shape]`` → logits ``[T, B, classes]``) and its
         ``ModelConfig``.
     """
+    return model_from_checkpoint(read_checkpoint(path), path, device=device, backend=backend)
+
+
+def model_from_checkpoint(
+    obj: dict[str, Any], path: str | Path, device: str | torch.device = "cpu", backend: str = "auto"
+) -> tuple[nn.Module, Any]:
+    """``load`` for a checkpoint dict already returned by ``read_checkpoint`` (``path`` is for messages only)."""
     from .models import build_model
 
-    obj = read_checkpoint(path)
     config = model_config_of(obj, path)
     check_model_size(config, path)
     model = build_model(config, backend=backend)

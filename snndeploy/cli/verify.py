@@ -53,8 +53,7 @@ def verify_checkpoint(checkpoint: Path, out: Path, *, nir_file: Path | None = No
 
     from rich.progress import Progress
 
-    from .. import load
-    from ..checkpoint import read_checkpoint
+    from ..checkpoint import model_from_checkpoint, read_checkpoint
     from ..errors import InvalidParameterError
     from ..pipeline import export_all
     from ..verify import verify as run_verify
@@ -62,8 +61,9 @@ def verify_checkpoint(checkpoint: Path, out: Path, *, nir_file: Path | None = No
 
     if samples < 1:
         raise InvalidParameterError(f"--samples must be >= 1, got {samples}")
-    model, config = load(checkpoint)
-    train_config = read_checkpoint(checkpoint).get("train_config") or {}
+    obj = read_checkpoint(checkpoint)  # read once: the model and the training config come from the same file
+    model, config = model_from_checkpoint(obj, checkpoint)
+    train_config = obj.get("train_config") or {}
     x, y, calib = _inputs(data, samples, T, config, train_config, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
