@@ -201,7 +201,6 @@ def verify(
         min_spike_agreement, max_accuracy_drop: the policy for approximate folds.
         batch_size: samples per batch; ``on_batch(done, total)`` is called after each (progress bars).
     """
-    from ..neurons.base import get_impl  # noqa: F401  (import check: neurons are importable)
     from .peers import KNOWN_DIFFERENCES
 
     if not isinstance(x, Tensor) or x.dim() < 3 or not x.is_floating_point():
