@@ -27,6 +27,9 @@ from snndeploy.neurons import (
     get_surrogate,
 )
 
+# Every test runs with the BPTT Functions' fused CPU loops and with their eager loops (conftest.py).
+pytestmark = pytest.mark.usefixtures("bptt_loops")
+
 # --------------------------------------------------------------------------- independent reference
 
 

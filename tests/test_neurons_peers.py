@@ -25,6 +25,9 @@ import torch
 
 from snndeploy.neurons import CLIF, KLIF, LIF, KLIFState, LIFState, get_impl
 
+# Every comparison runs with the BPTT Functions' fused CPU loops and with their eager loops (conftest.py).
+pytestmark = pytest.mark.usefixtures("bptt_loops")
+
 neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
 sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")
 

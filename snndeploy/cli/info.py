@@ -18,7 +18,7 @@ def info() -> None:
     table = Table(title="snndeploy environment")
     table.add_column("package")
     table.add_column("version")
-    for pkg in ["snndeploy", "torch", "numpy", "nir", "onnx", "onnxruntime", "triton", "norse", "snntorch",
+    for pkg in ["snndeploy", "torch", "numpy", "numba", "nir", "onnx", "onnxruntime", "triton", "norse", "snntorch",
                 "spikingjelly", "mnist1d", "scikit-learn"]:
         try:
             version = metadata.version(pkg)
@@ -27,5 +27,10 @@ def info() -> None:
         table.add_row(pkg, version)
     import torch
 
+    from ..neurons import cpu_kernels
+
     table.add_row("cuda available", str(torch.cuda.is_available()))
+    table.add_row("cpu capability", torch.backends.cpu.get_cpu_capability())
+    # Which loops backend "bptt" runs on CPU tensors: fused (numba) or eager PyTorch ops (SNNDEPLOY_FUSED_CPU=0).
+    table.add_row("bptt loops on cpu", cpu_kernels.engine("cpu"))
     Console().print(table)

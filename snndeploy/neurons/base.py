@@ -44,7 +44,9 @@ class Backend(str, Enum):
 
     - ``TORCH``: autograd through a plain Python loop of the step function (the readable reference).
     - ``BPTT``: one ``torch.autograd.Function`` per neuron, forward without a graph, hand-written reverse-time
-      backward (the CPU fast path and the spec of the GPU kernels).
+      backward (the CPU fast path and the spec of the GPU kernels). For CPU tensors its loops run fused, compiled
+      with numba (``snndeploy.neurons.cpu_kernels``); elsewhere, or with ``SNNDEPLOY_FUSED_CPU=0``, as eager
+      PyTorch ops. Both save the same tensors and give the same spikes and states.
     - ``TRITON``: fused GPU kernels (``snndeploy.neurons.kernels``), time loop inside the kernel.
     - ``AUTO``: ``TRITON`` for CUDA tensors when Triton is importable, else ``BPTT``.
     """

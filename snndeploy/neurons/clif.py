@@ -29,6 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from . import cpu_kernels
 from .base import Backend, NeuronModule, check_seq, check_tau, check_threshold, register_impl, run_steps
 from .dynamics import (
     charge,
@@ -86,6 +87,32 @@ def clif_seq(x_seq: Tensor, params: CLIFParams, state: CLIFState | None = None) 
     return run_steps(clif_step, x_seq, params, state)
 
 
+def _forward_eager(x_seq: Tensor, u0: Tensor, m0: Tensor, p: CLIFParams) -> tuple[Tensor, ...]:
+    """(spikes, u', m[t−1] per step, final u, final m): the forward loop in PyTorch ops (any device), the same
+    float32 operations as ``clif_step``; m[t] is written straight into the saved slot of step t + 1."""
+    T = x_seq.shape[0]
+    x32 = x_seq.float()
+    u = u0.float().clone()
+    up_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
+    mp_seq = torch.empty_like(up_seq)  # mp_seq[t] = m[t − 1]
+    s_seq = torch.empty_like(up_seq)
+    m_last = torch.empty_like(u)
+    sig = torch.empty_like(u)
+    tmp = torch.empty_like(u)
+    if T:
+        mp_seq[0].copy_(m0)
+    for t in range(T):
+        up = charge_into(up_seq[t], u, x32[t], p.tau, False, 0.0, tmp)  # u' = u − u/τ + x
+        torch.div(up, p.tau, out=sig).sigmoid_()  # σ(u'/τ)
+        m = mp_seq[t + 1] if t + 1 < T else m_last
+        torch.mul(mp_seq[t], sig, out=m)  # m' = m·σ(u'/τ)
+        s = torch.ge(up, p.v_threshold, out=s_seq[t])  # Θ(u' − V_th) as u' ≥ V_th
+        m.add_(s)  # m = m' + s
+        torch.sigmoid(m, out=tmp).add_(p.v_threshold)  # V_th + σ(m)
+        torch.addcmul(up, s, tmp, value=-1.0, out=u)  # u = u' − s·(V_th + σ(m))
+    return s_seq, up_seq, mp_seq, u, (m_last if T else m0.float().clone())
+
+
 class CLIFFunction(torch.autograd.Function):
     """CLIF sequence with a hand-written reverse-time backward (see module docstring).
 
@@ -95,40 +122,42 @@ class CLIFFunction(torch.autograd.Function):
         g_m* = g_m − g_u·A,   g_u' = P + g_m*·F + g_u·G,   g_m[t−1] = g_m*·σ(u'/τ),   g_u[t−1] = β·g_u'
     with A = s·σ'(m[t]), P = g_spike·sg, F = sg + m[t−1]·σ'(u'/τ)/τ and G = 1 − (V_th + σ(m[t]))·sg (G = 1 with
     detach_reset) computed for a chunk of steps at once; five ops per step stay in the reverse-time loop.
+
+    Loops: for CPU tensors the forward and backward run as fused numba loops
+    (``snndeploy/neurons/cpu_kernels/clif.py``: same saved tensors, same float32 operations); the eager PyTorch
+    loops below (``_forward_eager`` and the chunked backward) run on other devices, without numba, or with
+    ``SNNDEPLOY_FUSED_CPU=0``.
     """
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, u0: Tensor, m0: Tensor, params: CLIFParams):  # type: ignore[override]
         p = params
-        T = x_seq.shape[0]
-        x32 = x_seq.float()
-        u = u0.float().clone()
-        up_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
-        mp_seq = torch.empty_like(up_seq)  # mp_seq[t] = m[t − 1]
-        s_seq = torch.empty_like(up_seq)
-        m_last = torch.empty_like(u)
-        sig = torch.empty_like(u)
-        tmp = torch.empty_like(u)
-        if T:
-            mp_seq[0].copy_(m0)
-        for t in range(T):
-            up = charge_into(up_seq[t], u, x32[t], p.tau, False, 0.0, tmp)  # u' = u − u/τ + x
-            torch.div(up, p.tau, out=sig).sigmoid_()  # σ(u'/τ)
-            m = mp_seq[t + 1] if t + 1 < T else m_last
-            torch.mul(mp_seq[t], sig, out=m)  # m' = m·σ(u'/τ)
-            s = torch.ge(up, p.v_threshold, out=s_seq[t])  # Θ(u' − V_th) as u' ≥ V_th
-            m.add_(s)  # m = m' + s
-            torch.sigmoid(m, out=tmp).add_(p.v_threshold)  # V_th + σ(m)
-            torch.addcmul(up, s, tmp, value=-1.0, out=u)  # u = u' − s·(V_th + σ(m))
+        ctx.fused = cpu_kernels.usable(x_seq)
+        ctx.has_state = u0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
+        if ctx.fused:
+            from .cpu_kernels.clif import clif_forward
+
+            s_seq, up_seq, mp_seq, u, m = clif_forward(x_seq.float(), u0, m0, p)
+        else:
+            if u0 is None:
+                u0, m0 = clif_init_state(x_seq[0])
+            s_seq, up_seq, mp_seq, u, m = _forward_eager(x_seq, u0, m0, p)
         ctx.save_for_backward(up_seq, mp_seq)
         ctx.params = p
         ctx.x_dtype = x_seq.dtype
-        return s_seq.to(x_seq.dtype), u, (m_last if T else m0.float().clone())
+        return s_seq.to(x_seq.dtype), u, m
 
     @staticmethod
     def backward(ctx, g_spikes: Tensor, g_uT: Tensor | None, g_mT: Tensor | None):  # type: ignore[override]
         up_seq, mp_seq = ctx.saved_tensors
         p: CLIFParams = ctx.params
+        if ctx.fused:
+            from .cpu_kernels.clif import clif_backward
+
+            g_x, g_u, g_m = clif_backward(up_seq, mp_seq, g_spikes, g_uT, g_mT, p, grad_buffer(up_seq))
+            if not ctx.has_state:
+                g_u = g_m = None
+            return g_x.to(ctx.x_dtype), g_u, g_m, None
         beta, _ = charge_grads(p.tau, False)
         th = p.v_threshold
         g_spikes = g_spikes.float()
@@ -160,6 +189,8 @@ class CLIFFunction(torch.autograd.Function):
                     g_up.addcmul_(g_u, g_coef[i])
                 torch.mul(g_ms, sig_u[i], out=g_m)  # g_m[t−1] = g_m*·σ(u'/τ)
                 torch.mul(g_up, beta, out=g_u)  # g_u[t−1] = β·g_u'
+        if not ctx.has_state:
+            g_u = g_m = None
         return g_x.to(ctx.x_dtype), g_u, g_m, None
 
 
@@ -167,7 +198,8 @@ class CLIFFunction(torch.autograd.Function):
 def clif_seq_bptt(x_seq: Tensor, params: CLIFParams, state: CLIFState | None = None) -> tuple[Tensor, CLIFState]:
     """CLIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``clif_seq``."""
     check_seq(x_seq, state)
-    state = state if state is not None else clif_init_state(x_seq[0])
+    if state is None:  # the fused CPU loops start from zeros themselves, the eager loops from zero tensors
+        state = CLIFState(None, None) if cpu_kernels.usable(x_seq) else clif_init_state(x_seq[0])
     spikes, u, m = CLIFFunction.apply(x_seq, state.u, state.m, params)
     return spikes, CLIFState(u, m)
 

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InvalidParameterError
+from . import cpu_kernels
 from .base import (
     Backend,
     NeuronModule,
@@ -107,6 +108,40 @@ def ilif_seq(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) 
     return run_steps(ilif_step, x_seq, params, state)
 
 
+def _forward_eager(x_seq: Tensor, v0: Tensor, m0: Tensor, i0: Tensor, xp0: Tensor, sp0: Tensor,
+                   p: ILIFParams) -> tuple[Tensor, ...]:
+    """(spikes, H, m, [I > 0], final v, final m, final i): the forward loop in PyTorch ops (any device), the same
+    float32 operations as ``ilif_step``."""
+    th = p.v_threshold
+    x32 = x_seq.float()
+    v, i = v0.float().clone(), i0.float().clone()
+    xp, sp = xp0.float(), sp0.float()
+    shape = x_seq.shape
+    h_seq = torch.empty(shape, dtype=torch.float32, device=x_seq.device)
+    m_seq = torch.empty_like(h_seq)
+    s_seq = torch.empty_like(h_seq)
+    ipos_seq = torch.empty(shape, dtype=torch.bool, device=x_seq.device)
+    vp = torch.empty_like(v)
+    tmp = torch.empty_like(v)
+    m = m0.float()
+    for t in range(shape[0]):
+        x = x32[t]
+        if t == 0:  # s_prev of a caller's state may be non-binary: keep the reference's two roundings
+            i = (i + xp * sp).mul_(p.inhibition)
+        else:  # x_prev·s_prev is exact for a spike s_prev ∈ {0, 1}
+            i.addcmul_(xp, sp).mul_(p.inhibition)  # I = γ·(I + x_prev·s_prev)
+        h = charge_into(h_seq[t], v, x, p.tau, False, 0.0, tmp)
+        h.sub_(torch.clamp(i, min=0.0, out=tmp))  # H = βv + x − max(I, 0)
+        torch.gt(i, 0.0, out=ipos_seq[t])
+        s = torch.ge(h, th, out=s_seq[t])  # Θ(H − V_th) as H ≥ V_th
+        torch.add(h, s, alpha=-th, out=vp)  # v' = H − s·V_th
+        m = torch.addcmul(m, s, vp, out=m_seq[t])  # m = m + s·v'
+        torch.addcmul(vp, s, torch.sigmoid(m, out=tmp), value=-1.0, out=v)  # v = v' − s·σ(m)
+        xp, sp = x, s
+    m_out = m.clone() if shape[0] else m0.float().clone()
+    return s_seq, h_seq, m_seq, ipos_seq, v, m_out, i
+
+
 class ILIFFunction(torch.autograd.Function):
     """ILIF sequence with a hand-written reverse-time backward (see module docstring).
 
@@ -117,47 +152,46 @@ class ILIFFunction(torch.autograd.Function):
         g_x[t] = g_H + g_P·s;   g_v[t−1] = β·g_H;   g_m[t−1] = g_m*;   g_P[t−1] = γ·(g_P − g_H·[I > 0])
     with A = s·σ'(m), P = g_spike·sg, C_v = 1 − (σ(m) + V_th)·sg, C_m = s·(1 − V_th·sg) + v'·sg, C_p = x·sg
     (with detach_reset: C_v = 1, C_m = s + v'·sg) computed for a chunk of steps at once.
+
+    Loops: for CPU tensors the forward and backward run as fused numba loops
+    (``snndeploy/neurons/cpu_kernels/ilif.py``: same saved tensors, same float32 operations); the eager PyTorch
+    loops below (``_forward_eager`` and the chunked backward) run on other devices, without numba, or with
+    ``SNNDEPLOY_FUSED_CPU=0``.
     """
 
     @staticmethod
     def forward(ctx, x_seq, v0, m0, i0, xp0, sp0, params: ILIFParams):  # type: ignore[override]
         p = params
-        th = p.v_threshold
-        x32 = x_seq.float()
-        v, i = v0.float().clone(), i0.float().clone()
-        xp, sp = xp0.float(), sp0.float()
-        shape = x_seq.shape
-        h_seq = torch.empty(shape, dtype=torch.float32, device=x_seq.device)
-        m_seq = torch.empty_like(h_seq)
-        s_seq = torch.empty_like(h_seq)
-        ipos_seq = torch.empty(shape, dtype=torch.bool, device=x_seq.device)
-        vp = torch.empty_like(v)
-        tmp = torch.empty_like(v)
-        m = m0.float()
-        for t in range(shape[0]):
-            x = x32[t]
-            if t == 0:  # s_prev of a caller's state may be non-binary: keep the reference's two roundings
-                i = (i + xp * sp).mul_(p.inhibition)
-            else:  # x_prev·s_prev is exact for a spike s_prev ∈ {0, 1}
-                i.addcmul_(xp, sp).mul_(p.inhibition)  # I = γ·(I + x_prev·s_prev)
-            h = charge_into(h_seq[t], v, x, p.tau, False, 0.0, tmp)
-            h.sub_(torch.clamp(i, min=0.0, out=tmp))  # H = βv + x − max(I, 0)
-            torch.gt(i, 0.0, out=ipos_seq[t])
-            s = torch.ge(h, th, out=s_seq[t])  # Θ(H − V_th) as H ≥ V_th
-            torch.add(h, s, alpha=-th, out=vp)  # v' = H − s·V_th
-            m = torch.addcmul(m, s, vp, out=m_seq[t])  # m = m + s·v'
-            torch.addcmul(vp, s, torch.sigmoid(m, out=tmp), value=-1.0, out=v)  # v = v' − s·σ(m)
-            xp, sp = x, s
+        ctx.fused = cpu_kernels.usable(x_seq)
+        ctx.has_state = v0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
+        if ctx.fused:
+            from .cpu_kernels.ilif import ilif_forward
+
+            s_seq, h_seq, m_seq, ipos_seq, v, m_out, i = ilif_forward(x_seq.float(), v0, m0, i0, xp0, sp0, p)
+        else:
+            if v0 is None:
+                v0, m0, i0, xp0, sp0 = ilif_init_state(x_seq[0])
+            s_seq, h_seq, m_seq, ipos_seq, v, m_out, i = _forward_eager(x_seq, v0, m0, i0, xp0, sp0, p)
         ctx.save_for_backward(x_seq, h_seq, m_seq, ipos_seq, xp0, sp0)
         ctx.params = p
         ctx.x_dtype = x_seq.dtype
-        m_out = m.clone() if shape[0] else m0.float().clone()
-        return s_seq.to(x_seq.dtype), v, m_out, i, xp.clone(), sp.clone()
+        T = x_seq.shape[0]
+        xp = x_seq[T - 1].float().clone()  # T ≥ 1 (check_seq)
+        sp = s_seq[T - 1].clone()
+        return s_seq.to(x_seq.dtype), v, m_out, i, xp, sp
 
     @staticmethod
     def backward(ctx, g_spikes, g_v, g_m, g_i, g_xp, g_sp):  # type: ignore[override]
         x_seq, h_seq, m_seq, ipos_seq, xp0, sp0 = ctx.saved_tensors
         p: ILIFParams = ctx.params
+        if ctx.fused:
+            from .cpu_kernels.ilif import ilif_backward
+
+            g_x, gv, gm, gp = ilif_backward(x_seq, h_seq, m_seq, ipos_seq, g_spikes, g_v, g_m, g_i, g_xp, g_sp, p,
+                                            grad_buffer(h_seq))
+            if not ctx.has_state:
+                return g_x.to(ctx.x_dtype), None, None, None, None, None, None
+            return g_x.to(ctx.x_dtype), gv, gm, gp, gp * sp0.float(), gp * xp0.float(), None
         beta, _ = charge_grads(p.tau, False)
         th, gamma = p.v_threshold, p.inhibition
         zeros = torch.zeros_like(h_seq[0])
@@ -205,6 +239,8 @@ class ILIFFunction(torch.autograd.Function):
         if T and g_xp is not None:  # the final state's x_prev is x[T−1]
             g_x[T - 1].add_(g_xp.float())
         # P[-1] = i0 + xp0·sp0 feeds I[0].
+        if not ctx.has_state:
+            return g_x.to(ctx.x_dtype), None, None, None, None, None, None
         return (g_x.to(ctx.x_dtype), g_v, g_m, g_p, g_p * sp0.float(), g_p * xp0.float(), None)
 
 
@@ -212,7 +248,8 @@ class ILIFFunction(torch.autograd.Function):
 def ilif_seq_bptt(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) -> tuple[Tensor, ILIFState]:
     """ILIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``ilif_seq``."""
     check_seq(x_seq, state)
-    state = state if state is not None else ilif_init_state(x_seq[0])
+    if state is None:  # the fused CPU loops start from zeros themselves, the eager loops from zero tensors
+        state = ILIFState(None, None, None, None, None) if cpu_kernels.usable(x_seq) else ilif_init_state(x_seq[0])
     spikes, *rest = ILIFFunction.apply(x_seq, *state, params)
     return spikes, ILIFState(*rest)
 

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InvalidParameterError
+from . import cpu_kernels
 from .base import (
     Backend,
     NeuronModule,
@@ -97,6 +98,25 @@ def klif_seq(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) 
     return run_steps(klif_step, x_seq, params, state)
 
 
+def _forward_eager(x_seq: Tensor, v0: Tensor, k: Tensor, p: KLIFParams) -> tuple[Tensor, Tensor, Tensor]:
+    """(spikes, H, final V): the forward loop in PyTorch ops (any device), the same float32 operations as
+    ``klif_step``."""
+    x32 = x_seq.float()
+    v = v0.float().clone()
+    kf = k.detach().float()
+    h_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
+    s_seq = torch.empty_like(h_seq)
+    f = torch.empty_like(v)
+    tmp = torch.empty_like(v)
+    for t in range(x_seq.shape[0]):
+        h = charge_into(h_seq[t], v, x32[t], p.tau, p.decay_input, p.v_reset, tmp)
+        torch.mul(h, kf, out=f).relu_()  # F = ReLU(k·H)
+        s = torch.ge(f, p.v_threshold, out=s_seq[t])  # Θ(F − V_th) as F ≥ V_th
+        # F(1 − S) + V_r·S as (1 − S)·F + S·V_r: products exact for S ∈ {0, 1}, same rounding
+        torch.mul(torch.sub(s, 1.0, out=tmp).neg_(), f, out=v).add_(s, alpha=p.v_reset)
+    return s_seq, h_seq, v
+
+
 class KLIFFunction(torch.autograd.Function):
     """KLIF sequence with a hand-written reverse-time backward, including the gradient of k.
 
@@ -104,24 +124,25 @@ class KLIFFunction(torch.autograd.Function):
     the hard reset F(1 − S) + V_r·S is ``mul`` + ``add(alpha=V_r)`` (exact products for S ∈ {0, 1}). Backward: the module docstring's recursion
     regrouped as g_F = P + g_V·C with P = g_spike·sg·[kH > 0] and C = [kH > 0]·((V_r − F)·sg + 1 − S) computed
     for a chunk of steps at once; g_k = Σ g_F·H and g_X = b·k·g_F are computed once after the loop.
+
+    Loops: for CPU tensors the forward and backward run as fused numba loops
+    (``snndeploy/neurons/cpu_kernels/klif.py``: same saved tensors, same float32 operations); the eager PyTorch
+    loops below (``_forward_eager`` and the chunked backward) run on other devices, without numba, or with
+    ``SNNDEPLOY_FUSED_CPU=0``.
     """
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, v0: Tensor, k: Tensor, params: KLIFParams):  # type: ignore[override]
         p = params
-        x32 = x_seq.float()
-        v = v0.float().clone()
-        kf = k.detach().float()
-        h_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
-        s_seq = torch.empty_like(h_seq)
-        f = torch.empty_like(v)
-        tmp = torch.empty_like(v)
-        for t in range(x_seq.shape[0]):
-            h = charge_into(h_seq[t], v, x32[t], p.tau, p.decay_input, p.v_reset, tmp)
-            torch.mul(h, kf, out=f).relu_()  # F = ReLU(k·H)
-            s = torch.ge(f, p.v_threshold, out=s_seq[t])  # Θ(F − V_th) as F ≥ V_th
-            # F(1 − S) + V_r·S as (1 − S)·F + S·V_r: products exact for S ∈ {0, 1}, same rounding
-            torch.mul(torch.sub(s, 1.0, out=tmp).neg_(), f, out=v).add_(s, alpha=p.v_reset)
+        ctx.fused = cpu_kernels.usable(x_seq) and k.device.type == "cpu"
+        ctx.has_state = v0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
+        if ctx.fused:
+            from .cpu_kernels.klif import klif_forward
+
+            s_seq, h_seq, v = klif_forward(x_seq.float(), v0, float(k.detach().float()), p)
+        else:
+            v0 = v0 if v0 is not None else klif_init_state(x_seq[0]).v
+            s_seq, h_seq, v = _forward_eager(x_seq, v0, k, p)
         ctx.save_for_backward(h_seq, k)
         ctx.params = p
         ctx.x_dtype = x_seq.dtype
@@ -131,6 +152,13 @@ class KLIFFunction(torch.autograd.Function):
     def backward(ctx, g_spikes: Tensor, g_vT: Tensor | None):  # type: ignore[override]
         h_seq, k = ctx.saved_tensors
         p: KLIFParams = ctx.params
+        if ctx.fused:
+            from .cpu_kernels.klif import klif_backward
+
+            kv = float(k.detach().float())
+            g_x, g_v, g_k = klif_backward(h_seq, g_spikes, g_vT, kv, p, grad_buffer(h_seq))
+            g_k_t = torch.tensor(g_k, dtype=k.dtype).reshape(k.shape)
+            return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), g_k_t, None
         a, b = charge_grads(p.tau, p.decay_input)
         kf = k.detach().float()
         kv = float(kf)
@@ -154,14 +182,16 @@ class KLIFFunction(torch.autograd.Function):
                 torch.mul(g, a * kv, out=g_v)  # g_V[t−1] = a·k·g_F
             g_k += torch.dot(g_f.reshape(-1), h.reshape(-1))  # Σ g_F·H
             torch.mul(g_f, b * kv, out=g_x[t0:t1])  # g_X = b·k·g_F
-        return g_x.to(ctx.x_dtype), g_v, g_k.reshape(k.shape).to(k.dtype), None
+        return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), g_k.reshape(k.shape).to(k.dtype), None
 
 
 @register_impl("klif", Backend.BPTT)
 def klif_seq_bptt(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) -> tuple[Tensor, KLIFState]:
     """KLIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``klif_seq``."""
     check_seq(x_seq, state)
-    v0 = state.v if state is not None else klif_init_state(x_seq[0]).v
+    # No initial state: the fused CPU loops start from zeros themselves (None), the eager loops from a zero tensor.
+    fused = cpu_kernels.usable(x_seq) and params.k.device.type == "cpu"
+    v0 = state.v if state is not None else None if fused else klif_init_state(x_seq[0]).v
     spikes, v = KLIFFunction.apply(x_seq, v0, params.k, params)
     return spikes, KLIFState(v)
 

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InvalidParameterError
+from . import cpu_kernels
 from .base import (
     Backend,
     NeuronModule,
@@ -109,6 +110,23 @@ def lif_seq(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> 
     return run_steps(lif_step, x_seq, params, state)
 
 
+def _forward_eager(x_seq: Tensor, v0: Tensor, p: LIFParams) -> tuple[Tensor, Tensor, Tensor]:
+    """(spikes, H, final V): the forward loop in PyTorch ops (any device), the same float32 operations as ``lif_step``."""
+    x32 = x_seq.float()
+    v = v0.float().clone()
+    h_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
+    s_seq = torch.empty_like(h_seq)
+    tmp = torch.empty_like(v)
+    for t in range(x_seq.shape[0]):
+        h = charge_into(h_seq[t], v, x32[t], p.tau, p.decay_input, p.v_rest, tmp)
+        s = torch.ge(h, p.v_threshold, out=s_seq[t])  # Θ(H − V_th) as H ≥ V_th (same for finite H)
+        if p.hard:  # (1 − S)·H + S·V_r, with S·V_r exact: the reference's roundings
+            torch.mul(torch.sub(s, 1.0, out=tmp).neg_(), h, out=v).add_(s, alpha=p.v_reset)
+        else:
+            torch.add(h, s, alpha=-p.v_threshold, out=v)  # H − S·V_th
+    return s_seq, h_seq, v
+
+
 class LIFFunction(torch.autograd.Function):
     """LIF sequence with a hand-written reverse-time backward (see module docstring).
 
@@ -117,23 +135,25 @@ class LIFFunction(torch.autograd.Function):
     and the hard reset ``(1 − S)·H`` plus ``add(alpha=V_r)``. Backward: the module docstring's recursion regrouped as
     g_H = P + g_V·C with the non-recurrent parts P = g_spike·sg and C = ∂V/∂H + sg·∂V/∂S computed for a chunk
     of steps at once, so only two ops per step stay in the reverse-time loop.
+
+    Loops: for CPU tensors the forward and backward run as fused numba loops
+    (``snndeploy/neurons/cpu_kernels/lif.py``: same saved tensors, same float32 operations); the eager PyTorch
+    loops below (``_forward_eager`` and the chunked backward) run on other devices, without numba, or with
+    ``SNNDEPLOY_FUSED_CPU=0``.
     """
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, v0: Tensor, params: LIFParams):  # type: ignore[override]
         p = params
-        x32 = x_seq.float()
-        v = v0.float().clone()
-        h_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
-        s_seq = torch.empty_like(h_seq)
-        tmp = torch.empty_like(v)
-        for t in range(x_seq.shape[0]):
-            h = charge_into(h_seq[t], v, x32[t], p.tau, p.decay_input, p.v_rest, tmp)
-            s = torch.ge(h, p.v_threshold, out=s_seq[t])  # Θ(H − V_th) as H ≥ V_th (same for finite H)
-            if p.hard:  # (1 − S)·H + S·V_r, with S·V_r exact: the reference's roundings
-                torch.mul(torch.sub(s, 1.0, out=tmp).neg_(), h, out=v).add_(s, alpha=p.v_reset)
-            else:
-                torch.add(h, s, alpha=-p.v_threshold, out=v)  # H − S·V_th
+        ctx.fused = cpu_kernels.usable(x_seq)
+        ctx.has_state = v0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
+        if ctx.fused:
+            from .cpu_kernels.lif import lif_forward
+
+            s_seq, h_seq, v = lif_forward(x_seq.float(), v0, p)
+        else:
+            v0 = v0 if v0 is not None else lif_init_state(x_seq[0]).v
+            s_seq, h_seq, v = _forward_eager(x_seq, v0, p)
         ctx.save_for_backward(h_seq)
         ctx.params = p
         ctx.x_dtype = x_seq.dtype
@@ -143,6 +163,11 @@ class LIFFunction(torch.autograd.Function):
     def backward(ctx, g_spikes: Tensor, g_vT: Tensor | None):  # type: ignore[override]
         (h_seq,) = ctx.saved_tensors
         p: LIFParams = ctx.params
+        if ctx.fused:
+            from .cpu_kernels.lif import lif_backward
+
+            g_x, g_v = lif_backward(h_seq, g_spikes, g_vT, p, grad_buffer(h_seq))
+            return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), None
         a, b = charge_grads(p.tau, p.decay_input)
         th = p.v_threshold
         g_spikes = g_spikes.float()
@@ -170,14 +195,15 @@ class LIFFunction(torch.autograd.Function):
                 torch.mul(g_h, a, out=g_v)
         if b != 1.0:
             g_x.mul_(b)
-        return g_x.to(ctx.x_dtype), g_v, None
+        return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), None
 
 
 @register_impl("lif", Backend.BPTT)
 def lif_seq_bptt(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
     """LIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``lif_seq``."""
     check_seq(x_seq, state)
-    v0 = state.v if state is not None else lif_init_state(x_seq[0]).v
+    # No initial state: the fused CPU loops start from zeros themselves (None), the eager loops from a zero tensor.
+    v0 = state.v if state is not None else None if cpu_kernels.usable(x_seq) else lif_init_state(x_seq[0]).v
     spikes, v = LIFFunction.apply(x_seq, v0, params)
     return spikes, LIFState(v)
 

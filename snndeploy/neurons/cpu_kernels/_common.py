@@ -1,0 +1,296 @@
+"""What the fused CPU loops share: the numba ``njit`` settings, surrogate gradients and the sigmoid in numba,
+float32 scalars, and the split of the neurons over threads.
+
+Floating-point contract (as ``snndeploy/neurons/dynamics.py``): every loop performs the reference step's float32
+operations in the same order, one rounding each. Numba keeps float32 arithmetic in float32 when every operand is
+float32 (a float64 literal would promote), so the kernels take their constants as ``np.float32`` arguments; it
+compiles without fast-math, so LLVM neither fuses ``a*b + c`` into an FMA nor reassociates; division by τ is a true
+float32 division, as PyTorch's CPU ``tensor / scalar``. Hence states and spikes are bit-identical to the eager
+backends. The sigmoid (CLIF, ILIF) needs care: PyTorch's vectorised CPU kernel computes ``1 / (1 + exp(0 − x))``
+with SLEEF's ``expf_u10`` (AVX2/AVX-512), which ``expf`` below reproduces operation for operation (its FMAs
+included: 0 differences in 4 M random arguments), but it computes the last ``n mod 2W`` elements of each thread's
+chunk (W = 8 or 16 floats per vector) with the scalar ``1 / (1 + expf(−x))`` of libm, which differs by one ulp on a
+few percent of arguments. ``sigmoid_tails`` works out which neurons those are for a step of n neurons (from
+``torch.get_num_threads()``, ATen's grain size and the CPU capability) and ``fix_sigmoid_tails`` recomputes them with
+libm, so the loops match the eager backends bit for bit on x86 CPUs with AVX2 or AVX-512. (On other CPUs PyTorch uses
+libm throughout, and so do the loops.)
+
+Threads: the kernels are compiled ``nogil``; ``split_run`` cuts the neurons into contiguous ranges, one per thread
+(``torch.get_num_threads()``, at most one range per ``MIN_WORK`` neuron-steps) and runs them in a thread pool. Each
+neuron's time loop runs in one thread, so results do not depend on the number of threads, except KLIF's k gradient,
+a sum over neurons whose per-range partial sums (float64) are added in range order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import torch
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+from torch import Tensor
+
+__all__ = [
+    "njit",
+    "f32",
+    "expf",
+    "sigmoid",
+    "surrogate_into",
+    "sigmoid_into",
+    "fix_sigmoid_tails",
+    "sigmoid_tails",
+    "surrogate_args",
+    "split_run",
+    "as_array",
+    "flat_or_empty",
+    "load_state",
+    "BLOCK",
+]
+
+#: Neurons per block of the inner loops: the time loop runs over a block whose states stay in L1 (4 KiB per float32
+#: state), and the innermost loop over the block's neurons reads contiguous memory (vectorisable).
+BLOCK = 1024
+
+#: Minimum neuron-steps per thread: below this, thread start-up costs more than it saves.
+MIN_WORK = 1 << 16
+
+
+def _cache_dir() -> str | None:
+    """Where compiled kernels are cached: ``$XDG_CACHE_HOME/snndeploy/numba-<digest>`` (``~/.cache`` by default), the
+    digest taken over every source file of this package and the numba version, or ``None`` (compile in every process)
+    when that directory cannot be written or ``SNNDEPLOY_NUMBA_CACHE=0``.
+
+    numba invalidates a cached function when its own file changes, not when a helper it calls from another file
+    does; keying the directory on all the kernel sources makes a stale kernel impossible.
+    """
+    if os.environ.get("SNNDEPLOY_NUMBA_CACHE", "1") == "0":
+        return None
+    h = hashlib.sha256(numba.__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = base / "snndeploy" / f"numba-{h.hexdigest()[:16]}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError:
+        return None
+    return str(path)
+
+
+_CACHE_DIR = _cache_dir()
+
+
+def njit(fn: Callable) -> Callable:
+    """numba's ``njit`` as every kernel uses it: no GIL (threads run in parallel), no fast-math (IEEE float32,
+    no FMA contraction), numpy's error model (no zero-division checks in the loops), cached in ``_cache_dir()``."""
+    options = dict(nogil=True, fastmath=False, error_model="numpy")
+    if _CACHE_DIR is None:
+        return numba.njit(**options)(fn)
+    saved = numba.config.CACHE_DIR  # the locator reads it when the dispatcher is created: set it for ours only
+    numba.config.CACHE_DIR = _CACHE_DIR
+    try:
+        return numba.njit(cache=True, **options)(fn)
+    finally:
+        numba.config.CACHE_DIR = saved
+
+
+def f32(value: float) -> np.float32:
+    """A Python float as the float32 scalar PyTorch's CPU kernels use for it (rounded once)."""
+    return np.float32(value)
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):  # pragma: no cover - compiled
+    """a·b + c with one rounding (LLVM ``llvm.fma.f32``; SLEEF's ``vmla`` on FMA hardware)."""
+
+    def codegen(context, builder, signature, args):
+        f32t = ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f32t], ir.FunctionType(f32t, [f32t] * 3))
+        return builder.call(fn, args)
+
+    return types.float32(types.float32, types.float32, types.float32), codegen
+
+
+@intrinsic
+def _pow2i(typingctx, q):  # pragma: no cover - compiled
+    """2^q as float32 for an int32 q in [−126, 127]: the bits (q + 127) << 23."""
+
+    def codegen(context, builder, signature, args):
+        bits = builder.shl(builder.add(args[0], ir.Constant(ir.IntType(32), 127)), ir.Constant(ir.IntType(32), 23))
+        return builder.bitcast(bits, ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
+@njit
+def expf(d):  # pragma: no cover - compiled
+    """exp(d) in float32 by SLEEF's ``xexpf`` (the u10 variant PyTorch's ``Vectorized<float>::exp`` calls):
+    Cody–Waite reduction by ln 2, a degree-6 polynomial evaluated with FMAs, scaling by 2^q in two halves."""
+    q = np.int32(np.rint(d * np.float32(1.442695040888963407359924681001892137426645954152985934135449406931)))
+    qf = np.float32(q)
+    s = _fma(qf, np.float32(-0.693145751953125), d)
+    s = _fma(qf, np.float32(-1.428606765330187045e-06), s)
+    u = np.float32(0.000198527617612853646278381)
+    u = _fma(u, s, np.float32(0.00139304355252534151077271))
+    u = _fma(u, s, np.float32(0.00833336077630519866943359))
+    u = _fma(u, s, np.float32(0.0416664853692054748535156))
+    u = _fma(u, s, np.float32(0.166666671633720397949219))
+    u = _fma(u, s, np.float32(0.5))
+    u = np.float32(1.0) + _fma(s * s, u, s)
+    q1 = q >> 1
+    u = u * _pow2i(q1) * _pow2i(q - q1)
+    if d < np.float32(-104.0):
+        u = np.float32(0.0)
+    if d > np.float32(100.0):
+        u = np.float32(np.inf)
+    return u
+
+
+@njit
+def sigmoid(x):  # pragma: no cover - compiled
+    """σ(x) = 1 / (1 + exp(0 − x)) in float32, as ``torch.sigmoid``'s vectorised CPU kernel computes it."""
+    one = np.float32(1.0)
+    return one / (one + expf(np.float32(0.0) - x))
+
+
+@njit
+def surrogate_into(z, shift, out, kind, alpha, half_alpha, inv_alpha, atan_scale):  # pragma: no cover - compiled
+    """out[j] = surrogate of Θ'(z[j] − shift) for ``kind`` (``Surrogate.kind_id``): 0 Rectangle, 1 Sigmoid, 2 ATan,
+    3 Triangle, with the constants of ``surrogate_args``. One simple loop per kind, so that each vectorises."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    n = out.shape[0]
+    if kind == 0:  # 1/α on |z| ≤ α/2
+        for j in range(n):
+            out[j] = inv_alpha if abs(z[j] - shift) <= half_alpha else zero
+    elif kind == 1:  # α·σ(αz)(1 − σ(αz))
+        for j in range(n):
+            sg = sigmoid(alpha * (z[j] - shift))
+            out[j] = alpha * (one - sg) * sg
+    elif kind == 2:  # (α/2) / (1 + (π/2·α·z)²)
+        for j in range(n):
+            w = atan_scale * (z[j] - shift)
+            out[j] = half_alpha / (one + w * w)
+    else:  # max(0, 1 − |z|/α)/α
+        for j in range(n):
+            tri = one - abs(z[j] - shift) * inv_alpha
+            out[j] = (tri if tri > zero else zero) * inv_alpha
+
+
+@njit
+def fix_sigmoid_tails(src, div, out, c0, tails):  # pragma: no cover - compiled
+    """out[j] = 1 / (1 + expf(−src[j]/div)) with libm's expf (PyTorch's scalar loop) for the neurons c0 + j that lie
+    in one of the ``tails`` ranges ([a, b) rows of global neuron indices, from ``sigmoid_tails``)."""
+    one = np.float32(1.0)
+    n = out.shape[0]
+    for r in range(tails.shape[0]):
+        for j in range(max(tails[r, 0], c0) - c0, min(tails[r, 1], c0 + n) - c0):
+            out[j] = one / (one + np.float32(math.exp(-(src[j] / div))))
+
+
+def sigmoid_tails(n: int) -> np.ndarray:
+    """The neurons [a, b) (rows of an int64 array) whose sigmoid PyTorch computes with libm's expf, for one op over a
+    contiguous float32 tensor of ``n`` elements: the remainder of each thread's chunk after its vector loop.
+
+    ATen's ``TensorIterator`` runs serially below its grain size (32768 elements) or with one thread, else splits
+    into ``min(threads, ⌈n/32768⌉)`` equal chunks of ``⌈n/chunks⌉``; ``vectorized_loop`` steps by two vectors (32
+    floats with AVX-512, 16 with AVX2) and leaves the rest to the scalar op. Without AVX2 every element is scalar.
+    """
+    width = {"AVX512": 32, "AVX2": 16}.get(torch.backends.cpu.get_cpu_capability())
+    if width is None:
+        return np.array([[0, n]], np.int64)
+    threads = torch.get_num_threads()
+    chunks = 1 if n < 32768 or threads == 1 else min(threads, -(-n // 32768))
+    size = -(-n // chunks)
+    rows = []
+    for a in range(0, n, size):
+        b = min(n, a + size)
+        if (b - a) % width:
+            rows.append((b - (b - a) % width, b))
+    return np.array(rows, np.int64).reshape(-1, 2)
+
+
+@njit
+def sigmoid_into(src, out):  # pragma: no cover - compiled
+    """out[j] = σ(src[j])."""
+    for j in range(out.shape[0]):
+        out[j] = sigmoid(src[j])
+
+
+def surrogate_args(surrogate: Any) -> tuple[int, np.float32, np.float32, np.float32, np.float32, np.float32]:
+    """(kind, α, α/2, 1/α, π/2·α) of a ``Surrogate`` for ``surrogate_into``."""
+    a = float(surrogate.alpha)
+    return (int(surrogate.kind_id), f32(a), f32(a / 2), f32(1.0 / a), f32(math.pi / 2 * a))
+
+
+def as_array(t: Tensor) -> np.ndarray:
+    """A numpy view of a contiguous CPU tensor (shares memory; no copy)."""
+    return t.detach().numpy()
+
+
+_NONE = np.empty(0, np.float32)
+
+
+def flat_or_empty(t: Tensor | None) -> np.ndarray:
+    """A state tensor as a flat float32 array, or an empty array for ``None`` (the kernels then start from zeros).
+
+    The copies into the kernels' own state buffers happen inside the kernels: a PyTorch op over a whole step here
+    would run on ATen's OpenMP threads, whose spin-wait afterwards takes a core from the kernels' second thread.
+    """
+    return _NONE if t is None else as_array(t.detach().float().contiguous().reshape(-1))
+
+
+@njit
+def load_state(dst, src, c0):  # pragma: no cover - compiled
+    """dst[:] = src[c0 : c0 + len(dst)], or zeros when ``src`` is empty (no initial state given)."""
+    if src.shape[0] == 0:
+        dst[:] = 0.0
+    else:
+        dst[:] = src[c0 : c0 + dst.shape[0]]
+
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_key: tuple[int, int] | None = None  # (pid, workers): a forked child or a new thread count gets a new pool
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    global _pool, _pool_key
+    key = (os.getpid(), workers)
+    with _pool_lock:
+        if _pool is None or _pool_key != key:
+            if _pool is not None and _pool_key is not None and _pool_key[0] == key[0]:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snndeploy-cpu")
+            _pool_key = key
+        return _pool
+
+
+def split_run(kernel: Callable[..., Any], n: int, steps: int, *args: Any) -> list[Any]:
+    """Run ``kernel(*args, n0, n1)`` over the neuron ranges ``[n0, n1)`` covering ``0..n``, in parallel threads.
+
+    The ranges are contiguous, aligned to ``BLOCK`` and in order; the return values come back in range order.
+    """
+    threads = max(1, min(torch.get_num_threads(), (n * max(steps, 1)) // MIN_WORK, -(-n // BLOCK)))
+    if threads == 1:
+        return [kernel(*args, 0, n)]
+    per = -(-n // threads)
+    per = -(-per // BLOCK) * BLOCK
+    bounds = [(i, min(i + per, n)) for i in range(0, n, per)]
+    # The calling thread runs the first range itself: one thread per core, none waiting idle.
+    pool = _executor(len(bounds) - 1)
+    futures = [pool.submit(kernel, *args, n0, n1) for n0, n1 in bounds[1:]]
+    first = kernel(*args, *bounds[0])
+    return [first] + [f.result() for f in futures]

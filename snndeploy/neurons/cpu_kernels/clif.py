@@ -1,0 +1,126 @@
+"""Fused CPU loops of ``CLIFFunction`` (forward and reverse-time backward), compiled with numba.
+
+Same maths, same saved tensors (u' and m[t−1], float32) and the same float32 operations as the eager loops of
+``snndeploy/neurons/clif.py``, whose module docstring gives the equations and the BPTT recursion. Per block of
+``BLOCK`` neurons the whole time loop runs in one compiled call; each step is a few simple loops (charge, the two
+sigmoids, the update) so that each vectorises.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..dynamics import charge_grads
+from ._common import (
+    BLOCK,
+    as_array,
+    f32,
+    fix_sigmoid_tails,
+    flat_or_empty,
+    load_state,
+    njit,
+    sigmoid,
+    sigmoid_into,
+    sigmoid_tails,
+    split_run,
+    surrogate_args,
+    surrogate_into,
+)
+
+__all__ = ["clif_forward", "clif_backward"]
+
+
+@njit
+def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, th, tails, n0, n1):  # pragma: no cover
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    T = x.shape[0]
+    scratch = np.empty((2, BLOCK), np.float32)
+    for c0 in range(n0, n1, BLOCK):
+        c1 = min(c0 + BLOCK, n1)
+        n = c1 - c0
+        sig, tmp = scratch[0, :n], scratch[1, :n]
+        ub = u[c0:c1]
+        load_state(ub, u0, c0)
+        load_state(mp_seq[0, c0:c1], m0, c0)
+        for t in range(T):
+            xr, upr, sr, mpr = x[t, c0:c1], up_seq[t, c0:c1], s_out[t, c0:c1], mp_seq[t, c0:c1]
+            mr = mp_seq[t + 1, c0:c1] if t + 1 < T else m_last[c0:c1]  # m[t], the next step's m[t − 1]
+            for j in range(n):  # u' = u − u/τ + x
+                upr[j] = ub[j] - ub[j] / tau + xr[j]
+            for j in range(n):  # σ(u'/τ)
+                sig[j] = sigmoid(upr[j] / tau)
+            fix_sigmoid_tails(upr, tau, sig, c0, tails)
+            for j in range(n):  # m = m[t−1]·σ(u'/τ) + s,  s = Θ(u' − V_th)
+                s = one if upr[j] >= th else zero
+                mr[j] = mpr[j] * sig[j] + s
+                sr[j] = s
+            sigmoid_into(mr, tmp)
+            fix_sigmoid_tails(mr, one, tmp, c0, tails)
+            for j in range(n):  # u = u' − s·(V_th + σ(m))
+                ub[j] = upr[j] - sr[j] * (tmp[j] + th)
+
+
+@njit
+def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, th, beta, detach, kind, alpha, half, inv, atan, n0, n1):  # pragma: no cover
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    scratch = np.empty((6, BLOCK), np.float32)
+    for c0 in range(n0, n1, BLOCK):
+        c1 = min(c0 + BLOCK, n1)
+        n = c1 - c0
+        sg, sig_u, sig_m, a_c, f_c, g_c = (scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n],
+                                           scratch[4, :n], scratch[5, :n])
+        gu, gm = g_u[c0:c1], g_m[c0:c1]
+        load_state(gu, g_u0, c0)
+        load_state(gm, g_m0, c0)
+        for t in range(up_seq.shape[0] - 1, -1, -1):
+            upr, mpr, gr, xr = up_seq[t, c0:c1], mp_seq[t, c0:c1], g_s[t, c0:c1], g_x[t, c0:c1]
+            # coefficients from u' and m[t−1] (read before g_x, maybe u''s memory, is written)
+            surrogate_into(upr, th, sg, kind, alpha, half, inv, atan)  # sg(u' − V_th)
+            for j in range(n):
+                sig_u[j] = sigmoid(upr[j] / tau)
+            for j in range(n):  # m[t] = m[t−1]·σ(u'/τ) + s, as in the forward
+                a_c[j] = mpr[j] * sig_u[j] + (one if upr[j] >= th else zero)
+            sigmoid_into(a_c, sig_m)  # (not in place: a loop over aliased arrays does not vectorise)
+            for j in range(n):
+                s = one if upr[j] >= th else zero
+                a_c[j] = s * (one - sig_m[j]) * sig_m[j]  # A = s·σ'(m[t])
+                f_c[j] = mpr[j] * (one - sig_u[j]) * sig_u[j] / tau + sg[j]  # F = sg + m[t−1]·σ'(u'/τ)/τ
+                g_c[j] = one if detach else one - (sig_m[j] + th) * sg[j]  # G = 1 − (V_th + σ(m))·sg
+            for j in range(n):
+                g_ms = gm[j] - gu[j] * a_c[j]  # g_m* = g_m − g_u·A
+                g_up = gr[j] * sg[j] + g_ms * f_c[j] + gu[j] * g_c[j]  # g_u' = g_spike·sg + g_m*·F + g_u·G
+                gm[j] = g_ms * sig_u[j]  # g_m[t−1] = g_m*·σ(u'/τ)
+                gu[j] = beta * g_up  # g_u[t−1] = β·g_u'
+                xr[j] = g_up
+
+
+def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p) -> tuple[Tensor, ...]:
+    """(spikes, u', m[t−1] per step, final u, final m) of CLIF over ``x32`` [T, B, *] (float32, CPU) from ``u0``,
+    ``m0`` (``None``: zeros)."""
+    T = x32.shape[0]
+    x2 = x32.contiguous().reshape(T, -1)
+    s_seq = torch.empty(x2.shape, dtype=torch.float32)
+    up_seq = torch.empty_like(s_seq)
+    mp_seq = torch.empty_like(s_seq)
+    u, m_last = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
+    split_run(_forward, u.numel(), T, as_array(x2), flat_or_empty(u0), flat_or_empty(m0), as_array(u), as_array(mp_seq),
+              as_array(m_last), as_array(s_seq), as_array(up_seq), f32(p.tau), f32(p.v_threshold), sigmoid_tails(u.numel()))
+    shape, step = x32.shape, x32.shape[1:]
+    return s_seq.reshape(shape), up_seq.reshape(shape), mp_seq.reshape(shape), u.reshape(step), m_last.reshape(step)
+
+
+def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor | None, g_mT: Tensor | None, p,
+                  g_x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(grad x, grad u0, grad m0) of CLIF, written into ``g_x`` (which may be ``up_seq`` itself)."""
+    T = up_seq.shape[0]
+    beta, _ = charge_grads(p.tau, False)
+    g_u, g_m = torch.empty((2, *up_seq.shape[1:]), dtype=torch.float32).unbind(0)
+    split_run(_backward, g_u.numel(), T, as_array(up_seq.reshape(T, -1)), as_array(mp_seq.reshape(T, -1)),
+              as_array(g_spikes.float().contiguous().reshape(T, -1)), flat_or_empty(g_uT), flat_or_empty(g_mT),
+              as_array(g_u.reshape(-1)), as_array(g_m.reshape(-1)), as_array(g_x.reshape(T, -1)), f32(p.tau),
+              f32(p.v_threshold), f32(beta), bool(p.detach_reset), *surrogate_args(p.surrogate))
+    return g_x, g_u, g_m

@@ -1,0 +1,157 @@
+"""Fused CPU loops of ``ILIFFunction`` (forward and reverse-time backward), compiled with numba.
+
+Same maths, same saved tensors (H and m float32, [I > 0] bool, and the input x) and the same float32 operations as
+the eager loops of ``snndeploy/neurons/ilif.py``, whose module docstring gives the equations and the BPTT
+recursion. Per block of ``BLOCK`` neurons the whole time loop runs in one compiled call; each step is a few simple
+loops so that each vectorises.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..dynamics import charge_grads
+from ._common import (
+    BLOCK,
+    as_array,
+    f32,
+    fix_sigmoid_tails,
+    flat_or_empty,
+    load_state,
+    njit,
+    sigmoid_into,
+    sigmoid_tails,
+    split_run,
+    surrogate_args,
+    surrogate_into,
+)
+
+__all__ = ["ilif_forward", "ilif_backward"]
+
+
+@njit
+def _forward(x, v0, i0, m0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, th, gamma, tails, n0, n1):  # pragma: no cover
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    T = x.shape[0]
+    scratch = np.empty((5, BLOCK), np.float32)
+    for c0 in range(n0, n1, BLOCK):
+        c1 = min(c0 + BLOCK, n1)
+        n = c1 - c0
+        vp, sm, xp_b, sp_b, m_b = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n], scratch[4, :n]
+        vb, ib = v[c0:c1], i[c0:c1]
+        load_state(vb, v0, c0)
+        load_state(ib, i0, c0)
+        load_state(m_b, m0, c0)
+        load_state(xp_b, xp0, c0)
+        load_state(sp_b, sp0, c0)
+        for t in range(T):
+            xr, sr, hr, mr, ipr = x[t, c0:c1], s_out[t, c0:c1], h_out[t, c0:c1], m_out[t, c0:c1], ipos_out[t, c0:c1]
+            xpr = xp_b if t == 0 else x[t - 1, c0:c1]
+            spr = sp_b if t == 0 else s_out[t - 1, c0:c1]
+            mpr = m_b if t == 0 else m_out[t - 1, c0:c1]
+            for j in range(n):
+                ij = (ib[j] + xpr[j] * spr[j]) * gamma  # I = γ·(I + x_prev·s_prev)
+                ib[j] = ij
+                h = vb[j] - vb[j] / tau + xr[j] - (ij if ij > zero else zero)  # H = βv + x − max(I, 0)
+                s = one if h >= th else zero  # Θ(H − V_th)
+                vpj = h - s * th  # v' = H − s·V_th
+                mr[j] = mpr[j] + s * vpj  # m = m + s·v'
+                ipr[j] = ij > zero
+                hr[j] = h
+                sr[j] = s
+                vp[j] = vpj
+            sigmoid_into(mr, sm)
+            fix_sigmoid_tails(mr, one, sm, c0, tails)
+            for j in range(n):  # v = v' − s·σ(m)
+                vb[j] = vp[j] - sr[j] * sm[j]
+
+
+@njit
+def _backward(x, h_seq, m_seq, ipos_seq, g_s, g_v0, g_m0, g_v, g_m, g_p, g_sp, g_i, g_xp, g_x, th, beta, gamma, detach,
+              has_sp, has_i, has_xp, kind, alpha, half, inv, atan, n0, n1):  # pragma: no cover
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    T = h_seq.shape[0]
+    scratch = np.empty((8, BLOCK), np.float32)
+    for c0 in range(n0, n1, BLOCK):
+        c1 = min(c0 + BLOCK, n1)
+        n = c1 - c0
+        sg, sig_m, s_b, a_c, c_v, c_m, c_p, ip = (scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n],
+                                                  scratch[4, :n], scratch[5, :n], scratch[6, :n], scratch[7, :n])
+        gv, gm, gp = g_v[c0:c1], g_m[c0:c1], g_p[c0:c1]
+        load_state(gv, g_v0, c0)
+        load_state(gm, g_m0, c0)
+        gp[:] = 0.0
+        for t in range(T - 1, -1, -1):
+            hr, mr, xr_in, ipr = h_seq[t, c0:c1], m_seq[t, c0:c1], x[t, c0:c1], ipos_seq[t, c0:c1]
+            gr, gxr = g_s[t, c0:c1], g_x[t, c0:c1]
+            # coefficients (H read before g_x, maybe H's memory, is written)
+            surrogate_into(hr, th, sg, kind, alpha, half, inv, atan)  # sg(H − V_th)
+            sigmoid_into(mr, sig_m)
+            for j in range(n):
+                h = hr[j]
+                s = one if h >= th else zero
+                vp_sg = (h - s * th) * sg[j]  # v'·sg
+                s_b[j] = s
+                a_c[j] = s * (one - sig_m[j]) * sig_m[j]  # A = s·σ'(m)
+                c_p[j] = xr_in[j] * sg[j]  # C_p = x·sg
+                ip[j] = one if ipr[j] else zero
+                if detach:
+                    c_m[j] = s + vp_sg
+                    c_v[j] = one
+                else:
+                    c_m[j] = s * (one - th * sg[j]) + vp_sg  # s·(1 − V_th·sg) + v'·sg
+                    c_v[j] = one - (sig_m[j] + th) * sg[j]  # 1 − (σ(m) + V_th)·sg
+            last = t == T - 1
+            for j in range(n):
+                p_t = gr[j] * sg[j]  # P = g_spike·sg (+ the final s_prev's gradient at the last step)
+                if last and has_sp:
+                    p_t = p_t + g_sp[c0 + j] * sg[j]
+                gmj = gm[j] - gv[j] * a_c[j]  # g_m* (also g_m[t−1])
+                g_h = p_t + gv[j] * c_v[j] + gmj * c_m[j] + gp[j] * c_p[j]
+                gm[j] = gmj
+                gv[j] = beta * g_h  # g_v[t−1] = β·g_H
+                g_xt = g_h + gp[j] * s_b[j]  # g_x[t] = g_H + g_P·s
+                if last and has_xp:
+                    g_xt = g_xt + g_xp[c0 + j]
+                gpj = gp[j]
+                if last and has_i:
+                    gpj = gpj + g_i[c0 + j]
+                gp[j] = (gpj - g_h * ip[j]) * gamma  # g_P[t−1] = γ·(g_P − g_H·[I > 0])
+                gxr[j] = g_xt
+
+
+def ilif_forward(x32: Tensor, v0, m0, i0, xp0, sp0, p) -> tuple[Tensor, ...]:
+    """(spikes, H, m, [I > 0], final v, final m, final i) of ILIF over ``x32`` [T, B, *] (float32, CPU) from the
+    initial state (each ``None``: zeros)."""
+    T = x32.shape[0]
+    x2 = x32.contiguous().reshape(T, -1)
+    s_seq = torch.empty(x2.shape, dtype=torch.float32)
+    h_seq = torch.empty_like(s_seq)
+    m_seq = torch.empty_like(s_seq)
+    ipos_seq = torch.empty(x2.shape, dtype=torch.bool)
+    v, i = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
+    split_run(_forward, v.numel(), T, as_array(x2), *(flat_or_empty(t) for t in (v0, i0, m0, xp0, sp0)), as_array(v),
+              as_array(i), as_array(s_seq), as_array(h_seq), as_array(m_seq), as_array(ipos_seq), f32(p.tau),
+              f32(p.v_threshold), f32(p.inhibition), sigmoid_tails(v.numel()))
+    shape, step = x32.shape, x32.shape[1:]
+    return (s_seq.reshape(shape), h_seq.reshape(shape), m_seq.reshape(shape), ipos_seq.reshape(shape),
+            v.reshape(step), m_seq[-1].clone().reshape(step), i.reshape(step))
+
+
+def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor, g_spikes: Tensor, g_v, g_m, g_i,
+                  g_xp, g_sp, p, g_x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(grad x, grad v0, grad m0, grad of P[−1] = i0 + xp0·sp0) of ILIF, written into ``g_x`` (may be ``h_seq``)."""
+    T = h_seq.shape[0]
+    beta, _ = charge_grads(p.tau, False)
+    gv, gm, gp = torch.empty((3, *h_seq.shape[1:]), dtype=torch.float32).unbind(0)
+    flat = lambda t: as_array(t.reshape(T, -1))  # noqa: E731
+    split_run(_backward, gv.numel(), T, flat(x_seq.float().contiguous()), flat(h_seq), flat(m_seq), flat(ipos_seq),
+              flat(g_spikes.float().contiguous()), flat_or_empty(g_v), flat_or_empty(g_m), as_array(gv.reshape(-1)),
+              as_array(gm.reshape(-1)), as_array(gp.reshape(-1)), *(flat_or_empty(g) for g in (g_sp, g_i, g_xp)),
+              flat(g_x), f32(p.v_threshold), f32(beta), f32(p.inhibition), bool(p.detach_reset), g_sp is not None,
+              g_i is not None, g_xp is not None, *surrogate_args(p.surrogate))
+    return g_x, gv, gm, gp

@@ -1,0 +1,117 @@
+"""Fused CPU loops of ``KLIFFunction`` (forward and reverse-time backward, with the gradient of k), compiled
+with numba.
+
+Same maths, same saved tensor (H, float32) and the same float32 operations as the eager loops of
+``snndeploy/neurons/klif.py``, whose module docstring gives the equations and the BPTT recursion. The gradient of
+k, Σ g_F·H over neurons and steps, is summed in float64 per neuron (a vectorisable elementwise update) and then
+over the neurons of each thread's range; ``split_run`` returns those partial sums in range order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..dynamics import charge_grads
+from ._common import (
+    BLOCK,
+    as_array,
+    f32,
+    flat_or_empty,
+    load_state,
+    njit,
+    split_run,
+    surrogate_args,
+    surrogate_into,
+)
+
+__all__ = ["klif_forward", "klif_backward"]
+
+
+@njit
+def _forward(x, v0, v, s_out, h_out, k, tau, th, v_reset, decay_input, n0, n1):  # pragma: no cover
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    for c0 in range(n0, n1, BLOCK):
+        c1 = min(c0 + BLOCK, n1)
+        vb = v[c0:c1]
+        load_state(vb, v0, c0)
+        for t in range(x.shape[0]):
+            xr, sr, hr = x[t, c0:c1], s_out[t, c0:c1], h_out[t, c0:c1]
+            for j in range(vb.shape[0]):
+                vj = vb[j]
+                if decay_input:  # H = V + (X − (V − V_r))/τ
+                    h = vj + (xr[j] - (vj - v_reset)) / tau
+                else:  # H = V − (V − V_r)/τ + X
+                    h = vj - (vj - v_reset) / tau + xr[j]
+                f = h * k
+                f = f if f > zero else zero  # F = ReLU(k·H)
+                s = one if f >= th else zero  # Θ(F − V_th)
+                vb[j] = (one - s) * f + s * v_reset  # F(1 − S) + V_r·S
+                hr[j] = h
+                sr[j] = s
+
+
+@njit
+def _backward(h_seq, g_s, g_v0, g_v, g_x, k, th, v_reset, ak, bk, detach, kind, alpha, half, inv, atan, n0, n1):  # pragma: no cover
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    scratch = np.empty((5, BLOCK), np.float32)
+    acc = np.zeros(BLOCK, np.float64)  # Σ_t g_F·H per neuron of the block
+    total = 0.0
+    for c0 in range(n0, n1, BLOCK):
+        c1 = min(c0 + BLOCK, n1)
+        n = c1 - c0
+        hb, pos, f, sg, c = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n], scratch[4, :n]
+        gv = g_v[c0:c1]
+        load_state(gv, g_v0, c0)
+        acc[:n] = 0.0
+        for t in range(h_seq.shape[0] - 1, -1, -1):
+            hr, gr, xr = h_seq[t, c0:c1], g_s[t, c0:c1], g_x[t, c0:c1]
+            for j in range(n):  # H (copied: g_x may share its memory), [kH > 0], F = ReLU(kH)
+                h = hr[j]
+                kh = h * k
+                hb[j] = h
+                pos[j] = one if kh > zero else zero
+                f[j] = kh if kh > zero else zero
+            surrogate_into(f, th, sg, kind, alpha, half, inv, atan)  # sg(F − V_th)
+            for j in range(n):  # sg·[kH > 0];  C = [kH > 0]·((1 − S) + sg·(V_r − F))
+                sg[j] = sg[j] * pos[j]
+                c[j] = (one if f[j] < th else zero) * pos[j]
+                if not detach:
+                    c[j] = c[j] + sg[j] * (v_reset - f[j])
+            for j in range(n):  # g_F = g_spike·sg + g_V·C;  g_V[t−1] = a·k·g_F;  g_X = b·k·g_F
+                g_f = gr[j] * sg[j] + gv[j] * c[j]
+                gv[j] = ak * g_f
+                xr[j] = bk * g_f
+                acc[j] += np.float64(g_f) * np.float64(hb[j])
+        for j in range(n):
+            total += acc[j]
+    return total
+
+
+def klif_forward(x32: Tensor, v0: Tensor | None, k: float, p) -> tuple[Tensor, Tensor, Tensor]:
+    """(spikes, H, final V) of KLIF over ``x32`` [T, B, *] (float32, CPU) with scale ``k`` from ``v0`` (``None``:
+    zeros)."""
+    T = x32.shape[0]
+    x2 = x32.contiguous().reshape(T, -1)
+    s_seq = torch.empty(x2.shape, dtype=torch.float32)
+    h_seq = torch.empty_like(s_seq)
+    v = torch.empty(x2.shape[1], dtype=torch.float32)
+    split_run(_forward, v.numel(), T, as_array(x2), flat_or_empty(v0), as_array(v), as_array(s_seq), as_array(h_seq),
+              f32(k), f32(p.tau), f32(p.v_threshold), f32(p.v_reset), bool(p.decay_input))
+    return s_seq.reshape(x32.shape), h_seq.reshape(x32.shape), v.reshape(x32.shape[1:])
+
+
+def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: float, p,
+                  g_x: Tensor) -> tuple[Tensor, Tensor, float]:
+    """(grad x, grad v0, grad k) of KLIF, written into ``g_x`` (which may be ``h_seq`` itself)."""
+    T = h_seq.shape[0]
+    a, b = charge_grads(p.tau, p.decay_input)
+    g_v = torch.empty(h_seq.shape[1:], dtype=torch.float32)
+    parts = split_run(_backward, g_v.numel(), T, as_array(h_seq.reshape(T, -1)),
+                      as_array(g_spikes.float().contiguous().reshape(T, -1)), flat_or_empty(g_vT), as_array(g_v.reshape(-1)),
+                      as_array(g_x.reshape(T, -1)), f32(k), f32(p.v_threshold), f32(p.v_reset), f32(a * k), f32(b * k),
+                      bool(p.detach_reset), *surrogate_args(p.surrogate))
+    return g_x, g_v, float(sum(parts))

@@ -1,0 +1,111 @@
+"""Fused CPU loops of ``LIFFunction`` (forward and reverse-time backward), compiled with numba.
+
+Same maths, same saved tensor (H, float32) and the same float32 operations as the eager loops of
+``snndeploy/neurons/lif.py``, whose module docstring gives the equations and the BPTT recursion. The whole time loop
+runs in one compiled call per block of ``BLOCK`` neurons (states stay in cache); per step, the per-neuron
+coefficients come from one simple loop and the recurrence from another, so that both vectorise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..dynamics import charge_grads
+from ._common import (
+    BLOCK,
+    as_array,
+    f32,
+    flat_or_empty,
+    load_state,
+    njit,
+    split_run,
+    surrogate_args,
+    surrogate_into,
+)
+
+__all__ = ["lif_forward", "lif_backward"]
+
+
+@njit
+def _forward(x, v0, v, s_out, h_out, tau, th, v_rest, v_reset, decay_input, hard, n0, n1):  # pragma: no cover
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    for c0 in range(n0, n1, BLOCK):
+        c1 = min(c0 + BLOCK, n1)
+        vb = v[c0:c1]
+        load_state(vb, v0, c0)
+        for t in range(x.shape[0]):
+            xr, sr, hr = x[t, c0:c1], s_out[t, c0:c1], h_out[t, c0:c1]
+            for j in range(vb.shape[0]):
+                vj = vb[j]
+                if decay_input:  # H = V + (X − (V − V_rest))/τ
+                    h = vj + (xr[j] - (vj - v_rest)) / tau
+                else:  # H = V − (V − V_rest)/τ + X
+                    h = vj - (vj - v_rest) / tau + xr[j]
+                s = one if h >= th else zero  # Θ(H − V_th)
+                if hard:  # (1 − S)·H + S·V_r
+                    vb[j] = (one - s) * h + s * v_reset
+                else:  # H − S·V_th
+                    vb[j] = h - s * th
+                hr[j] = h
+                sr[j] = s
+
+
+@njit
+def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind, alpha, half, inv, atan, n0, n1):  # pragma: no cover
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    scratch = np.empty((2, BLOCK), np.float32)
+    for c0 in range(n0, n1, BLOCK):
+        c1 = min(c0 + BLOCK, n1)
+        n = c1 - c0
+        sg, c = scratch[0, :n], scratch[1, :n]
+        gv = g_v[c0:c1]
+        load_state(gv, g_v0, c0)
+        for t in range(h_seq.shape[0] - 1, -1, -1):
+            hr, gr, xr = h_seq[t, c0:c1], g_s[t, c0:c1], g_x[t, c0:c1]
+            # coefficients from H (read before g_x, maybe the same memory, is written)
+            surrogate_into(hr, th, sg, kind, alpha, half, inv, atan)  # sg(H − V_th)
+            if hard:  # C = ∂V/∂H + sg·∂V/∂S = (1 − S) + sg·(V_r − H)
+                for j in range(n):
+                    c[j] = one if hr[j] < th else zero
+                if not detach:
+                    for j in range(n):
+                        c[j] = c[j] + sg[j] * (v_reset - hr[j])
+            elif detach:
+                for j in range(n):
+                    c[j] = one
+            else:  # 1 − V_th·sg
+                for j in range(n):
+                    c[j] = one - th * sg[j]
+            for j in range(n):  # g_H = g_spike·sg + g_V·C;  g_X = b·g_H;  g_V[t−1] = a·g_H
+                g_h = gr[j] * sg[j] + gv[j] * c[j]
+                xr[j] = b * g_h
+                gv[j] = a * g_h
+
+
+def lif_forward(x32: Tensor, v0: Tensor | None, p) -> tuple[Tensor, Tensor, Tensor]:
+    """(spikes, H, final V) of LIF over ``x32`` [T, B, *] (float32, CPU) from ``v0`` [B, *] (``None``: zeros)."""
+    T = x32.shape[0]
+    x2 = x32.contiguous().reshape(T, -1)
+    s_seq = torch.empty(x2.shape, dtype=torch.float32)
+    h_seq = torch.empty_like(s_seq)
+    v = torch.empty(x2.shape[1], dtype=torch.float32)
+    v_reset = p.v_reset if p.hard else 0.0
+    split_run(_forward, v.numel(), T, as_array(x2), flat_or_empty(v0), as_array(v), as_array(s_seq), as_array(h_seq),
+              f32(p.tau), f32(p.v_threshold), f32(p.v_rest), f32(v_reset), bool(p.decay_input), bool(p.hard))
+    return s_seq.reshape(x32.shape), h_seq.reshape(x32.shape), v.reshape(x32.shape[1:])
+
+
+def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p, g_x: Tensor) -> tuple[Tensor, Tensor]:
+    """(grad x, grad v0) of LIF, written into ``g_x`` (which may be ``h_seq`` itself)."""
+    T = h_seq.shape[0]
+    a, b = charge_grads(p.tau, p.decay_input)
+    g_v = torch.empty(h_seq.shape[1:], dtype=torch.float32)
+    v_reset = p.v_reset if p.hard else 0.0
+    split_run(_backward, g_v.numel(), T, as_array(h_seq.reshape(T, -1)), as_array(g_spikes.float().contiguous().reshape(T, -1)),
+              flat_or_empty(g_vT), as_array(g_v.reshape(-1)), as_array(g_x.reshape(T, -1)), f32(p.v_threshold), f32(v_reset),
+              f32(a), f32(b), bool(p.hard), bool(p.detach_reset), *surrogate_args(p.surrogate))
+    return g_x, g_v
