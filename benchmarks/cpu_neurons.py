@@ -1,8 +1,10 @@
 """CPU benchmark of the neuron backends: "bptt" (hand-written BPTT Function) vs "torch" (autograd through a loop).
 
-For each neuron and sequence length, forward + backward of spikes·g (one random upstream gradient) on
-[T, B, F] float32 inputs, 2 torch threads. Both backends are measured side by side in one run: repeats alternate
-between them, so background load hits both alike. Reported:
+For each neuron, layer size B×F and sequence length, forward + backward of spikes·g (one random upstream gradient)
+on [T, B, F] float32 inputs, 2 torch threads. Three implementations are measured side by side in one run (repeats
+alternate between them, so background load hits all alike): "torch", "bptt" as it runs by default on the CPU (its
+fused numba loops, ``snndeploy/neurons/cpu_kernels``) and "bptt" with its eager PyTorch loops
+(``SNNDEPLOY_FUSED_CPU=0``, what it runs where numba is missing). Reported:
 
 - time: median (and minimum, less sensitive to other processes on a shared machine) over ``--repeats`` runs
   (after ``--warmup`` runs) of ``time.perf_counter`` around forward + backward; the speed-ups are
@@ -15,7 +17,7 @@ between them, so background load hits both alike. Reported:
   ``MALLOC_MMAP_THRESHOLD_=65536`` so that freed tensors go back to the OS at once. It includes everything
   the step touches: the output spikes, the input gradient, the saved tensors and all temporaries.
 
-Usage: ``python benchmarks/cpu_neurons.py [--T 8 32] [--batch 64] [--features 1024] [--repeats 9]``.
+Usage: ``python benchmarks/cpu_neurons.py [--T 8 32] [--sizes 16x256 64x1024] [--repeats 9]``.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from datetime import datetime, timezone
 
 import torch
 
-from snndeploy.neurons import CLIFParams, ILIFParams, KLIFParams, LIFParams, get_impl
+from snndeploy.neurons import CLIFParams, ILIFParams, KLIFParams, LIFParams, cpu_kernels, get_impl
 
 NEURONS = ["lif", "clif", "klif", "ilif"]
-BACKENDS = ["torch", "bptt"]
+#: "bptt-eager" is backend "bptt" with its fused CPU loops switched off.
+BACKENDS = ["torch", "bptt", "bptt-eager"]
 
 
 def make_params(name: str):
@@ -58,7 +61,8 @@ def make_inputs(T: int, batch: int, features: int) -> tuple[torch.Tensor, torch.
 
 def fwd_bwd(name: str, backend: str, params, x: torch.Tensor, g: torch.Tensor) -> None:
     xx = x.detach().requires_grad_()
-    s, _ = get_impl(name, backend)(xx, params)
+    os.environ[cpu_kernels.ENV_SWITCH] = "0" if backend == "bptt-eager" else "1"
+    s, _ = get_impl(name, backend.split("-")[0])(xx, params)
     s.backward(g)
 
 
@@ -72,8 +76,9 @@ def saved_bytes(name: str, backend: str, params, x: torch.Tensor) -> int:
         storages[st.data_ptr()] = st.nbytes()
         return t
 
+    os.environ[cpu_kernels.ENV_SWITCH] = "0" if backend == "bptt-eager" else "1"
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        s, _ = get_impl(name, backend)(xx, params)
+        s, _ = get_impl(name, backend.split("-")[0])(xx, params)
     storages.pop(xx.untyped_storage().data_ptr(), None)
     if isinstance(params, KLIFParams):
         storages.pop(params.k.untyped_storage().data_ptr(), None)
@@ -143,11 +148,15 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    b, _, f = text.partition("x")
+    return int(b), int(f)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--T", type=int, nargs="+", default=[8, 32])
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--features", type=int, default=1024)
+    ap.add_argument("--sizes", nargs="+", default=["16x256", "64x1024"], help="layer sizes BxF (batch x features)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--neurons", nargs="+", default=NEURONS, choices=NEURONS)
@@ -161,40 +170,44 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     torch.set_num_threads(2)
+    sizes = [parse_size(t) for t in args.sizes]
     mib = 2.0**20
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# cpu_neurons: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu_model()}, {os.cpu_count()} cpus, "
-          f"load average {load:.1f}, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"B={args.batch} F={args.features} (N={args.batch * args.features}), fp32, "
-          f"median of {args.repeats} after {args.warmup} warm-up")
-    print("| neuron | T | torch ms (median / min) | bptt ms (median / min) | speed-up (median / min) "
+          f"load average {load:.1f}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"cpu capability {torch.backends.cpu.get_cpu_capability()}, fused loops: {cpu_kernels.engine('cpu')}, "
+          f"fp32, median of {args.repeats} after {args.warmup} warm-up")
+    print("| neuron | B×F | T | torch ms (median / min) | bptt ms (median / min) | speed-up (median / min) "
+          "| bptt eager loops ms (median) | eager speed-up (median) "
           "| saved torch MiB | saved bptt MiB | saved ratio | peak torch MiB | peak bptt MiB | peak ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     # Global warm-up: every configuration once before any timing, so that the first row does not pay for the
-    # OpenMP thread start-up and the growth of the malloc heap to its working size.
+    # OpenMP thread start-up, the kernels' compilation (or cache load) and the growth of the malloc heap.
     for name in args.neurons:
-        for T in args.T:
-            x, g = make_inputs(T, args.batch, args.features)
-            for backend in BACKENDS:
-                fwd_bwd(name, backend, make_params(name), x, g)
+        for batch, features in sizes:
+            for T in args.T:
+                x, g = make_inputs(T, batch, features)
+                for backend in BACKENDS:
+                    fwd_bwd(name, backend, make_params(name), x, g)
     for name in args.neurons:
-        for T in args.T:
-            runs = time_pair(name, T, args.batch, args.features, args.warmup, args.repeats)
-            med = {b: statistics.median(v) for b, v in runs.items()}
-            low = {b: min(v) for b, v in runs.items()}
-            x, _ = make_inputs(T, args.batch, args.features)
-            sv = {b: saved_bytes(name, b, make_params(name), x) for b in BACKENDS}
-            if args.no_peak:
-                pk = {b: float("nan") for b in BACKENDS}
-            else:
-                pk = {b: peak_bytes(name, b, T, args.batch, args.features) for b in BACKENDS}
-            print(f"| {name} | {T} | {med['torch'] * 1e3:.1f} / {low['torch'] * 1e3:.1f} "
-                  f"| {med['bptt'] * 1e3:.1f} / {low['bptt'] * 1e3:.1f} "
-                  f"| {med['torch'] / med['bptt']:.2f}x / {low['torch'] / low['bptt']:.2f}x "
-                  f"| {sv['torch'] / mib:.1f} | {sv['bptt'] / mib:.1f} | "
-                  f"{sv['bptt'] / sv['torch']:.2f} | {pk['torch'] / mib:.1f} | {pk['bptt'] / mib:.1f} | "
-                  f"{pk['bptt'] / pk['torch']:.2f} |", flush=True)
+        for batch, features in sizes:
+            for T in args.T:
+                runs = time_pair(name, T, batch, features, args.warmup, args.repeats)
+                med = {b: statistics.median(v) for b, v in runs.items()}
+                low = {b: min(v) for b, v in runs.items()}
+                x, _ = make_inputs(T, batch, features)
+                sv = {b: saved_bytes(name, b, make_params(name), x) for b in ("torch", "bptt")}
+                if args.no_peak:
+                    pk = {b: float("nan") for b in ("torch", "bptt")}
+                else:
+                    pk = {b: peak_bytes(name, b, T, batch, features) for b in ("torch", "bptt")}
+                print(f"| {name} | {batch}×{features} | {T} | {med['torch'] * 1e3:.2f} / {low['torch'] * 1e3:.2f} "
+                      f"| {med['bptt'] * 1e3:.2f} / {low['bptt'] * 1e3:.2f} "
+                      f"| {med['torch'] / med['bptt']:.2f}x / {low['torch'] / low['bptt']:.2f}x "
+                      f"| {med['bptt-eager'] * 1e3:.2f} | {med['torch'] / med['bptt-eager']:.2f}x "
+                      f"| {sv['torch'] / mib:.2f} | {sv['bptt'] / mib:.2f} | {sv['bptt'] / sv['torch']:.2f} "
+                      f"| {pk['torch'] / mib:.1f} | {pk['bptt'] / mib:.1f} | {pk['bptt'] / pk['torch']:.2f} |",
+                      flush=True)
 
 
 if __name__ == "__main__":
