@@ -116,15 +116,18 @@ def test_sigmoid_tails_layout():
         torch.set_num_threads(old)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, "pool"])
 @pytest.mark.parametrize("name", list(PARAMS))
 def test_large_layer_fused_equals_eager(name, threads, monkeypatch):
-    """A layer big enough to be split over two threads (and a non-contiguous input): spikes and states equal the
-    eager loops bit for bit, gradients to float32 tolerance."""
+    """A layer big enough to be split over two threads (PyTorch's OpenMP team, or the fallback thread pool) and a
+    non-contiguous input: spikes and states equal the eager loops bit for bit, gradients to float32 tolerance."""
+    if threads == "pool":
+        monkeypatch.setenv("SNNDEPLOY_CPU_THREADS", "pool")
+        threads = 2
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        T, B, F = 4, 40, 1751  # 70,040 neurons: 2 ranges at 2 threads, odd sizes for the sigmoid tails
+        T, B, F = 8, 40, 1751  # 70,040 neurons × 8 steps: 2 ranges at 2 threads, odd sizes for the sigmoid tails
         x = (torch.randn(T, F, B) * 0.8 + 0.6).transpose(1, 2)  # non-contiguous
         g = torch.randn(T, B, F)
         fused = _run(name, x, g, "fused", monkeypatch)
@@ -140,10 +143,31 @@ def test_large_layer_fused_equals_eager(name, threads, monkeypatch):
         torch.testing.assert_close(fused[3], eager[3], rtol=1e-4, atol=1e-3)
 
 
+def test_split_runs_on_pytorchs_openmp_team(monkeypatch):
+    """With libgomp loaded (PyTorch's Linux wheels), the ranges run on PyTorch's own OpenMP team."""
+    from snndeploy.neurons.cpu_kernels import _omp
+
+    if "libgomp" not in open("/proc/self/maps").read():
+        pytest.skip("PyTorch here does not use libgomp")
+    assert _omp.team() is not None
+    calls = []
+    orig = _omp.run_on_team
+    monkeypatch.setattr(_omp, "run_on_team", lambda *a, **k: (calls.append(a[3]), orig(*a, **k))[1])
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = torch.randn(8, 40, 1751, requires_grad=True)
+        s, _ = get_impl("lif", "bptt")(x, LIFParams())
+        s.sum().backward()
+    finally:
+        torch.set_num_threads(old)
+    assert calls == [2, 2]  # forward and backward, two threads each
+
+
 def test_klif_k_grad_does_not_depend_on_the_split(monkeypatch):
     """KLIF's k gradient sums per-range partial sums (float64): 1 and 2 threads agree to float64 rounding."""
     old = torch.get_num_threads()
-    x = torch.randn(4, 40, 1751) * 0.8 + 0.6
+    x = torch.randn(8, 40, 1751) * 0.8 + 0.6
     g = torch.randn_like(x)
     out = []
     try:

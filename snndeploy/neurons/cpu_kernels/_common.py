@@ -16,7 +16,8 @@ libm, so the loops match the eager backends bit for bit on x86 CPUs with AVX2 or
 libm throughout, and so do the loops.)
 
 Threads: the kernels are compiled ``nogil``; ``split_run`` cuts the neurons into contiguous ranges, one per thread
-(``torch.get_num_threads()``, at most one range per ``MIN_WORK`` neuron-steps) and runs them in a thread pool. Each
+(``torch.get_num_threads()``, at most one range per ``MIN_WORK`` neuron-steps) and runs them on PyTorch's own OpenMP
+team (``_omp.py``), or, without libgomp or with ``SNNDEPLOY_CPU_THREADS=pool``, on a small thread pool. Each
 neuron's time loop runs in one thread, so results do not depend on the number of threads, except KLIF's k gradient,
 a sum over neurons whose per-range partial sums (float64) are added in range order.
 """
@@ -41,6 +42,8 @@ from numba import types
 from numba.extending import intrinsic
 from torch import Tensor
 
+from . import _omp
+
 __all__ = [
     "njit",
     "f32",
@@ -62,8 +65,9 @@ __all__ = [
 #: state), and the innermost loop over the block's neurons reads contiguous memory (vectorisable).
 BLOCK = 1024
 
-#: Minimum neuron-steps per thread: below this, thread start-up costs more than it saves.
-MIN_WORK = 1 << 16
+#: Minimum neuron-steps per thread: below this a second thread costs more than it saves (measured: LIF and CLIF at
+#: 16 k neurons × T = 8 ran faster on one thread, at 16 k × 32 and 64 k × 8 on two).
+MIN_WORK = 1 << 18
 
 
 def _cache_dir() -> str | None:
@@ -278,14 +282,18 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def split_run(kernel: Callable[..., Any], n: int, steps: int, *args: Any) -> list[Any]:
-    """Run ``kernel(*args, n0, n1)`` over the neuron ranges ``[n0, n1)`` covering ``0..n``, in parallel threads.
+def split_run(kernel: Callable[..., Any], n: int, steps: int, *args: Any, result: bool = False) -> list[Any]:
+    """Run ``kernel(*args, n0, n1)`` over the neuron ranges ``[n0, n1)`` covering ``0..n``, in parallel threads:
+    PyTorch's own OpenMP team when the process has libgomp (``_omp.py``), else a small thread pool.
 
-    The ranges are contiguous, aligned to ``BLOCK`` and in order; the return values come back in range order.
+    The ranges are contiguous, aligned to ``BLOCK`` and in order; with ``result`` the kernels' float return values
+    come back in range order.
     """
     threads = max(1, min(torch.get_num_threads(), (n * max(steps, 1)) // MIN_WORK, -(-n // BLOCK)))
     if threads == 1:
         return [kernel(*args, 0, n)]
+    if _omp.team() is not None and os.environ.get("SNNDEPLOY_CPU_THREADS", "omp") != "pool":
+        return _omp.run_on_team(kernel, n, BLOCK, threads, args, result)
     per = -(-n // threads)
     per = -(-per // BLOCK) * BLOCK
     bounds = [(i, min(i + per, n)) for i in range(0, n, per)]

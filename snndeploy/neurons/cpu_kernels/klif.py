@@ -113,5 +113,5 @@ def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: float
     parts = split_run(_backward, g_v.numel(), T, as_array(h_seq.reshape(T, -1)),
                       as_array(g_spikes.float().contiguous().reshape(T, -1)), flat_or_empty(g_vT), as_array(g_v.reshape(-1)),
                       as_array(g_x.reshape(T, -1)), f32(k), f32(p.v_threshold), f32(p.v_reset), f32(a * k), f32(b * k),
-                      bool(p.detach_reset), *surrogate_args(p.surrogate))
+                      bool(p.detach_reset), *surrogate_args(p.surrogate), result=True)
     return g_x, g_v, float(sum(parts))
