@@ -47,6 +47,7 @@ from . import _omp
 __all__ = [
     "njit",
     "f32",
+    "charge",
     "expf",
     "sigmoid",
     "surrogate_into",
@@ -167,6 +168,14 @@ def sigmoid(x):  # pragma: no cover - compiled
     """σ(x) = 1 / (1 + exp(0 − x)) in float32, as ``torch.sigmoid``'s vectorised CPU kernel computes it."""
     one = np.float32(1.0)
     return one / (one + expf(np.float32(0.0) - x))
+
+
+@njit
+def charge(v, x, tau, decay_input, v_rest):  # pragma: no cover - compiled
+    """H = V + (X − (V − V_rest))/τ (decay_input) or V − (V − V_rest)/τ + X: ``dynamics.charge``'s operation order."""
+    if decay_input:
+        return v + (x - (v - v_rest)) / tau
+    return v - (v - v_rest) / tau + x
 
 
 @njit

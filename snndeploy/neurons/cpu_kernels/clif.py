@@ -16,6 +16,7 @@ from ..dynamics import charge_grads
 from ._common import (
     BLOCK,
     as_array,
+    charge,
     f32,
     fix_sigmoid_tails,
     flat_or_empty,
@@ -49,7 +50,7 @@ def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, th, tails, n0, n1
             xr, upr, sr, mpr = x[t, c0:c1], up_seq[t, c0:c1], s_out[t, c0:c1], mp_seq[t, c0:c1]
             mr = mp_seq[t + 1, c0:c1] if t + 1 < T else m_last[c0:c1]  # m[t], the next step's m[t − 1]
             for j in range(n):  # u' = u − u/τ + x
-                upr[j] = ub[j] - ub[j] / tau + xr[j]
+                upr[j] = charge(ub[j], xr[j], tau, False, zero)
             for j in range(n):  # σ(u'/τ)
                 sig[j] = sigmoid(upr[j] / tau)
             fix_sigmoid_tails(upr, tau, sig, c0, tails)

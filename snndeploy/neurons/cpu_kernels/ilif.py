@@ -16,6 +16,7 @@ from ..dynamics import charge_grads
 from ._common import (
     BLOCK,
     as_array,
+    charge,
     f32,
     fix_sigmoid_tails,
     flat_or_empty,
@@ -55,7 +56,7 @@ def _forward(x, v0, i0, m0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, 
             for j in range(n):
                 ij = (ib[j] + xpr[j] * spr[j]) * gamma  # I = γ·(I + x_prev·s_prev)
                 ib[j] = ij
-                h = vb[j] - vb[j] / tau + xr[j] - (ij if ij > zero else zero)  # H = βv + x − max(I, 0)
+                h = charge(vb[j], xr[j], tau, False, zero) - (ij if ij > zero else zero)  # H = βv + x − max(I, 0)
                 s = one if h >= th else zero  # Θ(H − V_th)
                 vpj = h - s * th  # v' = H − s·V_th
                 mr[j] = mpr[j] + s * vpj  # m = m + s·v'

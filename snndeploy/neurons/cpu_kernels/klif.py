@@ -17,6 +17,7 @@ from ..dynamics import charge_grads
 from ._common import (
     BLOCK,
     as_array,
+    charge,
     f32,
     flat_or_empty,
     load_state,
@@ -40,11 +41,7 @@ def _forward(x, v0, v, s_out, h_out, k, tau, th, v_reset, decay_input, n0, n1): 
         for t in range(x.shape[0]):
             xr, sr, hr = x[t, c0:c1], s_out[t, c0:c1], h_out[t, c0:c1]
             for j in range(vb.shape[0]):
-                vj = vb[j]
-                if decay_input:  # H = V + (X − (V − V_r))/τ
-                    h = vj + (xr[j] - (vj - v_reset)) / tau
-                else:  # H = V − (V − V_r)/τ + X
-                    h = vj - (vj - v_reset) / tau + xr[j]
+                h = charge(vb[j], xr[j], tau, decay_input, v_reset)
                 f = h * k
                 f = f if f > zero else zero  # F = ReLU(k·H)
                 s = one if f >= th else zero  # Θ(F − V_th)

@@ -16,6 +16,7 @@ from ..dynamics import charge_grads
 from ._common import (
     BLOCK,
     as_array,
+    charge,
     f32,
     flat_or_empty,
     load_state,
@@ -39,11 +40,7 @@ def _forward(x, v0, v, s_out, h_out, tau, th, v_rest, v_reset, decay_input, hard
         for t in range(x.shape[0]):
             xr, sr, hr = x[t, c0:c1], s_out[t, c0:c1], h_out[t, c0:c1]
             for j in range(vb.shape[0]):
-                vj = vb[j]
-                if decay_input:  # H = V + (X − (V − V_rest))/τ
-                    h = vj + (xr[j] - (vj - v_rest)) / tau
-                else:  # H = V − (V − V_rest)/τ + X
-                    h = vj - (vj - v_rest) / tau + xr[j]
+                h = charge(vb[j], xr[j], tau, decay_input, v_rest)
                 s = one if h >= th else zero  # Θ(H − V_th)
                 if hard:  # (1 − S)·H + S·V_r
                     vb[j] = (one - s) * h + s * v_reset
