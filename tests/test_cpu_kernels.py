@@ -193,3 +193,31 @@ def test_kernel_cache_is_keyed_on_every_kernel_source(monkeypatch, tmp_path):
     assert _common._cache_dir() == str(tmp_path / "snndeploy" / f"numba-{h.hexdigest()[:16]}")
     monkeypatch.setenv("SNNDEPLOY_NUMBA_CACHE", "0")
     assert _common._cache_dir() is None
+
+
+def test_trampoline_failure_falls_back_to_the_thread_pool(monkeypatch):
+    """A numba that cannot build the OpenMP trampoline: one RuntimeWarning, then the thread pool, same results."""
+    from snndeploy.neurons.cpu_kernels import _omp
+
+    if not _omp.usable():
+        pytest.skip("no libgomp: the thread pool is the only path here")
+
+    def broken(*args):
+        raise RuntimeError("no cfunc here")
+
+    monkeypatch.setattr(_omp, "_trampoline", broken)
+    monkeypatch.setattr(_omp, "_tramps", {})
+    monkeypatch.setattr(_omp, "_broken", None)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = torch.randn(8, 40, 1751) * 0.8 + 0.6
+        g = torch.randn_like(x)
+        with pytest.warns(RuntimeWarning, match="fall back to a thread pool"):
+            fused = _run("clif", x, g, "fused", monkeypatch)
+        assert not _omp.usable()
+        eager = _run("clif", x, g, "eager", monkeypatch)
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(fused[0], eager[0])
+    torch.testing.assert_close(fused[2], eager[2], rtol=1e-4, atol=1e-5)

@@ -301,8 +301,11 @@ def split_run(kernel: Callable[..., Any], n: int, steps: int, *args: Any, result
     threads = max(1, min(torch.get_num_threads(), (n * max(steps, 1)) // MIN_WORK, -(-n // BLOCK)))
     if threads == 1:
         return [kernel(*args, 0, n)]
-    if _omp.team() is not None and os.environ.get("SNNDEPLOY_CPU_THREADS", "omp") != "pool":
-        return _omp.run_on_team(kernel, n, BLOCK, threads, args, result)
+    if _omp.usable() and os.environ.get("SNNDEPLOY_CPU_THREADS", "omp") != "pool":
+        try:
+            return _omp.run_on_team(kernel, n, BLOCK, threads, args, result)
+        except _omp._Fallback:
+            pass  # warned once; the thread pool below runs it
     per = -(-n // threads)
     per = -(-per // BLOCK) * BLOCK
     bounds = [(i, min(i + per, n)) for i in range(0, n, per)]

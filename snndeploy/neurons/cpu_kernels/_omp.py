@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +29,15 @@ from llvmlite import ir
 from numba import carray, types
 from numba.extending import intrinsic
 
-__all__ = ["team", "run_on_team"]
+__all__ = ["team", "usable", "run_on_team"]
 
 _lock = threading.Lock()
+
+
+class _Fallback(Exception):
+    """Raised by ``run_on_team`` when the trampoline cannot be built: run the ranges elsewhere."""
+
+
 _team: Any = False  # not looked up yet
 _tramps: dict[tuple, Any] = {}
 
@@ -44,6 +51,14 @@ def team() -> Any:
             if _team is False:
                 _team = _load()
     return _team
+
+
+_broken: str | None = None  # why the trampolines cannot be built here (then split_run uses its thread pool)
+
+
+def usable() -> bool:
+    """libgomp is loaded and no trampoline has failed to compile in this process."""
+    return _broken is None and team() is not None
 
 
 def _load() -> Any:
@@ -134,13 +149,20 @@ def _trampoline(kernel: Callable, kinds: tuple, result: bool) -> Any:
 
 def run_on_team(kernel: Callable, n: int, block: int, threads: int, args: tuple, result: bool) -> list[Any]:
     """``kernel(*args, n0, n1)`` on ``threads`` threads of PyTorch's OpenMP team; the return values (float) in thread
-    order when ``result``."""
+    order when ``result``. Raises ``_Fallback`` (after one warning) when the trampoline cannot be compiled."""
+    global _broken
     kinds = tuple(_kind(a) for a in args)
     key = (kernel, kinds, result)
     tramp = _tramps.get(key)
     if tramp is None:
         with _lock:
-            tramp = _tramps.get(key) or _trampoline(kernel, kinds, result)
+            try:
+                tramp = _tramps.get(key) or _trampoline(kernel, kinds, result)
+            except Exception as exc:  # a numba/LLVM that cannot build it: fall back to the pool, say why once
+                _broken = f"{type(exc).__name__}: {exc}"
+                warnings.warn(f"snndeploy: fused CPU loops fall back to a thread pool ({_broken})", RuntimeWarning,
+                              stacklevel=3)
+                raise _Fallback from exc
             _tramps[key] = tramp
     floats = np.zeros(max(1, len(args)), np.float64)
     results = np.zeros(threads, np.float64)
