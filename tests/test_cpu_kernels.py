@@ -221,3 +221,37 @@ def test_trampoline_failure_falls_back_to_the_thread_pool(monkeypatch):
         torch.set_num_threads(old)
     assert torch.equal(fused[0], eager[0])
     torch.testing.assert_close(fused[2], eager[2], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("T", [1, 2, 5])
+@pytest.mark.parametrize("name", list(PARAMS))
+def test_inference_keeps_no_saved_tensors_and_gives_the_same_results(name, T):
+    """Without autograd (``torch.no_grad()`` or inputs that need no gradient) the fused loops write the saved
+    tensors into one or two rows of scratch instead of [T, B, *] buffers: the same spikes and states, bit for bit."""
+    from snndeploy.neurons.cpu_kernels import clif as cf
+    from snndeploy.neurons.cpu_kernels import ilif as inf
+    from snndeploy.neurons.cpu_kernels import klif as kf
+    from snndeploy.neurons.cpu_kernels import lif as lf
+
+    k = torch.tensor(1.1)
+    p = PARAMS[name](k)
+    x = torch.randn(T, 6, 37) * 0.8 + 0.6
+    impl = get_impl(name.split("_")[0], "bptt")
+    s_train, st_train = impl(x.clone().requires_grad_(), p)
+    with torch.no_grad():
+        s_inf, st_inf = impl(x.clone().requires_grad_(), p)
+    s_plain, st_plain = impl(x, p)  # no tensor needs a gradient
+    for s, st in ((s_inf, st_inf), (s_plain, st_plain)):
+        assert torch.equal(s, s_train.detach())
+        for a, b in zip(st, st_train, strict=True):
+            assert torch.equal(a, b.detach())
+    base = name.split("_")[0]
+    if base == "lif":
+        saved = lf.lif_forward(x, None, p, save=False)[1:2]
+    elif base == "klif":
+        saved = kf.klif_forward(x, None, 1.1, p, save=False)[1:2]
+    elif base == "clif":
+        saved = cf.clif_forward(x, None, None, p, save=False)[1:3]
+    else:
+        saved = inf.ilif_forward(x, None, None, None, None, None, p, save=False)[1:4]
+    assert all(t.shape[0] <= 2 and t.shape[1:] == x.shape[1:] for t in saved)

@@ -33,6 +33,7 @@ __all__ = [
     "check_input",
     "check_seq",
     "run_steps",
+    "grad_needed",
     "NeuronModule",
 ]
 
@@ -177,6 +178,13 @@ def check_seq(x_seq: Any, state: Any = None) -> None:
             if not isinstance(t, Tensor) or t.shape != x_seq.shape[1:]:
                 got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
                 raise InvalidInputError(f"state.{field} must have the shape of one step {tuple(x_seq.shape[1:])}, got {got}")
+
+
+def grad_needed(*tensors: Any) -> bool:
+    """Whether autograd will want a backward through a Function applied to ``tensors`` now: grad mode is on and one
+    of them requires grad. (Inside ``Function.forward`` grad mode is always off and ``ctx.needs_input_grad`` ignores
+    ``torch.no_grad()``, so the BPTT Functions are told from outside whether to keep their saved tensors.)"""
+    return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
 
 
 # --------------------------------------------------------------------------- shared loop

@@ -30,7 +30,16 @@ import torch
 from torch import Tensor
 
 from . import cpu_kernels
-from .base import Backend, NeuronModule, check_seq, check_tau, check_threshold, register_impl, run_steps
+from .base import (
+    Backend,
+    NeuronModule,
+    check_seq,
+    check_tau,
+    check_threshold,
+    grad_needed,
+    register_impl,
+    run_steps,
+)
 from .dynamics import (
     charge,
     charge_grads,
@@ -130,14 +139,14 @@ class CLIFFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, u0: Tensor, m0: Tensor, params: CLIFParams):  # type: ignore[override]
+    def forward(ctx, x_seq: Tensor, u0: Tensor, m0: Tensor, params: CLIFParams, save: bool = True):  # type: ignore[override]
         p = params
         ctx.fused = cpu_kernels.usable(x_seq)
         ctx.has_state = u0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
         if ctx.fused:
             from .cpu_kernels.clif import clif_forward
 
-            s_seq, up_seq, mp_seq, u, m = clif_forward(x_seq.float(), u0, m0, p)
+            s_seq, up_seq, mp_seq, u, m = clif_forward(x_seq.float(), u0, m0, p, save)
         else:
             if u0 is None:
                 u0, m0 = clif_init_state(x_seq[0])
@@ -157,7 +166,7 @@ class CLIFFunction(torch.autograd.Function):
             g_x, g_u, g_m = clif_backward(up_seq, mp_seq, g_spikes, g_uT, g_mT, p, grad_buffer(up_seq))
             if not ctx.has_state:
                 g_u = g_m = None
-            return g_x.to(ctx.x_dtype), g_u, g_m, None
+            return g_x.to(ctx.x_dtype), g_u, g_m, None, None
         beta, _ = charge_grads(p.tau, False)
         th = p.v_threshold
         g_spikes = g_spikes.float()
@@ -191,7 +200,7 @@ class CLIFFunction(torch.autograd.Function):
                 torch.mul(g_up, beta, out=g_u)  # g_u[t−1] = β·g_u'
         if not ctx.has_state:
             g_u = g_m = None
-        return g_x.to(ctx.x_dtype), g_u, g_m, None
+        return g_x.to(ctx.x_dtype), g_u, g_m, None, None
 
 
 @register_impl("clif", Backend.BPTT)
@@ -200,7 +209,7 @@ def clif_seq_bptt(x_seq: Tensor, params: CLIFParams, state: CLIFState | None = N
     check_seq(x_seq, state)
     if state is None:  # the fused CPU loops start from zeros themselves, the eager loops from zero tensors
         state = CLIFState(None, None) if cpu_kernels.usable(x_seq) else clif_init_state(x_seq[0])
-    spikes, u, m = CLIFFunction.apply(x_seq, state.u, state.m, params)
+    spikes, u, m = CLIFFunction.apply(x_seq, state.u, state.m, params, grad_needed(x_seq, *state))
     return spikes, CLIFState(u, m)
 
 

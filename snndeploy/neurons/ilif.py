@@ -39,6 +39,7 @@ from .base import (
     check_seq,
     check_tau,
     check_threshold,
+    grad_needed,
     register_impl,
     run_steps,
 )
@@ -160,14 +161,14 @@ class ILIFFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x_seq, v0, m0, i0, xp0, sp0, params: ILIFParams):  # type: ignore[override]
+    def forward(ctx, x_seq, v0, m0, i0, xp0, sp0, params: ILIFParams, save: bool = True):  # type: ignore[override]
         p = params
         ctx.fused = cpu_kernels.usable(x_seq)
         ctx.has_state = v0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
         if ctx.fused:
             from .cpu_kernels.ilif import ilif_forward
 
-            s_seq, h_seq, m_seq, ipos_seq, v, m_out, i = ilif_forward(x_seq.float(), v0, m0, i0, xp0, sp0, p)
+            s_seq, h_seq, m_seq, ipos_seq, v, m_out, i = ilif_forward(x_seq.float(), v0, m0, i0, xp0, sp0, p, save)
         else:
             if v0 is None:
                 v0, m0, i0, xp0, sp0 = ilif_init_state(x_seq[0])
@@ -190,8 +191,8 @@ class ILIFFunction(torch.autograd.Function):
             g_x, gv, gm, gp = ilif_backward(x_seq, h_seq, m_seq, ipos_seq, g_spikes, g_v, g_m, g_i, g_xp, g_sp, p,
                                             grad_buffer(h_seq))
             if not ctx.has_state:
-                return g_x.to(ctx.x_dtype), None, None, None, None, None, None
-            return g_x.to(ctx.x_dtype), gv, gm, gp, gp * sp0.float(), gp * xp0.float(), None
+                return g_x.to(ctx.x_dtype), None, None, None, None, None, None, None
+            return g_x.to(ctx.x_dtype), gv, gm, gp, gp * sp0.float(), gp * xp0.float(), None, None
         beta, _ = charge_grads(p.tau, False)
         th, gamma = p.v_threshold, p.inhibition
         zeros = torch.zeros_like(h_seq[0])
@@ -240,8 +241,8 @@ class ILIFFunction(torch.autograd.Function):
             g_x[T - 1].add_(g_xp.float())
         # P[-1] = i0 + xp0·sp0 feeds I[0].
         if not ctx.has_state:
-            return g_x.to(ctx.x_dtype), None, None, None, None, None, None
-        return (g_x.to(ctx.x_dtype), g_v, g_m, g_p, g_p * sp0.float(), g_p * xp0.float(), None)
+            return g_x.to(ctx.x_dtype), None, None, None, None, None, None, None
+        return (g_x.to(ctx.x_dtype), g_v, g_m, g_p, g_p * sp0.float(), g_p * xp0.float(), None, None)
 
 
 @register_impl("ilif", Backend.BPTT)
@@ -250,7 +251,7 @@ def ilif_seq_bptt(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = N
     check_seq(x_seq, state)
     if state is None:  # the fused CPU loops start from zeros themselves, the eager loops from zero tensors
         state = ILIFState(None, None, None, None, None) if cpu_kernels.usable(x_seq) else ilif_init_state(x_seq[0])
-    spikes, *rest = ILIFFunction.apply(x_seq, *state, params)
+    spikes, *rest = ILIFFunction.apply(x_seq, *state, params, grad_needed(x_seq, *state))
     return spikes, ILIFState(*rest)
 
 

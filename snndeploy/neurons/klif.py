@@ -38,6 +38,7 @@ from .base import (
     check_seq,
     check_tau,
     check_threshold,
+    grad_needed,
     register_impl,
     run_steps,
 )
@@ -132,14 +133,14 @@ class KLIFFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, v0: Tensor, k: Tensor, params: KLIFParams):  # type: ignore[override]
+    def forward(ctx, x_seq: Tensor, v0: Tensor, k: Tensor, params: KLIFParams, save: bool = True):  # type: ignore[override]
         p = params
         ctx.fused = cpu_kernels.usable(x_seq) and k.device.type == "cpu"
         ctx.has_state = v0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
         if ctx.fused:
             from .cpu_kernels.klif import klif_forward
 
-            s_seq, h_seq, v = klif_forward(x_seq.float(), v0, float(k.detach().float()), p)
+            s_seq, h_seq, v = klif_forward(x_seq.float(), v0, float(k.detach().float()), p, save)
         else:
             v0 = v0 if v0 is not None else klif_init_state(x_seq[0]).v
             s_seq, h_seq, v = _forward_eager(x_seq, v0, k, p)
@@ -158,7 +159,7 @@ class KLIFFunction(torch.autograd.Function):
             kv = float(k.detach().float())
             g_x, g_v, g_k = klif_backward(h_seq, g_spikes, g_vT, kv, p, grad_buffer(h_seq))
             g_k_t = torch.tensor(g_k, dtype=k.dtype).reshape(k.shape)
-            return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), g_k_t, None
+            return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), g_k_t, None, None
         a, b = charge_grads(p.tau, p.decay_input)
         kf = k.detach().float()
         kv = float(kf)
@@ -182,7 +183,7 @@ class KLIFFunction(torch.autograd.Function):
                 torch.mul(g, a * kv, out=g_v)  # g_V[t−1] = a·k·g_F
             g_k += torch.dot(g_f.reshape(-1), h.reshape(-1))  # Σ g_F·H
             torch.mul(g_f, b * kv, out=g_x[t0:t1])  # g_X = b·k·g_F
-        return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), g_k.reshape(k.shape).to(k.dtype), None
+        return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), g_k.reshape(k.shape).to(k.dtype), None, None
 
 
 @register_impl("klif", Backend.BPTT)
@@ -192,7 +193,7 @@ def klif_seq_bptt(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = N
     # No initial state: the fused CPU loops start from zeros themselves (None), the eager loops from a zero tensor.
     fused = cpu_kernels.usable(x_seq) and params.k.device.type == "cpu"
     v0 = state.v if state is not None else None if fused else klif_init_state(x_seq[0]).v
-    spikes, v = KLIFFunction.apply(x_seq, v0, params.k, params)
+    spikes, v = KLIFFunction.apply(x_seq, v0, params.k, params, grad_needed(x_seq, v0, params.k))
     return spikes, KLIFState(v)
 
 

@@ -35,6 +35,7 @@ from .base import (
     check_seq,
     check_tau,
     check_threshold,
+    grad_needed,
     register_impl,
     run_steps,
 )
@@ -143,14 +144,14 @@ class LIFFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, v0: Tensor, params: LIFParams):  # type: ignore[override]
+    def forward(ctx, x_seq: Tensor, v0: Tensor, params: LIFParams, save: bool = True):  # type: ignore[override]
         p = params
         ctx.fused = cpu_kernels.usable(x_seq)
         ctx.has_state = v0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
         if ctx.fused:
             from .cpu_kernels.lif import lif_forward
 
-            s_seq, h_seq, v = lif_forward(x_seq.float(), v0, p)
+            s_seq, h_seq, v = lif_forward(x_seq.float(), v0, p, save)
         else:
             v0 = v0 if v0 is not None else lif_init_state(x_seq[0]).v
             s_seq, h_seq, v = _forward_eager(x_seq, v0, p)
@@ -167,7 +168,7 @@ class LIFFunction(torch.autograd.Function):
             from .cpu_kernels.lif import lif_backward
 
             g_x, g_v = lif_backward(h_seq, g_spikes, g_vT, p, grad_buffer(h_seq))
-            return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), None
+            return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), None, None
         a, b = charge_grads(p.tau, p.decay_input)
         th = p.v_threshold
         g_spikes = g_spikes.float()
@@ -195,7 +196,7 @@ class LIFFunction(torch.autograd.Function):
                 torch.mul(g_h, a, out=g_v)
         if b != 1.0:
             g_x.mul_(b)
-        return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), None
+        return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), None, None
 
 
 @register_impl("lif", Backend.BPTT)
@@ -204,7 +205,7 @@ def lif_seq_bptt(x_seq: Tensor, params: LIFParams, state: LIFState | None = None
     check_seq(x_seq, state)
     # No initial state: the fused CPU loops start from zeros themselves (None), the eager loops from a zero tensor.
     v0 = state.v if state is not None else None if cpu_kernels.usable(x_seq) else lif_init_state(x_seq[0]).v
-    spikes, v = LIFFunction.apply(x_seq, v0, params)
+    spikes, v = LIFFunction.apply(x_seq, v0, params, grad_needed(x_seq, v0))
     return spikes, LIFState(v)
 
 

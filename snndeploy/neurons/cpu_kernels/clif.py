@@ -47,8 +47,10 @@ def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, th, tails, n0, n1
         load_state(ub, u0, c0)
         load_state(mp_seq[0, c0:c1], m0, c0)
         for t in range(T):
-            xr, upr, sr, mpr = x[t, c0:c1], up_seq[t, c0:c1], s_out[t, c0:c1], mp_seq[t, c0:c1]
-            mr = mp_seq[t + 1, c0:c1] if t + 1 < T else m_last[c0:c1]  # m[t], the next step's m[t − 1]
+            # Not saving: u' in 1 row, m[t−1] in 2 alternating rows (indices modulo the row count).
+            ru, rm = up_seq.shape[0], mp_seq.shape[0]
+            xr, upr, sr, mpr = x[t, c0:c1], up_seq[t % ru, c0:c1], s_out[t, c0:c1], mp_seq[t % rm, c0:c1]
+            mr = mp_seq[(t + 1) % rm, c0:c1] if t + 1 < T else m_last[c0:c1]  # m[t], the next step's m[t − 1]
             for j in range(n):  # u' = u − u/τ + x
                 upr[j] = charge(ub[j], xr[j], tau, False, zero)
             for j in range(n):  # σ(u'/τ)
@@ -99,19 +101,20 @@ def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, th, beta, det
                 xr[j] = g_up
 
 
-def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p) -> tuple[Tensor, ...]:
+def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p, save: bool = True) -> tuple[Tensor, ...]:
     """(spikes, u', m[t−1] per step, final u, final m) of CLIF over ``x32`` [T, B, *] (float32, CPU) from ``u0``,
-    ``m0`` (``None``: zeros)."""
+    ``m0`` (``None``: zeros); ``save=False``: u' and m[t−1] are not kept (1 and 2 rows of scratch)."""
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
     s_seq = torch.empty(x2.shape, dtype=torch.float32)
-    up_seq = torch.empty_like(s_seq)
-    mp_seq = torch.empty_like(s_seq)
+    up_seq = torch.empty((T if save else 1, x2.shape[1]), dtype=torch.float32)
+    mp_seq = torch.empty((T if save else 2, x2.shape[1]), dtype=torch.float32)
     u, m_last = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
     split_run(_forward, u.numel(), T, as_array(x2), flat_or_empty(u0), flat_or_empty(m0), as_array(u), as_array(mp_seq),
               as_array(m_last), as_array(s_seq), as_array(up_seq), f32(p.tau), f32(p.v_threshold), sigmoid_tails(u.numel()))
     shape, step = x32.shape, x32.shape[1:]
-    return s_seq.reshape(shape), up_seq.reshape(shape), mp_seq.reshape(shape), u.reshape(step), m_last.reshape(step)
+    return (s_seq.reshape(shape), up_seq.reshape(-1, *step), mp_seq.reshape(-1, *step), u.reshape(step),
+            m_last.reshape(step))
 
 
 def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor | None, g_mT: Tensor | None, p,

@@ -49,10 +49,13 @@ def _forward(x, v0, i0, m0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, 
         load_state(xp_b, xp0, c0)
         load_state(sp_b, sp0, c0)
         for t in range(T):
-            xr, sr, hr, mr, ipr = x[t, c0:c1], s_out[t, c0:c1], h_out[t, c0:c1], m_out[t, c0:c1], ipos_out[t, c0:c1]
+            # Not saving: H and [I > 0] in 1 row, m in 2 alternating rows (indices modulo the row count).
+            rh, rm, ri = h_out.shape[0], m_out.shape[0], ipos_out.shape[0]
+            xr, sr, hr = x[t, c0:c1], s_out[t, c0:c1], h_out[t % rh, c0:c1]
+            mr, ipr = m_out[t % rm, c0:c1], ipos_out[t % ri, c0:c1]
             xpr = xp_b if t == 0 else x[t - 1, c0:c1]
             spr = sp_b if t == 0 else s_out[t - 1, c0:c1]
-            mpr = m_b if t == 0 else m_out[t - 1, c0:c1]
+            mpr = m_b if t == 0 else m_out[(t - 1) % rm, c0:c1]
             for j in range(n):
                 ij = (ib[j] + xpr[j] * spr[j]) * gamma  # I = γ·(I + x_prev·s_prev)
                 ib[j] = ij
@@ -125,22 +128,24 @@ def _backward(x, h_seq, m_seq, ipos_seq, g_s, g_v0, g_m0, g_v, g_m, g_p, g_sp, g
                 gxr[j] = g_xt
 
 
-def ilif_forward(x32: Tensor, v0, m0, i0, xp0, sp0, p) -> tuple[Tensor, ...]:
+def ilif_forward(x32: Tensor, v0, m0, i0, xp0, sp0, p, save: bool = True) -> tuple[Tensor, ...]:
     """(spikes, H, m, [I > 0], final v, final m, final i) of ILIF over ``x32`` [T, B, *] (float32, CPU) from the
-    initial state (each ``None``: zeros)."""
+    initial state (each ``None``: zeros); ``save=False``: H, m and [I > 0] are not kept (1, 2 and 1 rows)."""
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
+    N = x2.shape[1]
     s_seq = torch.empty(x2.shape, dtype=torch.float32)
-    h_seq = torch.empty_like(s_seq)
-    m_seq = torch.empty_like(s_seq)
-    ipos_seq = torch.empty(x2.shape, dtype=torch.bool)
+    h_seq = torch.empty((T if save else 1, N), dtype=torch.float32)
+    m_seq = torch.empty((T if save else 2, N), dtype=torch.float32)
+    ipos_seq = torch.empty((T if save else 1, N), dtype=torch.bool)
     v, i = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
     split_run(_forward, v.numel(), T, as_array(x2), *(flat_or_empty(t) for t in (v0, i0, m0, xp0, sp0)), as_array(v),
               as_array(i), as_array(s_seq), as_array(h_seq), as_array(m_seq), as_array(ipos_seq), f32(p.tau),
               f32(p.v_threshold), f32(p.inhibition), sigmoid_tails(v.numel()))
     shape, step = x32.shape, x32.shape[1:]
-    return (s_seq.reshape(shape), h_seq.reshape(shape), m_seq.reshape(shape), ipos_seq.reshape(shape),
-            v.reshape(step), m_seq[-1].clone().reshape(step), i.reshape(step))
+    m_last = m_seq[(T - 1) % m_seq.shape[0]].clone()
+    return (s_seq.reshape(shape), h_seq.reshape(-1, *step), m_seq.reshape(-1, *step), ipos_seq.reshape(-1, *step),
+            v.reshape(step), m_last.reshape(step), i.reshape(step))
 
 
 def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor, g_spikes: Tensor, g_v, g_m, g_i,

@@ -38,7 +38,7 @@ def _forward(x, v0, v, s_out, h_out, tau, th, v_rest, v_reset, decay_input, hard
         vb = v[c0:c1]
         load_state(vb, v0, c0)
         for t in range(x.shape[0]):
-            xr, sr, hr = x[t, c0:c1], s_out[t, c0:c1], h_out[t, c0:c1]
+            xr, sr, hr = x[t, c0:c1], s_out[t, c0:c1], h_out[t % h_out.shape[0], c0:c1]  # 1 row: not saved
             for j in range(vb.shape[0]):
                 h = charge(vb[j], xr[j], tau, decay_input, v_rest)
                 s = one if h >= th else zero  # Θ(H − V_th)
@@ -83,17 +83,20 @@ def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind,
                 gv[j] = a * g_h
 
 
-def lif_forward(x32: Tensor, v0: Tensor | None, p) -> tuple[Tensor, Tensor, Tensor]:
-    """(spikes, H, final V) of LIF over ``x32`` [T, B, *] (float32, CPU) from ``v0`` [B, *] (``None``: zeros)."""
+def lif_forward(x32: Tensor, v0: Tensor | None, p, save: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """(spikes, H, final V) of LIF over ``x32`` [T, B, *] (float32, CPU) from ``v0`` [B, *] (``None``: zeros).
+
+    ``save=False`` (no gradient will be asked for): H is not kept, only one step of it is written (a [1, N] buffer).
+    """
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
     s_seq = torch.empty(x2.shape, dtype=torch.float32)
-    h_seq = torch.empty_like(s_seq)
+    h_seq = torch.empty((T if save else 1, x2.shape[1]), dtype=torch.float32)
     v = torch.empty(x2.shape[1], dtype=torch.float32)
     v_reset = p.v_reset if p.hard else 0.0
     split_run(_forward, v.numel(), T, as_array(x2), flat_or_empty(v0), as_array(v), as_array(s_seq), as_array(h_seq),
               f32(p.tau), f32(p.v_threshold), f32(p.v_rest), f32(v_reset), bool(p.decay_input), bool(p.hard))
-    return s_seq.reshape(x32.shape), h_seq.reshape(x32.shape), v.reshape(x32.shape[1:])
+    return s_seq.reshape(x32.shape), h_seq.reshape(-1, *x32.shape[1:]), v.reshape(x32.shape[1:])
 
 
 def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p, g_x: Tensor) -> tuple[Tensor, Tensor]:
