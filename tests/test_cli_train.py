@@ -52,6 +52,7 @@ def test_train_then_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         (["--loss", "focal"], ["unknown loss 'focal'"]),
         (["--neuron-arg", "tau=0.5"], ["tau must be > 1"]),
         (["--neuron-arg", "nonsense"], ["key=value"]),
+        (["--dist-timeout", "0"], ["distributed timeout must be > 0"]),
     ],
 )
 def test_bad_names_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], needles: list[str]) -> None:

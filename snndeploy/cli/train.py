@@ -98,6 +98,10 @@ def train(
     limit: int | None = typer.Option(None, help="Use only the first N samples of each split."),
     workers: int = typer.Option(0, help="DataLoader worker processes."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    dist_timeout: float = typer.Option(
+        600.0, "--dist-timeout",
+        help="Seconds a process waits in a collective under torchrun before failing (SNNDEPLOY_DIST_TIMEOUT_S overrides).",
+    ),
 ) -> None:
     import os
 
@@ -118,7 +122,7 @@ def train(
     cfg = TrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
         weight_decay=weight_decay, loss=loss, loss_lambda=loss_lambda, seed=seed, amp=amp, device=device,
-        backend=backend, num_workers=workers, progress=progress,
+        backend=backend, num_workers=workers, progress=progress, dist_timeout_s=dist_timeout,
     )
     console.print(
         f"training {config.model} × {config.neuron} on {data.name} (T={data.time_steps}, "
