@@ -142,7 +142,7 @@ class CLIFFunction(torch.autograd.Function):
     def forward(ctx, x_seq: Tensor, u0: Tensor, m0: Tensor, params: CLIFParams, save: bool = True):  # type: ignore[override]
         p = params
         ctx.fused = cpu_kernels.usable(x_seq)
-        ctx.has_state = u0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
+        ctx.has_state = u0 is not None  # None: start from zeros (no state gradient to return)
         if ctx.fused:
             from .cpu_kernels.clif import clif_forward
 
@@ -207,8 +207,7 @@ class CLIFFunction(torch.autograd.Function):
 def clif_seq_bptt(x_seq: Tensor, params: CLIFParams, state: CLIFState | None = None) -> tuple[Tensor, CLIFState]:
     """CLIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``clif_seq``."""
     check_seq(x_seq, state)
-    if state is None:  # the fused CPU loops start from zeros themselves, the eager loops from zero tensors
-        state = CLIFState(None, None) if cpu_kernels.usable(x_seq) else clif_init_state(x_seq[0])
+    state = state if state is not None else CLIFState(None, None)  # None: the Function starts from zeros
     spikes, u, m = CLIFFunction.apply(x_seq, state.u, state.m, params, grad_needed(x_seq, *state))
     return spikes, CLIFState(u, m)
 

@@ -164,7 +164,7 @@ class ILIFFunction(torch.autograd.Function):
     def forward(ctx, x_seq, v0, m0, i0, xp0, sp0, params: ILIFParams, save: bool = True):  # type: ignore[override]
         p = params
         ctx.fused = cpu_kernels.usable(x_seq)
-        ctx.has_state = v0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
+        ctx.has_state = v0 is not None  # None: start from zeros (no state gradient to return)
         if ctx.fused:
             from .cpu_kernels.ilif import ilif_forward
 
@@ -249,8 +249,7 @@ class ILIFFunction(torch.autograd.Function):
 def ilif_seq_bptt(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) -> tuple[Tensor, ILIFState]:
     """ILIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``ilif_seq``."""
     check_seq(x_seq, state)
-    if state is None:  # the fused CPU loops start from zeros themselves, the eager loops from zero tensors
-        state = ILIFState(None, None, None, None, None) if cpu_kernels.usable(x_seq) else ilif_init_state(x_seq[0])
+    state = state if state is not None else ILIFState(None, None, None, None, None)  # None: the Function starts from zeros
     spikes, *rest = ILIFFunction.apply(x_seq, *state, params, grad_needed(x_seq, *state))
     return spikes, ILIFState(*rest)
 

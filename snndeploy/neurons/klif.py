@@ -136,7 +136,7 @@ class KLIFFunction(torch.autograd.Function):
     def forward(ctx, x_seq: Tensor, v0: Tensor, k: Tensor, params: KLIFParams, save: bool = True):  # type: ignore[override]
         p = params
         ctx.fused = cpu_kernels.usable(x_seq) and k.device.type == "cpu"
-        ctx.has_state = v0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
+        ctx.has_state = v0 is not None  # None: start from zeros (no state gradient to return)
         if ctx.fused:
             from .cpu_kernels.klif import klif_forward
 
@@ -190,9 +190,7 @@ class KLIFFunction(torch.autograd.Function):
 def klif_seq_bptt(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) -> tuple[Tensor, KLIFState]:
     """KLIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``klif_seq``."""
     check_seq(x_seq, state)
-    # No initial state: the fused CPU loops start from zeros themselves (None), the eager loops from a zero tensor.
-    fused = cpu_kernels.usable(x_seq) and params.k.device.type == "cpu"
-    v0 = state.v if state is not None else None if fused else klif_init_state(x_seq[0]).v
+    v0 = state.v if state is not None else None  # None: the Function starts from zeros (and returns no state grad)
     spikes, v = KLIFFunction.apply(x_seq, v0, params.k, params, grad_needed(x_seq, v0, params.k))
     return spikes, KLIFState(v)
 

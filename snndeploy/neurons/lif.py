@@ -147,7 +147,7 @@ class LIFFunction(torch.autograd.Function):
     def forward(ctx, x_seq: Tensor, v0: Tensor, params: LIFParams, save: bool = True):  # type: ignore[override]
         p = params
         ctx.fused = cpu_kernels.usable(x_seq)
-        ctx.has_state = v0 is not None  # None: zeros, fused CPU loops only (no gradient to return)
+        ctx.has_state = v0 is not None  # None: start from zeros (no state gradient to return)
         if ctx.fused:
             from .cpu_kernels.lif import lif_forward
 
@@ -203,8 +203,7 @@ class LIFFunction(torch.autograd.Function):
 def lif_seq_bptt(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
     """LIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``lif_seq``."""
     check_seq(x_seq, state)
-    # No initial state: the fused CPU loops start from zeros themselves (None), the eager loops from a zero tensor.
-    v0 = state.v if state is not None else None if cpu_kernels.usable(x_seq) else lif_init_state(x_seq[0]).v
+    v0 = state.v if state is not None else None  # None: the Function starts from zeros (and returns no state grad)
     spikes, v = LIFFunction.apply(x_seq, v0, params, grad_needed(x_seq, v0))
     return spikes, LIFState(v)
 
