@@ -301,7 +301,8 @@ def split_run(kernel: Callable[..., Any], n: int, steps: int, *args: Any, result
     threads = max(1, min(torch.get_num_threads(), (n * max(steps, 1)) // MIN_WORK, -(-n // BLOCK)))
     if threads == 1:
         return [kernel(*args, 0, n)]
-    if _omp.usable() and os.environ.get("SNNDEPLOY_CPU_THREADS", "omp") != "pool":
+    contiguous = all(a.flags.c_contiguous for a in args if isinstance(a, np.ndarray))  # the trampolines' layout
+    if contiguous and _omp.usable() and os.environ.get("SNNDEPLOY_CPU_THREADS", "omp") != "pool":
         try:
             return _omp.run_on_team(kernel, n, BLOCK, threads, args, result)
         except _omp._Fallback:
