@@ -66,6 +66,13 @@ def fwd_bwd(name: str, backend: str, params, x: torch.Tensor, g: torch.Tensor) -
     s.backward(g)
 
 
+def fwd_no_grad(name: str, backend: str, params, x: torch.Tensor, g: torch.Tensor) -> None:
+    """Inference: forward only under ``torch.no_grad()`` (``g`` unused; same signature as ``fwd_bwd``)."""
+    os.environ[cpu_kernels.ENV_SWITCH] = "0" if backend == "bptt-eager" else "1"
+    with torch.no_grad():
+        get_impl(name, backend.split("-")[0])(x, params)
+
+
 def saved_bytes(name: str, backend: str, params, x: torch.Tensor) -> int:
     """Bytes of unique storages saved for backward by one forward (input storage excluded)."""
     xx = x.detach().requires_grad_()
@@ -121,15 +128,17 @@ def peak_bytes(name: str, backend: str, T: int, batch: int, features: int) -> in
     return int(out.strip().splitlines()[-1])
 
 
-def time_pair(name: str, T: int, batch: int, features: int, warmup: int, repeats: int) -> dict[str, list[float]]:
-    """Forward+backward seconds of every repeat per backend, repeats interleaved between the backends."""
+def time_pair(name: str, T: int, batch: int, features: int, warmup: int, repeats: int,
+              step=fwd_bwd) -> dict[str, list[float]]:
+    """Seconds of ``step`` (forward + backward, or ``fwd_no_grad``) for every repeat per backend, repeats interleaved
+    between the backends."""
     params = make_params(name)
     x, g = make_inputs(T, batch, features)
     times: dict[str, list[float]] = {b: [] for b in BACKENDS}
     for i in range(warmup + repeats):
         for backend in BACKENDS:
             t0 = time.perf_counter()
-            fwd_bwd(name, backend, params, x, g)
+            step(name, backend, params, x, g)
             dt = time.perf_counter() - t0
             if i >= warmup:
                 times[backend].append(dt)
@@ -160,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--neurons", nargs="+", default=NEURONS, choices=NEURONS)
     ap.add_argument("--no-peak", action="store_true", help="skip the subprocess peak-RSS measurement")
+    ap.add_argument("--inference", action="store_true",
+                    help="time the forward alone under torch.no_grad() (nothing is saved: no memory columns)")
     ap.add_argument("--peak-child", nargs=5, metavar=("NEURON", "BACKEND", "T", "BATCH", "FEATURES"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -175,7 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# cpu_neurons: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu_model()}, {os.cpu_count()} cpus, "
           f"load average {load:.1f}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, fused loops: {cpu_kernels.engine('cpu')}, "
-          f"fp32, median of {args.repeats} after {args.warmup} warm-up")
+          f"fp32, median of {args.repeats} after {args.warmup} warm-up"
+          + (", forward only under torch.no_grad()" if args.inference else ", forward + backward"))
+    step = fwd_no_grad if args.inference else fwd_bwd
     print("| neuron | B×F | T | torch ms (median / min) | bptt ms (median / min) | speed-up (median / min) "
           "| bptt eager loops ms (median) | eager speed-up (median) "
           "| saved torch MiB | saved bptt MiB | saved ratio | peak torch MiB | peak bptt MiB | peak ratio |")
@@ -187,16 +200,19 @@ def main(argv: list[str] | None = None) -> None:
             for T in args.T:
                 x, g = make_inputs(T, batch, features)
                 for backend in BACKENDS:
-                    fwd_bwd(name, backend, make_params(name), x, g)
+                    step(name, backend, make_params(name), x, g)
     for name in args.neurons:
         for batch, features in sizes:
             for T in args.T:
-                runs = time_pair(name, T, batch, features, args.warmup, args.repeats)
+                runs = time_pair(name, T, batch, features, args.warmup, args.repeats, step)
                 med = {b: statistics.median(v) for b, v in runs.items()}
                 low = {b: min(v) for b, v in runs.items()}
                 x, _ = make_inputs(T, batch, features)
-                sv = {b: saved_bytes(name, b, make_params(name), x) for b in ("torch", "bptt")}
-                if args.no_peak:
+                if args.inference:  # nothing is saved; the memory columns say so
+                    sv = {b: float("nan") for b in ("torch", "bptt")}
+                else:
+                    sv = {b: saved_bytes(name, b, make_params(name), x) for b in ("torch", "bptt")}
+                if args.no_peak or args.inference:
                     pk = {b: float("nan") for b in ("torch", "bptt")}
                 else:
                     pk = {b: peak_bytes(name, b, T, batch, features) for b in ("torch", "bptt")}
