@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench clean
+.PHONY: demo test venv vendor lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,8 +22,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/snndeploy demo --out reports/demo
 
-test: $(STAMP)
-	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+# The vendor simulators' venvs (lava, xylosim, sinabs; see snndeploy/hardware/vendor): built once, then reused.
+vendor: $(STAMP)
+	$(BIN)/snndeploy vendor setup
+
+# SNNDEPLOY_REQUIRE_VENDOR=1: a test that needs a vendor venv fails instead of skipping when it is missing.
+test: $(STAMP) vendor
+	SNNDEPLOY_REQUIRE_VENDOR=1 TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check snndeploy exporters tests benchmarks examples

@@ -41,3 +41,23 @@ def bptt_loops(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         pytest.skip("numba is not installed: no fused CPU loops")
     monkeypatch.setenv(cpu_kernels.ENV_SWITCH, "1" if request.param == "fused" else "0")
     return request.param
+
+
+@pytest.fixture
+def vendor_python() -> Callable[[str], Any]:
+    """``vendor_python(name)``: the python of vendor venv ``name`` (``lava``, ``xylosim``, ``sinabs``), or a skip when
+    it is not built. Under ``SNNDEPLOY_REQUIRE_VENDOR=1`` (``make test``, CI) a missing venv fails the test instead."""
+    import os
+
+    from snndeploy.hardware.vendor import find_env, vendor_home
+
+    def get(name: str) -> Any:
+        python = find_env(name)
+        if python is None:
+            msg = f"vendor venv {name!r} is not built in {vendor_home()} (run `snndeploy vendor setup {name}`)"
+            if os.environ.get("SNNDEPLOY_REQUIRE_VENDOR") == "1":
+                pytest.fail(msg)
+            pytest.skip(msg)
+        return python
+
+    return get

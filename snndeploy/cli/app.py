@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "energy", "hwcheck",
     "fold", "export",
     "verify",
+    "vendor",
 ]
 
 _state = {"debug": False}
