@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from snndeploy.errors import ExportError
+from snndeploy.neurons.base import SpikingModule
 from snndeploy.neurons.dynamics import charge, fire, hard_reset, soft_reset
 from snndeploy.neurons.surrogate import Sigmoid, Surrogate
 
@@ -189,7 +190,7 @@ def spec_seq(
     return spikes.to(x_seq.dtype), v
 
 
-class SpecLIF(nn.Module):
+class SpecLIF(SpikingModule):
     """The folded neuron layer: runs a ``LIFSpec``. ``forward(x_seq)``: [T, B, *] → spikes [T, B, *].
 
     Differentiable through ``surrogate`` (Sigmoid α = 4 by default) for fold-aware fine-tuning. ``fold_info``

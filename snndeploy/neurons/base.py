@@ -34,6 +34,8 @@ __all__ = [
     "check_seq",
     "run_steps",
     "grad_needed",
+    "SpikingModule",
+    "is_neuron",
     "NeuronModule",
 ]
 
@@ -215,7 +217,22 @@ def run_steps(
 # --------------------------------------------------------------------------- module
 
 
-class NeuronModule(nn.Module):
+class SpikingModule(nn.Module):
+    """What makes a module a neuron layer, everywhere in snndeploy: ``forward(x_seq)`` maps ``[T, B, *]`` inputs to
+    binary spikes of the same shape, with its own state starting at zero in every call.
+
+    Subclasses: every snndeploy neuron (``NeuronModule``) and the folded ``exporters.lifspec.SpecLIF``. Use
+    ``is_neuron(module)`` rather than a list of types.
+    """
+
+
+def is_neuron(module: nn.Module) -> bool:
+    """True for a neuron layer (a ``SpikingModule``): the one definition the walkers, exporters, energy and
+    hardware checks share."""
+    return isinstance(module, SpikingModule)
+
+
+class NeuronModule(SpikingModule):
     """Thin ``nn.Module`` over a neuron's functional form.
 
     Subclasses set ``neuron_name``, implement ``params()`` (the frozen parameter record), ``init_state(x)``
