@@ -133,11 +133,10 @@ def _load_builtin() -> None:
     import importlib
     import pkgutil
 
-    from .. import chips as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    package = __name__.rpartition(".")[0]
+    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if not mod.name.startswith("_") and mod.name != "base":
-            importlib.import_module(f"{pkg.__name__}.{mod.name}")
+            importlib.import_module(f"{package}.{mod.name}")
 
 
 def chips() -> dict[str, ChipSupport]:
