@@ -109,7 +109,11 @@ def register_recipe(recipe: VendorRecipe) -> VendorRecipe:
 
 
 def _load_builtin_recipes() -> None:
-    from . import recipes as _  # noqa: F401  (each recipe module registers itself on import)
+    # import_module, not `from . import recipes`: the package re-exports the function `recipes`, which that
+    # statement would return without importing the subpackage (so no recipe would register).
+    import importlib
+
+    importlib.import_module(f"{__package__}.recipes")  # each recipe module registers itself on import
 
 
 def recipes() -> dict[str, VendorRecipe]:
