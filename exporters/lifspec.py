@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from snndeploy.errors import ExportError
 from snndeploy.neurons.base import SpikingModule

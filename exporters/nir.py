@@ -34,6 +34,7 @@ from snndeploy.errors import ExportError
 from snndeploy.io import atomic_path
 from snndeploy.models.layers import Residual, TimeDistributed
 from snndeploy.neurons import LIF
+from snndeploy.registry import Registry
 
 from .fold.report import FoldReport
 from .fold.rules import fold_lif
@@ -73,30 +74,23 @@ class _Builder:
 
 Shape = tuple[int, ...]
 Mapper = Callable[[nn.Module, str, str, list[str], Shape, _Builder], tuple[list[str], Shape]]
-NIR_MAPPERS: dict[type[nn.Module], Mapper] = {}
+NIR_MAPPERS: Registry[type[nn.Module], Mapper] = Registry("NIR mapping", ExportError)
 
 
 def register_nir_mapper(cls: type[nn.Module]) -> Callable[[Mapper], Mapper]:
     """Decorator: the NIR mapping of module type ``cls`` (double registration is an error)."""
-
-    def deco(fn: Mapper) -> Mapper:
-        if cls in NIR_MAPPERS:
-            raise RuntimeError(f"{cls.__name__} already has a NIR mapping")
-        NIR_MAPPERS[cls] = fn
-        return fn
-
-    return deco
+    return NIR_MAPPERS.register(cls)
 
 
 def _emit(module: nn.Module, path: str, srcs: list[str], shape: Shape, b: _Builder) -> tuple[list[str], Shape]:
     target = module.layer if isinstance(module, TimeDistributed) else module
-    for cls in type(target).__mro__:
-        if cls in NIR_MAPPERS:
-            return NIR_MAPPERS[cls](target, path, _node_name(path), srcs, shape, b)
+    mapper = NIR_MAPPERS.find_type(type(target))
+    if mapper is not None:
+        return mapper(target, path, _node_name(path), srcs, shape, b)
     hint = " (fold it first: exporters.fold.fold)" if hasattr(target, "neuron_name") or "BatchNorm" in type(
         target).__name__ else ""
     raise ExportError(f"layer {path_name(path)}: no NIR mapping for {type(target).__name__}{hint}; supported: "
-                      f"{', '.join(c.__name__ for c in NIR_MAPPERS)}")
+                      f"{NIR_MAPPERS.known()}")
 
 
 def _node_name(path: str) -> str:

@@ -38,6 +38,7 @@ from snndeploy.neurons.clif import CLIFState, clif_step
 from snndeploy.neurons.ilif import ILIFState, ilif_step
 from snndeploy.neurons.klif import KLIFState, klif_step
 from snndeploy.neurons.lif import LIFState, lif_step
+from snndeploy.registry import Registry
 
 from .lifspec import SpecLIF, spec_step
 from .tree import check_tree, neuron_paths
@@ -56,16 +57,14 @@ class NeuronStep:
     step: Callable[[nn.Module, Tensor, tuple[Tensor, ...]], tuple[Tensor, tuple[Tensor, ...]]]
 
 
-ONNX_STEPS: dict[type[nn.Module], NeuronStep] = {}
+ONNX_STEPS: Registry[type[nn.Module], NeuronStep] = Registry("ONNX step", ExportError)
 
 
 def register_onnx_step(cls: type[nn.Module], states: tuple[str, ...]):
     """Decorator: the single-step form of neuron type ``cls`` (double registration is an error)."""
 
     def deco(fn):
-        if cls in ONNX_STEPS:
-            raise RuntimeError(f"{cls.__name__} already has an ONNX step")
-        ONNX_STEPS[cls] = NeuronStep(states, fn)
+        ONNX_STEPS.add(cls, NeuronStep(states, fn))
         return fn
 
     return deco
@@ -102,10 +101,7 @@ def _spec(m, x, st):
 
 
 def _neuron_step(module: nn.Module, path: str) -> NeuronStep:
-    for cls in type(module).__mro__:
-        if cls in ONNX_STEPS:
-            return ONNX_STEPS[cls]
-    raise ExportError(f"layer {path or '<root>'}: no ONNX step for neuron {type(module).__name__}")
+    return ONNX_STEPS.for_instance(module, f"layer {path or '<root>'}")
 
 
 def _node(path: str) -> str:

@@ -33,8 +33,10 @@ def _label(key: Any) -> str:
 class Registry(Generic[K, V]):
     """A duplicate-checked mapping from keys (names or types) to entries; see the module docstring."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, error: type[Exception] = UnknownNameError) -> None:
+        """``what`` names the entries in messages ("fold rule", "dataset"); ``error`` is raised for a missing key."""
         self.what = what
+        self.error = error
         self._entries: dict[Any, V] = {}
 
     def add(self, key: K, value: V) -> V:
@@ -57,27 +59,33 @@ class Registry(Generic[K, V]):
     def known(self) -> str:
         return ", ".join(_label(k) for k in self._entries) or "none"
 
-    def get(self, key: K) -> V:
+    def get(self, key: K, where: str = "") -> V:
+        """The entry of ``key``; a missing key raises ``self.error`` (prefixed by ``where``) listing the known keys."""
         try:
             return self._entries[_norm(key)]
         except (KeyError, TypeError):
-            raise UnknownNameError(f"unknown {self.what} {_label(key)!r}; known: {self.known()}") from None
+            prefix = f"{where}: " if where else ""
+            raise self.error(f"{prefix}unknown {self.what} {_label(key)!r}; known: {self.known()}") from None
+
+    __getitem__ = get
 
     def find(self, key: K) -> V | None:
         return self._entries.get(_norm(key))
 
-    def for_type(self, cls: type) -> V:
-        """The entry of ``cls`` or of its nearest registered base class (MRO order)."""
-        for base in cls.__mro__:
-            if base in self._entries:
-                return self._entries[base]
-        raise UnknownNameError(f"no {self.what} for {cls.__name__}; supported: {self.known()}")
+    def for_type(self, cls: type, where: str = "") -> V:
+        """The entry of ``cls`` or of its nearest registered base class (MRO order); else ``self.error`` (prefixed
+        by ``where``, e.g. the layer path) listing the supported types."""
+        found = self.find_type(cls)
+        if found is None:
+            prefix = f"{where}: " if where else ""
+            raise self.error(f"{prefix}no {self.what} for {cls.__name__}; supported: {self.known()}")
+        return found
 
     def find_type(self, cls: type) -> V | None:
         return next((self._entries[b] for b in cls.__mro__ if b in self._entries), None)
 
-    def for_instance(self, obj: Any) -> V:
-        return self.for_type(type(obj))
+    def for_instance(self, obj: Any, where: str = "") -> V:
+        return self.for_type(type(obj), where)
 
     def __contains__(self, key: object) -> bool:
         return _norm(key) in self._entries

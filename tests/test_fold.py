@@ -171,5 +171,5 @@ def test_a_neuron_without_a_fold_rule_is_named():
     class Odd(NeuronModule):
         neuron_name = "odd"
 
-    with pytest.raises(ExportError, match="layer 1: no fold rule for neuron Odd; supported: LIF, KLIF, CLIF, ILIF"):
+    with pytest.raises(ExportError, match="layer 1: no fold rule for Odd; supported: LIF, KLIF, CLIF, ILIF"):
         fold(nn.Sequential(TimeDistributed(nn.Linear(3, 4)), Odd()))

@@ -23,6 +23,7 @@ from torch import nn
 from snndeploy.errors import ExportError
 from snndeploy.neurons import CLIF, ILIF, KLIF, LIF
 from snndeploy.neurons.dynamics import charge, hard_reset
+from snndeploy.registry import Registry
 
 from ..lifspec import LIFSpec, SpecLIF
 from .calibration import LayerData, score_specs
@@ -31,7 +32,7 @@ from .report import LayerFold
 __all__ = ["FoldRule", "FOLD_RULES", "register_fold_rule", "get_fold_rule", "CLIF_SIGMA_GRID", "ILIF_SIGMA_GRID"]
 
 FoldRule = Callable[[nn.Module, str, "LayerData | None"], tuple[SpecLIF, LayerFold]]
-FOLD_RULES: dict[type[nn.Module], FoldRule] = {}
+FOLD_RULES: Registry[type[nn.Module], FoldRule] = Registry("fold rule", ExportError)
 
 #: σ(m) candidates tried for CLIF's effective reset c = θ + σ(m) (σ(1) first: the exact-to-second-spike value).
 CLIF_SIGMA_GRID = (1.0, 0.5, 0.75, 1.25, 1.5, 2.0, 3.0, 5.0)
@@ -43,25 +44,12 @@ HARD_RESET_GRID = (0.0, -0.25, -0.5, -0.75)
 
 def register_fold_rule(cls: type[nn.Module]) -> Callable[[FoldRule], FoldRule]:
     """Decorator: register the fold rule of neuron type ``cls`` (double registration is an error)."""
-
-    def deco(fn: FoldRule) -> FoldRule:
-        if cls in FOLD_RULES:
-            raise RuntimeError(f"{cls.__name__} already has a fold rule: {FOLD_RULES[cls]!r}")
-        FOLD_RULES[cls] = fn
-        return fn
-
-    return deco
+    return FOLD_RULES.register(cls)
 
 
 def get_fold_rule(module: nn.Module, path: str) -> FoldRule:
     """The rule for ``module``'s type (first match along its MRO), or an ``ExportError`` naming the layer."""
-    for cls in type(module).__mro__:
-        if cls in FOLD_RULES:
-            return FOLD_RULES[cls]
-    raise ExportError(
-        f"layer {path}: no fold rule for neuron {type(module).__name__}; "
-        f"supported: {', '.join(c.__name__ for c in FOLD_RULES)}"
-    )
+    return FOLD_RULES.for_instance(module, f"layer {path}")
 
 
 def _f32(value: float | torch.Tensor) -> float:

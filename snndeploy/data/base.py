@@ -18,7 +18,8 @@ from pathlib import Path
 from torch import Tensor
 from torch.utils.data import Dataset, Subset
 
-from ..errors import DatasetError, InvalidInputError, InvalidParameterError, UnknownNameError
+from ..errors import DatasetError, InvalidInputError, InvalidParameterError
+from ..registry import Registry
 
 __all__ = [
     "DataBundle", "DATASETS", "register_dataset", "load_dataset", "ENCODINGS", "subset", "require_dir",
@@ -75,19 +76,12 @@ class DataBundle:
 
 
 Loader = Callable[..., DataBundle]
-DATASETS: dict[str, Loader] = {}
+DATASETS: Registry[str, Loader] = Registry("dataset")
 
 
 def register_dataset(name: str) -> Callable[[Loader], Loader]:
     """Decorator: register ``loader(data_dir: Path | None, time_steps: int | None) -> DataBundle``."""
-
-    def deco(fn: Loader) -> Loader:
-        if name in DATASETS:
-            raise RuntimeError(f"dataset {name!r} is already registered")
-        DATASETS[name] = fn
-        return fn
-
-    return deco
+    return DATASETS.register(name)
 
 
 def subset(ds: Dataset, limit: int | None) -> Dataset:
@@ -119,8 +113,6 @@ def load_dataset(
     """
     key = str(name).lower().replace("-", "_")
     loader = DATASETS.get(key)
-    if loader is None:
-        raise UnknownNameError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     if time_steps is not None and (isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1):
         raise InvalidParameterError(f"time_steps must be an int >= 1, got {time_steps!r}")
     bundle = loader(Path(data_dir) if data_dir is not None else None, time_steps)

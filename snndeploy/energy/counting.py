@@ -38,7 +38,8 @@ from torch.nn import functional as F
 
 from ..errors import InvalidInputError
 from ..models.layers import Residual, TimeDistributed
-from .neuron_ops import OP_KINDS, NeuronOpCount, is_neuron, neuron_ops
+from ..neurons.base import is_neuron
+from .neuron_ops import OP_KINDS, NeuronOpCount, neuron_ops
 
 __all__ = ["SYNAPTIC_TYPES", "LayerCount", "OpCounts", "count_ops", "input_kind"]
 

@@ -25,8 +25,11 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import UnknownNameError
+from exporters.lifspec import SpecLIF
+
 from ..neurons import CLIF, ILIF, KLIF, LIF
+from ..neurons.base import is_neuron
+from ..registry import Registry
 
 __all__ = ["OP_KINDS", "NeuronOpCount", "register_neuron_ops", "neuron_ops", "is_neuron", "spec_ops", "NEURON_OPS"]
 
@@ -72,46 +75,18 @@ class NeuronOpCount:
         }
 
 
-NEURON_OPS: dict[type[nn.Module], Callable[[Any], NeuronOpCount]] = {}
+OpCounter = Callable[[Any], NeuronOpCount]
+NEURON_OPS: Registry[type[nn.Module], OpCounter] = Registry("neuron op counter")
 
 
-def register_neuron_ops(cls: type[nn.Module]) -> Callable[[Callable[[Any], NeuronOpCount]], Callable[[Any], NeuronOpCount]]:
+def register_neuron_ops(cls: type[nn.Module]) -> Callable[[OpCounter], OpCounter]:
     """Decorator: register the op counter of neuron module type ``cls`` (double registration is an error)."""
-
-    def deco(fn: Callable[[Any], NeuronOpCount]) -> Callable[[Any], NeuronOpCount]:
-        if cls in NEURON_OPS:
-            raise RuntimeError(f"{cls.__name__} already has an op counter: {NEURON_OPS[cls]!r}")
-        NEURON_OPS[cls] = fn
-        return fn
-
-    return deco
-
-
-def _load_optional() -> None:
-    """Register the folded neuron (``exporters.lifspec.SpecLIF``) when the exporters package is importable."""
-    try:
-        from exporters.lifspec import SpecLIF
-    except ImportError:  # pragma: no cover - exporters not installed
-        return
-    if SpecLIF not in NEURON_OPS:
-        NEURON_OPS[SpecLIF] = _speclif_ops
-
-
-def is_neuron(module: nn.Module) -> bool:
-    """True for a module type with a registered op counter (snndeploy neurons, folded ``SpecLIF``)."""
-    _load_optional()
-    return any(klass in NEURON_OPS for klass in type(module).__mro__)
+    return NEURON_OPS.register(cls)
 
 
 def neuron_ops(module: nn.Module) -> NeuronOpCount:
     """The ``NeuronOpCount`` of a neuron module, resolved along its MRO; unknown types raise naming the known ones."""
-    _load_optional()
-    for klass in type(module).__mro__:
-        fn = NEURON_OPS.get(klass)
-        if fn is not None:
-            return fn(module)
-    known = ", ".join(c.__name__ for c in NEURON_OPS)
-    raise UnknownNameError(f"no neuron op counter for {type(module).__name__}; known: {known}")
+    return NEURON_OPS.for_instance(module)(module)
 
 
 def _charge_ops(decay_input: bool, v_rest: float) -> dict[str, int]:
@@ -189,6 +164,7 @@ def _ilif_ops(module: ILIF) -> NeuronOpCount:
     )
 
 
+@register_neuron_ops(SpecLIF)
 def _speclif_ops(module: Any) -> NeuronOpCount:
     return spec_ops(module.spec)
 

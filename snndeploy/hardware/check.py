@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..energy.neuron_ops import is_neuron
 from ..errors import HardwareConstraintError
 from ..models.layers import Residual, TimeDistributed
 from ..neurons import LIF
+from ..neurons.base import is_neuron
 from .targets import HardwareTarget, get_target
 
 __all__ = [

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..energy.neuron_ops import is_neuron
 from ..errors import InvalidInputError
 from ..neurons import CLIF, ILIF, KLIF, LIF
+from ..neurons.base import is_neuron
 from ..verify.compare import compare_spikes
 from .check import _SYNAPTIC, neuron_view, walk_model
 from .targets import HardwareTarget, get_target

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import InvalidParameterError, UnknownNameError
+from ..neurons import NEURONS
+from .registry import MODELS
 
 __all__ = ["ModelConfig", "PRIMITIVES"]
 
@@ -50,9 +52,6 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        from ..neurons import NEURONS
-        from .registry import MODELS
-
         if not isinstance(self.model, str) or self.model.lower() not in MODELS:
             raise UnknownNameError(f"unknown model {self.model!r}; known: {', '.join(MODELS)}")
         object.__setattr__(self, "model", self.model.lower())

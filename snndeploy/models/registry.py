@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from ..errors import UnknownNameError
+from ..registry import Registry
 
 if TYPE_CHECKING:
     from ..neurons.base import NeuronModule
@@ -24,19 +24,12 @@ __all__ = ["MODELS", "register_model", "build_model", "NeuronFactory"]
 NeuronFactory = Callable[[], "NeuronModule"]
 Builder = Callable[["ModelConfig", NeuronFactory], nn.Module]
 
-MODELS: dict[str, Builder] = {}
+MODELS: Registry[str, Builder] = Registry("model")
 
 
 def register_model(name: str) -> Callable[[Builder], Builder]:
     """Decorator: register a builder under ``name`` (double registration is an error)."""
-
-    def deco(fn: Builder) -> Builder:
-        if name in MODELS:
-            raise RuntimeError(f"model {name!r} is already registered: {MODELS[name]!r}")
-        MODELS[name] = fn
-        return fn
-
-    return deco
+    return MODELS.register(name)
 
 
 def build_model(config: ModelConfig, backend: str = "auto") -> nn.Module:
@@ -54,8 +47,6 @@ def build_model(config: ModelConfig, backend: str = "auto") -> nn.Module:
     from ..neurons import make_neuron
 
     builder = MODELS.get(config.model)
-    if builder is None:
-        raise UnknownNameError(f"unknown model {config.model!r}; known: {', '.join(MODELS)}")
     kwargs = dict(config.neuron_kwargs)
     make_neuron(config.neuron, backend=backend, **kwargs)  # validate the kwargs once, with a clear message
 

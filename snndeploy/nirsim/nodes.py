@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ExportError
+from ..registry import Registry
 
 __all__ = ["Executor", "Stateless", "EXECUTORS", "register_executor", "make_executor"]
 
@@ -85,27 +86,16 @@ class Stateless(Executor):
 
 
 Factory = Callable[[nir.NIRNode, str, float], Executor]
-EXECUTORS: dict[type, Factory] = {}
+EXECUTORS: Registry[type, Factory] = Registry("nirsim executor", ExportError)
 
 
 def register_executor(cls: type) -> Callable[[Factory], Factory]:
     """Decorator: the executor factory for NIR node type ``cls`` (double registration is an error)."""
-
-    def deco(fn: Factory) -> Factory:
-        if cls in EXECUTORS:
-            raise RuntimeError(f"{cls.__name__} already has an executor")
-        EXECUTORS[cls] = fn
-        return fn
-
-    return deco
+    return EXECUTORS.register(cls)
 
 
 def make_executor(node: nir.NIRNode, name: str, dt: float) -> Executor:
-    for cls in type(node).__mro__:
-        if cls in EXECUTORS:
-            return EXECUTORS[cls](node, name, dt)
-    raise ExportError(f"node {name!r}: nirsim cannot run NIR node type {type(node).__name__}; supported: "
-                      f"{', '.join(c.__name__ for c in EXECUTORS)}")
+    return EXECUTORS.for_instance(node, f"node {name!r}")(node, name, dt)
 
 
 @register_executor(nir.Input)
