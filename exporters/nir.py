@@ -33,13 +33,13 @@ from snndeploy import __version__
 from snndeploy.errors import ExportError
 from snndeploy.io import atomic_path
 from snndeploy.models.layers import Residual, TimeDistributed
+from snndeploy.models.tree import check_tree, path_name
 from snndeploy.neurons import LIF
 from snndeploy.registry import Registry
 
 from .fold.report import FoldReport
 from .fold.rules import fold_lif
 from .lifspec import FLOAT_CONVENTION, LIFSpec, SpecLIF, nir_threshold, to_euler
-from .tree import check_tree, path_name
 
 __all__ = ["to_nir", "write_nir", "read_nir", "contract_of", "NIR_MAPPERS", "register_nir_mapper",
            "CYCLE_SEMANTICS", "CONTRACT_FORMAT"]

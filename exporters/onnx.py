@@ -33,6 +33,7 @@ from snndeploy import __version__
 from snndeploy.errors import ExportError
 from snndeploy.io import atomic_path
 from snndeploy.models.layers import Residual, TimeDistributed
+from snndeploy.models.tree import check_tree, neuron_paths
 from snndeploy.neurons import CLIF, ILIF, KLIF, LIF
 from snndeploy.neurons.clif import CLIFState, clif_step
 from snndeploy.neurons.ilif import ILIFState, ilif_step
@@ -41,7 +42,6 @@ from snndeploy.neurons.lif import LIFState, lif_step
 from snndeploy.registry import Registry
 
 from .lifspec import SpecLIF, spec_step
-from .tree import check_tree, neuron_paths
 
 __all__ = ["prepare", "ONNX_STEPS", "register_onnx_step", "StepModel", "UnrolledModel", "export_onnx_step",
            "export_onnx_unrolled", "state_names", "run_onnx_step", "MIN_OPSET"]

@@ -6,10 +6,10 @@ from torch import nn
 
 from exporters.fold import fold, layer_agreement
 from exporters.fold.calibration import capture
-from exporters.tree import neuron_paths
 from exporters.zoo import KINDS, input_shape_of, tiny_model
 from snndeploy.errors import ExportError
 from snndeploy.models.layers import Residual, TimeDistributed
+from snndeploy.models.tree import neuron_paths
 from snndeploy.neurons import CLIF, KLIF, LIF
 
 

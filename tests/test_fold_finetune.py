@@ -53,7 +53,7 @@ def test_finetune_refuses_bad_arguments(kwargs, match):
 def test_finetune_repairs_a_poor_fold():
     """From a deliberately bad fold (soft reset by 3θ) the distillation error drops by more than half."""
     from exporters.lifspec import LIFSpec, SpecLIF
-    from exporters.tree import neuron_paths, set_module
+    from snndeploy.models.tree import neuron_paths, set_module
 
     source = tiny_model("mlp", "clif", batch_norm=False)
     x = torch.rand(8, 256, 6) * 3

@@ -11,10 +11,10 @@ from torch import nn
 from exporters.fold import fold
 from exporters.fold.calibration import capture
 from exporters.nir import contract_of, read_nir, to_nir, write_nir
-from exporters.tree import neuron_paths
 from exporters.zoo import KINDS, input_shape_of, tiny_model
 from snndeploy.errors import ExportError
 from snndeploy.models.layers import TimeDistributed
+from snndeploy.models.tree import neuron_paths
 from snndeploy.neurons import CLIF, LIF
 from snndeploy.nirsim import layer_spikes, simulate
 

@@ -14,10 +14,10 @@ from torch import nn
 from exporters.fold import fold
 from exporters.fold.calibration import capture
 from exporters.onnx import MIN_OPSET, export_onnx_step, export_onnx_unrolled, prepare, run_onnx_step
-from exporters.tree import neuron_paths
 from exporters.zoo import input_shape_of, tiny_model
 from snndeploy.errors import ExportError
 from snndeploy.models.layers import TimeDistributed
+from snndeploy.models.tree import neuron_paths
 from snndeploy.neurons import LIF
 
 CASES = [("mlp", "lif", {}), ("mlp", "lif", {"v_reset": 0.0}), ("conv", "klif", {"decay_input": False}),

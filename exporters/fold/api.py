@@ -13,8 +13,8 @@ from torch import Tensor, nn
 
 from snndeploy.errors import ExportError
 from snndeploy.models.layers import TimeDistributed
+from snndeploy.models.tree import check_tree, get_module, neuron_paths, set_module
 
-from ..tree import check_tree, get_module, neuron_paths, set_module
 from .bn import fold_batchnorms
 from .calibration import LayerData, capture, capture_inputs, output_agreement
 from .report import FoldReport

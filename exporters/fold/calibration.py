@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from snndeploy.models.tree import get_module, neuron_paths
+
 from ..lifspec import LIFSpec, spec_seq
-from ..tree import NEURON_TYPES, get_module
 
 __all__ = ["LayerData", "capture", "capture_inputs", "score_specs", "layer_agreement", "output_agreement"]
 
@@ -94,7 +95,7 @@ def score_specs(candidates: list[LIFSpec], data: LayerData) -> list[tuple[LIFSpe
 @torch.no_grad()
 def layer_agreement(source: nn.Module, folded: nn.Module, x: Tensor) -> dict[str, float]:
     """Per neuron layer: fraction of identical neuron-steps between ``source`` and ``folded`` on ``x``."""
-    paths = [p for p, m in source.named_modules() if isinstance(m, NEURON_TYPES)]
+    paths = [p for p, _ in neuron_paths(source)]
     with capture(source, paths) as a:
         source(x)
     with capture(folded, paths) as b:

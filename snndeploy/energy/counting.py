@@ -37,7 +37,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..errors import InvalidInputError
-from ..models.layers import Residual, TimeDistributed
+from ..models.layers import Residual
+from ..models.tree import walk
 from ..neurons.base import is_neuron
 from .neuron_ops import OP_KINDS, NeuronOpCount, neuron_ops
 
@@ -126,18 +127,7 @@ class _Recorder:
         self.layers: dict[str, LayerCount] = {}
         self.handles: list[Any] = []
         self.forwards = 0
-        seen: set[int] = set()
-        for name, mod in model.named_modules():
-            if id(mod) in seen:
-                continue
-            seen.add(id(mod))
-            label = name or type(mod).__name__
-            if isinstance(mod, TimeDistributed):
-                continue  # its inner layer is hooked below, under the TimeDistributed's name
-            if name.endswith(".layer") or name == "layer":
-                parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
-                if isinstance(parent, TimeDistributed):
-                    label = name.rsplit(".", 1)[0] if "." in name else "layer"
+        for label, mod in walk(model):  # TimeDistributed layers come unwrapped, under the TimeDistributed's path
             if isinstance(mod, SYNAPTIC_TYPES):
                 self._hook(mod, label, "synaptic", self._synaptic)
             elif is_neuron(mod):

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import HardwareConstraintError
-from ..models.layers import Residual, TimeDistributed
+from ..models.layers import Residual
+from ..models.tree import walk as walk_model
 from ..neurons import LIF
 from ..neurons.base import is_neuron
 from .targets import HardwareTarget, get_target
@@ -78,30 +79,6 @@ class CheckReport:
             "not_checked_unsourced": self.not_checked,
             "violations": [v.to_dict() for v in self.violations],
         }
-
-
-def walk_model(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The model's units in execution order: (name, layer) for stateless layers (unwrapped from
-    ``TimeDistributed``), neuron modules and ``Residual`` blocks (followed by their branches' units)."""
-    out: list[tuple[str, nn.Module]] = []
-
-    def visit(name: str, mod: nn.Module) -> None:
-        if isinstance(mod, TimeDistributed):
-            out.append((name, mod.layer))
-        elif is_neuron(mod):
-            out.append((name, mod))
-        elif isinstance(mod, Residual):
-            out.append((name, mod))
-            visit(f"{name}.main" if name else "main", mod.main)
-            visit(f"{name}.shortcut" if name else "shortcut", mod.shortcut)
-        elif isinstance(mod, nn.Sequential):
-            for child_name, child in mod.named_children():
-                visit(f"{name}.{child_name}" if name else child_name, child)
-        else:
-            out.append((name or type(mod).__name__, mod))
-
-    visit("", model)
-    return out
 
 
 @dataclass(frozen=True)

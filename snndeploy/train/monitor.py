@@ -10,7 +10,7 @@ from types import TracebackType
 import torch
 from torch import Tensor, nn
 
-from ..neurons.base import NeuronModule
+from ..models.tree import neuron_paths
 
 __all__ = ["FiringRateMonitor"]
 
@@ -28,10 +28,9 @@ class FiringRateMonitor:
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def __enter__(self) -> FiringRateMonitor:
-        for name, mod in self.model.named_modules():
-            if isinstance(mod, NeuronModule):
-                self.spikes[name], self.counts[name] = 0.0, 0
-                self._handles.append(mod.register_forward_hook(self._hook(name)))
+        for name, mod in neuron_paths(self.model):
+            self.spikes[name], self.counts[name] = 0.0, 0
+            self._handles.append(mod.register_forward_hook(self._hook(name)))
         return self
 
     def _hook(self, name: str):  # noqa: ANN202 - hook signature is torch's
