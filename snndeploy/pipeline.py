@@ -8,6 +8,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from exporters.fold.api import fold
+from exporters.nir import to_nir, write_nir
+from exporters.onnx import export_onnx_step
+
 __all__ = ["Artifacts", "export_all"]
 
 
@@ -29,9 +33,6 @@ def export_all(model: nn.Module, input_shape: tuple[int, ...], calibration: Tens
     """Fold ``model`` (calibrated on ``calibration`` [T, B, *input_shape]) and write ``model.nir``,
     ``model_flat.nir`` (residual blocks inlined, for peers) and ``model_step.onnx`` into ``out_dir`` (atomically).
     """
-    from exporters.fold.api import fold
-    from exporters.nir import to_nir, write_nir
-    from exporters.onnx import export_onnx_step
 
     out = Path(out_dir)
     folded, report = fold(model, calibration)

@@ -29,7 +29,10 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from exporters.lifspec import LIFSpec
+
 from ..errors import InvalidInputError
+from ..nirsim import NIRSimulator
 from .counting import LayerCount, OpCounts, _batches, input_kind
 from .neuron_ops import OP_KINDS, NeuronOpCount, spec_ops
 
@@ -214,7 +217,6 @@ def _snndeploy_spec(node: Any) -> Any | None:
     meta = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
     if meta.get("role") not in ("lif", "soft_lif.threshold"):
         return None
-    from exporters.lifspec import LIFSpec
 
     return LIFSpec.from_dict(meta["spec"])
 
@@ -234,7 +236,6 @@ def count_nir_ops(graph: Any, data: Tensor | Iterable[Any], dt: float | None = N
         data: input [T, B, *input_shape], or an iterable of such tensors or of (x, y) pairs.
         dt: seconds per step (default: the graph's ``dt`` metadata).
     """
-    from ..nirsim import NIRSimulator
 
     sim = NIRSimulator(graph, dt=dt)
     g = sim.graph

@@ -23,6 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from exporters.lifspec import LIFSpec, to_euler
+from exporters.nir import contract_of, read_nir
+
 from ..errors import ExportError
 from ..neurons.dynamics import charge, hard_reset, soft_reset
 from .graph import FlatGraph, flatten_graph, schedule
@@ -81,7 +84,6 @@ def _check_close(name: str, what: str, got: Any, expected: float) -> None:
 
 def _spec_executors(g: FlatGraph, dt: float) -> dict[str, Executor]:
     """Rewrite snndeploy-written neurons of ``g`` (in place) into ``_SpecNeuron`` executors."""
-    from exporters.lifspec import LIFSpec, to_euler
 
     out: dict[str, Executor] = {}
     for name, node in list(g.nodes.items()):
@@ -250,8 +252,6 @@ class NIRSimulator(nn.Module):
 def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = None) -> NIRSimulator:
     """A torch module that runs ``graph`` (or the NIR file at that path) with nirsim's semantics."""
     if not isinstance(graph, nir.NIRGraph):
-        from exporters.nir import read_nir
-
         graph = read_nir(graph)
     return NIRSimulator(graph, dt=dt)
 
@@ -272,7 +272,6 @@ def layer_spikes(graph: nir.NIRGraph, values: dict[str, Tensor]) -> dict[str, Te
     raw = (graph.metadata or {}).get("snndeploy_contract")
     if raw is None:
         raise ExportError("the graph has no snndeploy_contract metadata: layer paths are unknown")
-    from exporters.nir import contract_of
 
     contract = contract_of(graph)
     out: dict[str, Tensor] = {}

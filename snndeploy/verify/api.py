@@ -24,8 +24,10 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError
+from ..models.tree import get_module
 from .compare import SpikeComparison, compare_spikes
 from .margins import membrane_margin
+from .peers import KNOWN_DIFFERENCES
 from .runners import FAILED, OK, RuntimeRun, run_nirsim, run_onnx, run_peer, run_torch
 
 __all__ = ["verify", "VerifyReport", "RuntimeReport", "EXACT", "APPROXIMATE", "INFORMATIONAL"]
@@ -201,7 +203,6 @@ def verify(
         min_spike_agreement, max_accuracy_drop: the policy for approximate folds.
         batch_size: samples per batch; ``on_batch(done, total)`` is called after each (progress bars).
     """
-    from .peers import KNOWN_DIFFERENCES
 
     if not isinstance(x, Tensor) or x.dim() < 3 or not x.is_floating_point():
         raise InvalidInputError(f"verify: x must be a float tensor [T, B, *input_shape], got "
@@ -239,7 +240,6 @@ def verify(
     src = runs["source"]
     if src.status != OK:
         raise InvalidInputError(f"verify: the source model did not run: {src.detail}")
-    from exporters.tree import get_module
 
     margins = {p: m for p, inp in src.inputs.items()
                if (m := membrane_margin(get_module(model, p), inp)) is not None}

@@ -16,6 +16,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from exporters.nir import contract_of
+from exporters.onnx import _node, run_onnx_step
+
+from ..errors import InvalidFileError, InvalidInputError, SnnDeployError, UnknownNameError
+from ..filecheck import validate_onnx
+from ..models.tree import neuron_paths
+from ..neurons.base import Backend, NeuronModule
+from ..nirsim import simulate
+from ..nirsim.sim import layer_spikes
+from .peers import PEERS
+
 __all__ = ["RuntimeRun", "record_layers", "run_torch", "run_onnx", "run_nirsim", "run_peer"]
 
 OK, UNAVAILABLE, FAILED = "ok", "unavailable", "failed"
@@ -36,7 +47,6 @@ class RuntimeRun:
 @contextlib.contextmanager
 def record_layers(model: nn.Module, keep_inputs: bool = False) -> Iterator[tuple[dict[str, Tensor], dict[str, Tensor]]]:
     """Forward hooks on every neuron module: yields ``(spikes, inputs)`` dicts filled during the forward pass."""
-    from exporters.tree import neuron_paths
 
     spikes: dict[str, Tensor] = {}
     inputs: dict[str, Tensor] = {}
@@ -58,7 +68,6 @@ def record_layers(model: nn.Module, keep_inputs: bool = False) -> Iterator[tuple
 @contextlib.contextmanager
 def _backend(model: nn.Module, backend: str | None) -> Iterator[None]:
     """Temporarily switch every neuron module of ``model`` to ``backend`` (None: leave as is)."""
-    from ..neurons.base import Backend, NeuronModule
 
     if backend is None:
         yield
@@ -82,7 +91,6 @@ def run_torch(name: str, model: nn.Module, x: Tensor, backend: str | None = None
         with _backend(model, backend), record_layers(model, keep_inputs) as (spikes, inputs):
             out = model(x)
     except Exception as exc:  # e.g. a backend that needs CUDA
-        from ..errors import UnknownNameError
 
         status = UNAVAILABLE if isinstance(exc, UnknownNameError) else FAILED
         return RuntimeRun(name, status, f"{type(exc).__name__}: {exc}")
@@ -93,8 +101,6 @@ def run_torch(name: str, model: nn.Module, x: Tensor, backend: str | None = None
 
 def _onnx_contract(session: Any) -> dict[str, Any]:
     import json
-
-    from ..errors import InvalidInputError
 
     raw = session.get_modelmeta().custom_metadata_map.get("snndeploy_contract")
     if raw is None:
@@ -109,11 +115,6 @@ def run_onnx(path: str, x: Tensor) -> RuntimeRun:
     a file onnxruntime still rejects, or that fails while running, raises ``InvalidFileError`` naming the file.
     """
     import numpy as np
-
-    from exporters.onnx import _node, run_onnx_step
-
-    from ..errors import InvalidFileError, SnnDeployError
-    from ..filecheck import validate_onnx
 
     name = "onnxruntime"
     try:
@@ -144,11 +145,6 @@ def run_onnx(path: str, x: Tensor) -> RuntimeRun:
 
 def run_nirsim(graph: Any, x: Tensor) -> RuntimeRun:
     """Run a ``nir.NIRGraph`` in snndeploy's own NIR interpreter (the reference for peers)."""
-    from exporters.nir import contract_of
-
-    from ..errors import SnnDeployError
-    from ..nirsim import simulate
-    from ..nirsim.sim import layer_spikes
 
     try:
         out, values = simulate(graph, x, record=True)
@@ -161,7 +157,6 @@ def run_nirsim(graph: Any, x: Tensor) -> RuntimeRun:
 
 def run_peer(peer: str, graph: Any, x: Tensor) -> RuntimeRun:
     """Run ``graph`` in a peer simulator's NIR importer (output only; see ``snndeploy.verify.peers``)."""
-    from .peers import PEERS
 
     runner = PEERS.get(peer)
     if runner is None:
