@@ -17,9 +17,10 @@ def run(neuron: str, out: Path, epochs: int = 4, T: int = 4, seed: int = 0) -> i
     """Train a small MLP with ``neuron`` on digits, then fold, export and verify it; returns 0 when verify passes."""
     from rich.console import Console
 
-    from snndeploy.cli.verify import print_report, verify_checkpoint
+    from snndeploy.cli.render import print_verify_report
     from snndeploy.data import load_dataset
     from snndeploy.models import ModelConfig
+    from snndeploy.pipeline import verify_checkpoint
     from snndeploy.train import TrainConfig, train
 
     console = Console()
@@ -28,8 +29,8 @@ def run(neuron: str, out: Path, epochs: int = 4, T: int = 4, seed: int = 0) -> i
     result = train(config, data, TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, seed=seed), out)
     console.print(f"trained {neuron} MLP: test accuracy {result.history[-1]['test_acc']:.4f}")
     report, paths = verify_checkpoint(result.checkpoint, out, data="digits", samples=256,
-                                      peers=["norse", "spikingjelly", "snntorch"], console=console)
-    print_report(console, report, f"{neuron}: spike agreement on {report.samples} digits test images")
+                                      peers=["norse", "spikingjelly", "snntorch"])
+    print_verify_report(console, report, f"{neuron}: spike agreement on {report.samples} digits test images")
     console.print(f"verify {'PASSED' if report.passed else 'FAILED'}: {paths['markdown']}")
     return 0 if report.passed else 1
 

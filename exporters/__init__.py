@@ -7,12 +7,13 @@ Typical use (time-major ``[T, B, *]`` inputs)::
     export_onnx_step(model, "model_step.onnx", input_shape)          # any T in onnxruntime, neurons exact
 """
 
-from .fold import FoldReport, finetune, fold
+from .fold import FoldReport, finetune, fold, fold_checkpoint
+from .from_checkpoint import FORMATS, export_checkpoint
 from .lifspec import LIFSpec, SpecLIF
 from .nir import read_nir, to_nir, write_nir
 from .onnx import export_onnx_step, export_onnx_unrolled, run_onnx_step
 
 __all__ = [
-    "LIFSpec", "SpecLIF", "fold", "finetune", "FoldReport", "to_nir", "write_nir", "read_nir",
+    "LIFSpec", "SpecLIF", "fold", "fold_checkpoint", "export_checkpoint", "FORMATS", "finetune", "FoldReport", "to_nir", "write_nir", "read_nir",
     "export_onnx_step", "export_onnx_unrolled", "run_onnx_step",
 ]

@@ -68,9 +68,9 @@ def test_hw_check_command(ckpt, tmp_path):
 def test_energy_step_for_demo(ckpt, tmp_path):
     import shutil
 
-    from snndeploy.cli.energy import energy_step
+    from snndeploy.pipeline import demo_energy
 
     shutil.copy(ckpt, tmp_path / "checkpoint.pt")
-    section = energy_step(tmp_path, limit=8)
+    section = demo_energy(tmp_path, limit=8)
     assert section["samples"] == 8 and set(section["energy_per_sample_pj"]) >= {"cmos45_fp32", "loihi"}
     assert (tmp_path / "energy" / "energy.json").is_file()

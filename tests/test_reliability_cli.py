@@ -65,3 +65,15 @@ def test_file_beyond_the_size_limit_exits_2(tmp_path: Path, capsys: pytest.Captu
     monkeypatch.setenv("SNNDEPLOY_MAX_FILE_BYTES", "1000")
     assert main(["export", str(good), "--out", str(tmp_path / "m.nir")]) == 2
     assert "above the limit max_file_bytes=1000" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("argv", [
+    ["verify", "--nir", "x.nir"],            # missing checkpoint argument
+    ["hw-check", "x.pt"],                    # missing --target
+    ["energy", "x.pt", "--limit", "many"],   # bad option value
+    ["no-such-command"],
+])
+def test_usage_errors_exit_2_without_traceback(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Error" in err

@@ -35,16 +35,25 @@ COMMAND_MODULES = [
     "vendor",
 ]
 
-_state = {"debug": False}
-
-
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
-    _state["debug"] = debug
+    """``--debug`` is read by ``main`` from the argument list (errors can happen before any callback runs)."""
 
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"snndeploy.cli.{_name}").register(app)
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """The click exception classes typer raises for usage errors: typer ≥ 0.2x bundles its own click
+    (``typer._click``), older typers use the ``click`` package; both are caught, whichever is installed."""
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except ImportError:
+            continue
+    return tuple(found)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,13 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.secho("aborted", err=True)
         return 130
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except _usage_errors() as exc:  # click usage errors (missing argument, bad option, ...): no traceback
+        exc.show()
+        return exc.exit_code
     return rc if isinstance(rc, int) else 0
 
 

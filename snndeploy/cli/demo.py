@@ -7,17 +7,16 @@
 3. verify the spikes across the source model, its fused backend, the folded model, ONNX Runtime, nirsim and the
    installed peer simulators: ``verify.json``, ``verify.md``, ``agreement.png`` (``raster_diff.png`` on divergence);
 4. estimate energy: ``energy/``.
-Every step adds its section to ``summary.json``.
+Every step adds its section to ``summary.json``. The steps are ``snndeploy.pipeline.demo_*``; this module prints.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
-__all__ = ["register", "demo", "train_step", "verify_step", "write_summary"]
+__all__ = ["register", "demo"]
 
 
 def register(app: typer.Typer) -> None:
@@ -29,43 +28,6 @@ def register(app: typer.Typer) -> None:
     )(demo)
 
 
-def write_summary(out: Path, section: str, content: dict[str, Any]) -> Path:
-    """Set ``summary.json[section] = content`` (atomic rewrite; other sections kept)."""
-    import json
-
-    from ..io import atomic_write
-
-    path = Path(out) / "summary.json"
-    summary = json.loads(path.read_text()) if path.is_file() else {}
-    summary[section] = content
-    with atomic_write(path) as fh:
-        json.dump(summary, fh, indent=2)
-    return path
-
-
-def train_step(out: Path, epochs: int, seed: int, T: int, neuron: str, console: Any) -> dict[str, Any]:
-    """Train the demo network; returns the ``train`` section of the summary."""
-    from ..data import load_dataset
-    from ..models import ModelConfig
-    from ..train import TrainConfig, train
-    from .train import print_epoch, print_rates
-
-    data = load_dataset("digits", time_steps=T)
-    config = ModelConfig("vgg", data.input_shape, data.num_classes, neuron, width=0.5)
-    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, seed=seed, progress=False)
-    console.print(f"[bold]1. train[/bold] {config.model} (width 0.5) × {neuron} on sklearn digits, T={T}, {epochs} epochs")
-    result = train(config, data, cfg, out, on_epoch=lambda r: print_epoch(console, r, epochs))
-    last = result.history[-1]
-    print_rates(console, last, f"{neuron} firing rates on the digits test set ({len(data.test)} images)")
-    console.print(f"test accuracy [bold]{last['test_acc']:.4f}[/bold]")
-    return {
-        "dataset": "digits", "T": T, "epochs": epochs, "seed": seed, "model_config": config.to_dict(),
-        "test_acc": last["test_acc"], "train_acc": last["train_acc"], "firing_rate": last["firing_rate"],
-        "mean_firing_rate": last["mean_firing_rate"], "checkpoint": str(result.checkpoint),
-        "metrics": str(result.metrics),
-    }
-
-
 def demo(
     out: Path = typer.Option(Path("reports/demo"), help="Output directory."),
     epochs: int = typer.Option(8, help="Training epochs."),
@@ -74,39 +36,45 @@ def demo(
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     from rich.console import Console
+    from rich.progress import Progress
+
+    from ..pipeline import demo_energy, demo_train, demo_verify, write_summary
+    from .render import print_epoch, print_rates, print_verify_report
 
     console = Console()
-    section = train_step(out, epochs, seed, T, neuron, console)
+    console.print(f"[bold]1. train[/bold] vgg (width 0.5) × {neuron} on sklearn digits, T={T}, {epochs} epochs")
+    section, result, _, n_test = demo_train(out, epochs, seed, T, neuron,
+                                            on_epoch=lambda r: print_epoch(console, r, epochs))
+    last = result.history[-1]
+    print_rates(console, last, f"{neuron} firing rates on the digits test set ({n_test} images)")
+    console.print(f"test accuracy [bold]{last['test_acc']:.4f}[/bold]")
     write_summary(out, "train", section)
-    write_summary(out, "verify", verify_step(out, seed, console, neuron))
-    from .energy import energy_step
-
-    console.print("[bold]4. energy[/bold]")
-    write_summary(out, "energy", energy_step(out, console))
-    console.print(f"everything is in {out}/ (summary.json, verify.md, agreement.png, energy/)")
-
-
-def verify_step(out: Path, seed: int, console: Any, neuron: str = "clif", samples: int = 256) -> dict[str, Any]:
-    """Fold, export and verify ``OUT/checkpoint.pt`` on the digits test set; returns the ``verify`` section."""
-    from .verify import print_report, verify_checkpoint
 
     console.print("[bold]2. fold + export[/bold] (NIR nested and flat, ONNX step model) and "
                   "[bold]3. verify[/bold] across runtimes")
-    report, paths = verify_checkpoint(Path(out) / "checkpoint.pt", Path(out), data="digits", samples=samples,
-                                      peers=["norse", "spikingjelly", "snntorch", "sinabs", "rockpool"], seed=seed,
-                                      console=console)
-    print_report(console, report, f"spike agreement on {report.samples} digits test images, T={report.T}")
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("verifying", total=None)
+        section, report, paths = demo_verify(out, seed,
+                                             on_batch=lambda done, total: progress.update(task, completed=done,
+                                                                                          total=total))
+    print_verify_report(console, report, f"spike agreement on {report.samples} digits test images, T={report.T}")
     exact_ok = all(r.passed for r in report.runtimes if r.expectation == "exact")
     console.print(f"exact paths (fused backend, ONNX Runtime, NIR graph vs folded model): "
                   f"{'all identical' if exact_ok else 'DIVERGED'}")
     folded = next((r for r in report.runtimes if r.runtime == "folded"), None)
     if folded is not None and folded.expectation == "approximate" and report.source_accuracy is not None:
         console.print(f"approximate {neuron.upper()}→LIF fold: {100 * folded.spike_agreement:.2f}% identical "
-                      f"neuron-steps, accuracy {100 * folded.accuracy:.2f}% vs source {100 * report.source_accuracy:.2f}% "
-                      f"({100 * (folded.accuracy - report.source_accuracy):+.2f} pt); policy: ≥ "
-                      f"{100 * report.policy['min_spike_agreement']:.1f}% spikes and ≤ "
+                      f"neuron-steps, accuracy {100 * folded.accuracy:.2f}% vs source "
+                      f"{100 * report.source_accuracy:.2f}% ({100 * (folded.accuracy - report.source_accuracy):+.2f} "
+                      f"pt); policy: ≥ {100 * report.policy['min_spike_agreement']:.1f}% spikes and ≤ "
                       f"{report.policy['max_accuracy_drop']} pt drop")
     verdict = "PASSED" if report.passed else "FAILED the policy (see verify.md)"
     console.print(f"verify {verdict}; report {paths['markdown']}")
-    return {"passed": report.passed, "runtimes": [r.to_dict() | {"layers": None} for r in report.runtimes],
-            "report": str(paths["markdown"])}
+    write_summary(out, "verify", section)
+
+    console.print("[bold]4. energy[/bold]")
+    section = demo_energy(out)
+    lines = ", ".join(f"{k} {v / 1e3:.4g} nJ" for k, v in section["energy_per_sample_pj"].items())
+    console.print(f"[bold]energy[/bold] per sample: {lines} (data movement not counted; see {section['report']})")
+    write_summary(out, "energy", section)
+    console.print(f"everything is in {out}/ (summary.json, verify.md, agreement.png, energy/)")

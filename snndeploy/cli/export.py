@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-__all__ = ["register", "export", "FORMATS"]
-
-FORMATS = ("nir", "onnx", "onnx-unrolled")
+__all__ = ["register", "export"]
 
 
 def register(app: typer.Typer) -> None:
@@ -33,35 +31,13 @@ def export(
 ) -> None:
     from rich.console import Console
 
-    from .. import load
-    from ..errors import InvalidParameterError
+    from exporters import export_checkpoint
 
-    fmt = format.lower()
-    if fmt not in FORMATS:
-        raise InvalidParameterError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
-    model, config = load(checkpoint)
+    from .render import print_fold_report
+
+    report = export_checkpoint(checkpoint, out, format, dt=dt, time_steps=time_steps, flat=flat,
+                               soft_reset=soft_reset, data=data, data_dir=data_dir, limit=limit)
     console = Console()
-    if fmt == "nir":
-        from exporters.fold import fold
-        from exporters.nir import to_nir, write_nir
-
-        from .fold import calibration_inputs, print_fold_report
-
-        cal = calibration_inputs(config, data, data_dir, limit)
-        x = cal[0] if cal is not None else None
-        folded, report = fold(model, x)
-        T = time_steps or (int(x.shape[0]) if x is not None else None)
-        write_nir(out, to_nir(folded, config.input_shape, dt=dt, T=T, flat=flat, soft_reset=soft_reset,
-                              report=report))
+    if report is not None:
         print_fold_report(console, report)
-    elif fmt == "onnx":
-        from exporters.onnx import export_onnx_step
-
-        export_onnx_step(model, out, config.input_shape)
-    else:
-        from exporters.onnx import export_onnx_unrolled
-
-        if time_steps is None:
-            raise InvalidParameterError("--format onnx-unrolled needs --time-steps (the fixed T)")
-        export_onnx_unrolled(model, out, config.input_shape, T=time_steps)
     console.print(f"wrote {out}")

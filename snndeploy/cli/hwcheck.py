@@ -32,57 +32,18 @@ def hw_check(
 
     from rich.console import Console
 
-    from ..hardware import HardwareConstraintError, check_model, check_nir, get_target, quantize_model
+    from ..errors import HardwareConstraintError
+    from ..hardware.api import check_file
     from ..io import atomic_write
+    from .render import print_hw_check
 
     console = Console()
-    t = get_target(target)
-    result: dict = {"source": str(source), "target": t.name}
-    if str(source).endswith(".nir"):
-        import nir
-
-        rep = check_nir(nir.read(str(source)), t)
-    else:
-        import torch
-
-        from .. import load
-        from ..data import load_dataset
-        from .energy import default_dataset
-
-        model, config = load(source)
-        name = data or default_dataset(config.input_shape)
-        x = y = None
-        if name is not None:
-            bundle = load_dataset(name, data_dir, limit=limit)
-            xb, y = next(iter(torch.utils.data.DataLoader(bundle.test, batch_size=limit)))
-            x = bundle.to_time_major(xb)
-        if fold_model:
-            try:
-                from exporters.fold.api import fold
-            except ImportError:  # pragma: no cover - exporters not installed
-                console.print("[yellow]exporters.fold not available: checking the unfolded model[/]")
-            else:
-                model, fold_report = fold(model, x)
-                result["fold"] = getattr(fold_report, "metrics", {})
-        rep = check_model(model, t, x)
-        if quantize:
-            q = quantize_model(model, t, x, y)
-            result["quantization"] = q.to_dict()
-            for a in q.activity:
-                flag = f"  [red]{a.alarm}[/]" if a.alarm else ""
-                console.print(f"{a.name}: rate {a.rate_float:.4f} → {a.rate_quant:.4f}, spike agreement "
-                              f"{a.agreement:.4f}{flag}")
-            if q.accuracy:
-                console.print(f"accuracy float {q.accuracy[0]:.4f} → quantised {q.accuracy[1]:.4f}")
-    result["check"] = rep.to_dict()
-    for v in rep.violations:
-        color = "red" if v.severity == "error" else "yellow"
-        console.print(f"[{color}]{v.severity}[/] {v.layer} [{v.rule}] {v.message}\n    fix: {v.fix}\n    source: {v.source}")
-    if rep.not_checked:
-        console.print(f"not checked (no source found): {', '.join(rep.not_checked)}")
-    console.print(f"{t.name}: {len(rep.errors)} error(s), {len(rep.violations) - len(rep.errors)} warning(s)")
+    result = check_file(source, target, fold_model=fold_model, quantize=quantize, data=data, data_dir=data_dir,
+                        limit=limit)
+    print_hw_check(console, result)
     if out is not None:
         with atomic_write(Path(out) / "hw_check.json") as fh:
-            json.dump(result, fh, indent=2, default=str)
-    if not rep.ok:
-        raise HardwareConstraintError(f"{t.name}: {len(rep.errors)} constraint violation(s), listed above")
+            json.dump(result.to_dict(), fh, indent=2, default=str)
+    if not result.report.ok:
+        raise HardwareConstraintError(f"{result.target.name}: {len(result.report.errors)} constraint violation(s), "
+                                      "listed above")

@@ -13,7 +13,7 @@ import typer
 
 from ..errors import InvalidParameterError
 
-__all__ = ["register", "train", "parse_neuron_args", "print_epoch", "print_rates"]
+__all__ = ["register", "train", "parse_neuron_args"]
 
 
 def register(app: typer.Typer) -> None:
@@ -47,28 +47,6 @@ def parse_neuron_args(items: list[str]) -> dict[str, Any]:
                     value = raw.strip()
         out[key.strip()] = value
     return out
-
-
-def print_epoch(console: Any, record: dict[str, Any], epochs: int) -> None:
-    """One line per finished epoch."""
-    console.print(
-        f"epoch {record['epoch'] + 1}/{epochs}  loss {record['train_loss']:.4f}  train {record['train_acc']:.4f}  "
-        f"test {record['test_acc']:.4f}  rate {record['mean_firing_rate']:.4f}  lr {record['lr']:.1e}  "
-        f"{record['time_s']:.1f}s"
-    )
-
-
-def print_rates(console: Any, record: dict[str, Any], title: str) -> None:
-    """Per-layer firing-rate table of an epoch record."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("neuron layer")
-    table.add_column("firing rate", justify="right")
-    for name, rate in record["firing_rate"].items():
-        table.add_row(name, f"{rate:.4f}")
-    table.add_row("all", f"{record['mean_firing_rate']:.4f}")
-    console.print(table)
 
 
 def train(
@@ -111,6 +89,7 @@ def train(
     from ..models import ModelConfig
     from ..train import TrainConfig
     from ..train import train as run_training
+    from .render import print_epoch, print_rates
 
     # under torchrun only rank 0 talks (the trainer calls on_epoch on rank 0 only)
     console = Console(quiet=os.environ.get("RANK", "0") != "0")

@@ -5,5 +5,9 @@
 """
 from . import cifar, embedded, events  # noqa: F401  (register the loaders)
 from .base import DATASETS, DataBundle, load_dataset, register_dataset
+from .select import calibration_inputs, default_dataset, evaluation_inputs, split_tensors
 
-__all__ = ["DATASETS", "DataBundle", "load_dataset", "register_dataset"]
+__all__ = [
+    "DATASETS", "DataBundle", "load_dataset", "register_dataset",
+    "default_dataset", "split_tensors", "calibration_inputs", "evaluation_inputs",
+]

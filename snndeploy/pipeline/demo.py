@@ -1,0 +1,78 @@
+"""The demo's steps on embedded sklearn digits: train a small CLIF VGG, fold + export + verify, estimate energy.
+
+Each step returns its section of ``summary.json`` (``write_summary`` adds it); the CLI (``snndeploy demo``) prints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..data import load_dataset
+from ..io import atomic_write
+from ..models import ModelConfig
+from ..train import TrainConfig, TrainResult, train
+from ..verify import VerifyReport
+from .energy import energy_of_file
+from .verify import verify_checkpoint
+
+__all__ = ["DEMO_PEERS", "write_summary", "demo_train", "demo_verify", "demo_energy"]
+
+#: Peer simulators the demo tries (each reported as unavailable when it cannot run the graph).
+DEMO_PEERS = ("norse", "spikingjelly", "snntorch", "sinabs", "rockpool")
+
+
+def write_summary(out: Path, section: str, content: dict[str, Any]) -> Path:
+    """Set ``summary.json[section] = content`` (atomic rewrite; other sections kept)."""
+    path = Path(out) / "summary.json"
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+    summary[section] = content
+    with atomic_write(path) as fh:
+        json.dump(summary, fh, indent=2)
+    return path
+
+
+def demo_train(
+    out: Path, epochs: int, seed: int, T: int, neuron: str,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, Any], TrainResult, ModelConfig, int]:
+    """Train the demo network (VGG, width 0.5) on digits; returns ``(train section, result, config, test size)``."""
+    data = load_dataset("digits", time_steps=T)
+    config = ModelConfig("vgg", data.input_shape, data.num_classes, neuron, width=0.5)
+    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, seed=seed, progress=False)
+    result = train(config, data, cfg, out, on_epoch=on_epoch)
+    last = result.history[-1]
+    section = {
+        "dataset": "digits", "T": T, "epochs": epochs, "seed": seed, "model_config": config.to_dict(),
+        "test_acc": last["test_acc"], "train_acc": last["train_acc"], "firing_rate": last["firing_rate"],
+        "mean_firing_rate": last["mean_firing_rate"], "checkpoint": str(result.checkpoint),
+        "metrics": str(result.metrics),
+    }
+    return section, result, config, len(data.test)
+
+
+def demo_verify(
+    out: Path, seed: int, samples: int = 256, on_batch: Callable[[int, int], None] | None = None
+) -> tuple[dict[str, Any], VerifyReport, dict[str, Path]]:
+    """Fold, export and verify ``OUT/checkpoint.pt`` on the digits test set; returns ``(verify section, report,
+    paths)``."""
+    report, paths = verify_checkpoint(Path(out) / "checkpoint.pt", Path(out), data="digits", samples=samples,
+                                      peers=list(DEMO_PEERS), seed=seed, on_batch=on_batch)
+    section = {"passed": report.passed, "runtimes": [r.to_dict() | {"layers": None} for r in report.runtimes],
+               "report": str(paths["markdown"])}
+    return section, report, paths
+
+
+def demo_energy(out: Path, limit: int = 256) -> dict[str, Any]:
+    """Count ``OUT/checkpoint.pt`` on the digits test set, write ``OUT/energy/``; returns the ``energy`` section
+    (totals and the per-profile energy per sample)."""
+    report, paths = energy_of_file(Path(out) / "checkpoint.pt", Path(out) / "energy", limit=limit)
+    return {
+        "dataset": report["meta"]["dataset"],
+        "samples": report["data"]["samples"],
+        "totals": {k: report["totals"][k] for k in ("firing_rate", "effective_acs", "effective_macs", "state_updates")},
+        "energy_per_sample_pj": {e["profile"]: e["per_sample_pj"]["total"] for e in report["energy"]},
+        "report": str(paths["markdown"]),
+    }

@@ -1,0 +1,61 @@
+"""Energy of a checkpoint or a NIR file on a dataset: count, price under the profiles, write the report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from exporters.nir import read_nir
+
+from ..checkpoint import load
+from ..data import default_dataset, load_dataset
+from ..energy import build_report, builtin_profiles, count_nir_ops, count_ops, get_profile, write_report
+from ..errors import InvalidParameterError
+from ..nirsim import NIRSimulator
+
+__all__ = ["energy_of_file", "test_batches"]
+
+
+def test_batches(name: str, data_dir: Path | None, limit: int, batch_size: int) -> tuple[Iterable[Tensor], Any]:
+    """Time-major test batches of dataset ``name`` (first ``limit`` samples) and the bundle."""
+    bundle = load_dataset(name, data_dir, limit=limit)
+    loader = torch.utils.data.DataLoader(bundle.test, batch_size=batch_size)
+    return (bundle.to_time_major(x) for x, _ in loader), bundle
+
+
+def energy_of_file(
+    source: Path,
+    out: Path,
+    *,
+    data: str | None = None,
+    data_dir: Path | None = None,
+    limit: int = 256,
+    batch_size: int = 128,
+    profiles: Sequence[str] = (),
+    dt: float | None = None,
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Count a checkpoint (or a ``.nir`` graph, run by nirsim) on a dataset's test split and price it.
+
+    ``profiles``: names or TOML paths (default: every built-in profile). Returns ``(report, written paths)``;
+    the report is what ``energy.json`` holds.
+    """
+    if str(source).endswith(".nir"):
+        graph = read_nir(source)
+        model, input_shape, meta = None, NIRSimulator(graph, dt=dt).input_shape, {"nir": str(source)}
+    else:
+        model, config = load(source)
+        graph, input_shape = None, config.input_shape
+        meta = {"checkpoint": str(source), "model": config.model, "neuron": config.neuron}
+    name = data or default_dataset(input_shape)
+    if name is None:
+        raise InvalidParameterError(f"{source}: cannot infer the dataset from input_shape {input_shape}; pass --data")
+    meta["dataset"] = name
+    batches, _ = test_batches(name, data_dir, limit, batch_size)
+    profs = list(builtin_profiles().values()) if not profiles else [get_profile(p) for p in profiles]
+    counts = count_ops(model, batches) if graph is None else count_nir_ops(graph, batches, dt=dt)
+    report = build_report(counts, profs, meta)
+    return report, write_report(report, out)
