@@ -161,7 +161,7 @@ def test_speck_shapes_memory_and_readout():
     assert ("0", "max_output_feature_map") in found  # 128x128 output > 64x64
     assert ("2", "max_output_feature_map") not in found
     assert ("6", "max_readout_classes") in found  # 20 classes > 15
-    assert ("0", "speck.memory") in found  # 8·2^(0+7)... neuron memory 8·128·128 = 128 Ki > 64 Ki
+    assert ("0", "cores.memory") in found  # 8·2^(0+7)... neuron memory 8·128·128 = 128 Ki > 64 Ki
 
 
 def test_secondary_limit_is_a_warning(tmp_path):
@@ -253,3 +253,25 @@ def test_readout_size_of_a_model_ending_in_weights():
     assert ("2", "max_readout_classes") in rules(check_model(model(20), "speck", x), "error")
     xylo = rules(check_model(model(10), "xylo_audio2", x), "error")
     assert ("2", "max_output_neurons") in xylo and ("2", "layers.output_from_neurons") in xylo  # 10 > 8 outputs
+
+
+def test_check_nir_readout_of_a_graph_ending_in_weights():
+    """A NIR graph whose Output is fed by an Affine (read off-chip): the readout is the Affine's size and the last
+    neuron layer is hidden (it used to be counted as the readout: "readout classes 16 > 15" for 10 classes)."""
+    nir = pytest.importorskip("nir")
+
+    def graph(hidden: int, classes: int):
+        nodes = {
+            "input": nir.Input(input_type=np.array([3])),
+            "fc1": nir.Affine(weight=np.ones((hidden, 3), np.float32), bias=np.zeros(hidden, np.float32)),
+            "if1": nir.IF(r=np.ones(hidden), v_threshold=np.ones(hidden), v_reset=np.zeros(hidden)),
+            "fc2": nir.Affine(weight=np.ones((classes, hidden), np.float32), bias=np.zeros(classes, np.float32)),
+            "output": nir.Output(output_type=np.array([classes])),
+        }
+        return nir.NIRGraph(nodes=nodes, edges=[("input", "fc1"), ("fc1", "if1"), ("if1", "fc2"), ("fc2", "output")])
+
+    assert not {r for r in rules(check_nir(graph(16, 10), "speck")) if r[1] == "max_readout_classes"}
+    assert ("fc2", "max_readout_classes") in rules(check_nir(graph(10, 16), "speck"), "error")
+    # Xylo: the 16 neurons are hidden (≤ 1000) and the readout is fc2's 10 > 8 outputs
+    xylo = rules(check_nir(graph(16, 10), "xylo_audio2"), "error")
+    assert ("fc2", "max_output_neurons") in xylo and ("graph", "max_hidden_neurons") not in xylo

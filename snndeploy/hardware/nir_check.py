@@ -80,8 +80,36 @@ def check_nir(graph: Any, target: str | HardwareTarget) -> CheckReport:
     visit("", graph)
     total = sum(s for _, s in sizes)
     limit_check(rep, t, "max_neurons_total", total, "graph", "neurons", "use a smaller model")
-    if sizes:
-        limit_check(rep, t, "max_hidden_neurons", total - sizes[-1][1], "graph", "hidden neurons", "use fewer hidden neurons")
-        limit_check(rep, t, "max_output_neurons", sizes[-1][1], sizes[-1][0], "output neurons", "use fewer outputs")
-        limit_check(rep, t, "max_readout_classes", sizes[-1][1], sizes[-1][0], "readout classes", "use at most 15 classes")
+    readout = _readout(graph, neuron_types)
+    if readout is not None and readout[2]:  # the graph ends with a weight layer read off-chip: all neurons hidden
+        name, n = readout[0], readout[1]
+        hidden = total
+    elif sizes:
+        name, n = sizes[-1]
+        hidden = total - n
+    else:
+        return rep
+    limit_check(rep, t, "max_hidden_neurons", hidden, "graph", "hidden neurons", "use fewer hidden neurons")
+    limit_check(rep, t, "max_output_neurons", n, name, "output neurons", "use fewer outputs")
+    limit_check(rep, t, "max_readout_classes", n, name, "readout classes", "use at most {limit} classes")
     return rep
+
+
+def _readout(graph: Any, neuron_types: set[str]) -> tuple[str, int, bool] | None:
+    """``(node, size, is_weight_layer)`` of the node feeding the graph's ``Output`` (``None`` when there is none or
+    its size is unknown): the readout is that node's output, whether it is a neuron layer or a weight layer."""
+    import numpy as np
+
+    outputs = {k for k, n in graph.nodes.items() if type(n).__name__ == "Output"}
+    src = next((a for a, b in graph.edges if b in outputs), None)
+    if src is None:
+        return None
+    node = graph.nodes[src]
+    out_type = getattr(node, "output_type", None) or {}
+    shape = next(iter(out_type.values()), None) if isinstance(out_type, dict) else None
+    if shape is None or np.size(shape) == 0:
+        weight = getattr(node, "weight", None)
+        if weight is None:
+            return None
+        shape = np.shape(weight)[:1]
+    return src, int(np.prod(np.asarray(shape))), type(node).__name__ not in neuron_types

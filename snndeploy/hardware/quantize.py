@@ -30,11 +30,13 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError
+from ..models.tree import walk as walk_model
 from ..neurons import CLIF, ILIF, KLIF, LIF
 from ..neurons.base import is_neuron
 from ..verify.compare import compare_spikes
-from .check import _SYNAPTIC, neuron_view, walk_model
 from .targets import HardwareTarget, get_target
+from .views import SYNAPTIC as _SYNAPTIC
+from .views import neuron_view
 
 __all__ = ["LayerQuant", "LayerActivity", "QuantizationResult", "quantize_model", "weight_scale", "quantize_tau", "quantize_decay"]
 

@@ -3,7 +3,7 @@
 The numbers live in ``snndeploy/hardware/targets/*.toml`` (from /work/shared/HARDWARE.md), each section with its
 ``source``; a limit marked ``secondary = true`` comes from a secondary source and is only warned about. The
 schema (sections ``neuron``, ``layers``, ``weights``, ``threshold``, ``decay``, ``limits.*``, ``nir``, optional
-``speck``) is validated on load; a bad file raises ``InvalidParameterError`` naming the file and the key.
+``cores``) is validated on load; a bad file raises ``InvalidParameterError`` naming the file and the key.
 
 Integer formats are described relative to one weight LSB: a layer's float weights W map to integers
 ``W / s`` (s the layer's scale) that must lie on ``range(min, max + 1, step)``; its threshold maps to ``θ / s``
@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import InvalidParameterError, UnknownNameError
 from ..tomlfile import load_builtin, read_toml
 
-__all__ = ["Limit", "IntFormat", "HardwareTarget", "load_target", "builtin_targets", "get_target"]
+__all__ = ["Limit", "IntFormat", "CoreLayout", "HardwareTarget", "load_target", "builtin_targets", "get_target"]
 
 _DECAY_FORMATS = ("fraction_4096", "bitshift", "none", "float")
 _RESETS = ("zero", "subtract")
@@ -56,6 +56,18 @@ class IntFormat:
 
 
 @dataclass(frozen=True)
+class CoreLayout:
+    """Chips that hold one layer per core (Speck / DYNAP-CNN): per-core kernel and neuron memory (in Ki entries),
+    the allowed convolution strides, and the source of both (TOML section ``[cores]``)."""
+
+    weight_memory_ki: tuple[int, ...]
+    neuron_memory_ki: tuple[int, ...]
+    strides: tuple[int, ...]
+    memory_formulas: str
+    source: str
+
+
+@dataclass(frozen=True)
 class HardwareTarget:
     """One target's documented constraints (see the module docstring)."""
 
@@ -86,7 +98,7 @@ class HardwareTarget:
     decay_source: str
     limits: dict[str, Limit] = field(default_factory=dict)
     nir: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    cores: CoreLayout | None = None
     path: str = ""
 
     def limit(self, key: str) -> Limit | None:
@@ -149,6 +161,27 @@ class _Reader:
             raise self.err(key, f"must be a list of strings{' from ' + str(list(options)) if options else ''}, got {value!r}")
         return tuple(value)
 
+    def int_list(self, key: str, default: Any = ...) -> tuple[int, ...]:
+        value = self.get(key, list, default)
+        if any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in value):
+            raise self.err(key, f"must be a list of positive integers, got {value!r}")
+        return tuple(value)
+
+    def cores(self) -> CoreLayout | None:
+        if "cores" not in self.raw:
+            return None
+        layout = CoreLayout(
+            weight_memory_ki=self.int_list("cores.weight_memory_ki"),
+            neuron_memory_ki=self.int_list("cores.neuron_memory_ki"),
+            strides=self.int_list("cores.strides", []),
+            memory_formulas=self.text("cores.memory_formulas", ""),
+            source=self.text("cores.source"),
+        )
+        if len(layout.weight_memory_ki) != len(layout.neuron_memory_ki):
+            raise self.err("cores", f"weight_memory_ki ({len(layout.weight_memory_ki)} cores) and neuron_memory_ki "
+                           f"({len(layout.neuron_memory_ki)} cores) must list the same cores")
+        return layout
+
     def int_format(self, section: str) -> IntFormat:
         fmt = IntFormat(
             bits=int(self.number(f"{section}.bits")),
@@ -165,7 +198,7 @@ class _Reader:
 
 
 _TOP_KEYS = ("name", "title", "notes", "aliases", "unsourced", "neuron", "layers", "weights", "threshold", "decay",
-             "limits", "nir", "speck")
+             "limits", "nir", "cores")
 
 
 def _parse(raw: dict[str, Any], path: str) -> HardwareTarget:
@@ -213,7 +246,7 @@ def _parse(raw: dict[str, Any], path: str) -> HardwareTarget:
         decay_source=r.text("decay.source"),
         limits=limits,
         nir=r.get("nir", dict, {}),
-        extra=r.get("speck", dict, {}),
+        cores=r.cores(),
         path=path,
     )
 

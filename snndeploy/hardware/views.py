@@ -1,0 +1,58 @@
+"""What the hardware checks and the quantiser read off a model's layers: ``NeuronView`` of a neuron layer, the
+synaptic layer types, kernel sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..neurons import LIF
+
+__all__ = ["SYNAPTIC", "BATCHNORM", "NeuronView", "neuron_view", "threshold_of", "kernel_of"]
+
+#: Layers with synapses (weights): what a chip's cores hold.
+SYNAPTIC = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@dataclass(frozen=True)
+class NeuronView:
+    """What a hardware check needs to know of a neuron layer.
+
+    ``decay`` is a in H = a·V + b·X + c (``None`` for non-LIF neurons); ``reset`` is ``"zero"`` (hard to 0),
+    ``"value"`` (hard to V_r ≠ 0), ``"subtract"`` (subtract V_th) or ``"subtract_other"`` (subtract another amount).
+    """
+
+    kind: str
+    decay: float | None
+    reset: str | None
+    threshold: float | None
+
+
+def neuron_view(mod: nn.Module) -> NeuronView:
+    """``NeuronView`` of an snndeploy neuron or a folded ``SpecLIF`` (read from its ``LIFSpec``)."""
+    if isinstance(mod, LIF):
+        p = mod.params()
+        reset = "subtract" if not p.hard else ("zero" if p.v_reset == 0.0 else "value")
+        return NeuronView("lif", 1.0 - 1.0 / p.tau, reset, p.v_threshold)
+    spec = getattr(mod, "spec", None)
+    if spec is not None and hasattr(spec, "reset_amount"):
+        if spec.reset == "hard":
+            reset = "zero" if spec.v_reset == 0.0 else "value"
+        else:
+            reset = "subtract" if spec.reset_amount == spec.v_threshold else "subtract_other"
+        return NeuronView("lif", float(spec.decay), reset, float(spec.v_threshold))
+    return NeuronView(getattr(mod, "neuron_name", type(mod).__name__.lower()), None, None, threshold_of(mod))
+
+
+def threshold_of(neuron: nn.Module) -> float | None:
+    """The firing threshold of a neuron module (every snndeploy neuron's params record has ``v_threshold``)."""
+    params = neuron.params() if hasattr(neuron, "params") else None
+    return float(params.v_threshold) if params is not None and hasattr(params, "v_threshold") else None
+
+
+def kernel_of(mod: nn.Module, attr: str) -> tuple[int, ...]:
+    """A conv/pool attribute (``kernel_size``, ``stride``, ``padding``) as a 2-tuple."""
+    v = getattr(mod, attr)
+    return tuple(v) if isinstance(v, tuple) else (int(v),) * 2
