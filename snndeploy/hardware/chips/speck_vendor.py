@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,13 +28,11 @@ from .base import ChipRun
 from .speck import SpeckNetwork
 from .speck_scale import discretization_scale
 
-__all__ = ["VENDOR_ENV", "DRIVER", "SIMULATOR", "VendorLayerParams", "SpeckVendorResult", "vendor_run_many",
-           "vendor_run", "place_on_cores", "on_grid_edge"]
+__all__ = ["VENDOR_ENV", "DRIVER", "VendorLayerParams", "SpeckVendorResult", "vendor_run_many",
+           "vendor_run", "place_on_cores", "on_grid_edge", "run_artifact"]
 
 VENDOR_ENV = "sinabs"
 DRIVER = "sinabs_run"
-SIMULATOR = ("sinabs 3.1.3 DynapcnnNetwork forward (discretised; stands in for the chip simulator specksim, "
-             "which lives in samna and is not installed)")
 
 
 @dataclass(frozen=True)
@@ -136,3 +135,14 @@ def place_on_cores(network: SpeckNetwork) -> dict[str, Any]:
     c, h, w = network.input_shape
     x = np.zeros((1, 1, c, h, w), dtype=np.int64)
     return vendor_run_many([(network, x)], place=True)[0].placement
+
+
+def run_artifact(nir_path: str | Path, network: SpeckNetwork, x: np.ndarray) -> SpeckVendorResult:
+    """Load ``nir_path`` (written by ``speck_nir.write_artifacts``) with sinabs' own reader (``nir.read`` +
+    ``sinabs.from_nir``), build ``DynapcnnNetwork(discretize=True)``, place it on cores and run ``x`` on it.
+    ``network`` gives the layer shapes (the result's arrays are shaped like ``network.run``'s)."""
+    events = network._check_input(x).numpy()
+    meta = {"mode": "artifact", "nir": str(Path(nir_path).resolve()), "batch": int(events.shape[1])}
+    out, info = run_driver(VENDOR_ENV, DRIVER, {"x": events}, meta)
+    res = _result(network, out, "a", True, info.get("place", {}))
+    return SpeckVendorResult(res.run, res.params, True, {**res.placement, "modules": info.get("modules", [])})

@@ -17,7 +17,7 @@ nir, torch and numpy; never snndeploy; the real samna is kept out by ``sinabs_gu
   placement of ``ChipFactory("speck2fmodule").get_config_builder().map_layers_to_cores`` (or its error).
 - ``"artifact"``: ``meta["nir"]`` (a NIR file in the sinabs dialect) and ``meta["batch"]``; array ``x``. Loads it
   with ``nir.read(type_check=False)`` + ``sinabs.from_nir``, builds ``DynapcnnNetwork(discretize=True)``, places it
-  and runs ``x`` as above (outputs ``l{j}_s``, ``l{j}_v``, ``l{j}_q*``; the imported module types in the meta).
+  and runs ``x`` as above (outputs ``a_l{j}_s``, ``a_l{j}_v``, ``a_l{j}_q*``; the imported module types in the meta).
 
 The float32 forward is exact on integer-valued tensors while every partial sum stays below 2**24 (see
 ``snndeploy/hardware/chips/speck.py``).
@@ -138,7 +138,7 @@ def _mode_artifact(arrays: dict, meta: dict) -> tuple[dict, dict]:
     out: dict = {}
     _run(net, x, out, "a")
     imported = [type(m).__name__ for m in snn.modules() if m is not snn]
-    return {k[2:]: v for k, v in out.items()}, {"place": _place(net), "modules": imported}
+    return out, {"place": _place(net), "modules": imported}
 
 
 def main(src: str, dst: str) -> None:
