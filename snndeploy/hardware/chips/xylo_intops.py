@@ -10,7 +10,8 @@
   arithmetic. Where no partial sum can leave ``[lo, hi]`` (the sum of the positive terms and the sum of the
   negative terms both stay inside) the result is the plain sum; the remaining entries are reduced exactly by
   composing clamp functions: ``f(x) = min(max(x + a, l), h)`` is closed under composition,
-  ``f2∘f1 = (a1 + a2, clamp(l1 + a2, l2, h2), clamp(h1 + a2, l2, h2))``, which a log₂-depth tree evaluates.
+  ``f2∘f1 = (a1 + a2, clamp(l1 + a2, l2, h2), clamp(h1 + a2, l2, h2))``, which a log₂-depth tree evaluates (for
+  many such entries at once a plain loop over the sources, vectorised over the entries, is cheaper; both are exact).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ __all__ = ["int_range", "wrap", "saturate", "shift_decay", "saturating_accumulat
 
 #: Entries per chunk of the exact (clamp-composition) path: bounds its memory to a few tens of MB.
 _CHUNK = 1 << 20
+#: From this many saturating rows on, the exact path loops over the sources instead of composing clamps.
+_SEQUENTIAL_ROWS = 256
 
 
 def int_range(bits: int) -> tuple[int, int]:
@@ -78,9 +81,12 @@ def saturating_accumulate(x0: np.ndarray, counts: np.ndarray, weights: np.ndarra
         ``[B, M]`` int64.
     """
     x0 = np.asarray(x0, dtype=np.int64)
-    c = counts.astype(np.float64)  # exact: |counts·weights| summed over K stays far below 2**53
-    pos = np.rint(c @ np.maximum(weights, 0).astype(np.float64)).astype(np.int64)
-    neg = np.rint(c @ np.minimum(weights, 0).astype(np.float64)).astype(np.int64)
+    active = np.flatnonzero(counts.any(axis=0))  # silent sources add nothing (clamp of an in-range x is x)
+    if active.size == 0:
+        return x0.copy()
+    counts, weights = counts[:, active], weights[active]
+    pos = counts @ np.maximum(weights, 0)  # integer matmul: exact, and no BLAS thread pool on a busy machine
+    neg = counts @ np.minimum(weights, 0)
     out = x0 + pos + neg
     risky = (x0 + pos > hi) | (x0 + neg < lo)
     if not risky.any():
@@ -90,6 +96,14 @@ def saturating_accumulate(x0: np.ndarray, counts: np.ndarray, weights: np.ndarra
     for s in range(0, b_idx.size, step):
         b, m = b_idx[s:s + step], m_idx[s:s + step]
         terms = counts[b, :] * weights[:, m].T  # [n, K]
-        a, low, high = _compose_tree(terms, lo, hi)
-        out[b, m] = np.minimum(np.maximum(x0[b, m] + a, low), high)
+        if b.size >= _SEQUENTIAL_ROWS:  # many rows: the literal loop over sources, in place, is cheaper
+            x = x0[b, m].copy()
+            for col in np.ascontiguousarray(terms.T):
+                x += col
+                np.minimum(x, hi, out=x)
+                np.maximum(x, lo, out=x)
+            out[b, m] = x
+        else:
+            a, low, high = _compose_tree(terms, lo, hi)
+            out[b, m] = np.minimum(np.maximum(x0[b, m] + a, low), high)
     return out

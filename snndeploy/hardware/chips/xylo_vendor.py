@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ...errors import InvalidParameterError
 from ...io import atomic_path, atomic_write
 from ..vendor import run_driver
 from .base import ChipRun
 from .xylo import XyloNetwork
 
-__all__ = ["vendor_run", "vendor_run_many", "write_artifacts", "read_artifact", "vendor_load_run", "ROCKPOOL_MODULE",
-           "SPEC_FORMAT"]
+__all__ = ["VendorJob", "vendor_batch", "vendor_run", "vendor_run_many", "write_artifacts", "read_artifact",
+           "vendor_load_run", "ROCKPOOL_MODULE", "SPEC_FORMAT"]
 
 #: rockpool module whose ``XyloSim.from_specification`` loads the spec, per chip.
 ROCKPOOL_MODULE = {"xylo_audio2": "rockpool.devices.xylo.syns61201", "xylo_audio3": "rockpool.devices.xylo.syns65302",
@@ -44,17 +46,50 @@ def _to_run(out: dict[str, np.ndarray], i: int) -> ChipRun:
     return ChipRun(spikes=(g("s"), g("so")), states={"v": (g("v"), g("vo")), "i": (g("i"), g("io")), "i2": (g("i2"),)})
 
 
-def vendor_run_many(cases: Sequence[tuple[XyloNetwork, np.ndarray]], timeout: float = 900) -> list[ChipRun]:
-    """Run every ``(network, x [T, B, N_in])`` in rockpool's XyloSim, all in one driver call (one subprocess)."""
+@dataclass(frozen=True)
+class VendorJob:
+    """One case for the vendor driver: a ``network`` (kind ``spec``), an artifact ``path`` (``file``) or a NIR file
+    (``nir``), with events ``x`` ``[T, B, N_in]`` (for ``nir``: float inputs for rockpool's torch simulation)."""
+
+    kind: str
+    x: np.ndarray | None
+    network: XyloNetwork | None = None
+    path: Path | None = None
+    chip: str = "xylo_audio2"
+
+
+def vendor_batch(jobs: Sequence[VendorJob], timeout: float = 900) -> list[Any]:
+    """Run every job in one driver call: a ``ChipRun`` per ``spec``/``file`` job; per ``nir`` job a dict with
+    rockpool's float specification (``spec``), its torch simulation's spikes (``spikes``) and ``modules``."""
     arrays: dict[str, np.ndarray] = {}
     meta_cases = []
-    for i, (net, x) in enumerate(cases):
-        arrays[f"c{i}_x"] = net.check_input(x)
-        for k, v in net.to_spec().items():
-            arrays[f"c{i}_{k}"] = np.asarray(v)
-        meta_cases.append({"chip": net.chip})
-    out, _ = run_driver(_ENV, _DRIVER, arrays, {"mode": "run", "cases": meta_cases}, timeout=timeout)
-    return [_to_run(out, i) for i in range(len(cases))]
+    for i, job in enumerate(jobs):
+        if job.kind == "spec" and job.network is not None:
+            arrays[f"c{i}_x"] = job.network.check_input(job.x)
+            arrays.update({f"c{i}_{k}": np.asarray(v) for k, v in job.network.to_spec().items()})
+            meta_cases.append({"kind": "spec", "chip": job.network.chip})
+        elif job.kind in ("file", "nir") and job.path is not None:
+            if job.x is not None:
+                arrays[f"c{i}_x"] = np.asarray(job.x, np.int64 if job.kind == "file" else np.float64)
+            meta_cases.append({"kind": job.kind, "chip": job.chip, "path": str(Path(job.path).resolve())})
+        else:
+            raise InvalidParameterError(f"vendor job {i}: kind {job.kind!r} needs a network (spec) or a path "
+                                        "(file, nir)")
+    out, meta = run_driver(_ENV, _DRIVER, arrays, {"cases": meta_cases}, timeout=timeout)
+    results: list[Any] = []
+    for i, job in enumerate(jobs):
+        if job.kind == "nir":
+            pre = f"c{i}_spec_"
+            results.append({"spec": {k[len(pre):]: v for k, v in out.items() if k.startswith(pre)},
+                            "spikes": out.get(f"c{i}_rockpool_spikes"), "modules": meta["modules"][str(i)]})
+        else:
+            results.append(_to_run(out, i))
+    return results
+
+
+def vendor_run_many(cases: Sequence[tuple[XyloNetwork, np.ndarray]], timeout: float = 900) -> list[ChipRun]:
+    """Run every ``(network, x [T, B, N_in])`` in rockpool's XyloSim, all in one driver call (one subprocess)."""
+    return vendor_batch([VendorJob("spec", x, network=net) for net, x in cases], timeout)
 
 
 def vendor_run(network: XyloNetwork, x: np.ndarray) -> ChipRun:
@@ -92,7 +127,4 @@ def read_artifact(path: Path, chip: str | None = None) -> XyloNetwork:
 
 def vendor_load_run(items: Sequence[tuple[Path, str, np.ndarray]], timeout: float = 900) -> list[ChipRun]:
     """Load each ``(artifact path, chip, x)`` with rockpool's own ``from_specification`` and run it (one call)."""
-    arrays = {f"c{i}_x": np.asarray(x, np.int64) for i, (_, _, x) in enumerate(items)}
-    meta_cases = [{"chip": chip, "path": str(Path(p).resolve())} for p, chip, _ in items]
-    out, _ = run_driver(_ENV, _DRIVER, arrays, {"mode": "load", "cases": meta_cases}, timeout=timeout)
-    return [_to_run(out, i) for i in range(len(items))]
+    return vendor_batch([VendorJob("file", x, path=Path(p), chip=chip) for p, chip, x in items], timeout)

@@ -1,0 +1,408 @@
+"""Quantise a float LIF MLP onto a Xylo chip: ``map_model(model, calibration_x, target) -> XyloMapping``.
+
+Accepted models: ``[Flatten] (Linear → neuron)+ [Linear]`` in execution order (``hardware.check.walk_model``; Dropout
+and Identity are skipped), where a neuron is a folded ``SpecLIF`` (``exporters.fold.fold``) or an unfolded ``LIF``
+(folded here by ``exporters.fold.rules.fold_lif``, exact). Each float neuron runs, per step (``LIFSpec``):
+``H = a·V + b·(W·s + B) + c``, spike when ``H ≥ θ``, then ``V = H − θ`` (soft) or ``V_reset`` (hard).
+
+Topology. Xylo has one hidden population, recurrent weights and a readout (``xylo.py``). The neuron layers before
+the last one are stacked in the hidden population (layer 1 first); ``W_in`` feeds layer 1, and layer k → k+1 is
+a block of ``W_rec``. A recurrent hop costs one step, so chip step t + k holds float step t of hidden layer k
+(k = 0 for the first), and the readout lags by the number of hidden layers L. ``encode`` appends L zero steps and
+``XyloMapping.align`` undoes the delays. Biases act from chip step 0, i.e. k steps early in layer k (a warning).
+The last layer is the readout: a LIF layer → spiking readout neurons (one spike per step, like the float LIF); a
+final Linear (no neurons after it) → non-spiking readout neurons read as ``Vmem`` (``readout = "vmem"``:
+dash_syn = 1, dash_mem = 15 ≈ an integrator, θ = 32767), whose last value ranks the classes like Σₜ y.
+
+Per neuron j (hidden or readout), in chip units = c_j × float units:
+- decay: dash_mem = round(−log₂(1 − a)) (= round(log₂ τ) for LIF; rockpool: dash = log₂(τ/dt), rounded);
+  1 ≤ dash ≤ 15, else ``ChipMappingError``; a warning when τ_chip = 2^dash misses τ = 1/(1 − a) by more than
+  ``tau_tolerance`` (relative).
+- synapse: LIF has none, Xylo always filters its input (dash_syn = 0 wipes it). dash_syn = 1, the fastest
+  synapse, halves the current each step; the input gain g is 1 (``synapse="charge"``: the same total charge, spread
+  over the next steps) or 2 (``"instant"``: the same first-step response, twice the total); ``"auto"`` keeps the one
+  with the higher spike agreement on ``calibration_x``.
+- scale: c_j = (32767 / headroom) / θ_j, so θ_int ≈ 4096 with the default headroom 8 (states saturate at ±8θ).
+- weights: w_int = rint(g·b_j·W·Δ·c_j / 2^shift) (Δ = input scale for W_in, 1 otherwise), one shift per matrix:
+  the smallest in [0, ``max_shift``] that keeps every |w_int| ≤ 127; where even ``max_shift`` does not, c_j of the
+  neurons concerned is lowered instead (a warning: fewer threshold bits).
+- θ_int = rint(θ_j·c_j) ∈ [1, 32767]; bias_int = rint((b_j·B_j + c_leak)·c_j) ∈ int16, else ``ChipMappingError``.
+Rounding is numpy's ``rint`` (half to even), as rockpool's ``np.round``. The Linear bias goes to the neuron's
+membrane bias (Xylo drops biases on weights, rockpool ``weight_nodes_have_no_biases``).
+
+Not exact by construction (each a ``MappingNote`` warning): the synapse above; hidden neurons fire up to 31 spikes per
+step where the float LIF fires one (each is delivered, n·w); hard reset becomes subtraction; τ rounding.
+
+Inputs (``input_mode``): ``"events"``: the model's inputs are event counts (integers 0..15, e.g. spikes) and pass
+unchanged; ``"graded"``: x ≥ 0 becomes rint(x/Δ) clipped to 0..15 with Δ = max(calibration x)/15, and Δ is folded
+into W_in (negative inputs are lost: warning); ``"auto"``: events when the calibration data are integers in 0..15.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import InvalidInputError
+from ...models.tree import walk as walk_model
+from ...neurons.base import is_neuron
+from ..targets import get_target
+from ..views import BATCHNORM
+from .base import ChipMapping, ChipMappingError, ChipRun, MappingNote
+from .xylo import MAX_INPUT_EVENTS, XYLO_CHIPS, XyloNetwork
+
+__all__ = ["MappedLayer", "XyloMapping", "map_model", "float_layers"]
+
+_STATE_MAX = 32767
+
+
+@dataclass(frozen=True)
+class MappedLayer:
+    """Where float layer ``name`` lives on the chip: ``population`` columns ``start:start+size``, ``delay`` steps late."""
+
+    name: str
+    population: str  # "hidden" | "readout"
+    start: int
+    size: int
+    delay: int
+    spiking: bool = True
+
+
+@dataclass(frozen=True)
+class XyloMapping(ChipMapping):
+    """``ChipMapping`` plus what relates chip runs to the float model (see the module docstring)."""
+
+    layers: tuple[MappedLayer, ...] = ()
+    input_mode: str = "events"
+    input_scale: float = 1.0
+    input_shape: tuple[int, ...] = ()
+    readout: str = "spike"
+    delay: int = 0
+    synapse_gain: float = 1.0
+
+    def decode(self, counts: np.ndarray) -> torch.Tensor:
+        """The float model's input for chip input ``counts`` ``[T + delay, B, N_in]``: counts·Δ, padding removed."""
+        c = np.asarray(counts, dtype=np.float64)
+        c = c[: c.shape[0] - self.delay] if self.delay else c
+        return torch.from_numpy(c * self.input_scale).float().reshape(c.shape[0], c.shape[1], *self.input_shape)
+
+    def align(self, run: ChipRun) -> dict[str, np.ndarray]:
+        """Spike counts of each spiking float layer ``[T, B, N]`` on the float model's time axis."""
+        out = {}
+        for layer in self.layers:
+            if not layer.spiking:
+                continue
+            s = run.spikes[0 if layer.population == "hidden" else 1]
+            n_t = s.shape[0] - self.delay
+            out[layer.name] = s[layer.delay:layer.delay + n_t, :, layer.start:layer.start + layer.size]
+        return out
+
+    def predict(self, run: ChipRun) -> np.ndarray:
+        """Class per sample: the readout's last ``Vmem`` (``vmem``) or its spike count over time (``spike``)."""
+        if self.readout == "vmem":
+            return np.argmax(run.states["v"][1][-1], axis=-1)
+        return np.argmax(run.spikes[1][self.delay:].sum(axis=0), axis=-1)
+
+
+@dataclass
+class _Stage:
+    """One Linear (→ neuron) stage of the float model."""
+
+    linear_name: str
+    linear: nn.Linear
+    neuron_name: str | None = None
+    spec: Any = None
+
+
+def _neuron_spec(name: str, mod: nn.Module) -> Any:
+    from exporters.fold.rules import fold_lif
+    from exporters.lifspec import LIFSpec
+
+    from ...neurons import LIF
+
+    if isinstance(mod, LIF):
+        return fold_lif(mod, name, None)[0].spec
+    spec = getattr(mod, "spec", None)
+    if isinstance(spec, LIFSpec):
+        return spec
+    raise ChipMappingError(f"layer {name}: {type(mod).__name__} is not a LIF layer; fold the model first "
+                           "(exporters.fold.fold(model, x) turns CLIF/KLIF/ILIF into LIF form)")
+
+
+def float_layers(model: nn.Module) -> list[_Stage]:
+    """The model's Linear (→ neuron) stages; ``ChipMappingError`` for anything Xylo cannot run."""
+    stages: list[_Stage] = []
+    for name, mod in walk_model(model):
+        kind = type(mod).__name__
+        if is_neuron(mod):
+            if not stages or stages[-1].neuron_name is not None:
+                raise ChipMappingError(f"layer {name}: a neuron layer must follow a Linear layer on Xylo "
+                                       "(network input goes through W_in; rockpool xylo_drc first_module_is_a_weight)")
+            stages[-1].neuron_name, stages[-1].spec = name, _neuron_spec(name, mod)
+        elif isinstance(mod, nn.Linear):
+            if stages and stages[-1].neuron_name is None:
+                raise ChipMappingError(f"layer {name}: Linear follows Linear {stages[-1].linear_name} with no neurons "
+                                       "between (rockpool xylo_drc no_consecutive_weights): merge the two matrices")
+            stages.append(_Stage(name, mod))
+        elif isinstance(mod, (nn.Flatten, nn.Dropout, nn.Identity)):
+            continue
+        elif isinstance(mod, BATCHNORM):
+            raise ChipMappingError(f"layer {name}: {kind} must be folded into the Linear before it (exporters.fold)")
+        else:
+            raise ChipMappingError(f"layer {name}: {kind} cannot be mapped onto Xylo (dense Linear + LIF only; "
+                                   "convolutions would have to be unrolled, residual blocks are not supported here)")
+    if not stages:
+        raise ChipMappingError("model: no Linear layer to map onto Xylo")
+    spiking_end = stages[-1].neuron_name is not None
+    hidden = len(stages) - (1 if spiking_end else 0)
+    if hidden < 1 or (not spiking_end and len(stages) < 2):
+        raise ChipMappingError(f"model: {len(stages)} Linear stage(s); Xylo needs a hidden layer and a readout "
+                               "(rockpool xylo_drc at_least_two_neuron_layers_needed)")
+    return stages
+
+
+def _dash(layer: str, a: float, tol: float, notes: list[MappingNote]) -> int:
+    if not 0.0 < a < 1.0:
+        raise ChipMappingError(f"layer {layer}: decay a = {a:.6g} has no bit-shift decay (needs 0 < a < 1; "
+                               "limit 1 <= dash <= 15)")
+    tau = 1.0 / (1.0 - a)
+    exact = math.log2(tau)
+    dash = round(exact)
+    if not 1 <= dash <= 15:
+        raise ChipMappingError(f"layer {layer}: tau = {tau:.6g} steps needs a bit-shift decay of {exact:.3g}, "
+                               f"rounded {dash}; limit 1 <= dash <= 15 (tau from 2**0.5 to 2**15.5 steps)")
+    tau_q = 2.0 ** dash
+    if abs(tau_q - tau) > tol * tau:
+        notes.append(MappingNote(layer, "tau", f"tau = {tau:.6g} steps becomes 2**{dash} = {tau_q:g} (dash_mem = "
+                                 f"{dash}, error {abs(tau_q - tau) / tau:.1%} > tolerance {tol:.0%})"))
+    return dash
+
+
+def _shift_and_scale(name: str, mats: list[np.ndarray], c: np.ndarray, max_shift: int,
+                     notes: list[MappingNote]) -> tuple[list[int], np.ndarray]:
+    """One shift per matrix (rows: sources, columns: targets with scale ``c``) and the possibly lowered ``c``."""
+    shifts = []
+    c = c.copy()
+    for m in mats:
+        col_max = np.abs(m).max(axis=0) if m.size else np.zeros(c.shape)
+        need = float((col_max * c).max()) / 127.49 if col_max.size else 0.0
+        shifts.append(int(min(max(0, math.ceil(math.log2(need))) if need > 0 else 0, max_shift)))
+    for m, s in zip(mats, shifts, strict=True):
+        col_max = np.abs(m).max(axis=0) if m.size else np.zeros(c.shape)
+        with np.errstate(divide="ignore"):
+            cap = np.where(col_max > 0, 127.49 * 2.0 ** s / np.where(col_max > 0, col_max, 1.0), np.inf)
+        low = cap < c
+        if low.any():
+            notes.append(MappingNote(name, "threshold", f"{int(low.sum())} neuron(s) have weights too large for the "
+                                     f"threshold at shift {max_shift}: their threshold gets fewer bits"))
+            c = np.minimum(c, cap)
+    return shifts, c
+
+
+def _quantise(name: str, fld: str, x: np.ndarray, lo: int, hi: int, notes: list[MappingNote]) -> np.ndarray:
+    q = np.rint(x)
+    if q.size and (q.min() < lo or q.max() > hi):
+        v = float(q.min() if q.min() < lo else q.max())
+        raise ChipMappingError(f"layer {name}: {fld} = {v:g} in chip units is outside [{lo}, {hi}]")
+    nz = x != 0
+    zeroed = float((q[nz] == 0).mean()) if nz.any() else 0.0
+    if zeroed > 0.05:
+        notes.append(MappingNote(name, fld, f"{zeroed:.0%} of the non-zero values round to 0 on the chip grid"))
+    return q.astype(np.int64)
+
+
+def _input_mode(x: np.ndarray | None, mode: str, notes: list[MappingNote]) -> tuple[str, float]:
+    if mode not in ("auto", "events", "graded"):
+        raise ChipMappingError(f"map_model: input_mode {mode!r}; known: auto, events, graded")
+    integral = x is not None and x.size > 0 and bool(np.all(x == np.rint(x)) and x.min() >= 0
+                                                     and x.max() <= MAX_INPUT_EVENTS)
+    if mode == "auto":
+        mode = "events" if x is None or integral else "graded"
+    if mode == "events":
+        return mode, 1.0
+    if x is None or x.size == 0 or float(x.max()) <= 0:
+        raise ChipMappingError("map_model: input_mode 'graded' needs calibration data with a positive maximum")
+    if float(x.min()) < 0:
+        notes.append(MappingNote("input", "x", f"inputs go down to {float(x.min()):.4g}; Xylo inputs are event "
+                                 "counts >= 0, so negative values are lost (clipped to 0)"))
+    return mode, float(x.max()) / MAX_INPUT_EVENTS
+
+
+def map_model(model: nn.Module, calibration_x: Any = None, target: str = "xylo_audio2", *, headroom: float = 8.0,
+              tau_tolerance: float = 0.05, synapse: str = "auto", input_mode: str = "auto",
+              max_shift: int = 7) -> XyloMapping:
+    """Map a float LIF MLP onto ``target`` (``xylo_audio2`` | ``xylo_audio3`` | ``xylo_imu``): module docstring."""
+    name = target if isinstance(target, str) else getattr(target, "name", "")
+    chip = XYLO_CHIPS.get(get_target(name).name if name else "")
+    if chip is None:
+        raise ChipMappingError(f"map_model: target {target!r} is not a Xylo chip ({', '.join(XYLO_CHIPS)})")
+    if synapse not in ("auto", "charge", "instant"):
+        raise ChipMappingError(f"map_model: synapse {synapse!r}; known: auto, charge, instant")
+    if not (headroom >= 1.0 and math.isfinite(headroom)) or not 0 <= max_shift <= 15:
+        raise ChipMappingError(f"map_model: headroom {headroom} must be >= 1 and max_shift {max_shift} in [0, 15]")
+    x = None
+    if calibration_x is not None:
+        x = (calibration_x.detach().cpu().double().numpy() if isinstance(calibration_x, torch.Tensor)
+             else np.asarray(calibration_x, dtype=np.float64))
+        if x.ndim < 3 or not np.all(np.isfinite(x)):
+            raise InvalidInputError(f"map_model: calibration_x must be finite [T, B, *], got shape {x.shape}")
+    if synapse == "auto" and x is None:
+        synapse = "charge"
+    gains = {"charge": [1.0], "instant": [2.0], "auto": [1.0, 2.0]}[synapse]
+    candidates = [_build(model, x, chip.name, g, headroom, tau_tolerance, input_mode, max_shift) for g in gains]
+    if len(candidates) == 1:
+        return candidates[0]
+    from .xylo_agree import compare_mapping
+
+    scored = [(compare_mapping(m, model, torch.from_numpy(x).float()).score, m) for m in candidates]
+    best = max(scored, key=lambda sm: sm[0])[1]
+    summary = ", ".join(f"gain {m.synapse_gain:g}: {s:.4f}" for s, m in scored)
+    note = MappingNote("model", "synapse", f"synapse gain chosen on the calibration data by spike agreement "
+                       f"({summary})", "info")
+    return dataclasses.replace(best, notes=(*best.notes, note))
+
+
+def _reset_note(name: str, spec: Any, notes: list[MappingNote]) -> None:
+    if spec.reset == "hard":
+        notes.append(MappingNote(name, "reset", f"hard reset to {spec.v_reset:g} becomes Xylo's subtraction of the "
+                                 "threshold (the only reset on chip)"))
+    elif spec.reset_amount != spec.v_threshold:
+        notes.append(MappingNote(name, "reset", f"soft reset by {spec.reset_amount:g} becomes subtraction of the "
+                                 f"threshold {spec.v_threshold:g}"))
+
+
+def _float_readout_max(model: nn.Module, x: np.ndarray, n_out: int) -> np.ndarray | None:
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            y = model(torch.from_numpy(x).float())
+    finally:
+        model.train(was)
+    y = y.detach().double().numpy().reshape(y.shape[0], y.shape[1], -1)
+    return np.abs(y.sum(axis=0)).max(axis=0) if y.shape[-1] == n_out else None
+
+
+def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, headroom: float, tol: float,
+           input_mode: str, max_shift: int) -> XyloMapping:
+    chip, notes = XYLO_CHIPS[chip_name], []
+    limits = get_target(chip_name)
+    stages = float_layers(model)
+    hidden, readout = stages[:-1], stages[-1]
+    spiking = readout.neuron_name is not None
+    sizes = [st.linear.out_features for st in hidden]
+    n_in, n_hid, n_out = stages[0].linear.in_features, sum(sizes), readout.linear.out_features
+    for what, value, limit in (("input channels", n_in, chip.max_inputs), ("hidden neurons", n_hid, chip.max_hidden),
+                               ("output neurons", n_out, chip.max_outputs),
+                               ("first hidden layer (input window)", sizes[0], chip.input_window or n_hid),
+                               ("last hidden layer (output window)", sizes[-1], chip.output_window or n_hid)):
+        if value > limit:
+            raise ChipMappingError(f"model: {what} = {value} > {limit} on {chip.name} ({chip.part}): {chip.source}")
+    mode, delta = _input_mode(x, input_mode, notes)
+    shape = tuple(x.shape[2:]) if x is not None else (n_in,)
+    if math.prod(shape) != n_in:
+        raise ChipMappingError(f"model: calibration_x has {math.prod(shape)} features per step, "
+                               f"{stages[0].linear_name} takes {n_in}")
+    offs = np.cumsum([0, *sizes])
+    f_in, f_rec = np.zeros((n_in, n_hid)), np.zeros((n_hid, n_hid))
+    theta, beta, c_hid = np.zeros(n_hid), np.zeros(n_hid), np.zeros(n_hid)
+    dash_mem = np.zeros(n_hid, np.int64)
+    layers = []
+    for k, st in enumerate(hidden):
+        spec, cols = st.spec, slice(offs[k], offs[k + 1])
+        w = st.linear.weight.detach().double().numpy()
+        bias = st.linear.bias.detach().double().numpy() if st.linear.bias is not None else np.zeros(sizes[k])
+        if spec.v_threshold <= 0:
+            raise ChipMappingError(f"layer {st.neuron_name}: threshold {spec.v_threshold:g} must be > 0 (limit 1..32767)")
+        dash_mem[cols] = _dash(st.neuron_name, spec.decay, tol, notes)
+        _reset_note(st.neuron_name, spec, notes)
+        if k == 0:
+            f_in[:, cols] = g * spec.input_gain * delta * w.T
+        else:
+            f_rec[offs[k - 1]:offs[k], cols] = g * spec.input_gain * w.T
+        beta[cols] = spec.input_gain * bias + spec.leak
+        if k > 0 and np.any(beta[cols] != 0):
+            notes.append(MappingNote(st.neuron_name, "bias", f"stacked hidden layer {k + 1}: its bias acts from chip "
+                                     f"step 0, {k} step(s) before its first input (the chip has no per-layer start)"))
+        theta[cols] = spec.v_threshold
+        c_hid[cols] = (_STATE_MAX / headroom) / spec.v_threshold
+        layers.append(MappedLayer(st.neuron_name, "hidden", int(offs[k]), sizes[k], k))
+    (s_in, s_rec), c_hid = _shift_and_scale("hidden", [f_in, f_rec], c_hid, max_shift, notes)
+    w_out = readout.linear.weight.detach().double().numpy().T
+    b_out = readout.linear.bias.detach().double().numpy() if readout.linear.bias is not None else np.zeros(n_out)
+    f_out = np.zeros((n_hid, n_out))
+    if spiking:
+        spec = readout.spec
+        if spec.v_threshold <= 0:
+            raise ChipMappingError(f"layer {readout.neuron_name}: threshold {spec.v_threshold:g} must be > 0")
+        f_out[offs[-2]:] = g * spec.input_gain * w_out
+        dash_out = np.full(n_out, _dash(readout.neuron_name, spec.decay, tol, notes))
+        _reset_note(readout.neuron_name, spec, notes)
+        theta_out, beta_out = np.full(n_out, spec.v_threshold), spec.input_gain * b_out + spec.leak
+        c_out = np.full(n_out, (_STATE_MAX / headroom) / spec.v_threshold)
+        (s_out,), c_out = _shift_and_scale("readout", [f_out], c_out, max_shift, notes)
+    else:
+        f_out[offs[-2]:] = w_out  # gain 1: the readout integrates the total charge
+        dash_out, beta_out = np.full(n_out, 15), b_out
+        col = np.abs(f_out).max(axis=0)
+        c_out = np.where(col > 0, 127.49 / np.where(col > 0, col, 1.0), 1.0)
+        ymax = _float_readout_max(model, x, n_out) if x is not None else None
+        if ymax is None:
+            notes.append(MappingNote(readout.linear_name, "readout", "no calibration data: the Vmem readout scale "
+                                     "comes from the weights alone and may saturate"))
+        else:
+            c_out = np.minimum(c_out, np.where(ymax > 0, (_STATE_MAX / 2) / np.where(ymax > 0, ymax, 1.0), np.inf))
+        s_out = 0
+        theta_out = _STATE_MAX / c_out  # the largest threshold: the readout integrates, read as Vmem
+    layers.append(MappedLayer(readout.neuron_name or readout.linear_name, "readout", 0, n_out, len(hidden), spiking))
+    net = XyloNetwork(
+        chip.name,
+        _quantise("input", "weights_in", f_in * c_hid / 2.0 ** s_in, -128, 127, notes)[:, :, None],
+        _quantise("hidden", "weights_rec", f_rec * c_hid / 2.0 ** s_rec, -128, 127, notes)[:, :, None],
+        _quantise("readout", "weights_out", f_out * c_out / 2.0 ** s_out, -128, 127, notes),
+        np.ones((n_hid, 1), np.int64), dash_mem,
+        _quantise("hidden", "threshold", theta * c_hid, 1, _STATE_MAX, notes),
+        _quantise("hidden", "bias", beta * c_hid, -32768, 32767, notes),
+        np.ones(n_out, np.int64), dash_out,
+        _quantise("readout", "threshold_out", theta_out * c_out, 1, _STATE_MAX, notes),
+        _quantise("readout", "bias_out", beta_out * c_out, -32768, 32767, notes),
+        s_in, s_rec, s_out)
+    _fan_out_note(net, limits, notes)
+    notes.append(MappingNote("model", "synapse", f"LIF has no synaptic current; Xylo's fastest synapse (dash_syn = 1) "
+                             f"halves it each step, input gain {g:g}; hidden neurons may fire up to 31 spikes per step "
+                             "(the float LIF fires one)"))
+    delay = len(hidden)
+
+    def encode(xf: Any) -> np.ndarray:
+        arr = xf.detach().cpu().double().numpy() if isinstance(xf, torch.Tensor) else np.asarray(xf, np.float64)
+        if arr.ndim < 3 or math.prod(arr.shape[2:]) != n_in or not np.all(np.isfinite(arr)):
+            raise InvalidInputError(f"xylo encode: expected finite [T, B, *] with {n_in} features, got {arr.shape}")
+        arr = arr.reshape(arr.shape[0], arr.shape[1], n_in)
+        if mode == "events":
+            if arr.size and (np.any(arr != np.rint(arr)) or arr.min() < 0 or arr.max() > MAX_INPUT_EVENTS):
+                raise InvalidInputError(f"xylo encode: input_mode 'events' takes integer counts in [0, "
+                                        f"{MAX_INPUT_EVENTS}], got values in [{arr.min():g}, {arr.max():g}]")
+            counts = arr
+        else:
+            counts = np.clip(np.rint(arr / delta), 0, MAX_INPUT_EVENTS)
+        pad = np.zeros((delay, *counts.shape[1:]))
+        return np.concatenate([counts, pad]).astype(np.int64)
+
+    return XyloMapping(chip.name, net, encode, tuple(notes), tuple(layers), mode, delta, shape,
+                       "spike" if spiking else "vmem", delay, g)
+
+
+def _fan_out_note(net: XyloNetwork, target: Any, notes: list[MappingNote]) -> None:
+    lim = target.limit("max_fan_out")
+    if lim is None:
+        return
+    fan = (net.weights_rec != 0).sum(axis=(1, 2)) + (net.weights_out != 0).sum(axis=1)
+    if fan.size and fan.max() > lim.value:
+        notes.append(MappingNote("hidden", "fan_out", f"a hidden neuron reaches {int(fan.max())} targets > "
+                                 f"{lim.value:g} (max fan-out; xylosim does not check it): {lim.source}"))
