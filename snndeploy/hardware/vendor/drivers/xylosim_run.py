@@ -12,7 +12,8 @@ with ``chip`` (``xylo_audio2`` | ``xylo_audio3`` | ``xylo_imu``) and a ``kind``:
 - ``"nir"``: ``path`` names a NIR file; rockpool imports it (``rockpool.nn.modules.torch.nir.from_nir``) and maps it
   (``mapper(net.as_graph(), float dtypes)``); OUT gets the float specification as ``c{i}_spec_<name>`` (plus
   ``c{i}_spec_dt``), the imported modules' class names in the meta, and ``c{i}_rockpool_spikes`` ``[T, B, N_out]``
-  from rockpool's own torch simulation of the imported network on ``c{i}_x`` (no Xylo run, no quantisation).
+  from rockpool's own torch simulation of the imported network on ``c{i}_x`` (no Xylo run, no quantisation);
+  when ``from_nir`` raises, the meta's module list is ``["error: <type>: <message>"]`` instead.
 
 "spec" and "file" cases have ``c{i}_x`` ``[T, B, N_in]`` input events. Each batch sample runs from reset (``reset_state()``) as
 ``sim(x[:, b], record=True)``. OUT holds per case ``c{i}_s`` (hidden spike counts, rockpool's ``Spikes``),
@@ -89,7 +90,10 @@ def nir_case(path: str, x: np.ndarray | None) -> tuple[dict[str, np.ndarray], li
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        net = from_nir(nir.read(path))
+        try:
+            net = from_nir(nir.read(path))
+        except Exception as exc:  # the measured dialect: what rockpool refuses, and how
+            return {}, [f"error: {type(exc).__name__}: {exc}"]
         spec = mapper(net.as_graph(), weight_dtype="float", threshold_dtype="float", dash_dtype="float")
     out = {f"spec_{k}": np.asarray(v, np.float64) for k, v in spec.items() if k not in ("mapped_graph", "aliases")}
     if x is not None:
