@@ -144,6 +144,8 @@ def test_tau_rounding_warns_with_layer_tau_and_approximation():
     (lambda: mlp((6, 4, 9)), r"output neurons = 9 > 8 on xylo_audio2"),
     (lambda: mlp(tau=2.0 ** 16), r"tau = 65536 steps needs a bit-shift decay of 16.*limit 1 <= dash <= 15"),
     (lambda: mlp(tau=1.2), r"tau = 1.2 steps needs a bit-shift decay of 0.263"),
+    (lambda: nn.Sequential(lin(6, 2, [1e6] * 12), lif(), lin(2, 2), lif()),
+     r"layer 1: threshold = 0 in chip units is outside \[1, 32767\]"),
 ])
 def test_unmappable_models_are_typed_errors(model, match):
     m = model()

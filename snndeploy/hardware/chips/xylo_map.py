@@ -205,11 +205,16 @@ def _shift_and_scale(name: str, mats: list[np.ndarray], c: np.ndarray, max_shift
     return shifts, c
 
 
-def _quantise(name: str, fld: str, x: np.ndarray, lo: int, hi: int, notes: list[MappingNote]) -> np.ndarray:
+def _quantise(name: str | list[str], fld: str, x: np.ndarray, lo: int, hi: int,
+              notes: list[MappingNote]) -> np.ndarray:
+    """``rint(x)``; outside [lo, hi] → ``ChipMappingError`` naming the layer (``name`` per element or one name)."""
     q = np.rint(x)
-    if q.size and (q.min() < lo or q.max() > hi):
-        v = float(q.min() if q.min() < lo else q.max())
-        raise ChipMappingError(f"layer {name}: {fld} = {v:g} in chip units is outside [{lo}, {hi}]")
+    bad = np.flatnonzero((q < lo) | (q > hi))
+    if bad.size:
+        where = name[bad[0]] if isinstance(name, list) else name
+        raise ChipMappingError(f"layer {where}: {fld} = {q.flat[bad[0]]:g} in chip units is outside [{lo}, {hi}] "
+                               "(relative to the layer's weights and threshold)")
+    name = "hidden" if isinstance(name, list) else name
     nz = x != 0
     zeroed = float((q[nz] == 0).mean()) if nz.any() else 0.0
     if zeroed > 0.05:
@@ -361,17 +366,18 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
         s_out = 0
         theta_out = _STATE_MAX / c_out  # the largest threshold: the readout integrates, read as Vmem
     layers.append(MappedLayer(readout.neuron_name or readout.linear_name, "readout", 0, n_out, len(hidden), spiking))
+    owner = [la.name for la in layers[:-1] for _ in range(la.size)]
     net = XyloNetwork(
         chip.name,
         _quantise("input", "weights_in", f_in * c_hid / 2.0 ** s_in, -128, 127, notes)[:, :, None],
         _quantise("hidden", "weights_rec", f_rec * c_hid / 2.0 ** s_rec, -128, 127, notes)[:, :, None],
         _quantise("readout", "weights_out", f_out * c_out / 2.0 ** s_out, -128, 127, notes),
         np.ones((n_hid, 1), np.int64), dash_mem,
-        _quantise("hidden", "threshold", theta * c_hid, 1, _STATE_MAX, notes),
-        _quantise("hidden", "bias", beta * c_hid, -32768, 32767, notes),
+        _quantise(owner, "threshold", theta * c_hid, 1, _STATE_MAX, notes),
+        _quantise(owner, "bias", beta * c_hid, -32768, 32767, notes),
         np.ones(n_out, np.int64), dash_out,
-        _quantise("readout", "threshold_out", theta_out * c_out, 1, _STATE_MAX, notes),
-        _quantise("readout", "bias_out", beta_out * c_out, -32768, 32767, notes),
+        _quantise(layers[-1].name, "threshold_out", theta_out * c_out, 1, _STATE_MAX, notes),
+        _quantise(layers[-1].name, "bias_out", beta_out * c_out, -32768, 32767, notes),
         s_in, s_rec, s_out)
     _fan_out_note(net, limits, notes)
     notes.append(MappingNote("model", "synapse", f"LIF has no synaptic current; Xylo's fastest synapse (dash_syn = 1) "
