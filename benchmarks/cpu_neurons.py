@@ -1,23 +1,28 @@
-"""CPU benchmark of the neuron backends: "bptt" (hand-written BPTT Function) vs "torch" (autograd through a loop).
+"""CPU benchmark of the neuron engines against the reference and the peers, side by side in one run.
 
-For each neuron, layer size B×F and sequence length, forward + backward of spikes·g (one random upstream gradient)
-on [T, B, F] float32 inputs, 2 torch threads. Three implementations are measured side by side in one run (repeats
-alternate between them, so background load hits all alike): "torch", "bptt" as it runs by default on the CPU (its
-fused numba loops, ``snndeploy/neurons/cpu_kernels``) and "bptt" with its eager PyTorch loops
-(``SNNDEPLOY_FUSED_CPU=0``, what it runs where numba is missing). Reported:
+For each neuron, layer size B×F and sequence length T: forward + backward of spikes·g (one random upstream
+gradient; ``--inference``: the forward alone under ``torch.no_grad()``) on [T, B, F] float32 inputs around the
+threshold, 2 torch threads. Measured in interleaved rounds (each round runs every implementation once, in a rotating
+order, so that background load hits all alike; this VM stalls at random, so single runs mislead); the table gives
+medians over the rounds.
 
-- time: median (and minimum, less sensitive to other processes on a shared machine) over ``--repeats`` runs
-  (after ``--warmup`` runs) of ``time.perf_counter`` around forward + backward; the speed-ups are
-  torch time / bptt time of the medians and of the minima;
-- saved: bytes the autograd graph keeps for backward after the forward (unique storages seen by
-  ``torch.autograd.graph.saved_tensors_hooks``, excluding the input's own storage, which the caller holds anyway):
-  the activation memory that accumulates across the layers of a network;
-- peak: the high-water mark of the process's resident memory (``VmHWM``, reset just before) during one
-  forward + backward, minus the resident memory just before it, measured in a fresh subprocess per (neuron, backend, T) with
-  ``MALLOC_MMAP_THRESHOLD_=65536`` so that freed tensors go back to the OS at once. It includes everything
-  the step touches: the output spikes, the input gradient, the saved tensors and all temporaries.
+Columns:
+- ``torch``: the reference engine (autograd through the step loop); ``numba``: the fused CPU loops; ``eager``: the
+  hand-written BPTT in PyTorch ops (what ``auto`` runs without numba);
+- ``spikingjelly``: spikingjelly 2.0's node with the same dynamics (``LIFNode``, ``ComplementaryLIFNode``,
+  ``KLIFNode(scale_reset=False)``; its CPU path, ``step_mode="m"``; none for ILIF, whose spikingjelly namesake is a
+  different neuron); ``norse``: ``norse.torch.LIF`` (its default current-based LIF; LIF rows only);
+- ``× torch``, ``× sj``, ``× norse``: time of that column / time of ``numba``;
+- ``floor``: the logical bytes the numba engine must move (docs/kernels.md: LIF and KLIF 24, CLIF 32, ILIF 38 bytes
+  per neuron-step for forward + backward; 8 for inference) divided by the copy bandwidth measured in the same run
+  (``dst.copy_(src)`` of 256 MiB, bytes read + written); ``/ floor``: numba's time over it.
+With ``--memory``: bytes saved for backward (unique storages seen by ``saved_tensors_hooks``, input excluded) and
+the peak resident-memory increase of one step in a fresh process (``VmHWM`` after ``/proc/self/clear_refs``), for
+``torch`` and ``numba``. ``--first-call``: the first call of each neuron's numba engine in fresh processes (warm
+cache), import excluded.
 
-Usage: ``python benchmarks/cpu_neurons.py [--T 8 32] [--sizes 16x256 64x1024] [--repeats 9]``.
+Usage: ``python benchmarks/cpu_neurons.py [--T 8 16 32] [--sizes 16x256 128x1024] [--rounds 15] [--memory]``.
+Timings are printed, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -29,19 +34,26 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import torch
 
-from snndeploy.neurons import CLIFParams, ILIFParams, KLIFParams, LIFParams, cpu_kernels, get_impl
+from snndeploy.neurons import CLIFParams, ILIFParams, KLIFParams, LIFParams, get_impl, unavailable
+from snndeploy.neurons.engine import Backend
 
 NEURONS = ["lif", "clif", "klif", "ilif"]
-#: "bptt-eager" is backend "bptt" with its fused CPU loops switched off.
-BACKENDS = ["torch", "bptt", "bptt-eager"]
+ENGINES = ["torch", "numba", "eager"]
+PEERS = ["spikingjelly", "norse"]
+#: Logical bytes per neuron-step the numba engine moves (docs/kernels.md): forward + backward, and inference.
+BYTES_TRAIN = {"lif": 24, "klif": 24, "clif": 32, "ilif": 38}
+BYTES_INFERENCE = 8
+
+Run = Callable[[torch.Tensor], torch.Tensor]
 
 
 def make_params(name: str):
-    """Each neuron with the defaults of issue #3 (KLIF's k a learnable scalar)."""
+    """Each neuron with its defaults (KLIF's k a learnable scalar)."""
     if name == "lif":
         return LIFParams()
     if name == "clif":
@@ -49,6 +61,57 @@ def make_params(name: str):
     if name == "klif":
         return KLIFParams(torch.tensor(1.0, requires_grad=True))
     return ILIFParams()
+
+
+def engine_run(name: str, backend: str, params=None) -> Run:
+    seq, params = get_impl(name, backend), params if params is not None else make_params(name)
+    return lambda x: seq(x, params)[0]
+
+
+def spikingjelly_run(name: str) -> Run | None:
+    """spikingjelly 2.0's node with our neuron's default dynamics, multi-step, reset before every call."""
+    try:
+        from spikingjelly.activation_based import neuron, surrogate
+    except ImportError:
+        return None
+    if name == "lif":
+        node = neuron.LIFNode(tau=2.0, decay_input=False, v_reset=None, surrogate_function=surrogate.Sigmoid(alpha=4.0),
+                              step_mode="m")
+    elif name == "clif":
+        node = neuron.ComplementaryLIFNode(tau=2.0, v_threshold=1.0, surrogate_function=surrogate.Rect(alpha=1.0),
+                                           step_mode="m")
+    elif name == "klif":
+        node = neuron.KLIFNode(scale_reset=False, tau=2.0, v_threshold=1.0, v_reset=0.0, decay_input=True,
+                               surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode="m")
+    else:
+        return None
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        node.reset()
+        return node(x)
+
+    return run
+
+
+def norse_run(name: str) -> Run | None:
+    """``norse.torch.LIF`` (its own default dynamics) over the sequence; LIF rows only."""
+    if name != "lif":
+        return None
+    try:
+        import norse.torch as norse
+    except ImportError:
+        return None
+    layer = norse.LIF()
+    return lambda x: layer(x)[0]
+
+
+def implementations(name: str) -> dict[str, Run]:
+    out = {b: engine_run(name, b) for b in ENGINES if Backend(b) not in unavailable()}
+    for peer, make in (("spikingjelly", spikingjelly_run), ("norse", norse_run)):
+        run = make(name)
+        if run is not None:
+            out[peer] = run
+    return out
 
 
 def make_inputs(T: int, batch: int, features: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,21 +122,45 @@ def make_inputs(T: int, batch: int, features: int) -> tuple[torch.Tensor, torch.
     return x, g
 
 
-def fwd_bwd(name: str, backend: str, params, x: torch.Tensor, g: torch.Tensor) -> None:
-    xx = x.detach().requires_grad_()
-    os.environ[cpu_kernels.ENV_SWITCH] = "0" if backend == "bptt-eager" else "1"
-    s, _ = get_impl(name, backend.split("-")[0])(xx, params)
+def fwd_bwd(run: Run, x: torch.Tensor, g: torch.Tensor) -> None:
+    s = run(x.detach().requires_grad_())
     s.backward(g)
 
 
-def fwd_no_grad(name: str, backend: str, params, x: torch.Tensor, g: torch.Tensor) -> None:
-    """Inference: forward only under ``torch.no_grad()`` (``g`` unused; same signature as ``fwd_bwd``)."""
-    os.environ[cpu_kernels.ENV_SWITCH] = "0" if backend == "bptt-eager" else "1"
+def fwd_no_grad(run: Run, x: torch.Tensor, g: torch.Tensor) -> None:
     with torch.no_grad():
-        get_impl(name, backend.split("-")[0])(x, params)
+        run(x)
 
 
-def saved_bytes(name: str, backend: str, params, x: torch.Tensor) -> int:
+def interleaved(impls: dict[str, Run], step, x, g, warmup: int, rounds: int) -> dict[str, float]:
+    """Median seconds per implementation over ``rounds`` rounds; every round runs each once, the order rotating."""
+    names = list(impls)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(warmup + rounds):
+        shift = r % len(names)
+        for n in names[shift:] + names[:shift]:
+            t0 = time.perf_counter()
+            step(impls[n], x, g)
+            dt = time.perf_counter() - t0
+            if r >= warmup:
+                times[n].append(dt)
+    return {n: statistics.median(v) for n, v in times.items()}
+
+
+def copy_bandwidth(mib: int = 256, repeats: int = 9) -> float:
+    """Bytes per second of ``dst.copy_(src)`` (bytes read + written), median of ``repeats``, far beyond the L3."""
+    src = torch.ones(mib << 18)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        samples.append(time.perf_counter() - t0)
+    return 2 * src.numel() * 4 / statistics.median(samples)
+
+
+def saved_bytes(run: Run, x: torch.Tensor, params_storage: set[int]) -> int:
     """Bytes of unique storages saved for backward by one forward (input storage excluded)."""
     xx = x.detach().requires_grad_()
     storages: dict[int, int] = {}
@@ -83,12 +170,10 @@ def saved_bytes(name: str, backend: str, params, x: torch.Tensor) -> int:
         storages[st.data_ptr()] = st.nbytes()
         return t
 
-    os.environ[cpu_kernels.ENV_SWITCH] = "0" if backend == "bptt-eager" else "1"
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        s, _ = get_impl(name, backend.split("-")[0])(xx, params)
-    storages.pop(xx.untyped_storage().data_ptr(), None)
-    if isinstance(params, KLIFParams):
-        storages.pop(params.k.untyped_storage().data_ptr(), None)
+        s = run(xx)
+    for ptr in params_storage | {xx.untyped_storage().data_ptr()}:
+        storages.pop(ptr, None)
     del s
     return sum(storages.values())
 
@@ -102,22 +187,16 @@ def _status_kib(field: str) -> int:
 
 
 def peak_child(name: str, backend: str, T: int, batch: int, features: int) -> None:
-    """Run in a fresh process: print the peak resident-memory increase (bytes) of one forward + backward.
-
-    Linux: writing 5 to /proc/self/clear_refs resets the high-water mark VmHWM to the current VmRSS, so the
-    peak of the measured step alone is VmHWM − VmRSS(before).
-    """
+    """In a fresh process: print the peak resident-memory increase (bytes) of one forward + backward (after one
+    warm-up call of the same shape; writing 5 to /proc/self/clear_refs resets VmHWM to the current VmRSS)."""
     torch.set_num_threads(2)
-    params = make_params(name)
-    # Warm-up with the same shape: loads code paths, compiles what is compiled on first use (the fused loops'
-    # OpenMP trampolines) and starts the OpenMP threads (their stacks and malloc arenas would otherwise count as the
-    # step's memory). MALLOC_MMAP_THRESHOLD_ returns the warm-up's tensors to the OS when they are freed.
+    run = engine_run(name, backend)
     x, g = make_inputs(T, batch, features)
-    fwd_bwd(name, backend, params, x, g)
+    fwd_bwd(run, x, g)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     before = _status_kib("VmRSS")
-    fwd_bwd(name, backend, params, x, g)
+    fwd_bwd(run, x, g)
     print((_status_kib("VmHWM") - before) * 1024)
 
 
@@ -128,21 +207,30 @@ def peak_bytes(name: str, backend: str, T: int, batch: int, features: int) -> in
     return int(out.strip().splitlines()[-1])
 
 
-def time_pair(name: str, T: int, batch: int, features: int, warmup: int, repeats: int,
-              step=fwd_bwd) -> dict[str, list[float]]:
-    """Seconds of ``step`` (forward + backward, or ``fwd_no_grad``) for every repeat per backend, repeats interleaved
-    between the backends."""
-    params = make_params(name)
-    x, g = make_inputs(T, batch, features)
-    times: dict[str, list[float]] = {b: [] for b in BACKENDS}
-    for i in range(warmup + repeats):
-        for backend in BACKENDS:
-            t0 = time.perf_counter()
-            step(name, backend, params, x, g)
-            dt = time.perf_counter() - t0
-            if i >= warmup:
-                times[backend].append(dt)
-    return times
+_FIRST_CALL = """
+import sys, time, torch
+import snndeploy.neurons as n
+torch.set_num_threads(2)
+name = sys.argv[1]
+p = {"lif": n.LIFParams(), "clif": n.CLIFParams(), "klif": n.KLIFParams(torch.tensor(1.0, requires_grad=True)),
+     "ilif": n.ILIFParams()}[name]
+x = torch.randn(8, 64, 1024, requires_grad=True)
+t0 = time.perf_counter()
+s, _ = n.get_impl(name, "numba")(x, p)
+s.sum().backward()
+print(time.perf_counter() - t0)
+"""
+
+
+def first_calls(neurons: list[str], processes: int) -> None:
+    """Median seconds of the first forward + backward of the numba engine in fresh processes (cache warmed by the
+    first process, which is not counted)."""
+    print("| neuron | first call s (median) | processes |")
+    print("|---|---|---|")
+    for name in neurons:
+        runs = [float(subprocess.run([sys.executable, "-c", _FIRST_CALL, name], check=True, capture_output=True,
+                                     text=True).stdout.split()[-1]) for _ in range(processes + 1)]
+        print(f"| {name} | {statistics.median(runs[1:]):.3f} | {processes} |", flush=True)
 
 
 def cpu_model() -> str:
@@ -161,16 +249,26 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(b), int(f)
 
 
+def _ms(v: float | None) -> str:
+    return "–" if v is None else f"{v * 1e3:.2f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "–" if a is None or b is None else f"{a / b:.2f}x"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--T", type=int, nargs="+", default=[8, 32])
-    ap.add_argument("--sizes", nargs="+", default=["16x256", "64x1024"], help="layer sizes BxF (batch x features)")
+    ap.add_argument("--T", type=int, nargs="+", default=[8, 16, 32])
+    ap.add_argument("--sizes", nargs="+", default=["16x256", "32x512", "64x1024", "128x1024"],
+                    help="layer sizes BxF (batch x features)")
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--neurons", nargs="+", default=NEURONS, choices=NEURONS)
-    ap.add_argument("--no-peak", action="store_true", help="skip the subprocess peak-RSS measurement")
-    ap.add_argument("--inference", action="store_true",
-                    help="time the forward alone under torch.no_grad() (nothing is saved: no memory columns)")
+    ap.add_argument("--memory", action="store_true", help="add the saved-for-backward and peak-memory columns")
+    ap.add_argument("--inference", action="store_true", help="time the forward alone under torch.no_grad()")
+    ap.add_argument("--first-call", type=int, metavar="PROCESSES", default=0,
+                    help="only measure the numba engine's first call in this many fresh processes")
     ap.add_argument("--peak-child", nargs=5, metavar=("NEURON", "BACKEND", "T", "BATCH", "FEATURES"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -178,51 +276,48 @@ def main(argv: list[str] | None = None) -> None:
         n, b, T, B, F = args.peak_child
         peak_child(n, b, int(T), int(B), int(F))
         return
-
     torch.set_num_threads(2)
-    sizes = [parse_size(t) for t in args.sizes]
-    mib = 2.0**20
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# cpu_neurons: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu_model()}, {os.cpu_count()} cpus, "
           f"load average {load:.1f}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"cpu capability {torch.backends.cpu.get_cpu_capability()}, fused loops: {cpu_kernels.engine('cpu')}, "
-          f"fp32, median of {args.repeats} after {args.warmup} warm-up"
-          + (", forward only under torch.no_grad()" if args.inference else ", forward + backward"))
+          f"cpu capability {torch.backends.cpu.get_cpu_capability()}, fp32, median of {args.rounds} interleaved "
+          f"rounds after {args.warmup}" + (", forward only under torch.no_grad()" if args.inference else
+                                           ", forward + backward"))
+    if args.first_call:
+        first_calls(args.neurons, args.first_call)
+        return
+    bandwidth = copy_bandwidth()
+    print(f"# copy bandwidth (dst.copy_(src), 256 MiB, read + write): {bandwidth / 1e9:.1f} GB/s")
     step = fwd_no_grad if args.inference else fwd_bwd
-    print("| neuron | B×F | T | torch ms (median / min) | bptt ms (median / min) | speed-up (median / min) "
-          "| bptt eager loops ms (median) | eager speed-up (median) "
-          "| saved torch MiB | saved bptt MiB | saved ratio | peak torch MiB | peak bptt MiB | peak ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    # Global warm-up: every configuration once before any timing, so that the first row does not pay for the
-    # OpenMP thread start-up, the kernels' compilation (or cache load) and the growth of the malloc heap.
+    head = ("| neuron | B×F | T | torch ms | numba ms | eager ms | spikingjelly ms | norse ms | numba × torch "
+            "| numba × sj | numba × norse | floor ms | numba / floor |")
+    if args.memory and not args.inference:
+        head += " saved torch MiB | saved numba MiB | peak torch MiB | peak numba MiB |"
+    print(head)
+    print("|---" * (head.count("|") - 1) + "|")
+    sizes = [parse_size(t) for t in args.sizes]
     for name in args.neurons:
+        impls = implementations(name)
         for batch, features in sizes:
             for T in args.T:
                 x, g = make_inputs(T, batch, features)
-                for backend in BACKENDS:
-                    step(name, backend, make_params(name), x, g)
-    for name in args.neurons:
-        for batch, features in sizes:
-            for T in args.T:
-                runs = time_pair(name, T, batch, features, args.warmup, args.repeats, step)
-                med = {b: statistics.median(v) for b, v in runs.items()}
-                low = {b: min(v) for b, v in runs.items()}
-                x, _ = make_inputs(T, batch, features)
-                if args.inference:  # nothing is saved; the memory columns say so
-                    sv = {b: float("nan") for b in ("torch", "bptt")}
-                else:
-                    sv = {b: saved_bytes(name, b, make_params(name), x) for b in ("torch", "bptt")}
-                if args.no_peak or args.inference:
-                    pk = {b: float("nan") for b in ("torch", "bptt")}
-                else:
-                    pk = {b: peak_bytes(name, b, T, batch, features) for b in ("torch", "bptt")}
-                print(f"| {name} | {batch}×{features} | {T} | {med['torch'] * 1e3:.2f} / {low['torch'] * 1e3:.2f} "
-                      f"| {med['bptt'] * 1e3:.2f} / {low['bptt'] * 1e3:.2f} "
-                      f"| {med['torch'] / med['bptt']:.2f}x / {low['torch'] / low['bptt']:.2f}x "
-                      f"| {med['bptt-eager'] * 1e3:.2f} | {med['torch'] / med['bptt-eager']:.2f}x "
-                      f"| {sv['torch'] / mib:.2f} | {sv['bptt'] / mib:.2f} | {sv['bptt'] / sv['torch']:.2f} "
-                      f"| {pk['torch'] / mib:.1f} | {pk['bptt'] / mib:.1f} | {pk['bptt'] / pk['torch']:.2f} |",
-                      flush=True)
+                med: dict[str, float | None] = dict.fromkeys(ENGINES + PEERS)
+                med.update(interleaved(impls, step, x, g, args.warmup, args.rounds))
+                per_step = BYTES_INFERENCE if args.inference else BYTES_TRAIN[name]
+                floor = per_step * T * batch * features / bandwidth
+                num = med["numba"]
+                row = (f"| {name} | {batch}×{features} | {T} | {_ms(med['torch'])} | {_ms(num)} | {_ms(med['eager'])} "
+                       f"| {_ms(med['spikingjelly'])} | {_ms(med['norse'])} | {_ratio(med['torch'], num)} "
+                       f"| {_ratio(med['spikingjelly'], num)} | {_ratio(med['norse'], num)} | {floor * 1e3:.2f} "
+                       f"| {_ratio(num, floor)} |")
+                if args.memory and not args.inference:
+                    params = make_params(name)
+                    k = {params.k.untyped_storage().data_ptr()} if name == "klif" else set()
+                    mib = 2.0**20
+                    sv = [saved_bytes(engine_run(name, b, params), x, k) / mib for b in ("torch", "numba")]
+                    pk = [peak_bytes(name, b, T, batch, features) / mib for b in ("torch", "numba")]
+                    row += f" {sv[0]:.2f} | {sv[1]:.2f} | {pk[0]:.1f} | {pk[1]:.1f} |"
+                print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@ For each neuron × T ∈ {4, 8, 32} × T·N ∈ {2^20, 2^24, 2^27} × {fp32, bf1
   (the working set of the large shapes is far beyond L2);
 - logical bytes (each tensor read/written once; see docs/kernels.md), achieved GB/s and the fraction of the
   device-to-device copy bandwidth measured in the same run;
-- speed-up over the ``torch`` loop and the hand-written ``bptt`` backends on the same GPU and shape;
+- speed-up over the ``torch`` loop and the hand-written ``eager`` engines on the same GPU and shape;
 - speed-up over spikingjelly 2.0's LIF (``LIFNode(step_mode='m', backend='triton')``) for LIF, when importable;
 - activation memory saved for backward and peak memory above the inputs, per neuron-step, in training.
 Then the end-to-end spiking ResNet-18 training step (random CIFAR-shaped data, batch 128, T = 6) per neuron,
-``triton`` vs ``torch`` (and ``bptt``) backends.
+``triton`` vs ``torch`` (and ``eager``) engines.
 
 Usage: ``python benchmarks/gpu_neurons.py [--neurons lif clif] [--T 4 8 32] [--log2-sizes 20 24 27]
 [--dtypes fp32 bf16] [--ref-max-log2 27] [--no-resnet] [--markdown docs/benchmarks.md]``.
@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--T", nargs="+", type=int, default=[4, 8, 32], help="time steps")
     ap.add_argument("--log2-sizes", nargs="+", type=int, default=[20, 24, 27], help="log2 of T·N")
     ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"])
-    ap.add_argument("--ref-max-log2", type=int, default=27, help="largest log2(T·N) for the torch/bptt baselines")
+    ap.add_argument("--ref-max-log2", type=int, default=27, help="largest log2(T·N) for the torch/eager baselines")
     ap.add_argument("--rep-ms", type=int, default=200, help="do_bench measuring time per case (ms)")
     ap.add_argument("--no-resnet", action="store_true", help="skip the end-to-end ResNet-18 training step")
     ap.add_argument("--resnet-steps", type=int, default=10)
@@ -129,13 +129,13 @@ def bench_neurons(args: argparse.Namespace, copy_gbs: float) -> list[str]:
     sj_node, sj_label = _sj_lif(dev) if "lif" in args.neurons else (None, "")
     rows = [
         "| neuron | T | T·N | dtype | fwd ms | fwd+bwd ms | fwd GB/s | train GB/s | train % copy | "
-        "× torch (train) | × bptt (train) | × spikingjelly (train) | saved B/step | peak B/step |",
+        "× torch (train) | × eager (train) | × spikingjelly (train) | saved B/step | peak B/step |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     print("\n".join(rows), flush=True)
     for neuron in args.neurons:
         params = _params(neuron, dev)
-        impls = {b: get_impl(neuron, b) for b in ("triton", "bptt", "torch")}
+        impls = {b: get_impl(neuron, b) for b in ("triton", "eager", "torch")}
         for T in args.T:
             for lg in args.log2_sizes:
                 N = (1 << lg) // T
@@ -152,7 +152,7 @@ def bench_neurons(args: argparse.Namespace, copy_gbs: float) -> list[str]:
                     gbs_fwd = b_fwd / (t_fwd * 1e-3) / 1e9
                     gbs_train = b_train / (t_train * 1e-3) / 1e9
                     ratios = {}
-                    for ref in ("torch", "bptt"):
+                    for ref in ("torch", "eager"):
                         if lg <= args.ref_max_log2:
                             try:
                                 ratios[ref] = f"{_bench(_train_fn(impls[ref], xg, g, params), args.rep_ms, grad_to_none=[xg]) / t_train:.1f}"
@@ -172,7 +172,7 @@ def bench_neurons(args: argparse.Namespace, copy_gbs: float) -> list[str]:
                     saved, peak = _memory_per_step(impls["triton"], params, xg, g, T * N)
                     rows.append(
                         f"| {neuron} | {T} | 2^{lg} | {dname} | {t_fwd:.3f} | {t_train:.3f} | {gbs_fwd:.0f} | "
-                        f"{gbs_train:.0f} | {100 * gbs_train / copy_gbs:.0f}% | {ratios['torch']} | {ratios['bptt']} | "
+                        f"{gbs_train:.0f} | {100 * gbs_train / copy_gbs:.0f}% | {ratios['torch']} | {ratios['eager']} | "
                         f"{sj} | {saved:.2f} | {peak:.2f} |"
                     )
                     print(rows[-1], flush=True)
@@ -256,7 +256,7 @@ def bench_resnet(args: argparse.Namespace) -> list[str]:
     torch.backends.cudnn.benchmark = True
     for neuron in args.neurons:
         times = {}
-        for backend in ("torch", "bptt", "triton"):
+        for backend in ("torch", "eager", "triton"):
             cfg = ModelConfig(model="resnet18", input_shape=(3, 32, 32), num_classes=10, neuron=neuron)
             model = build_model(cfg, backend=backend).to(DEVICE)
             step = _train_step_fn(model, x, y)
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import triton  # noqa: F401
 
-        from snndeploy.neurons.kernels import _common
+        from snndeploy.neurons.triton_kernels import _common
     except ImportError as exc:
         print(f"gpu_neurons.py: Triton is not importable ({exc}).", file=sys.stderr)
         return 2

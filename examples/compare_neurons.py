@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             config = ModelConfig("mlp", data.input_shape, data.num_classes, name, width=args.width)
             cfg = TrainConfig(
                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed,
-                backend="bptt",
+                backend="auto",
             )
             t0, c0 = time.perf_counter(), time.process_time()
             res = train(

@@ -254,7 +254,7 @@ def load(
     Args:
         path: checkpoint file written by the trainer (``save_checkpoint``).
         device: where to put the model.
-        backend: neuron implementation (``auto``, ``bptt``, ``torch``, ``triton``).
+        backend: neuron engine (``auto``, ``torch``, ``eager``, ``numba``, ``triton``).
 
     Returns:
         ``(model, config)``: the model in eval mode (``[T, B, *input_shape]`` → logits ``[T, B, classes]``) and its

@@ -29,20 +29,6 @@ def neuron_factory() -> Callable[..., NeuronModule]:
     return make
 
 
-@pytest.fixture(params=["fused", "eager"])
-def bptt_loops(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test twice: backend ``"bptt"`` with its fused CPU loops (numba) and with its eager PyTorch loops.
-
-    Modules whose every test should cover both use it with ``pytestmark = pytest.mark.usefixtures("bptt_loops")``.
-    """
-    from snndeploy.neurons import cpu_kernels
-
-    if request.param == "fused" and not cpu_kernels.AVAILABLE:
-        pytest.skip("numba is not installed: no fused CPU loops")
-    monkeypatch.setenv(cpu_kernels.ENV_SWITCH, "1" if request.param == "fused" else "0")
-    return request.param
-
-
 @pytest.fixture
 def vendor_python() -> Callable[[str], Any]:
     """``vendor_python(name)``: the python of vendor venv ``name`` (``lava``, ``xylosim``, ``sinabs``), or a skip when

@@ -22,7 +22,7 @@ WORKER = textwrap.dedent(
     out = sys.argv[1]
     data = load_dataset("digits", time_steps=2, limit=96)
     config = ModelConfig("mlp", (1, 8, 8), 10, "clif", width=0.25, dropout=0.1)
-    cfg = TrainConfig(epochs=2, batch_size=16, lr=5e-3, seed=1, device="cpu", backend="bptt", dist_timeout_s=60)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=5e-3, seed=1, device="cpu", backend="auto", dist_timeout_s=60)
     res = train(config, data, cfg, out_dir=out)
     rank = int(os.environ["RANK"])
     torch.save(

@@ -81,7 +81,7 @@ def test_builder_models_equal_neurobench(name, shape, neuron):
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(model=name, input_shape=shape, num_classes=10, neuron=neuron, width=0.0625),
-                        backend="bptt")
+                        backend="auto")
     x = torch.randn(3, 4, *shape) * 2
     ours, theirs = _ours(model, x, batch_size=2), _neurobench(model, x, batch_size=2)
     assert ours["Effective_MACs"] > 0 and ours == pytest.approx(theirs, rel=1e-12)

@@ -1,8 +1,8 @@
-"""Triton kernels (backend "triton") against the reference backends ("torch" loop and hand-written "bptt").
+"""Triton kernels (backend "triton") against the reference engines ("torch" loop and the hand-written "eager").
 
 Without a GPU the kernels run on CPU tensors in Triton's interpreter (numpy): ``TRITON_INTERPRET=1`` must be set
-before the kernels are defined, which this module does when no GPU is present (CI runs ``TRITON_INTERPRET=1
-pytest``). On a GPU machine without ``TRITON_INTERPRET`` the same small-shape tests run the compiled kernels on CUDA
+in the environment before snndeploy is imported, since importing ``snndeploy.neurons`` loads the Triton engine
+(``make test`` and CI run ``TRITON_INTERPRET=1 pytest``; without it the small-shape tests skip and say so). On a GPU machine without ``TRITON_INTERPRET`` the same small-shape tests run the compiled kernels on CUDA
 tensors, and the CUDA-only tests add large shapes. Spikes are compared exactly; final states and every gradient
 (input, initial state, KLIF's k) with a tolerance tied to the dtype.
 """
@@ -15,14 +15,9 @@ import os
 import pytest
 import torch
 
-CUDA = torch.cuda.is_available()
-if not CUDA:
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-pytest.importorskip("triton")
-
-from snndeploy.errors import InvalidInputError  # noqa: E402
-from snndeploy.neurons import (  # noqa: E402
+from snndeploy import models
+from snndeploy.errors import InvalidInputError
+from snndeploy.neurons import (
     CLIF,
     KLIF,
     ATan,
@@ -38,14 +33,21 @@ from snndeploy.neurons import (  # noqa: E402
     Sigmoid,
     Triangle,
     get_impl,
+    unavailable,
 )
-from snndeploy.neurons.kernels import _common  # noqa: E402
+from snndeploy.neurons.engine import Backend
+
+if Backend.TRITON in unavailable():
+    pytest.skip(f"no triton engine here: {unavailable()[Backend.TRITON]}", allow_module_level=True)
+
+from snndeploy.neurons.triton_kernels import _common  # noqa: E402
 
 pytestmark = pytest.mark.triton
+CUDA = torch.cuda.is_available()
 
 #: Where the small-shape tests run: CPU tensors in the interpreter, else CUDA tensors with the compiled kernels.
 DEV = "cpu" if _common.INTERPRET else ("cuda" if CUDA else None)
-needs_kernels = pytest.mark.skipif(DEV is None, reason="no GPU and TRITON_INTERPRET was unset when kernels loaded")
+needs_kernels = pytest.mark.skipif(DEV is None, reason="no GPU, and TRITON_INTERPRET=1 was not set before snndeploy was imported")
 needs_compiled_cuda = pytest.mark.skipif(
     not CUDA or _common.INTERPRET, reason="needs a CUDA GPU and compiled kernels (TRITON_INTERPRET unset)"
 )
@@ -118,7 +120,7 @@ def _run(neuron, backend, x, params, state, gen_seed):
     return spikes.detach(), [f.detach() for f in final], grads
 
 
-def _compare(neuron, params, x, state, rtol, atol, refs=("bptt", "torch")):
+def _compare(neuron, params, x, state, rtol, atol, refs=("eager", "torch")):
     got = _run(neuron, "triton", x, params, state, 7)
     for ref_name in refs:
         ref = _run(neuron, ref_name, x, params, state, 7)
@@ -171,7 +173,7 @@ def test_triton_long_sequence(neuron, T, shape):
     T = 63 on 123 neurons; gradients through the whole reverse loop."""
     params = _params(neuron, ATan(), flags=0)
     x, _ = _input(T, shape, torch.float32, seed=3, scale=0.8)
-    _compare(neuron, params, x, None, 2e-4, 2e-5, refs=("bptt",))
+    _compare(neuron, params, x, None, 2e-4, 2e-5, refs=("eager",))
 
 
 @needs_kernels
@@ -182,7 +184,7 @@ def test_triton_inference_kernel_matches(neuron):
     x, gen = _input(7, (3, 41), torch.bfloat16, seed=11)
     state = _state(neuron, (3, 41), gen, DEV)
     with torch.no_grad():
-        s_ref, f_ref = get_impl(neuron, "bptt")(x, params, state)
+        s_ref, f_ref = get_impl(neuron, "eager")(x, params, state)
         s_got, f_got = get_impl(neuron, "triton")(x, params, state)
     assert not s_got.requires_grad
     assert_spikes_equal(s_ref, s_got, f"{neuron} no-grad spikes")
@@ -195,13 +197,13 @@ def test_triton_module_training_step():
     """The modules pick the kernels with backend='triton' and train k (KLIF) through them."""
     torch.manual_seed(0)
     x = torch.randn(4, 2, 3, 5, device=DEV)
-    for backend in ("bptt", "triton"):
+    for backend in ("eager", "triton"):
         klif = KLIF(backend=backend).to(DEV)
         clif = CLIF(backend=backend).to(DEV)
         xr = x.clone().requires_grad_()
         out = clif(klif(xr) + xr)
         out.sum().backward()
-        if backend == "bptt":
+        if backend == "eager":
             ref = (out.detach(), xr.grad.clone(), klif.k.grad.clone())
     assert_spikes_equal(ref[0], out.detach(), "module spikes")
     assert_close(ref[1], xr.grad, 1e-4, 1e-5, "module grad x")
@@ -209,7 +211,7 @@ def test_triton_module_training_step():
 
 
 def _op_samples():
-    from snndeploy.neurons.kernels import clif, ilif, klif, lif
+    from snndeploy.neurons.triton_kernels import clif, ilif, klif, lif
 
     def r(*shape):
         return torch.randn(*shape, device=DEV)
@@ -241,14 +243,14 @@ def test_triton_custom_ops_pass_opcheck():
 @needs_kernels
 @pytest.mark.parametrize("neuron", ["klif", "ilif"])
 def test_triton_torch_compile_fullgraph(neuron):
-    """torch.compile traces the kernels as custom ops without graph breaks; results equal the bptt backend."""
+    """torch.compile traces the kernels as custom ops without graph breaks; results equal the eager engine."""
     params = _params(neuron, Sigmoid(), flags=2)
     x, gen = _input(4, (2, 5), torch.float32, seed=21)
     state = _state(neuron, (2, 5), gen, DEV)
     fn = get_impl(neuron, "triton")
     compiled = torch.compile(lambda x, st: fn(x, params, st), backend="aot_eager", fullgraph=True)
     s_got, f_got = compiled(x, state)
-    s_ref, f_ref = get_impl(neuron, "bptt")(x, params, state)
+    s_ref, f_ref = get_impl(neuron, "eager")(x, params, state)
     assert_spikes_equal(s_ref.detach(), s_got.detach(), f"{neuron} compiled spikes")
     leaves = [x, *state] + ([params.k] if neuron == "klif" else [])
     g_ref = torch.autograd.grad(s_ref.sum() + sum(f.sum() for f in f_ref), leaves)
@@ -258,22 +260,19 @@ def test_triton_torch_compile_fullgraph(neuron):
 
 
 @needs_kernels
-def test_triton_spiking_resnet_matches_bptt():
-    """A tiny spiking ResNet-18 built with backend='triton' gives the bptt model's outputs and gradients."""
-    models = pytest.importorskip("snndeploy.models")
-    if not hasattr(models, "build_model"):
-        pytest.skip("snndeploy.models has no build_model")
+def test_triton_spiking_resnet_matches_eager():
+    """A tiny spiking ResNet-18 built with backend='triton' gives the eager model's outputs and gradients."""
     cfg = models.ModelConfig(model="resnet18", input_shape=(3, 8, 8), num_classes=10, neuron="klif", width=1 / 16)
     x = torch.randn(2, 1, 3, 8, 8, generator=torch.Generator().manual_seed(0)).to(DEV)
     out = {}
-    for backend in ("bptt", "triton"):
+    for backend in ("eager", "triton"):
         torch.manual_seed(0)
         model = models.build_model(cfg, backend=backend).to(DEV)
         y = model(x)
         y.mean(0).logsumexp(-1).sum().backward()
         out[backend] = (y.detach(), [(n, p.grad) for n, p in model.named_parameters()])
-    torch.testing.assert_close(out["triton"][0], out["bptt"][0], rtol=1e-4, atol=1e-5)
-    for (name, a), (_, b) in zip(out["bptt"][1], out["triton"][1], strict=True):
+    torch.testing.assert_close(out["triton"][0], out["eager"][0], rtol=1e-4, atol=1e-5)
+    for (name, a), (_, b) in zip(out["eager"][1], out["triton"][1], strict=True):
         assert_close(a, b, 1e-3, 1e-5, f"resnet grad {name}")
 
 
@@ -298,7 +297,12 @@ def test_triton_saves_documented_bytes(neuron, bytes_per_step):
 
 
 def test_triton_is_registered():
-    from snndeploy.neurons.kernels import clif_seq_triton, ilif_seq_triton, klif_seq_triton, lif_seq_triton
+    from snndeploy.neurons.triton_kernels import (
+        clif_seq_triton,
+        ilif_seq_triton,
+        klif_seq_triton,
+        lif_seq_triton,
+    )
 
     for name, fn in [("lif", lif_seq_triton), ("clif", clif_seq_triton), ("klif", klif_seq_triton), ("ilif", ilif_seq_triton)]:
         assert get_impl(name, "triton") is fn
@@ -324,7 +328,7 @@ _AOT_COMPILE = """
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from snndeploy.neurons.kernels import clif, ilif, klif, lif
+from snndeploy.neurons.triton_kernels import clif, ilif, klif, lif
 
 FLAGS = {"DETACH": 0, "KIND": 1, "BLOCK": 256}  # every other constexpr flag on (state given, save, hard, ...)
 for mod, name in ((lif, "lif"), (clif, "clif"), (klif, "klif"), (ilif, "ilif")):
@@ -370,10 +374,10 @@ def test_triton_kernels_compile_for_gpu():
     ("di", "T", "shape"),
     [(0, 32, (64, 128, 16, 16)), (2, 8, (32, 64, 32, 32)), (1, 4, (16, 64, 32, 32)), (0, 1, (1000_003,)), (0, 1024, (4099,))],
 )
-def test_triton_cuda_large_matches_bptt(neuron, di, T, shape):
-    """Same comparison on the GPU with large shapes (T·N up to 2^26): spikes exact against the CUDA bptt backend."""
+def test_triton_cuda_large_matches_eager(neuron, di, T, shape):
+    """Same comparison on the GPU with large shapes (T·N up to 2^26): spikes exact against the CUDA eager engine."""
     dtype, rtol, atol = DTYPES[di]
     params = _params(neuron, Sigmoid(), flags=3)
     x, gen = _input(T, shape, dtype, seed=5, device="cuda")
     state = _state(neuron, shape, gen, "cuda")
-    _compare(neuron, params, x, state, max(rtol, 1e-3), max(atol, 1e-4), refs=("bptt",))
+    _compare(neuron, params, x, state, max(rtol, 1e-3), max(atol, 1e-4), refs=("eager",))

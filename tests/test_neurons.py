@@ -1,4 +1,4 @@
-"""LIF, CLIF, KLIF and ILIF against an independent straight-line reference, both backends against each other.
+"""LIF, CLIF, KLIF and ILIF against an independent straight-line reference, every engine against each other.
 
 The reference below is written from the equations of issue #3 with plain torch ops; it does not import the
 library's step functions, dynamics helpers or surrogates. It follows the library's documented conventions:
@@ -23,12 +23,17 @@ from snndeploy.neurons import (
     KLIFState,
     LIFParams,
     LIFState,
+    available_backends,
     get_impl,
     get_surrogate,
 )
+from snndeploy.neurons.engine import Backend
 
-# Every test runs with the BPTT Functions' fused CPU loops and with their eager loops (conftest.py).
-pytestmark = pytest.mark.usefixtures("bptt_loops")
+#: The engines registered here that run CPU tensors: the reference "torch", "eager", and "numba" when numba is
+#: installed ("triton" runs CPU tensors only in its interpreter: tests/test_kernels.py).
+ENGINES = [b.value for b in available_backends("lif") if b is not Backend.TRITON]
+#: The hand-written BPTT engines (everything but the reference).
+BPTT_ENGINES = [b for b in ENGINES if b != "torch"]
 
 # --------------------------------------------------------------------------- independent reference
 
@@ -213,7 +218,7 @@ def assert_spikes_equal(a, b, what):
 # --------------------------------------------------------------------------- reference comparisons
 
 
-@pytest.mark.parametrize("backend", ["torch", "bptt"])
+@pytest.mark.parametrize("backend", ENGINES)
 @pytest.mark.parametrize("detach", [False, True], ids=["attached", "detach"])
 @pytest.mark.parametrize("sg", SURROGATES, ids=[s[0] for s in SURROGATES])
 @pytest.mark.parametrize("dtype", list(DTYPES), ids=lambda d: str(d).split(".")[-1])
@@ -250,7 +255,7 @@ def test_neuron_backend_matches_reference(case, shape, dtype, sg, detach, backen
 @pytest.mark.parametrize("T", [1, 2, 9, 16])
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_backends_agree_with_initial_and_final_state(case, T, detach, sg):
-    """Reference, "torch" and "bptt" agree on spikes, states and the gradients of x, of every initial-state
+    """The reference and every engine agree on spikes, states and the gradients of x, of every initial-state
     tensor passed in, and (KLIF) of k, for a loss that uses the spikes and every final-state tensor."""
     _, name, cfg, mean, std = case
     shape = (T, 4, 6)
@@ -260,7 +265,7 @@ def test_backends_agree_with_initial_and_final_state(case, T, detach, sg):
     w = [torch.randn(shape[1:]) for _ in st0]
 
     results = {}
-    for impl in ("ref", "torch", "bptt"):
+    for impl in ("ref", *ENGINES):
         k = torch.tensor(K_VALUE, requires_grad=True) if name == "klif" else None
         if impl == "ref":
             s, st = run_ref(name, x, st0, cfg, sg, detach, k)
@@ -273,7 +278,7 @@ def test_backends_agree_with_initial_and_final_state(case, T, detach, sg):
         results[impl] = (s, [t.detach() for t in st], grads)
 
     s_ref, st_ref, g_ref = results["ref"]
-    for impl in ("torch", "bptt"):
+    for impl in ENGINES:
         s, st, grads = results[impl]
         assert_spikes_equal(s, s_ref, f"{impl} spikes")
         for j, (a, b) in enumerate(zip(st, st_ref, strict=True)):
@@ -287,15 +292,16 @@ def test_backends_agree_with_initial_and_final_state(case, T, detach, sg):
 
 
 def test_backends_forward_states_bit_identical():
-    """Both backends run the same float32 operations forward: final states are equal bit for bit."""
+    """Every engine runs the reference's float32 operations forward: spikes and final states equal bit for bit."""
     for _, name, cfg, mean, std in CASES:
         shape = (24, 8, 33)
         x = torch.randn(shape) * std + mean
         k = torch.tensor(K_VALUE)
-        outs = [get_impl(name, be)(x, lib_params(name, cfg, ("sigmoid", 4.0), False, k)) for be in ("torch", "bptt")]
-        assert torch.equal(outs[0][0], outs[1][0]), name
-        for a, b in zip(outs[0][1], outs[1][1], strict=True):
-            assert torch.equal(a, b), name
+        outs = [get_impl(name, be)(x, lib_params(name, cfg, ("sigmoid", 4.0), False, k)) for be in ENGINES]
+        for be, out in zip(ENGINES[1:], outs[1:], strict=True):
+            assert torch.equal(outs[0][0], out[0]), (name, be)
+            for a, b in zip(outs[0][1], out[1], strict=True):
+                assert torch.equal(a, b), (name, be)
 
 
 # --------------------------------------------------------------------------- KLIF's k
@@ -304,13 +310,13 @@ def test_backends_forward_states_bit_identical():
 @pytest.mark.parametrize("sg", SURROGATES, ids=[s[0] for s in SURROGATES])
 @pytest.mark.parametrize("decay_input", [True, False])
 def test_klif_k_grad_matches_autograd(sg, decay_input):
-    """The hand-written g_k of "bptt" equals autograd through the reference and through "torch"."""
+    """The hand-written g_k of every BPTT engine equals autograd through the reference and through "torch"."""
     cfg = dict(tau=2.0, v_threshold=1.0, v_reset=0.0, decay_input=decay_input)
     shape = (12, 5, 7)
     x = make_input(shape, 1.0, 1.2, torch.float32)
     g = torch.randn(shape)
     gk = {}
-    for impl in ("ref", "torch", "bptt"):
+    for impl in ("ref", *ENGINES):
         k = torch.tensor(0.8, requires_grad=True)
         if impl == "ref":
             s, (v,) = run_ref("klif", x, zero_state("klif", shape), cfg, sg, False, k)
@@ -319,8 +325,8 @@ def test_klif_k_grad_matches_autograd(sg, decay_input):
         ((s * g).sum() + v.square().sum()).backward()
         gk[impl] = k.grad
     assert gk["ref"].abs() > 1e-3  # a non-trivial gradient
-    torch.testing.assert_close(gk["torch"], gk["ref"], rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(gk["bptt"], gk["ref"], rtol=1e-5, atol=1e-6)
+    for impl in ENGINES:
+        torch.testing.assert_close(gk[impl], gk["ref"], rtol=1e-5, atol=1e-6, msg=lambda m, i=impl: f"{i}: {m}")
 
 
 def _klif_patterns(x32, k, cfg):
@@ -337,7 +343,7 @@ def _klif_patterns(x32, k, cfg):
     return (torch.stack(spikes), torch.stack(active))
 
 
-@pytest.mark.parametrize("backend", ["torch", "bptt"])
+@pytest.mark.parametrize("backend", ENGINES)
 def test_klif_k_grad_matches_finite_differences(backend):
     """g_k against central finite differences of the forward pass.
 
@@ -388,7 +394,7 @@ MODULE_KW = {
 }
 
 
-@pytest.mark.parametrize("backend", ["torch", "bptt"])
+@pytest.mark.parametrize("backend", ENGINES)
 @pytest.mark.parametrize("key", list(MODULE_KW))
 def test_single_step_mode_equals_multi_step(neuron_factory, key, backend):
     """step_mode="s" fed one step at a time reproduces the multi-step spikes exactly, and reset_state()
@@ -406,7 +412,7 @@ def test_single_step_mode_equals_multi_step(neuron_factory, key, backend):
         single.reset_state()
 
 
-@pytest.mark.parametrize("backend", ["torch", "bptt"])
+@pytest.mark.parametrize("backend", ENGINES)
 @pytest.mark.parametrize("key", list(MODULE_KW))
 def test_multi_step_starts_from_zero_state_every_call(neuron_factory, key, backend):
     """No state survives between multi-step calls: running y after x gives the spikes of y alone."""
@@ -450,7 +456,7 @@ EXACT_THRESHOLD = [
 ]
 
 
-@pytest.mark.parametrize("backend", ["torch", "bptt"])
+@pytest.mark.parametrize("backend", ENGINES)
 @pytest.mark.parametrize("name,kw,seq", EXACT_THRESHOLD)
 def test_exact_threshold_fires(neuron_factory, name, kw, seq, backend):
     """Θ(0) = 1: a membrane exactly at the threshold fires; one float32 ulp below it does not."""
@@ -466,21 +472,22 @@ def test_exact_threshold_fires(neuron_factory, name, kw, seq, backend):
 @pytest.mark.parametrize("name", ["lif", "clif", "klif", "ilif"])
 def test_module_returns_binary_spikes_of_input_dtype(neuron_factory, name, dtype):
     x = (torch.randn(6, 2, 3) + 0.8).to(dtype)
-    for backend in ("torch", "bptt", "auto"):
+    for backend in (*ENGINES, "auto"):
         s = neuron_factory(name, backend=backend)(x)
         assert s.dtype == dtype and s.shape == x.shape
         assert set(s.unique().tolist()) <= {0.0, 1.0}
 
 
+@pytest.mark.parametrize("engine", BPTT_ENGINES)
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_bptt_retain_graph_backward_twice(case):
+def test_bptt_retain_graph_backward_twice(case, engine):
     """The BPTT backward writes the input gradient into its saved buffer only when the graph is freed:
     with retain_graph=True a second backward sees intact saved tensors and gives the same gradients."""
     _, name, cfg, mean, std = case
     shape = (11, 3, 40)
     x = make_input(shape, mean, std, torch.float32)
     k = torch.tensor(K_VALUE, requires_grad=True) if name == "klif" else None
-    s, st = get_impl(name, "bptt")(x, lib_params(name, cfg, ("sigmoid", 4.0), False, k))
+    s, st = get_impl(name, engine)(x, lib_params(name, cfg, ("sigmoid", 4.0), False, k))
     loss = (s * torch.randn(shape)).sum() + st[0].square().sum()
     first = torch.autograd.grad(loss, [x], retain_graph=True)[0].clone()
     second = torch.autograd.grad(loss, [x], retain_graph=True)[0]
@@ -490,18 +497,19 @@ def test_bptt_retain_graph_backward_twice(case):
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_long_strongly_driven_sequence_gradients_agree(case):
-    """T = 96 with strong input (many spikes; CLIF's and ILIF's m grow large, σ(m) → 1): the two backends'
-    gradients still agree over a long reverse-time recursion."""
+    """T = 96 with strong input (many spikes; CLIF's and ILIF's m grow large, σ(m) → 1): every engine's
+    gradients still agree with the reference's over a long reverse-time recursion."""
     _, name, cfg, mean, std = case
     shape = (96, 2, 16)
     x = make_input(shape, 2.5 * mean + 0.5, std, torch.float32)
     g = torch.randn(shape)
     grads = []
-    for backend in ("torch", "bptt"):
+    for backend in ENGINES:
         k = torch.tensor(K_VALUE, requires_grad=True) if name == "klif" else None
         s, st = get_impl(name, backend)(x, lib_params(name, cfg, ("sigmoid", 4.0), False, k))
         loss = (s * g).sum() + sum(t.sum() for t in st)
         grads.append(torch.autograd.grad(loss, [x])[0])
         if name in ("clif", "ilif"):
             assert float(st[1].detach().max()) > 5  # m large enough for σ(m) ≈ 1
-    assert_grads_close(grads[1], grads[0], torch.float32, f"{name} long sequence")
+    for backend, grad in zip(ENGINES[1:], grads[1:], strict=True):
+        assert_grads_close(grad, grads[0], torch.float32, f"{name} {backend} long sequence")

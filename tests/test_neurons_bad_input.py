@@ -13,14 +13,18 @@ from snndeploy.neurons import (
     ILIFParams,
     KLIFParams,
     LIFParams,
+    available_backends,
     get_impl,
     make_neuron,
 )
+from snndeploy.neurons.engine import Backend
 
 NAMES = ["lif", "clif", "klif", "ilif"]
+#: Every engine registered here that runs CPU tensors ("triton" only in its interpreter: tests/test_kernels.py).
+ENGINES = [b.value for b in available_backends("lif") if b is not Backend.TRITON]
 
 
-@pytest.mark.parametrize("backend", ["torch", "bptt"])
+@pytest.mark.parametrize("backend", ENGINES)
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("shape", [(), (7,)])
 def test_multi_step_needs_rank_two(name, backend, shape):
@@ -122,7 +126,7 @@ def test_unknown_surrogate(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_unknown_backend(name):
-    with pytest.raises(UnknownNameError, match=r"backend 'cuda'.*known: torch, bptt"):
+    with pytest.raises(UnknownNameError, match=r"backend 'cuda'.*known: torch, eager, numba, triton, auto"):
         make_neuron(name, backend="cuda")
     with pytest.raises(UnknownNameError, match="backend"):
         get_impl(name, "numpy")
@@ -157,7 +161,7 @@ def _params(name):
     return {"lif": LIFParams(), "clif": CLIFParams(), "klif": KLIFParams(torch.tensor(1.0)), "ilif": ILIFParams()}[name]
 
 
-@pytest.mark.parametrize("backend", ["torch", "bptt"])
+@pytest.mark.parametrize("backend", ENGINES)
 @pytest.mark.parametrize("name", NAMES)
 def test_functional_seq_checks_rank_dtype_and_state_shape(name, backend):
     seq = get_impl(name, backend)

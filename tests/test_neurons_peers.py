@@ -23,10 +23,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snndeploy.neurons import CLIF, KLIF, LIF, KLIFState, LIFState, get_impl
+from snndeploy.neurons import CLIF, KLIF, LIF, KLIFState, LIFState, available_backends, get_impl
+from snndeploy.neurons.engine import Backend
 
-# Every comparison runs with the BPTT Functions' fused CPU loops and with their eager loops (conftest.py).
-pytestmark = pytest.mark.usefixtures("bptt_loops")
+#: Every engine registered here that runs CPU tensors ("triton" only in its interpreter: tests/test_kernels.py).
+ENGINES = [b.value for b in available_backends("lif") if b is not Backend.TRITON]
 
 neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
 sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")
@@ -64,7 +65,7 @@ def _assert_same(a, b):
     torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("backend", ["torch", "bptt"])
+@pytest.mark.parametrize("backend", ENGINES)
 @pytest.mark.parametrize("tau", [2.0, 1.5, 3.7])
 @pytest.mark.parametrize("shape", [(16, 4, 33), (5, 2, 3, 4)])
 def test_clif_equals_spikingjelly_complementary_lif(backend, tau, shape):
@@ -89,7 +90,7 @@ LIF_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("backend", ["torch", "bptt"])
+@pytest.mark.parametrize("backend", ENGINES)
 @pytest.mark.parametrize("kw", LIF_SETTINGS, ids=lambda k: "-".join(f"{a}={b}" for a, b in k.items()))
 def test_lif_equals_spikingjelly_lif_node(backend, kw):
     x = torch.randn(12, 4, 21) * 0.9 + 0.8
@@ -104,7 +105,7 @@ def test_lif_equals_spikingjelly_lif_node(backend, kw):
     torch.testing.assert_close(final[-1], theirs.v.detach(), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("backend", ["torch", "bptt"])
+@pytest.mark.parametrize("backend", ENGINES)
 @pytest.mark.parametrize("kw", [dict(decay_input=True, v_reset=0.0), dict(decay_input=False, v_reset=-0.2)])
 @pytest.mark.parametrize("k", [1.0, 0.7, 1.3])
 def test_klif_equals_spikingjelly_klif_node(backend, kw, k):

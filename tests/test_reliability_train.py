@@ -22,7 +22,7 @@ import torch
 pytestmark = pytest.mark.slow
 
 ARGS = ["--model", "mlp", "--neuron", "clif", "--dataset", "digits", "--T", "2", "--limit", "64", "--batch-size", "8",
-        "--device", "cpu", "--backend", "bptt", "--no-progress", "--seed", "1", "--width", "0.25", "--dropout", "0.1"]
+        "--device", "cpu", "--backend", "auto", "--no-progress", "--seed", "1", "--width", "0.25", "--dropout", "0.1"]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -116,8 +116,8 @@ def test_malformed_partial_epoch_is_refused_on_resume(tmp_path: Path) -> None:
 
     data = load_dataset("digits", time_steps=2, limit=16)
     config = ModelConfig("mlp", (1, 8, 8), 10, "clif", width=0.25)
-    cfg = TrainConfig(epochs=2, batch_size=8, seed=1, device="cpu", backend="bptt")
-    train(config, data, TrainConfig(epochs=1, batch_size=8, seed=1, device="cpu", backend="bptt"), out_dir=tmp_path)
+    cfg = TrainConfig(epochs=2, batch_size=8, seed=1, device="cpu", backend="auto")
+    train(config, data, TrainConfig(epochs=1, batch_size=8, seed=1, device="cpu", backend="auto"), out_dir=tmp_path)
     obj = _state(tmp_path)
     for partial, match in [({"epoch": 1, "step": 99, "sums": torch.zeros(3, dtype=torch.float64)}, "has 2 steps"),
                            ({"epoch": 5, "step": 1, "sums": torch.zeros(3, dtype=torch.float64)}, "malformed"),

@@ -24,7 +24,7 @@ def digits():
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = dict(epochs=2, batch_size=32, lr=5e-3, seed=3, device="cpu", backend="bptt")
+    base = dict(epochs=2, batch_size=32, lr=5e-3, seed=3, device="cpu", backend="auto")
     base.update(kw)
     return TrainConfig(**base)
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from snndeploy.models import ModelConfig, build_model
+from snndeploy.neurons.engine import resolve_backend
 from snndeploy.pipeline import export_all
 from snndeploy.verify import APPROXIMATE, EXACT, INFORMATIONAL, verify
 from snndeploy.verify.peers import fold_r_into_weights
@@ -71,7 +72,7 @@ def test_every_neuron_and_model_passes_on_its_own_exports(kind, neuron, kwargs, 
         # untrained deep nets are near ties, so the accuracy part of the policy is not meaningful here.
         assert by[("folded", "source[torch]")].spike_agreement >= POLICY["min_spike_agreement"]
     # The exact checks really compared every layer and agreed on all of them.
-    for key in [("source[bptt]", "source[torch]"), ("onnxruntime[step]", "source[torch]"), ("nirsim", "folded")]:
+    for key in [(f"source[{resolve_backend('lif', 'auto').value}]", "source[torch]"), ("onnxruntime[step]", "source[torch]"), ("nirsim", "folded")]:
         r = by[key]
         assert r.expectation == EXACT and r.layers and all(c.identical for c in r.layers), key
     assert len(by[("nirsim", "folded")].layers) == len(report.firing_rates)

@@ -1,4 +1,5 @@
-"""``snndeploy info``: versions of snndeploy and of every library it talks to (paste it into bug reports)."""
+"""``snndeploy info``: versions of snndeploy and of every library it talks to, and which neuron engine runs where
+(paste it into bug reports)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command("info", help="Print versions of snndeploy, torch, nir, onnx, onnxruntime and installed peers.")(info)
+    app.command("info", help="Print versions of snndeploy, torch, nir, onnx, onnxruntime and installed peers, and "
+                             "the neuron engines: what backend 'auto' picks per device, the numba cache and threads.")(info)
 
 
 def info() -> None:
@@ -27,10 +29,10 @@ def info() -> None:
         table.add_row(pkg, version)
     import torch
 
-    from ..neurons import cpu_kernels
-
     table.add_row("cuda available", str(torch.cuda.is_available()))
     table.add_row("cpu capability", torch.backends.cpu.get_cpu_capability())
-    # Which loops backend "bptt" runs on CPU tensors: fused (numba) or eager PyTorch ops (SNNDEPLOY_FUSED_CPU=0).
-    table.add_row("bptt loops on cpu", cpu_kernels.engine("cpu"))
+    from ..neurons.engines import describe
+
+    for name, value in describe():
+        table.add_row(name, value)
     Console().print(table)

@@ -69,7 +69,7 @@ def train(
     dropout: float = typer.Option(0.0, help="Dropout probability."),
     neuron_arg: list[str] = typer.Option([], "--neuron-arg", help="Neuron parameter key=value (repeatable)."),
     seed: int = typer.Option(0, help="Random seed."),
-    backend: str = typer.Option("auto", help="Neuron backend: auto, bptt, torch, triton."),
+    backend: str = typer.Option("auto", help="Neuron backend: auto, torch, eager, numba, triton (bptt: deprecated)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda."),
     amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision (CUDA only)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt."),

@@ -33,7 +33,7 @@ def register_model(name: str) -> Callable[[Builder], Builder]:
 
 
 def build_model(config: ModelConfig, backend: str = "auto") -> nn.Module:
-    """Build the network ``config`` describes, its neurons on ``backend`` (``auto``, ``bptt``, ``torch``, ``triton``).
+    """Build the network ``config`` describes, its neurons on ``backend`` (``auto``, ``torch``, ``eager``, ``numba``, ``triton``).
 
     The root module carries the config as ``model.snndeploy_config`` (not part of its ``state_dict``).
 

@@ -1,25 +1,25 @@
-"""What every neuron shares: parameter validation, input checks, the backend dispatch table and the thin module.
+"""What every neuron shares: parameter validation, input checks, the reference loop and the thin module.
 
 Conventions (all neurons):
 - Time-major tensors ``[T, B, *]``; spikes come back with the input's shape and dtype.
 - Arithmetic is done in float32 whatever the input dtype (bf16/fp16 inputs are upcast), so every backend
   produces bit-identical spikes; states are float32.
 - States start at 0 for every sequence in multi-step mode: no hidden state survives between calls.
-- One dispatch table maps (neuron, backend) to a sequence function with the signature
-  ``seq(x_seq, params, state=None) -> (spikes, final_state)``; a module picks its implementation once.
+- The engines (backends) and their table live in ``engine.py`` (re-exported here): every engine registers
+  ``seq(x_seq, params, state=None) -> (spikes, final_state)`` per neuron; a module resolves ``auto`` per call's device.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from enum import Enum
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import InvalidInputError, InvalidParameterError, UnknownNameError
+from ..errors import InvalidInputError, InvalidParameterError
+from .engine import Backend, SeqFn, available_backends, get_impl, register_impl
 
 __all__ = [
     "Backend",
@@ -38,84 +38,6 @@ __all__ = [
     "is_neuron",
     "NeuronModule",
 ]
-
-SeqFn = Callable[..., tuple[Tensor, Any]]
-
-
-class Backend(str, Enum):
-    """Implementation of a neuron's time loop.
-
-    - ``TORCH``: autograd through a plain Python loop of the step function (the readable reference).
-    - ``BPTT``: one ``torch.autograd.Function`` per neuron, forward without a graph, hand-written reverse-time
-      backward (the CPU fast path and the spec of the GPU kernels). For CPU tensors its loops run fused, compiled
-      with numba (``snndeploy.neurons.cpu_kernels``); elsewhere, or with ``SNNDEPLOY_FUSED_CPU=0``, as eager
-      PyTorch ops. Both save the same tensors and give the same spikes and states.
-    - ``TRITON``: fused GPU kernels (``snndeploy.neurons.kernels``), time loop inside the kernel.
-    - ``AUTO``: ``TRITON`` for CUDA tensors when Triton is importable, else ``BPTT``.
-    """
-
-    TORCH = "torch"
-    BPTT = "bptt"
-    TRITON = "triton"
-    AUTO = "auto"
-
-    @classmethod
-    def parse(cls, value: str | Backend) -> Backend:
-        if isinstance(value, Backend):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise UnknownNameError(
-                f"unknown backend {value!r}; known: {', '.join(b.value for b in cls)}"
-            ) from None
-
-
-_IMPLS: dict[tuple[str, Backend], SeqFn] = {}
-
-
-def register_impl(neuron: str, backend: Backend) -> Callable[[SeqFn], SeqFn]:
-    """Decorator: register ``fn`` as the ``backend`` implementation of ``neuron``'s sequence function."""
-
-    def deco(fn: SeqFn) -> SeqFn:
-        key = (neuron, backend)
-        if key in _IMPLS:
-            raise RuntimeError(f"{neuron!r} already has a {backend.value!r} implementation: {_IMPLS[key]!r}")
-        _IMPLS[key] = fn
-        return fn
-
-    return deco
-
-
-def _load_triton_kernels() -> bool:
-    """Import the Triton kernels (which register themselves); False when Triton is unavailable."""
-    try:
-        from . import kernels  # noqa: F401  (registers on import)
-    except ImportError:
-        return False
-    return True
-
-
-def available_backends(neuron: str) -> list[Backend]:
-    """Backends with a registered implementation for ``neuron`` (Triton only when it imports)."""
-    _load_triton_kernels()
-    return [b for b in Backend if (neuron, b) in _IMPLS]
-
-
-def get_impl(neuron: str, backend: Backend | str, device: torch.device | None = None) -> SeqFn:
-    """The sequence function for ``neuron`` on ``backend``; ``AUTO`` resolves by ``device``."""
-    backend = Backend.parse(backend)
-    if backend is Backend.AUTO:
-        use_triton = device is not None and device.type == "cuda" and _load_triton_kernels()
-        backend = Backend.TRITON if use_triton and (neuron, Backend.TRITON) in _IMPLS else Backend.BPTT
-    elif backend is Backend.TRITON:
-        _load_triton_kernels()
-    fn = _IMPLS.get((neuron, backend))
-    if fn is None:
-        have = ", ".join(b.value for b in available_backends(neuron)) or "none"
-        raise UnknownNameError(f"neuron {neuron!r} has no {backend.value!r} backend here (available: {have})")
-    return fn
-
 
 # --------------------------------------------------------------------------- validation
 

@@ -13,7 +13,7 @@ Equations (Θ(z) = 1 if z ≥ 0; σ the logistic sigmoid; γ = ``inhibition``):
 then x[t−1] ← x[t], s[t−1] ← s[t]. All states start at 0. Defaults ``tau=1.1, v_threshold=1.0, inhibition=0.03``,
 Sigmoid(α=4) surrogate. ``detach_reset`` stops the gradient through the spike factor of the two reset lines.
 
-BPTT (backend "bptt"), per step in reverse; g_v, g_m arrive at v[t], m[t]; g_P = γ·g_I[t+1] is the gradient of
+BPTT (the hand-written engines ``eager`` and ``numba``: ``ILIFFunction``), per step in reverse; g_v, g_m arrive at v[t], m[t]; g_P = γ·g_I[t+1] is the gradient of
 P[t] = I[t] + x[t]·s[t]:
     g_s  = g_spike[t] + g_P·x[t] − g_v·σ(m) ;          g_m* = g_m − g_v·s·σ'(m)
     g_s += g_m*·v' ;  g_v' = g_v + g_m*·s ;  g_s −= g_v'·V_th   (the V_th and σ(m) terms dropped with detach_reset)
@@ -31,29 +31,22 @@ import torch
 from torch import Tensor
 
 from ..errors import InvalidParameterError
-from . import cpu_kernels
 from .base import (
-    Backend,
     NeuronModule,
     check_finite_number,
     check_seq,
     check_tau,
     check_threshold,
     grad_needed,
-    register_impl,
     run_steps,
 )
-from .dynamics import (
-    charge,
-    charge_grads,
-    charge_into,
-    fire,
-    grad_buffer,
-    reverse_chunks,
-)
+from .bptt import BPTTLoops, grad_buffer, name_seq
+from .dynamics import charge, fire
+from .engine import Backend, SeqFn, deprecated_seq, register_impl
 from .surrogate import Sigmoid, Surrogate, get_surrogate
 
-__all__ = ["ILIF", "ILIFParams", "ILIFState", "ilif_step", "ilif_seq", "ilif_seq_bptt", "ILIFFunction"]
+__all__ = ["ILIF", "ILIFParams", "ILIFState", "ilif_init_state", "ilif_step", "ilif_seq", "ILIFFunction", "make_seq",
+           "ilif_seq_bptt"]
 
 
 @dataclass(frozen=True)
@@ -109,149 +102,52 @@ def ilif_seq(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) 
     return run_steps(ilif_step, x_seq, params, state)
 
 
-def _forward_eager(x_seq: Tensor, v0: Tensor, m0: Tensor, i0: Tensor, xp0: Tensor, sp0: Tensor,
-                   p: ILIFParams) -> tuple[Tensor, ...]:
-    """(spikes, H, m, [I > 0], final v, final m, final i): the forward loop in PyTorch ops (any device), the same
-    float32 operations as ``ilif_step``."""
-    th = p.v_threshold
-    x32 = x_seq.float()
-    v, i = v0.float().clone(), i0.float().clone()
-    xp, sp = xp0.float(), sp0.float()
-    shape = x_seq.shape
-    h_seq = torch.empty(shape, dtype=torch.float32, device=x_seq.device)
-    m_seq = torch.empty_like(h_seq)
-    s_seq = torch.empty_like(h_seq)
-    ipos_seq = torch.empty(shape, dtype=torch.bool, device=x_seq.device)
-    vp = torch.empty_like(v)
-    tmp = torch.empty_like(v)
-    m = m0.float()
-    for t in range(shape[0]):
-        x = x32[t]
-        if t == 0:  # s_prev of a caller's state may be non-binary: keep the reference's two roundings
-            i = (i + xp * sp).mul_(p.inhibition)
-        else:  # x_prev·s_prev is exact for a spike s_prev ∈ {0, 1}
-            i.addcmul_(xp, sp).mul_(p.inhibition)  # I = γ·(I + x_prev·s_prev)
-        h = charge_into(h_seq[t], v, x, p.tau, False, 0.0, tmp)
-        h.sub_(torch.clamp(i, min=0.0, out=tmp))  # H = βv + x − max(I, 0)
-        torch.gt(i, 0.0, out=ipos_seq[t])
-        s = torch.ge(h, th, out=s_seq[t])  # Θ(H − V_th) as H ≥ V_th
-        torch.add(h, s, alpha=-th, out=vp)  # v' = H − s·V_th
-        m = torch.addcmul(m, s, vp, out=m_seq[t])  # m = m + s·v'
-        torch.addcmul(vp, s, torch.sigmoid(m, out=tmp), value=-1.0, out=v)  # v = v' − s·σ(m)
-        xp, sp = x, s
-    m_out = m.clone() if shape[0] else m0.float().clone()
-    return s_seq, h_seq, m_seq, ipos_seq, v, m_out, i
-
-
 class ILIFFunction(torch.autograd.Function):
-    """ILIF sequence with a hand-written reverse-time backward (see module docstring).
+    """ILIF sequence with a hand-written reverse-time backward (see the module docstring), on the loops of the engine
+    that built the sequence function (``make_seq``): ``eager_loops/ilif.py`` or ``cpu_loops/ilif.py``. Both compute
+    the float32 operations of ``ilif_step`` in the same order (bit-identical for a binary s_prev) and save the same
+    tensors (H, m, [I > 0] and the input x); states in ``ILIFState`` order (v, m, i, x_prev, s_prev):
 
-    Forward: the same float32 operations as ``ilif_step`` (bit-identical spikes and states for binary s_prev)
-    into owned buffers; products with the binary spike are exact, so ``add(alpha=…)``/``addcmul`` give the
-    reference's roundings. Backward: the module docstring's recursion regrouped as
-        g_m* = g_m − g_v·A;   g_H = P + g_v·C_v + g_m*·C_m + g_P·C_p
-        g_x[t] = g_H + g_P·s;   g_v[t−1] = β·g_H;   g_m[t−1] = g_m*;   g_P[t−1] = γ·(g_P − g_H·[I > 0])
-    with A = s·σ'(m), P = g_spike·sg, C_v = 1 − (σ(m) + V_th)·sg, C_m = s·(1 − V_th·sg) + v'·sg, C_p = x·sg
-    (with detach_reset: C_v = 1, C_m = s + v'·sg) computed for a chunk of steps at once.
+        loops.forward(x32, v0, m0, i0, xp0, sp0, params, save) -> (S, H, m, [I > 0], v[T−1], m[T−1], i[T−1])
+        loops.backward(x, H, m, [I > 0], g_spikes, g_v, g_m, g_i, g_xp, g_sp, params, g_x) -> (g_x, g_v0, g_m0, g_P)
 
-    Loops: for CPU tensors the forward and backward run as fused numba loops
-    (``snndeploy/neurons/cpu_kernels/ilif.py``: same saved tensors, same float32 operations); the eager PyTorch
-    loops below (``_forward_eager`` and the chunked backward) run on other devices, without numba, or with
-    ``SNNDEPLOY_FUSED_CPU=0``.
+    (initial states ``None``: zeros; final-state gradients may be ``None``). g_P is the gradient of
+    P[−1] = i0 + xp0·sp0, which feeds I[0]: g_i0 = g_P, g_xp0 = g_P·sp0, g_sp0 = g_P·xp0.
     """
 
     @staticmethod
-    def forward(ctx, x_seq, v0, m0, i0, xp0, sp0, params: ILIFParams, save: bool = True):  # type: ignore[override]
-        p = params
-        ctx.fused = cpu_kernels.usable(x_seq)
-        ctx.has_state = v0 is not None  # None: start from zeros (no state gradient to return)
-        if ctx.fused:
-            from .cpu_kernels.ilif import ilif_forward
-
-            s_seq, h_seq, m_seq, ipos_seq, v, m_out, i = ilif_forward(x_seq.float(), v0, m0, i0, xp0, sp0, p, save)
-        else:
-            if v0 is None:
-                v0, m0, i0, xp0, sp0 = ilif_init_state(x_seq[0])
-            s_seq, h_seq, m_seq, ipos_seq, v, m_out, i = _forward_eager(x_seq, v0, m0, i0, xp0, sp0, p)
+    def forward(ctx, x_seq, v0, m0, i0, xp0, sp0, params: ILIFParams, save: bool, loops: BPTTLoops):  # type: ignore[override]
+        s_seq, h_seq, m_seq, ipos_seq, v, m, i = loops.forward(x_seq.float(), v0, m0, i0, xp0, sp0, params, save)
         ctx.save_for_backward(x_seq, h_seq, m_seq, ipos_seq, xp0, sp0)
-        ctx.params = p
-        ctx.x_dtype = x_seq.dtype
+        ctx.loops, ctx.params, ctx.x_dtype, ctx.has_state = loops, params, x_seq.dtype, v0 is not None
         T = x_seq.shape[0]
         xp = x_seq[T - 1].float().clone()  # T ≥ 1 (check_seq)
         sp = s_seq[T - 1].clone()
-        return s_seq.to(x_seq.dtype), v, m_out, i, xp, sp
+        return s_seq.to(x_seq.dtype), v, m, i, xp, sp
 
     @staticmethod
     def backward(ctx, g_spikes, g_v, g_m, g_i, g_xp, g_sp):  # type: ignore[override]
         x_seq, h_seq, m_seq, ipos_seq, xp0, sp0 = ctx.saved_tensors
-        p: ILIFParams = ctx.params
-        if ctx.fused:
-            from .cpu_kernels.ilif import ilif_backward
-
-            g_x, gv, gm, gp = ilif_backward(x_seq, h_seq, m_seq, ipos_seq, g_spikes, g_v, g_m, g_i, g_xp, g_sp, p,
-                                            grad_buffer(h_seq))
-            if not ctx.has_state:
-                return g_x.to(ctx.x_dtype), None, None, None, None, None, None, None
-            return g_x.to(ctx.x_dtype), gv, gm, gp, gp * sp0.float(), gp * xp0.float(), None, None
-        beta, _ = charge_grads(p.tau, False)
-        th, gamma = p.v_threshold, p.inhibition
-        zeros = torch.zeros_like(h_seq[0])
-        g_spikes = g_spikes.float()
-        g_v = g_v.float().clone() if g_v is not None else zeros.clone()
-        g_m = g_m.float().clone() if g_m is not None else zeros.clone()
-        T = h_seq.shape[0]
-        g_x = grad_buffer(h_seq)  # may be h_seq itself: a chunk is read before it is written
-        g_p = zeros.clone()  # gradient of P[t] = I[t] + x[t]·s[t]
-        tmp = torch.empty_like(g_v)
-        for t0, t1 in reverse_chunks(T, h_seq[0].numel()):
-            h, m, x = h_seq[t0:t1], m_seq[t0:t1], x_seq[t0:t1].float()
-            s = torch.ge(h, th, out=torch.empty_like(h))  # float mask: bool tensors are slow on CPU
-            sg = p.surrogate.grad_(h - th)
-            sig_m = torch.sigmoid(m)
-            a_coef = torch.ops.aten.sigmoid_backward(s, sig_m)  # s·σ'(m) = s·(1 − σ)·σ, one fused pass
-            vp_sg = torch.add(h, s, alpha=-th).mul_(sg)  # v'·sg
-            c_p = x.mul(sg)  # x·sg
-            if p.detach_reset:
-                c_v = None
-                c_m = vp_sg.add_(s)  # s + v'·sg
-            else:
-                c_m = torch.mul(sg, -th).add_(1.0).mul_(s).add_(vp_sg)  # s·(1 − V_th·sg) + v'·sg
-                c_v = sig_m.add_(th).mul_(sg).neg_().add_(1.0)  # 1 − (σ(m) + V_th)·sg
-            torch.mul(g_spikes[t0:t1], sg, out=g_x[t0:t1])  # P
-            if t1 == T and g_sp is not None:  # the final state's s_prev is s[T−1]
-                g_x[T - 1].addcmul_(g_sp.float(), sg[-1])
-            ipos = ipos_seq[t0:t1].float()
-            s_bin = s
-            for t in range(t1 - 1, t0 - 1, -1):
-                j = t - t0
-                g_m.addcmul_(g_v, a_coef[j], value=-1.0)  # g_m* (also g_m[t−1])
-                g_h = g_x[t]
-                if c_v is None:
-                    g_h.add_(g_v)
-                else:
-                    g_h.addcmul_(g_v, c_v[j])
-                g_h.addcmul_(g_m, c_m[j]).addcmul_(g_p, c_p[j])  # g_H
-                torch.mul(g_h, beta, out=g_v)  # g_v[t−1] = β·g_H
-                torch.mul(g_h, ipos[j], out=tmp)  # g_H·[I > 0]
-                g_h.addcmul_(g_p, s_bin[j])  # g_x[t] = g_H + g_P·s
-                if t == T - 1 and g_i is not None:  # the final state's i is I[T−1]
-                    g_p.add_(g_i.float())
-                g_p.sub_(tmp).mul_(gamma)  # g_P[t−1] = γ·g_I[t]
-        if T and g_xp is not None:  # the final state's x_prev is x[T−1]
-            g_x[T - 1].add_(g_xp.float())
-        # P[-1] = i0 + xp0·sp0 feeds I[0].
+        g_x, gv, gm, gp = ctx.loops.backward(x_seq, h_seq, m_seq, ipos_seq, g_spikes, g_v, g_m, g_i, g_xp, g_sp,
+                                             ctx.params, grad_buffer(h_seq))
         if not ctx.has_state:
-            return g_x.to(ctx.x_dtype), None, None, None, None, None, None, None
-        return (g_x.to(ctx.x_dtype), g_v, g_m, g_p, g_p * sp0.float(), g_p * xp0.float(), None, None)
+            return g_x.to(ctx.x_dtype), None, None, None, None, None, None, None, None
+        return g_x.to(ctx.x_dtype), gv, gm, gp, gp * sp0.float(), gp * xp0.float(), None, None, None
 
 
-@register_impl("ilif", Backend.BPTT)
-def ilif_seq_bptt(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) -> tuple[Tensor, ILIFState]:
-    """ILIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``ilif_seq``."""
-    check_seq(x_seq, state)
-    state = state if state is not None else ILIFState(None, None, None, None, None)  # None: the Function starts from zeros
-    spikes, *rest = ILIFFunction.apply(x_seq, *state, params, grad_needed(x_seq, *state))
-    return spikes, ILIFState(*rest)
+def make_seq(loops: BPTTLoops) -> SeqFn:
+    """The ILIF sequence function of a hand-written BPTT engine (``seq(x_seq, params, state=None)``)."""
+
+    def seq(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) -> tuple[Tensor, ILIFState]:
+        check_seq(x_seq, state)
+        state = state if state is not None else ILIFState(None, None, None, None, None)  # None: zeros
+        spikes, *rest = ILIFFunction.apply(x_seq, *state, params, grad_needed(x_seq, *state), loops)
+        return spikes, ILIFState(*rest)
+
+    return name_seq(seq, "ilif", loops)
+
+
+ilif_seq_bptt = deprecated_seq("ilif", "ilif_seq_bptt")
 
 
 class ILIF(NeuronModule):

@@ -13,7 +13,7 @@ Equations (Θ(z) = 1 if z ≥ 0):
 k is one learnable scalar per layer (init 1.0): it scales the slope the surrogate sees, dS/dH = k·sg(kH − V_th).
 Defaults ``tau=2.0, v_threshold=1.0, v_reset=0.0, decay_input=True``, Sigmoid(α=4) surrogate.
 
-BPTT (backend "bptt"), per step in reverse with g_V arriving at V[t]:
+BPTT (the hand-written engines ``eager`` and ``numba``: ``KLIFFunction``), per step in reverse with g_V arriving at V[t]:
     g_S = g_spike[t] + g_V·(V_r − F)        (dropped with detach_reset)
     g_F = g_S·sg(F − V_th) + g_V·(1 − S)
     g_H = g_F·k·[kH > 0];   g_k += Σ g_F·H·[kH > 0]
@@ -30,22 +30,22 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InvalidParameterError
-from . import cpu_kernels
 from .base import (
-    Backend,
     NeuronModule,
     check_finite_number,
     check_seq,
     check_tau,
     check_threshold,
     grad_needed,
-    register_impl,
     run_steps,
 )
-from .dynamics import charge, charge_grads, charge_into, fire, grad_buffer, hard_reset, reverse_chunks
+from .bptt import BPTTLoops, grad_buffer, name_seq
+from .dynamics import charge, fire, hard_reset
+from .engine import Backend, SeqFn, deprecated_seq, register_impl
 from .surrogate import Sigmoid, Surrogate, get_surrogate
 
-__all__ = ["KLIF", "KLIFParams", "KLIFState", "klif_step", "klif_seq", "klif_seq_bptt", "KLIFFunction"]
+__all__ = ["KLIF", "KLIFParams", "KLIFState", "klif_init_state", "klif_step", "klif_seq", "KLIFFunction", "make_seq",
+           "klif_seq_bptt"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,100 +99,44 @@ def klif_seq(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) 
     return run_steps(klif_step, x_seq, params, state)
 
 
-def _forward_eager(x_seq: Tensor, v0: Tensor, k: Tensor, p: KLIFParams) -> tuple[Tensor, Tensor, Tensor]:
-    """(spikes, H, final V): the forward loop in PyTorch ops (any device), the same float32 operations as
-    ``klif_step``."""
-    x32 = x_seq.float()
-    v = v0.float().clone()
-    kf = k.detach().float()
-    h_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
-    s_seq = torch.empty_like(h_seq)
-    f = torch.empty_like(v)
-    tmp = torch.empty_like(v)
-    for t in range(x_seq.shape[0]):
-        h = charge_into(h_seq[t], v, x32[t], p.tau, p.decay_input, p.v_reset, tmp)
-        torch.mul(h, kf, out=f).relu_()  # F = ReLU(k·H)
-        s = torch.ge(f, p.v_threshold, out=s_seq[t])  # Θ(F − V_th) as F ≥ V_th
-        # F(1 − S) + V_r·S as (1 − S)·F + S·V_r: products exact for S ∈ {0, 1}, same rounding
-        torch.mul(torch.sub(s, 1.0, out=tmp).neg_(), f, out=v).add_(s, alpha=p.v_reset)
-    return s_seq, h_seq, v
-
-
 class KLIFFunction(torch.autograd.Function):
-    """KLIF sequence with a hand-written reverse-time backward, including the gradient of k.
+    """KLIF sequence with a hand-written reverse-time backward, including the gradient of k, on the loops of the
+    engine that built the sequence function (``make_seq``): ``eager_loops/klif.py`` or ``cpu_loops/klif.py``. Both
+    compute the float32 operations of ``klif_step`` in the same order and save the same tensor (H):
 
-    Forward: the same float32 operations as ``klif_step`` (bit-identical spikes and states) into owned buffers;
-    the hard reset F(1 − S) + V_r·S is ``mul`` + ``add(alpha=V_r)`` (exact products for S ∈ {0, 1}). Backward: the module docstring's recursion
-    regrouped as g_F = P + g_V·C with P = g_spike·sg·[kH > 0] and C = [kH > 0]·((V_r − F)·sg + 1 − S) computed
-    for a chunk of steps at once; g_k = Σ g_F·H and g_X = b·k·g_F are computed once after the loop.
-
-    Loops: for CPU tensors the forward and backward run as fused numba loops
-    (``snndeploy/neurons/cpu_kernels/klif.py``: same saved tensors, same float32 operations); the eager PyTorch
-    loops below (``_forward_eager`` and the chunked backward) run on other devices, without numba, or with
-    ``SNNDEPLOY_FUSED_CPU=0``.
+        loops.forward(x32, v0 | None, k, params, save) -> (S, H, V[T−1])
+        loops.backward(H, g_spikes, g_V | None, k, params, g_x) -> (g_x, g_V0, g_k)   (g_k: a 0-dim float tensor)
     """
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, v0: Tensor, k: Tensor, params: KLIFParams, save: bool = True):  # type: ignore[override]
-        p = params
-        ctx.fused = cpu_kernels.usable(x_seq) and k.device.type == "cpu"
-        ctx.has_state = v0 is not None  # None: start from zeros (no state gradient to return)
-        if ctx.fused:
-            from .cpu_kernels.klif import klif_forward
-
-            s_seq, h_seq, v = klif_forward(x_seq.float(), v0, float(k.detach().float()), p, save)
-        else:
-            v0 = v0 if v0 is not None else klif_init_state(x_seq[0]).v
-            s_seq, h_seq, v = _forward_eager(x_seq, v0, k, p)
+    def forward(ctx, x_seq: Tensor, v0: Tensor | None, k: Tensor, params: KLIFParams, save: bool,  # type: ignore[override]
+                loops: BPTTLoops):
+        s_seq, h_seq, v = loops.forward(x_seq.float(), v0, k, params, save)
         ctx.save_for_backward(h_seq, k)
-        ctx.params = p
-        ctx.x_dtype = x_seq.dtype
+        ctx.loops, ctx.params, ctx.x_dtype, ctx.has_state = loops, params, x_seq.dtype, v0 is not None
         return s_seq.to(x_seq.dtype), v
 
     @staticmethod
     def backward(ctx, g_spikes: Tensor, g_vT: Tensor | None):  # type: ignore[override]
         h_seq, k = ctx.saved_tensors
-        p: KLIFParams = ctx.params
-        if ctx.fused:
-            from .cpu_kernels.klif import klif_backward
-
-            kv = float(k.detach().float())
-            g_x, g_v, g_k = klif_backward(h_seq, g_spikes, g_vT, kv, p, grad_buffer(h_seq))
-            g_k_t = torch.tensor(g_k, dtype=k.dtype).reshape(k.shape)
-            return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), g_k_t, None, None
-        a, b = charge_grads(p.tau, p.decay_input)
-        kf = k.detach().float()
-        kv = float(kf)
-        th = p.v_threshold
-        g_spikes = g_spikes.float()
-        g_x = grad_buffer(h_seq)  # may be h_seq itself: step t of h is read before step t of g_x is written
-        g_v = g_vT.float().clone() if g_vT is not None else torch.zeros_like(h_seq[0])
-        g_k = torch.zeros((), dtype=torch.float32, device=h_seq.device)
-        for t0, t1 in reverse_chunks(h_seq.shape[0], h_seq[0].numel()):
-            h = h_seq[t0:t1]  # intact until g_x[t0:t1] (maybe the same memory) is written at the end
-            kh = h * kf
-            pos = torch.gt(kh, 0.0, out=torch.empty_like(kh))  # float masks: bool tensors are slow on CPU
-            f = kh.relu_()
-            sg = p.surrogate.grad_(f - th).mul_(pos)  # sg·[kH > 0]
-            c = torch.lt(f, th, out=torch.empty_like(f)).mul_(pos)  # [kH > 0]·(1 − S)
-            if not p.detach_reset:
-                c.addcmul_(sg, f.neg_().add_(p.v_reset))  # + [kH > 0]·sg·(V_r − F)
-            g_f = sg.mul_(g_spikes[t0:t1])  # P = g_spike·sg·[kH > 0], then g_F in place
-            for t in range(t1 - 1, t0 - 1, -1):
-                g = g_f[t - t0].addcmul_(g_v, c[t - t0])  # g_F = P + g_V·C
-                torch.mul(g, a * kv, out=g_v)  # g_V[t−1] = a·k·g_F
-            g_k += torch.dot(g_f.reshape(-1), h.reshape(-1))  # Σ g_F·H
-            torch.mul(g_f, b * kv, out=g_x[t0:t1])  # g_X = b·k·g_F
-        return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), g_k.reshape(k.shape).to(k.dtype), None, None
+        g_x, g_v, g_k = ctx.loops.backward(h_seq, g_spikes, g_vT, k, ctx.params, grad_buffer(h_seq))
+        g_k = g_k.reshape(k.shape).to(device=k.device, dtype=k.dtype)
+        return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), g_k, None, None, None
 
 
-@register_impl("klif", Backend.BPTT)
-def klif_seq_bptt(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) -> tuple[Tensor, KLIFState]:
-    """KLIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``klif_seq``."""
-    check_seq(x_seq, state)
-    v0 = state.v if state is not None else None  # None: the Function starts from zeros (and returns no state grad)
-    spikes, v = KLIFFunction.apply(x_seq, v0, params.k, params, grad_needed(x_seq, v0, params.k))
-    return spikes, KLIFState(v)
+def make_seq(loops: BPTTLoops) -> SeqFn:
+    """The KLIF sequence function of a hand-written BPTT engine (``seq(x_seq, params, state=None)``)."""
+
+    def seq(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) -> tuple[Tensor, KLIFState]:
+        check_seq(x_seq, state)
+        v0 = state.v if state is not None else None  # None: the loops start from zeros (no state gradient)
+        spikes, v = KLIFFunction.apply(x_seq, v0, params.k, params, grad_needed(x_seq, v0, params.k), loops)
+        return spikes, KLIFState(v)
+
+    return name_seq(seq, "klif", loops)
+
+
+klif_seq_bptt = deprecated_seq("klif", "klif_seq_bptt")
 
 
 class KLIF(NeuronModule):

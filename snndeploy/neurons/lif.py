@@ -11,7 +11,7 @@ Equations (Θ(z) = 1 if z ≥ 0; β = 1 − 1/τ; V_rest = V_r for hard reset, 0
 With ``detach_reset`` the S in the reset line carries no gradient. Defaults follow the CLIF/ILIF repos:
 ``tau=2.0, v_threshold=1.0, v_reset=None, decay_input=False``, Sigmoid(α=4) surrogate.
 
-BPTT (backend "bptt"), per step in reverse, with g_V the gradient arriving at V[t]:
+BPTT (the hand-written engines ``eager`` and ``numba``: ``LIFFunction``), per step in reverse, with g_V the gradient arriving at V[t]:
     soft: ∂V/∂H = 1,      ∂V/∂S = −V_th;   hard: ∂V/∂H = 1 − S,  ∂V/∂S = V_r − H  (∂V/∂S = 0 if detach_reset)
     g_S = g_spike[t] + g_V·∂V/∂S;   g_H = g_S·sg(H − V_th) + g_V·∂V/∂H
     g_X[t] = b·g_H;   g_V[t−1] = a·g_H            with (a, b) = ``charge_grads``.
@@ -27,31 +27,22 @@ import torch
 from torch import Tensor
 
 from ..errors import InvalidParameterError
-from . import cpu_kernels
 from .base import (
-    Backend,
     NeuronModule,
     check_finite_number,
     check_seq,
     check_tau,
     check_threshold,
     grad_needed,
-    register_impl,
     run_steps,
 )
-from .dynamics import (
-    charge,
-    charge_grads,
-    charge_into,
-    fire,
-    grad_buffer,
-    hard_reset,
-    reverse_chunks,
-    soft_reset,
-)
+from .bptt import BPTTLoops, grad_buffer, name_seq
+from .dynamics import charge, fire, hard_reset, soft_reset
+from .engine import Backend, SeqFn, deprecated_seq, register_impl
 from .surrogate import Sigmoid, Surrogate, get_surrogate
 
-__all__ = ["LIF", "LIFParams", "LIFState", "lif_step", "lif_seq", "lif_seq_bptt", "LIFFunction"]
+__all__ = ["LIF", "LIFParams", "LIFState", "lif_init_state", "lif_step", "lif_seq", "LIFFunction", "make_seq",
+           "lif_seq_bptt"]
 
 
 @dataclass(frozen=True)
@@ -111,101 +102,44 @@ def lif_seq(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> 
     return run_steps(lif_step, x_seq, params, state)
 
 
-def _forward_eager(x_seq: Tensor, v0: Tensor, p: LIFParams) -> tuple[Tensor, Tensor, Tensor]:
-    """(spikes, H, final V): the forward loop in PyTorch ops (any device), the same float32 operations as ``lif_step``."""
-    x32 = x_seq.float()
-    v = v0.float().clone()
-    h_seq = torch.empty(x_seq.shape, dtype=torch.float32, device=x_seq.device)
-    s_seq = torch.empty_like(h_seq)
-    tmp = torch.empty_like(v)
-    for t in range(x_seq.shape[0]):
-        h = charge_into(h_seq[t], v, x32[t], p.tau, p.decay_input, p.v_rest, tmp)
-        s = torch.ge(h, p.v_threshold, out=s_seq[t])  # Θ(H − V_th) as H ≥ V_th (same for finite H)
-        if p.hard:  # (1 − S)·H + S·V_r, with S·V_r exact: the reference's roundings
-            torch.mul(torch.sub(s, 1.0, out=tmp).neg_(), h, out=v).add_(s, alpha=p.v_reset)
-        else:
-            torch.add(h, s, alpha=-p.v_threshold, out=v)  # H − S·V_th
-    return s_seq, h_seq, v
-
-
 class LIFFunction(torch.autograd.Function):
-    """LIF sequence with a hand-written reverse-time backward (see module docstring).
+    """LIF sequence with a hand-written reverse-time backward (see the module docstring), on the loops of the engine
+    that built the sequence function (``make_seq``): ``eager_loops/lif.py`` (PyTorch ops) or ``cpu_loops/lif.py``
+    (numba). Both compute the float32 operations of ``lif_step`` in the same order and save the same tensor:
 
-    Forward: the same float32 operations as ``lif_step`` (bit-identical spikes and states), written into
-    buffers this function owns; S·V_th is exact (S ∈ {0, 1}), so the soft reset is one ``add(alpha=−V_th)``
-    and the hard reset ``(1 − S)·H`` plus ``add(alpha=V_r)``. Backward: the module docstring's recursion regrouped as
-    g_H = P + g_V·C with the non-recurrent parts P = g_spike·sg and C = ∂V/∂H + sg·∂V/∂S computed for a chunk
-    of steps at once, so only two ops per step stay in the reverse-time loop.
+        loops.forward(x32, v0 | None, params, save) -> (S, H, V[T−1])        (v0 None: zeros)
+        loops.backward(H, g_spikes, g_V | None, params, g_x) -> (g_x, g_V0)  (g_x: where to write; may be H)
 
-    Loops: for CPU tensors the forward and backward run as fused numba loops
-    (``snndeploy/neurons/cpu_kernels/lif.py``: same saved tensors, same float32 operations); the eager PyTorch
-    loops below (``_forward_eager`` and the chunked backward) run on other devices, without numba, or with
-    ``SNNDEPLOY_FUSED_CPU=0``.
+    ``save=False`` (no gradient will be asked for) lets the loops keep only a row or two of H.
     """
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, v0: Tensor, params: LIFParams, save: bool = True):  # type: ignore[override]
-        p = params
-        ctx.fused = cpu_kernels.usable(x_seq)
-        ctx.has_state = v0 is not None  # None: start from zeros (no state gradient to return)
-        if ctx.fused:
-            from .cpu_kernels.lif import lif_forward
-
-            s_seq, h_seq, v = lif_forward(x_seq.float(), v0, p, save)
-        else:
-            v0 = v0 if v0 is not None else lif_init_state(x_seq[0]).v
-            s_seq, h_seq, v = _forward_eager(x_seq, v0, p)
+    def forward(ctx, x_seq: Tensor, v0: Tensor | None, params: LIFParams, save: bool, loops: BPTTLoops):  # type: ignore[override]
+        s_seq, h_seq, v = loops.forward(x_seq.float(), v0, params, save)
         ctx.save_for_backward(h_seq)
-        ctx.params = p
-        ctx.x_dtype = x_seq.dtype
+        ctx.loops, ctx.params, ctx.x_dtype, ctx.has_state = loops, params, x_seq.dtype, v0 is not None
         return s_seq.to(x_seq.dtype), v
 
     @staticmethod
     def backward(ctx, g_spikes: Tensor, g_vT: Tensor | None):  # type: ignore[override]
         (h_seq,) = ctx.saved_tensors
-        p: LIFParams = ctx.params
-        if ctx.fused:
-            from .cpu_kernels.lif import lif_backward
-
-            g_x, g_v = lif_backward(h_seq, g_spikes, g_vT, p, grad_buffer(h_seq))
-            return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), None, None
-        a, b = charge_grads(p.tau, p.decay_input)
-        th = p.v_threshold
-        g_spikes = g_spikes.float()
-        g_x = grad_buffer(h_seq)  # holds g_H until the final scaling by b; may be h_seq itself
-        g_v = g_vT.float().clone() if g_vT is not None else torch.zeros_like(h_seq[0])
-        T = h_seq.shape[0]
-        for t0, t1 in reverse_chunks(T, h_seq[0].numel()):
-            h = h_seq[t0:t1]  # read everything needed from h before g_x (maybe the same memory) is written
-            sg = p.surrogate.grad_(h - th)
-            if p.hard:
-                c = torch.lt(h, th, out=torch.empty_like(h))  # ∂V/∂H = 1 − S (float mask: bool is slow)
-                if not p.detach_reset:
-                    c.addcmul_(sg, p.v_reset - h)  # + sg·∂V/∂S, ∂V/∂S = V_r − H
-            elif not p.detach_reset:
-                c = torch.mul(sg, -th).add_(1.0)  # 1 − V_th·sg
-            else:
-                c = None  # ∂V/∂H = 1, no reset term
-            torch.mul(g_spikes[t0:t1], sg, out=g_x[t0:t1])  # P = g_spike·sg
-            for t in range(t1 - 1, t0 - 1, -1):
-                g_h = g_x[t]
-                if c is None:
-                    g_h.add_(g_v)
-                else:
-                    g_h.addcmul_(g_v, c[t - t0])
-                torch.mul(g_h, a, out=g_v)
-        if b != 1.0:
-            g_x.mul_(b)
-        return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), None, None
+        g_x, g_v = ctx.loops.backward(h_seq, g_spikes, g_vT, ctx.params, grad_buffer(h_seq))
+        return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), None, None, None
 
 
-@register_impl("lif", Backend.BPTT)
-def lif_seq_bptt(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
-    """LIF over ``x_seq`` [T, B, *] with the hand-written BPTT Function; same results as ``lif_seq``."""
-    check_seq(x_seq, state)
-    v0 = state.v if state is not None else None  # None: the Function starts from zeros (and returns no state grad)
-    spikes, v = LIFFunction.apply(x_seq, v0, params, grad_needed(x_seq, v0))
-    return spikes, LIFState(v)
+def make_seq(loops: BPTTLoops) -> SeqFn:
+    """The LIF sequence function of a hand-written BPTT engine (``seq(x_seq, params, state=None)``)."""
+
+    def seq(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
+        check_seq(x_seq, state)
+        v0 = state.v if state is not None else None  # None: the loops start from zeros (no state gradient)
+        spikes, v = LIFFunction.apply(x_seq, v0, params, grad_needed(x_seq, v0), loops)
+        return spikes, LIFState(v)
+
+    return name_seq(seq, "lif", loops)
+
+
+lif_seq_bptt = deprecated_seq("lif", "lif_seq_bptt")
 
 
 class LIF(NeuronModule):
@@ -218,7 +152,8 @@ class LIF(NeuronModule):
         decay_input: scale the input by 1/τ (spikingjelly convention) instead of adding it whole.
         surrogate: a ``Surrogate``, a name such as ``"sigmoid:4"``, or ``None`` (Sigmoid, α = 4).
         detach_reset: no gradient through the spike in the reset.
-        backend: ``"auto"`` (Triton on CUDA, else ``"bptt"``), ``"bptt"``, ``"torch"`` or ``"triton"``.
+        backend: ``"auto"`` (per device: ``"triton"`` on CUDA, ``"numba"`` on CPU, else ``"eager"``), or one of
+            ``"torch"`` (reference), ``"eager"``, ``"numba"``, ``"triton"`` (see ``neurons/engine.py``).
         step_mode: ``"m"`` (sequences) or ``"s"`` (one step at a time, stateful; see ``reset_state``).
     """
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidParameterError, UnknownNameError
+from ..errors import InvalidParameterError
+from ..registry import Registry
 from .base import NeuronModule
 from .clif import CLIF
 from .ilif import ILIF
@@ -13,14 +14,14 @@ from .lif import LIF
 
 __all__ = ["NEURONS", "make_neuron"]
 
-NEURONS: dict[str, type[NeuronModule]] = {"lif": LIF, "clif": CLIF, "klif": KLIF, "ilif": ILIF}
+NEURONS: Registry[str, type[NeuronModule]] = Registry("neuron")
+for _cls in (LIF, CLIF, KLIF, ILIF):
+    NEURONS.add(_cls.neuron_name, _cls)
 
 
 def make_neuron(name: str, **kwargs: Any) -> NeuronModule:
     """Build a neuron layer by name (``lif``, ``clif``, ``klif``, ``ilif``) with keyword parameters."""
-    cls = NEURONS.get(str(name).lower())
-    if cls is None:
-        raise UnknownNameError(f"unknown neuron {name!r}; known: {', '.join(NEURONS)}")
+    cls = NEURONS.get(str(name))
     try:
         return cls(**kwargs)
     except TypeError as exc:  # an unexpected keyword: name it

@@ -2,7 +2,7 @@
 
 Runtimes and what each is compared with (``expectation``):
 - ``source[torch]``: the source model on the reference backend — the reference itself.
-- ``source[bptt]`` / ``source[triton]``: the source model on its fused backend → exact.
+- ``source[<engine>]``: the source model on the engine ``auto`` picks (``numba``/``eager`` on CPU, ``triton`` on CUDA) → exact.
 - ``folded``: the folded model (``exporters.fold``) → exact when the fold report is exact, else approximate.
 - ``onnxruntime[step|unrolled]``: the ONNX export in onnxruntime → exact (ONNX keeps every neuron exact).
 - ``nirsim``: the NIR graph in snndeploy's interpreter → exact vs ``folded``; vs the source like ``folded``.
@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from ..errors import InvalidInputError
 from ..models.tree import get_module
+from ..neurons.engine import resolve_backend
 from .compare import SpikeComparison, compare_spikes
 from .margins import membrane_margin
 from .peers import KNOWN_DIFFERENCES
@@ -199,7 +200,7 @@ def verify(
             (default ``nir_graph``; pass the flat export).
         onnx_paths: ONNX files written by ``exporters.onnx`` (step and/or unrolled).
         peers: peer simulators to try on the NIR graph.
-        fused_backend: also run the source model on its fused backend (``auto``: Triton on CUDA, else bptt).
+        fused_backend: also run the source model on its fused backend (``auto``: Triton on CUDA, numba on CPU).
         min_spike_agreement, max_accuracy_drop: the policy for approximate folds.
         batch_size: samples per batch; ``on_batch(done, total)`` is called after each (progress bars).
     """
@@ -210,7 +211,7 @@ def verify(
     if y is not None and (y.dim() != 1 or y.shape[0] != x.shape[1]):
         raise InvalidInputError(f"verify: y must be [B={x.shape[1]}], got {tuple(y.shape)}")
     policy = {"min_spike_agreement": float(min_spike_agreement), "max_accuracy_drop": float(max_accuracy_drop)}
-    fused = "triton" if x.is_cuda else "bptt"
+    fused = resolve_backend("lif", "auto", x.device).value  # the engine "auto" picks here (the same for every neuron)
     jobs: list[tuple[str, Callable[[Tensor], RuntimeRun]]] = [
         ("source", lambda xb: run_torch("source[torch]", model, xb, backend="torch", keep_inputs=True)),
     ]

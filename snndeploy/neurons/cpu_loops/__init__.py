@@ -1,40 +1,26 @@
-"""Fused CPU loops of the BPTT Functions, compiled with numba: one file per neuron family, plus ``_common.py``.
+"""Engine ``numba``: the hand-written BPTT of every neuron as fused CPU loops compiled with numba.
 
-``LIFFunction``, ``CLIFFunction``, ``KLIFFunction`` and ``ILIFFunction`` (backend ``"bptt"``) run these loops for
-CPU tensors when numba is installed (``usable``), and their eager PyTorch loops otherwise (CUDA tensors, no numba,
-or ``SNNDEPLOY_FUSED_CPU=0``). Both compute the same float32 operations in the same order and save the same
-tensors; see ``_common.py`` for the floating-point contract and ``docs/kernels.md`` for the design.
+One file per neuron family (kernels, their ``*_forward`` / ``*_backward`` wrappers and the registration of
+``<neuron>_seq_numba`` under ``Backend.NUMBA``), plus:
 
-This package imports numba only when a kernel module is first used (``from .cpu_kernels.lif import ...``), so
-importing snndeploy stays fast.
+- ``_common.py``: the charge, surrogates and a sigmoid equal to PyTorch's bit for bit, tensor views;
+- ``_compile.py``: numba options, the on-disk cache (``CACHE_DIR``) and the C entry points that run a kernel over
+  neuron ranges from any number of threads;
+- ``_threads.py``: which threads run them (``threading_choice()``: PyTorch's OpenMP team or a thread pool).
+
+Importing this package imports numba (``snndeploy/neurons/engines.py`` does it when numba is installed). The loops
+compute the same float32 operations in the same order as the ``eager`` engine and save the same tensors; see
+``docs/kernels.md`` for the design.
 """
 
-from __future__ import annotations
+from ._compile import CACHE_DIR
+from ._threads import Threading, set_threading, threading_choice
+from .clif import clif_seq_numba
+from .ilif import ilif_seq_numba
+from .klif import klif_seq_numba
+from .lif import lif_seq_numba
 
-import importlib.util
-import os
-
-from torch import Tensor
-
-__all__ = ["AVAILABLE", "ENV_SWITCH", "enabled", "usable", "engine"]
-
-#: numba is installed: the fused CPU loops can run.
-AVAILABLE: bool = importlib.util.find_spec("numba") is not None
-
-#: Environment variable that turns the fused CPU loops off (``0``): the BPTT Functions then run their eager loops.
-ENV_SWITCH = "SNNDEPLOY_FUSED_CPU"
-
-
-def enabled() -> bool:
-    """True when numba is installed and ``SNNDEPLOY_FUSED_CPU`` is not ``0``."""
-    return AVAILABLE and os.environ.get(ENV_SWITCH, "1") != "0"
-
-
-def usable(x: Tensor) -> bool:
-    """True when the fused CPU loops can run on ``x``: enabled, and ``x`` lives on the CPU."""
-    return x.device.type == "cpu" and enabled()
-
-
-def engine(device_type: str = "cpu") -> str:
-    """Which loops the BPTT Functions run on ``device_type``: ``"numba"`` (fused) or ``"eager"`` (PyTorch ops)."""
-    return "numba" if device_type == "cpu" and enabled() else "eager"
+__all__ = [
+    "CACHE_DIR", "Threading", "threading_choice", "set_threading",
+    "lif_seq_numba", "clif_seq_numba", "klif_seq_numba", "ilif_seq_numba",
+]

@@ -1,5 +1,5 @@
-"""What the fused CPU loops share: the numba ``njit`` settings, surrogate gradients and the sigmoid in numba,
-float32 scalars, and the split of the neurons over threads.
+"""What the fused CPU loops share: the charge, surrogate gradients and the sigmoid in numba, float32 scalars, and
+the numpy views of tensors they run on.
 
 Floating-point contract (as ``snndeploy/neurons/dynamics.py``): every loop performs the reference step's float32
 operations in the same order, one rounding each. Numba keeps float32 arithmetic in float32 when every operand is
@@ -14,27 +14,13 @@ few percent of arguments. ``sigmoid_tails`` works out which neurons those are fo
 ``torch.get_num_threads()``, ATen's grain size and the CPU capability) and ``fix_sigmoid_tails`` recomputes them with
 libm, so the loops match the eager backends bit for bit on x86 CPUs with AVX2 or AVX-512. (On other CPUs PyTorch uses
 libm throughout, and so do the loops.)
-
-Threads: the kernels are compiled ``nogil``; ``split_run`` cuts the neurons into contiguous ranges, one per thread
-(``torch.get_num_threads()``, at most one range per ``MIN_WORK`` neuron-steps) and runs them on PyTorch's own OpenMP
-team (``_omp.py``), or, without libgomp or with ``SNNDEPLOY_CPU_THREADS=pool``, on a small thread pool. Each
-neuron's time loop runs in one thread, so results do not depend on the number of threads, except KLIF's k gradient,
-a sum over neurons whose per-range partial sums (float64) are added in range order.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import tempfile
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import torch
 from llvmlite import ir
@@ -42,7 +28,8 @@ from numba import types
 from numba.extending import intrinsic
 from torch import Tensor
 
-from . import _omp
+from ._compile import njit
+from ._threads import BLOCK
 
 __all__ = [
     "njit",
@@ -55,61 +42,11 @@ __all__ = [
     "fix_sigmoid_tails",
     "sigmoid_tails",
     "surrogate_args",
-    "split_run",
     "as_array",
     "flat_or_empty",
     "load_state",
     "BLOCK",
 ]
-
-#: Neurons per block of the inner loops: the time loop runs over a block whose states stay in L1 (4 KiB per float32
-#: state), and the innermost loop over the block's neurons reads contiguous memory (vectorisable).
-BLOCK = 1024
-
-#: Minimum neuron-steps per thread: below this a second thread costs more than it saves (measured: LIF and CLIF at
-#: 16 k neurons × T = 8 ran faster on one thread, at 16 k × 32 and 64 k × 8 on two).
-MIN_WORK = 1 << 18
-
-
-def _cache_dir() -> str | None:
-    """Where compiled kernels are cached: ``$XDG_CACHE_HOME/snndeploy/numba-<digest>`` (``~/.cache`` by default), the
-    digest taken over every source file of this package and the numba version, or ``None`` (compile in every process)
-    when that directory cannot be written or ``SNNDEPLOY_NUMBA_CACHE=0``.
-
-    numba invalidates a cached function when its own file changes, not when a helper it calls from another file
-    does; keying the directory on all the kernel sources makes a stale kernel impossible.
-    """
-    if os.environ.get("SNNDEPLOY_NUMBA_CACHE", "1") == "0":
-        return None
-    h = hashlib.sha256(numba.__version__.encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = base / "snndeploy" / f"numba-{h.hexdigest()[:16]}"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=path).close()
-    except OSError:
-        return None
-    return str(path)
-
-
-_CACHE_DIR = _cache_dir()
-
-
-def njit(fn: Callable) -> Callable:
-    """numba's ``njit`` as every kernel uses it: no GIL (threads run in parallel), no fast-math (IEEE float32,
-    no FMA contraction), numpy's error model (no zero-division checks in the loops), cached in ``_cache_dir()``."""
-    options = dict(nogil=True, fastmath=False, error_model="numpy")
-    if _CACHE_DIR is None:
-        return numba.njit(**options)(fn)
-    saved = numba.config.CACHE_DIR  # the locator reads it when the dispatcher is created: set it for ours only
-    numba.config.CACHE_DIR = _CACHE_DIR
-    try:
-        return numba.njit(cache=True, **options)(fn)
-    finally:
-        numba.config.CACHE_DIR = saved
-
 
 def f32(value: float) -> np.float32:
     """A Python float as the float32 scalar PyTorch's CPU kernels use for it (rounded once)."""
@@ -272,46 +209,3 @@ def load_state(dst, src, c0):  # pragma: no cover - compiled
         dst[:] = 0.0
     else:
         dst[:] = src[c0 : c0 + dst.shape[0]]
-
-
-_pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-_pool_key: tuple[int, int] | None = None  # (pid, workers): a forked child or a new thread count gets a new pool
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool, _pool_key
-    key = (os.getpid(), workers)
-    with _pool_lock:
-        if _pool is None or _pool_key != key:
-            if _pool is not None and _pool_key is not None and _pool_key[0] == key[0]:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snndeploy-cpu")
-            _pool_key = key
-        return _pool
-
-
-def split_run(kernel: Callable[..., Any], n: int, steps: int, *args: Any, result: bool = False) -> list[Any]:
-    """Run ``kernel(*args, n0, n1)`` over the neuron ranges ``[n0, n1)`` covering ``0..n``, in parallel threads:
-    PyTorch's own OpenMP team when the process has libgomp (``_omp.py``), else a small thread pool.
-
-    The ranges are contiguous, aligned to ``BLOCK`` and in order; with ``result`` the kernels' float return values
-    come back in range order.
-    """
-    threads = max(1, min(torch.get_num_threads(), (n * max(steps, 1)) // MIN_WORK, -(-n // BLOCK)))
-    if threads == 1:
-        return [kernel(*args, 0, n)]
-    contiguous = all(a.flags.c_contiguous for a in args if isinstance(a, np.ndarray))  # the trampolines' layout
-    if contiguous and _omp.usable() and os.environ.get("SNNDEPLOY_CPU_THREADS", "omp") != "pool":
-        try:
-            return _omp.run_on_team(kernel, n, BLOCK, threads, args, result)
-        except _omp._Fallback:
-            pass  # warned once; the thread pool below runs it
-    per = -(-n // threads)
-    per = -(-per // BLOCK) * BLOCK
-    bounds = [(i, min(i + per, n)) for i in range(0, n, per)]
-    # The calling thread runs the first range itself: one thread per core, none waiting idle.
-    pool = _executor(len(bounds) - 1)
-    futures = [pool.submit(kernel, *args, n0, n1) for n0, n1 in bounds[1:]]
-    first = kernel(*args, *bounds[0])
-    return [first] + [f.result() for f in futures]

@@ -12,7 +12,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..bptt import BPTTLoops
+from ..clif import CLIFParams, make_seq
 from ..dynamics import charge_grads
+from ..engine import Backend, register_impl, require_device
 from ._common import (
     BLOCK,
     as_array,
@@ -25,12 +28,12 @@ from ._common import (
     sigmoid,
     sigmoid_into,
     sigmoid_tails,
-    split_run,
     surrogate_args,
     surrogate_into,
 )
+from ._threads import split_run
 
-__all__ = ["clif_forward", "clif_backward"]
+__all__ = ["clif_forward", "clif_backward", "LOOPS", "clif_seq_numba"]
 
 
 @njit
@@ -101,9 +104,11 @@ def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, th, beta, det
                 xr[j] = g_up
 
 
-def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p, save: bool = True) -> tuple[Tensor, ...]:
+def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParams,
+                 save: bool = True) -> tuple[Tensor, ...]:
     """(spikes, u', m[t−1] per step, final u, final m) of CLIF over ``x32`` [T, B, *] (float32, CPU) from ``u0``,
     ``m0`` (``None``: zeros); ``save=False``: u' and m[t−1] are not kept (1 and 2 rows of scratch)."""
+    require_device(x32, "numba", "cpu")
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
     s_seq = torch.empty(x2.shape, dtype=torch.float32)
@@ -117,8 +122,8 @@ def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p, save: boo
             m_last.reshape(step))
 
 
-def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor | None, g_mT: Tensor | None, p,
-                  g_x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor | None, g_mT: Tensor | None,
+                  p: CLIFParams, g_x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(grad x, grad u0, grad m0) of CLIF, written into ``g_x`` (which may be ``up_seq`` itself)."""
     T = up_seq.shape[0]
     beta, _ = charge_grads(p.tau, False)
@@ -128,3 +133,7 @@ def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor
               as_array(g_u.reshape(-1)), as_array(g_m.reshape(-1)), as_array(g_x.reshape(T, -1)), f32(p.tau),
               f32(p.v_threshold), f32(beta), bool(p.detach_reset), *surrogate_args(p.surrogate))
     return g_x, g_u, g_m
+
+
+LOOPS = BPTTLoops("numba", clif_forward, clif_backward)
+clif_seq_numba = register_impl("clif", Backend.NUMBA)(make_seq(LOOPS))

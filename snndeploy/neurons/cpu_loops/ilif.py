@@ -12,7 +12,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..bptt import BPTTLoops
 from ..dynamics import charge_grads
+from ..engine import Backend, register_impl, require_device
+from ..ilif import ILIFParams, make_seq
 from ._common import (
     BLOCK,
     as_array,
@@ -24,16 +27,16 @@ from ._common import (
     njit,
     sigmoid_into,
     sigmoid_tails,
-    split_run,
     surrogate_args,
     surrogate_into,
 )
+from ._threads import split_run
 
-__all__ = ["ilif_forward", "ilif_backward"]
+__all__ = ["ilif_forward", "ilif_backward", "LOOPS", "ilif_seq_numba"]
 
 
 @njit
-def _forward(x, v0, i0, m0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, th, gamma, tails, n0, n1):  # pragma: no cover
+def _forward(x, v0, m0, i0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, th, gamma, tails, n0, n1):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     T = x.shape[0]
@@ -128,9 +131,12 @@ def _backward(x, h_seq, m_seq, ipos_seq, g_s, g_v0, g_m0, g_v, g_m, g_p, g_sp, g
                 gxr[j] = g_xt
 
 
-def ilif_forward(x32: Tensor, v0, m0, i0, xp0, sp0, p, save: bool = True) -> tuple[Tensor, ...]:
+def ilif_forward(x32: Tensor, v0: Tensor | None, m0: Tensor | None, i0: Tensor | None, xp0: Tensor | None,
+                 sp0: Tensor | None, p: ILIFParams, save: bool = True) -> tuple[Tensor, ...]:
     """(spikes, H, m, [I > 0], final v, final m, final i) of ILIF over ``x32`` [T, B, *] (float32, CPU) from the
-    initial state (each ``None``: zeros); ``save=False``: H, m and [I > 0] are not kept (1, 2 and 1 rows)."""
+    initial state in ``ILIFState`` order (each ``None``: zeros); ``save=False``: H, m and [I > 0] are not kept
+    (1, 2 and 1 rows)."""
+    require_device(x32, "numba", "cpu")
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
     N = x2.shape[1]
@@ -139,7 +145,7 @@ def ilif_forward(x32: Tensor, v0, m0, i0, xp0, sp0, p, save: bool = True) -> tup
     m_seq = torch.empty((T if save else 2, N), dtype=torch.float32)
     ipos_seq = torch.empty((T if save else 1, N), dtype=torch.bool)
     v, i = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
-    split_run(_forward, v.numel(), T, as_array(x2), *(flat_or_empty(t) for t in (v0, i0, m0, xp0, sp0)), as_array(v),
+    split_run(_forward, v.numel(), T, as_array(x2), *(flat_or_empty(t) for t in (v0, m0, i0, xp0, sp0)), as_array(v),
               as_array(i), as_array(s_seq), as_array(h_seq), as_array(m_seq), as_array(ipos_seq), f32(p.tau),
               f32(p.v_threshold), f32(p.inhibition), sigmoid_tails(v.numel()))
     shape, step = x32.shape, x32.shape[1:]
@@ -148,8 +154,9 @@ def ilif_forward(x32: Tensor, v0, m0, i0, xp0, sp0, p, save: bool = True) -> tup
             v.reshape(step), m_last.reshape(step), i.reshape(step))
 
 
-def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor, g_spikes: Tensor, g_v, g_m, g_i,
-                  g_xp, g_sp, p, g_x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor, g_spikes: Tensor,
+                  g_v: Tensor | None, g_m: Tensor | None, g_i: Tensor | None, g_xp: Tensor | None,
+                  g_sp: Tensor | None, p: ILIFParams, g_x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(grad x, grad v0, grad m0, grad of P[−1] = i0 + xp0·sp0) of ILIF, written into ``g_x`` (may be ``h_seq``)."""
     T = h_seq.shape[0]
     beta, _ = charge_grads(p.tau, False)
@@ -161,3 +168,7 @@ def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor,
               flat(g_x), f32(p.v_threshold), f32(beta), f32(p.inhibition), bool(p.detach_reset), g_sp is not None,
               g_i is not None, g_xp is not None, *surrogate_args(p.surrogate))
     return g_x, gv, gm, gp
+
+
+LOOPS = BPTTLoops("numba", ilif_forward, ilif_backward)
+ilif_seq_numba = register_impl("ilif", Backend.NUMBA)(make_seq(LOOPS))

@@ -13,7 +13,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..bptt import BPTTLoops
 from ..dynamics import charge_grads
+from ..engine import Backend, register_impl, require_device
+from ..klif import KLIFParams, make_seq
 from ._common import (
     BLOCK,
     as_array,
@@ -22,12 +25,12 @@ from ._common import (
     flat_or_empty,
     load_state,
     njit,
-    split_run,
     surrogate_args,
     surrogate_into,
 )
+from ._threads import split_run
 
-__all__ = ["klif_forward", "klif_backward"]
+__all__ = ["klif_forward", "klif_backward", "LOOPS", "klif_seq_numba"]
 
 
 @njit
@@ -88,9 +91,12 @@ def _backward(h_seq, g_s, g_v0, g_v, g_x, k, th, v_reset, ak, bk, detach, kind, 
     return total
 
 
-def klif_forward(x32: Tensor, v0: Tensor | None, k: float, p, save: bool = True) -> tuple[Tensor, Tensor, Tensor]:
-    """(spikes, H, final V) of KLIF over ``x32`` [T, B, *] (float32, CPU) with scale ``k`` from ``v0`` (``None``:
-    zeros); ``save=False``: H is not kept (see ``lif_forward``)."""
+def klif_forward(x32: Tensor, v0: Tensor | None, k: Tensor, p: KLIFParams,
+                 save: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """(spikes, H, final V) of KLIF over ``x32`` [T, B, *] (float32, CPU) with scale ``k`` (a one-element tensor)
+    from ``v0`` (``None``: zeros); ``save=False``: H is not kept (see ``lif_forward``)."""
+    require_device(x32, "numba", "cpu")
+    k = float(k.detach().float())
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
     s_seq = torch.empty(x2.shape, dtype=torch.float32)
@@ -101,9 +107,11 @@ def klif_forward(x32: Tensor, v0: Tensor | None, k: float, p, save: bool = True)
     return s_seq.reshape(x32.shape), h_seq.reshape(-1, *x32.shape[1:]), v.reshape(x32.shape[1:])
 
 
-def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: float, p,
-                  g_x: Tensor) -> tuple[Tensor, Tensor, float]:
-    """(grad x, grad v0, grad k) of KLIF, written into ``g_x`` (which may be ``h_seq`` itself)."""
+def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: Tensor, p: KLIFParams,
+                  g_x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(grad x, grad v0, grad k) of KLIF, written into ``g_x`` (which may be ``h_seq`` itself); grad k is a 0-dim
+    float64 tensor (the per-range float64 sums added in range order)."""
+    k = float(k.detach().float())
     T = h_seq.shape[0]
     a, b = charge_grads(p.tau, p.decay_input)
     g_v = torch.empty(h_seq.shape[1:], dtype=torch.float32)
@@ -111,4 +119,8 @@ def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: float
                       as_array(g_spikes.float().contiguous().reshape(T, -1)), flat_or_empty(g_vT), as_array(g_v.reshape(-1)),
                       as_array(g_x.reshape(T, -1)), f32(k), f32(p.v_threshold), f32(p.v_reset), f32(a * k), f32(b * k),
                       bool(p.detach_reset), *surrogate_args(p.surrogate), result=True)
-    return g_x, g_v, float(sum(parts))
+    return g_x, g_v, torch.tensor(sum(parts), dtype=torch.float64)
+
+
+LOOPS = BPTTLoops("numba", klif_forward, klif_backward)
+klif_seq_numba = register_impl("klif", Backend.NUMBA)(make_seq(LOOPS))

@@ -12,7 +12,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..bptt import BPTTLoops
 from ..dynamics import charge_grads
+from ..engine import Backend, register_impl, require_device
+from ..lif import LIFParams, make_seq
 from ._common import (
     BLOCK,
     as_array,
@@ -21,12 +24,12 @@ from ._common import (
     flat_or_empty,
     load_state,
     njit,
-    split_run,
     surrogate_args,
     surrogate_into,
 )
+from ._threads import split_run
 
-__all__ = ["lif_forward", "lif_backward"]
+__all__ = ["lif_forward", "lif_backward", "LOOPS", "lif_seq_numba"]
 
 
 @njit
@@ -83,11 +86,12 @@ def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind,
                 gv[j] = a * g_h
 
 
-def lif_forward(x32: Tensor, v0: Tensor | None, p, save: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+def lif_forward(x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """(spikes, H, final V) of LIF over ``x32`` [T, B, *] (float32, CPU) from ``v0`` [B, *] (``None``: zeros).
 
     ``save=False`` (no gradient will be asked for): H is not kept, only one step of it is written (a [1, N] buffer).
     """
+    require_device(x32, "numba", "cpu")
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
     s_seq = torch.empty(x2.shape, dtype=torch.float32)
@@ -99,7 +103,8 @@ def lif_forward(x32: Tensor, v0: Tensor | None, p, save: bool = True) -> tuple[T
     return s_seq.reshape(x32.shape), h_seq.reshape(-1, *x32.shape[1:]), v.reshape(x32.shape[1:])
 
 
-def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p, g_x: Tensor) -> tuple[Tensor, Tensor]:
+def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p: LIFParams,
+                 g_x: Tensor) -> tuple[Tensor, Tensor]:
     """(grad x, grad v0) of LIF, written into ``g_x`` (which may be ``h_seq`` itself)."""
     T = h_seq.shape[0]
     a, b = charge_grads(p.tau, p.decay_input)
@@ -109,3 +114,7 @@ def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p, g_x: T
               flat_or_empty(g_vT), as_array(g_v.reshape(-1)), as_array(g_x.reshape(T, -1)), f32(p.v_threshold), f32(v_reset),
               f32(a), f32(b), bool(p.hard), bool(p.detach_reset), *surrogate_args(p.surrogate))
     return g_x, g_v
+
+
+LOOPS = BPTTLoops("numba", lif_forward, lif_backward)
+lif_seq_numba = register_impl("lif", Backend.NUMBA)(make_seq(LOOPS))

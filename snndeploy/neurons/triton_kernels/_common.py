@@ -2,7 +2,7 @@
 reference's rounding, and the launch helpers (device check, flattening, block size / autotuning, grid).
 
 Floating-point contract (see ``snndeploy/neurons/dynamics.py``): the kernels perform the reference's operations in
-the same order, in float32, one rounding per operation, so spikes are bit-identical to the ``torch``/``bptt``
+the same order, in float32, one rounding per operation, so spikes are bit-identical to the ``torch``/``eager``
 backends on the same device:
 
 - Division by a Python scalar: PyTorch on CPU divides (``a / τ``); PyTorch on CUDA multiplies by the float32
@@ -99,7 +99,7 @@ def check_device(x: Tensor) -> None:
         return
     raise InvalidInputError(
         f"backend 'triton' needs CUDA tensors; x_seq is on {x.device}. CPU tensors run only in Triton's interpreter "
-        "(set TRITON_INTERPRET=1 before importing triton), or use backend='bptt' on CPU"
+        "(set TRITON_INTERPRET=1 before importing triton), or use backend='auto' (numba or eager) on CPU"
     )
 
 

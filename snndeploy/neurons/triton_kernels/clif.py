@@ -1,6 +1,6 @@
 """CLIF in Triton: fused forward (u, m in registers) and reverse-time BPTT backward.
 
-Equations and BPTT: ``snndeploy/neurons/clif.py`` (the ``bptt`` backend is the spec; same operation order).
+Equations and BPTT: ``snndeploy/neurons/clif.py`` (the ``eager`` engine, ``eager_loops/clif.py``, is the spec; same operation order).
 
 Saved for backward: u' and m[t−1] in float32 (8 B/neuron-step); s = Θ(u' − V_th), σ(u'/τ) and m[t] = m[t−1]·σ + s
 are recomputed. m[t−1] cannot be recovered from m[t] without dividing by σ(u'/τ) (error grows like Π 1/σ over the
@@ -16,8 +16,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from ..base import Backend, register_impl
 from ..clif import CLIFParams, CLIFState
+from ..engine import Backend, register_impl
 from ._common import (
     Launcher,
     charge,
@@ -209,7 +209,7 @@ class CLIFTritonFunction(torch.autograd.Function):
 
 @register_impl("clif", Backend.TRITON)
 def clif_seq_triton(x_seq: Tensor, params: CLIFParams, state: CLIFState | None = None) -> tuple[Tensor, CLIFState]:
-    """CLIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``clif_seq``/``clif_seq_bptt``.
+    """CLIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``clif_seq``/``clif_seq_eager``.
 
     Runs the lighter inference kernel (nothing saved) when no gradient is needed.
     """

@@ -1,6 +1,6 @@
 """ILIF in Triton: fused forward (v, m, I, x[t−1], s[t−1] in registers) and reverse-time BPTT backward.
 
-Equations and BPTT: ``snndeploy/neurons/ilif.py`` (the ``bptt`` backend is the spec; same operation order).
+Equations and BPTT: ``snndeploy/neurons/ilif.py`` (the ``eager`` engine, ``eager_loops/ilif.py``, is the spec; same operation order).
 
 Saved for backward: H and m in float32 and [I > 0] as uint8 (9 B/neuron-step), plus a reference to the input x
 (the backward needs x[t] for the x·s inhibition term; it costs no copy, but keeps x alive: +4 B fp32 / +2 B bf16 if
@@ -17,7 +17,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from ..base import Backend, register_impl
+from ..engine import Backend, register_impl
 from ..ilif import ILIFParams, ILIFState
 from ._common import (
     Launcher,
@@ -256,7 +256,7 @@ class ILIFTritonFunction(torch.autograd.Function):
 
 @register_impl("ilif", Backend.TRITON)
 def ilif_seq_triton(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) -> tuple[Tensor, ILIFState]:
-    """ILIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``ilif_seq``/``ilif_seq_bptt``.
+    """ILIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``ilif_seq``/``ilif_seq_eager``.
 
     Runs the lighter inference kernel (nothing saved) when no gradient is needed.
     """

@@ -1,6 +1,6 @@
 """KLIF in Triton: fused forward and reverse-time BPTT backward with the gradient of the learnable scalar k.
 
-Equations and BPTT: ``snndeploy/neurons/klif.py`` (the ``bptt`` backend is the spec; same operation order).
+Equations and BPTT: ``snndeploy/neurons/klif.py`` (the ``eager`` engine, ``eager_loops/klif.py``, is the spec; same operation order).
 k is read from device memory inside the kernel (no ``.item()``, no host-device sync). dL/dk: each program
 accumulates Σ_t g_F·H·[kH > 0] per lane in registers, reduces its block with ``tl.sum`` and adds it to one float32
 cell with ``tl.atomic_add`` (one atomic per program, not per neuron-step; the summation order, hence the last bits
@@ -18,7 +18,7 @@ import triton.language as tl
 from torch import Tensor
 
 from ...errors import InvalidInputError
-from ..base import Backend, register_impl
+from ..engine import Backend, register_impl
 from ..klif import KLIFParams, KLIFState
 from ._common import Launcher, charge, flatten_time_major, float_flags, inv_f32, state_in, surrogate_grad
 
@@ -190,7 +190,7 @@ class KLIFTritonFunction(torch.autograd.Function):
 
 @register_impl("klif", Backend.TRITON)
 def klif_seq_triton(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) -> tuple[Tensor, KLIFState]:
-    """KLIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``klif_seq``/``klif_seq_bptt``.
+    """KLIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``klif_seq``/``klif_seq_eager``.
 
     Runs the lighter inference kernel (nothing saved) when no gradient is needed.
     """

@@ -1,6 +1,6 @@
 """LIF in Triton: fused forward (time loop in registers) and reverse-time BPTT backward.
 
-Equations and BPTT: ``snndeploy/neurons/lif.py`` (the ``bptt`` backend is the spec; same operation order).
+Equations and BPTT: ``snndeploy/neurons/lif.py`` (the ``eager`` engine, ``eager_loops/lif.py``, is the spec; same operation order).
 Grid: one program per BLOCK neurons (all non-time dims flattened), V in registers across the T steps.
 
 Saved for backward: H in float32 (4 B/neuron-step); S is recomputed as H ≥ V_th, V is not needed. The alternative,
@@ -17,7 +17,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from ..base import Backend, register_impl
+from ..engine import Backend, register_impl
 from ..lif import LIFParams, LIFState
 from ._common import Launcher, charge, flatten_time_major, float_flags, inv_f32, state_in, surrogate_grad
 
@@ -183,7 +183,7 @@ class LIFTritonFunction(torch.autograd.Function):
 
 @register_impl("lif", Backend.TRITON)
 def lif_seq_triton(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
-    """LIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``lif_seq``/``lif_seq_bptt``.
+    """LIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``lif_seq``/``lif_seq_eager``.
 
     Runs the lighter inference kernel (nothing saved) when no gradient is needed.
     """

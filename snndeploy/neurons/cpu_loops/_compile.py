@@ -1,0 +1,232 @@
+"""How the fused CPU loops are compiled and cached: ``njit`` (numba's, with fixed options and our own cache) and
+``entry`` (one C entry point per kernel, which runs the kernel over neuron ranges claimed from a shared counter).
+
+Cache. Compiled code is cached on disk in ``CACHE_DIR`` = ``$XDG_CACHE_HOME/snndeploy/numba-<digest>`` (``~/.cache``
+by default), the digest taken over every source file of this package and the numba version; ``None`` (compile in
+every process) when that directory cannot be written or ``SNNDEPLOY_NUMBA_CACHE=0`` when this module is imported.
+numba re-validates a cached function against its own file only, not the helpers it calls from ``_common.py``;
+keying the directory on all the sources makes a stale kernel impossible. Each function gets its own cache object
+pointing there (``_DirCache``), so numba's global ``CACHE_DIR`` is never touched.
+
+Entries. ``entry(kernel, kinds, result)`` generates, compiles and caches a numba ``cfunc`` ``void(void*)`` for one
+kernel and one layout of arguments (``kinds``: per argument an array (rank, dtype), a bool, an int or a float).
+Called with a descriptor (an int64 array, layout in ``Descriptor``), it unpacks the arguments, then repeatedly
+claims a range number r with an atomic add on a shared counter and runs ``kernel(*args, n0, n1)`` on the neurons of
+range r, until all ranges are taken; with ``result``, the kernel's float return value goes to slot r of a float64
+array. Any number of threads may call it at once: it needs no thread id, so it can run on PyTorch's OpenMP team
+(``GOMP_parallel``), on pool threads or on the caller alone, and it refers to no process-specific address (no
+ctypes pointer), so numba can cache it. A cached entry loads in a few milliseconds (the kernel's code is inside it);
+the first load in a process also initialises numba's code generator (≈ 0.2 s).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import carray, types
+from numba.core import sigutils
+from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLocator
+from numba.core.ccallback import CFunc
+from numba.extending import intrinsic
+
+__all__ = ["CACHE_DIR", "njit", "entry", "Entry", "kinds_of", "Descriptor"]
+
+
+def _cache_dir() -> str | None:
+    """The cache directory for this package's sources and numba version (see the module docstring), or ``None``."""
+    if os.environ.get("SNNDEPLOY_NUMBA_CACHE", "1") == "0":
+        return None
+    h = hashlib.sha256(numba.__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = base / "snndeploy" / f"numba-{h.hexdigest()[:16]}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError:
+        return None
+    return str(path)
+
+
+#: Where compiled kernels and entries are cached (``None``: not cached). Fixed when this module is imported.
+CACHE_DIR: str | None = _cache_dir()
+
+
+class _DirLocator(_CacheLocator):
+    """numba cache locator: every function of this package is cached in ``CACHE_DIR``; its freshness is the
+    directory's digest, so the source stamp is constant."""
+
+    def __init__(self, py_func: Callable, py_file: str) -> None:
+        self._py_file = py_file
+
+    def get_cache_path(self) -> str:
+        assert CACHE_DIR is not None
+        return CACHE_DIR
+
+    def get_source_stamp(self) -> str:
+        return "digest-keyed directory"
+
+    def get_disambiguator(self) -> str:
+        return "snndeploy"
+
+    @classmethod
+    def from_function(cls, py_func: Callable, py_file: str) -> _DirLocator | None:
+        return cls(py_func, py_file) if CACHE_DIR is not None else None
+
+
+class _DirCacheImpl(CompileResultCacheImpl):
+    _locator_classes = [_DirLocator]
+
+
+class _DirCache(FunctionCache):
+    """numba's per-function cache, located by ``_DirLocator``."""
+
+    _impl_class = _DirCacheImpl
+
+
+def _cached(compiled: Any, py_func: Callable) -> Any:
+    """Attach the disk cache to a numba dispatcher or cfunc (what its ``enable_caching()`` does, with our locator)."""
+    if CACHE_DIR is not None:
+        compiled._cache = _DirCache(py_func)
+    return compiled
+
+
+def njit(fn: Callable) -> Callable:
+    """numba's ``njit`` as every kernel uses it: no GIL (threads run in parallel), no fast-math (IEEE float32,
+    no FMA contraction), numpy's error model (no zero-division checks in the loops), cached in ``CACHE_DIR``."""
+    return _cached(numba.njit(nogil=True, fastmath=False, error_model="numpy")(fn), fn)
+
+
+# --------------------------------------------------------------------------- entries
+
+
+@intrinsic
+def _ptr(typingctx, address):  # pragma: no cover - compiled
+    """An int64 address as a ``void*``."""
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
+
+    return types.voidptr(types.int64), codegen
+
+
+@intrinsic
+def _claim(typingctx, address):  # pragma: no cover - compiled
+    """Atomically add 1 to the int64 at ``address``; the value before (the claimed range number)."""
+
+    def codegen(context, builder, signature, args):
+        counter = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        return builder.atomic_rmw("add", counter, ir.Constant(ir.IntType(64), 1), "monotonic")
+
+    return types.int64(types.int64), codegen
+
+
+class Descriptor:
+    """Slots of an entry's int64 descriptor: 0 address of the float64 scalars (one per argument), 1 address of the
+    int64 range counter, 2 number of ranges, 3 neurons per range, 4 neurons, 5 address of the float64 results (one
+    per range); then three slots per argument (address and up to two dimensions of an array; or the value of a
+    bool or an int)."""
+
+    FLOATS, COUNTER, RANGES, PER, N, RESULTS, ARGS = range(7)
+
+
+_NP = {np.dtype(np.float32): "np.float32", np.dtype(np.bool_): "np.bool_", np.dtype(np.int64): "np.int64"}
+
+
+def kinds_of(args: tuple) -> tuple:
+    """The argument layout an entry is generated for: ("a", rank, dtype) for arrays, ("b",), ("i",) or ("f",)."""
+    out = []
+    for a in args:
+        if isinstance(a, np.ndarray):
+            if not a.flags.c_contiguous or a.ndim > 2:
+                raise ValueError("fused CPU loops take C-contiguous arrays of rank 1 or 2")  # an internal invariant
+            out.append(("a", a.ndim, a.dtype.str))
+        elif isinstance(a, (bool, np.bool_)):
+            out.append(("b",))
+        elif isinstance(a, (int, np.integer)):
+            out.append(("i",))
+        else:
+            out.append(("f",))
+    return tuple(out)
+
+
+def _entry_source(name: str, kinds: tuple, result: bool) -> str:
+    d = Descriptor
+    lines = [
+        f"def {name}(data):",
+        f"    d = carray(data, ({d.ARGS + 3 * len(kinds)},), np.int64)",
+        f"    f = carray(_ptr(d[{d.FLOATS}]), ({max(1, len(kinds))},), np.float64)",
+        f"    res = carray(_ptr(d[{d.RESULTS}]), (d[{d.RANGES}],), np.float64)",
+    ]
+    names = []
+    for i, k in enumerate(kinds):
+        s = d.ARGS + 3 * i
+        if k[0] == "a":
+            shape = f"(d[{s + 1}],)" if k[1] == 1 else f"(d[{s + 1}], d[{s + 2}])"
+            lines.append(f"    a{i} = carray(_ptr(d[{s}]), {shape}, {_NP[np.dtype(k[2])]})")
+        elif k[0] == "b":
+            lines.append(f"    a{i} = d[{s}] != 0")
+        elif k[0] == "i":
+            lines.append(f"    a{i} = d[{s}]")
+        else:
+            lines.append(f"    a{i} = np.float32(f[{i}])")
+        names.append(f"a{i}")
+    call = f"kernel({', '.join(names)}, n0, n1)"
+    lines += [
+        "    while True:",
+        f"        r = _claim(d[{d.COUNTER}])",
+        f"        if r >= d[{d.RANGES}]:",
+        "            break",
+        f"        n0 = r * d[{d.PER}]",
+        f"        n1 = min(d[{d.N}], n0 + d[{d.PER}])",
+        f"        res[r] = {call}" if result else f"        {call}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class Entry(NamedTuple):
+    """A compiled entry: ``call(descriptor_address)`` runs it on the calling thread, ``address`` is the C pointer."""
+
+    call: Callable[[int], None]
+    address: int
+    cfunc: Any  # keeps the compiled library alive
+
+
+_entries: dict[tuple, Entry] = {}
+_lock = threading.Lock()
+_VOID_PTR_SIG = sigutils.normalize_signature(types.void(types.voidptr))
+
+
+def entry(kernel: Callable, kinds: tuple, result: bool) -> Entry:
+    """The compiled entry of ``kernel`` for arguments of ``kinds`` (cached on disk and per process)."""
+    key = (kernel, kinds, result)
+    fn = _entries.get(key)
+    if fn is not None:
+        return fn
+    with _lock:
+        fn = _entries.get(key)
+        if fn is None:
+            py = kernel.py_func
+            tag = hashlib.sha256(repr((kinds, result)).encode()).hexdigest()[:12]
+            name = f"entry_{Path(py.__code__.co_filename).stem}_{py.__name__.lstrip('_')}_{tag}"
+            # __name__: numba rebuilds a cached function's environment by importing its module.
+            namespace = {"__name__": __name__, "carray": carray, "np": np, "_ptr": _ptr, "_claim": _claim,
+                         "kernel": kernel}
+            exec(compile(_entry_source(name, kinds, result), f"<{name}>", "exec"), namespace)  # noqa: S102
+            cfunc = _cached(CFunc(namespace[name], _VOID_PTR_SIG, locals={}, options={"nopython": True}),
+                            namespace[name])
+            cfunc.compile()
+            fn = Entry(ctypes.CFUNCTYPE(None, ctypes.c_void_p)(cfunc.address), cfunc.address, cfunc)
+            _entries[key] = fn
+    return fn
