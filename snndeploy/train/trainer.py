@@ -22,7 +22,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +271,92 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
+@dataclass
+class _Run:
+    """Everything one training run updates: the model (and its DDP wrapper), optimiser, schedule, AMP scaler."""
+
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    use_amp: bool
+    loss_fn: Callable[..., torch.Tensor]
+    ckpt_path: Path | None
+    metrics_path: Path | None
+
+    def save(self, config: ModelConfig, epoch: int, train_config: dict[str, Any], metrics: dict[str, Any]) -> None:
+        save_checkpoint(
+            self.ckpt_path, model=self.model, config=config, epoch=epoch, optimizer=self.optimizer,
+            scheduler=self.scheduler, scaler=self.scaler if self.use_amp else None, train_config=train_config,
+            metrics=metrics, rng=capture_rng(),
+        )
+
+
+@dataclass
+class _Start:
+    """Where a (possibly resumed) run starts: epoch, history so far, batches to skip, running (loss, correct, n)."""
+
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    skip: int = 0
+    sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+
+
+def _setup(config: ModelConfig, cfg: TrainConfig, out_dir: Path | None, info: DistInfo) -> _Run:
+    dev = info.device
+    _seed_everything(cfg.seed)
+    model = build_model(config, backend=cfg.backend).to(dev)
+    optimizer = _make_optimizer(model, cfg)
+    use_amp = cfg.amp and dev.type == "cuda"
+    return _Run(
+        model=model, net=model, optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs),
+        scaler=torch.amp.GradScaler("cuda", enabled=use_amp), use_amp=use_amp, loss_fn=get_loss(cfg.loss),
+        ckpt_path=out_dir / CHECKPOINT_NAME if out_dir is not None else None,
+        metrics_path=out_dir / METRICS_NAME if out_dir is not None else None,
+    )
+
+
+def _restore(run: _Run, resume: bool | str | Path, out_dir: Path | None, config: ModelConfig, data: DataBundle,
+             cfg: TrainConfig, info: DistInfo) -> _Start:
+    """Load a checkpoint's model, optimiser, schedule, scaler and RNG state into ``run``; where to continue."""
+    if out_dir is None and not isinstance(resume, (str, Path)):
+        raise InvalidParameterError("resume=True needs out_dir (or pass a checkpoint path)")
+    obj, path = _resume_state(resume, out_dir or Path("."), config)
+    load_model_state(run.model, obj["model_state"], path)
+    try:
+        run.optimizer.load_state_dict(obj["optimizer_state"])
+        run.scheduler.load_state_dict(obj["scheduler_state"])
+        run.scheduler.T_max = cfg.epochs  # resuming with more --epochs stretches the cosine to the new end
+        if obj.get("scaler_state"):
+            run.scaler.load_state_dict(obj["scaler_state"])
+        restore_rng(obj["rng"])
+    except (ValueError, KeyError, RuntimeError, TypeError, IndexError) as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r}: optimizer/scheduler/rng state does not fit: {exc}") from None
+    start = _Start(epoch=obj["epoch"] + 1)
+    if obj.get("partial_epoch") is not None:  # stopped by a signal mid-epoch: continue at the next batch
+        start.skip, start.sums = obj["partial_epoch"]["step"], obj["partial_epoch"]["sums"].tolist()
+        per_rank = -(-len(data.train) // info.world_size)  # DistributedSampler pads to ceil(N / world)
+        steps = -(-per_rank // cfg.batch_size)
+        if start.skip > steps:
+            raise CheckpointError(f"checkpoint {str(path)!r}: field 'partial_epoch.step' is {start.skip}, but an "
+                                  f"epoch has {steps} steps with this dataset and batch size")
+    if out_dir is not None:
+        start.history = _read_history(out_dir / METRICS_NAME, start.epoch)
+    return start
+
+
+def _epoch_order(data: DataBundle, cfg: TrainConfig, sampler: DistributedSampler | None, epoch: int) -> list[int]:
+    """The epoch's sample order: it depends only on (seed, epoch), so a resumed epoch can skip the batches already
+    done without loading them (loading would replay augmentation and move the global RNG)."""
+    if sampler is not None:
+        sampler.set_epoch(epoch)
+        return list(sampler)
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+    return torch.randperm(len(data.train), generator=gen).tolist()
+
+
 def _train(
     config: ModelConfig,
     data: DataBundle,
@@ -280,126 +366,103 @@ def _train(
     on_epoch: Callable[[dict[str, Any]], None] | None,
     info: DistInfo,
 ) -> TrainResult:
-    dev = info.device
-    _seed_everything(cfg.seed)
-    model = build_model(config, backend=cfg.backend).to(dev)
-    optimizer = _make_optimizer(model, cfg)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-    use_amp = cfg.amp and dev.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    loss_fn = get_loss(cfg.loss)
-
-    start_epoch, history, skip, sums0 = 0, [], 0, [0.0, 0.0, 0.0]
-    if resume:
-        if out_dir is None and not isinstance(resume, (str, Path)):
-            raise InvalidParameterError("resume=True needs out_dir (or pass a checkpoint path)")
-        obj, path = _resume_state(resume, out_dir or Path("."), config)
-        load_model_state(model, obj["model_state"], path)
-        try:
-            optimizer.load_state_dict(obj["optimizer_state"])
-            scheduler.load_state_dict(obj["scheduler_state"])
-            scheduler.T_max = cfg.epochs  # resuming with more --epochs stretches the cosine to the new end
-            if obj.get("scaler_state"):
-                scaler.load_state_dict(obj["scaler_state"])
-            restore_rng(obj["rng"])
-        except (ValueError, KeyError, RuntimeError, TypeError, IndexError) as exc:
-            raise CheckpointError(f"checkpoint {str(path)!r}: optimizer/scheduler/rng state does not fit: {exc}") from None
-        start_epoch = obj["epoch"] + 1
-        if obj.get("partial_epoch") is not None:  # stopped by a signal mid-epoch: continue at the next batch
-            skip, sums0 = obj["partial_epoch"]["step"], obj["partial_epoch"]["sums"].tolist()
-            per_rank = -(-len(data.train) // info.world_size)  # DistributedSampler pads to ceil(N / world)
-            steps = -(-per_rank // cfg.batch_size)
-            if skip > steps:
-                raise CheckpointError(f"checkpoint {str(path)!r}: field 'partial_epoch.step' is {skip}, but an epoch "
-                                      f"has {steps} steps with this dataset and batch size")
-        if out_dir is not None:
-            history = _read_history(out_dir / METRICS_NAME, start_epoch)
-
-    net: nn.Module = model
+    run = _setup(config, cfg, out_dir, info)
+    start = _restore(run, resume, out_dir, config, data, cfg, info) if resume else _Start()
     if info.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-
-    gen = torch.Generator()
+        dev = info.device
+        run.net = nn.parallel.DistributedDataParallel(run.model, device_ids=[dev.index] if dev.type == "cuda" else None)
     sampler = DistributedSampler(data.train, info.world_size, info.rank, shuffle=True, seed=cfg.seed) \
         if info.enabled else None
-
-    ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
-    metrics_path = out_dir / METRICS_NAME if out_dir is not None else None
-    inject = fault_hook()
-    steps_here = 0
-    stop = StopOnSignal()
-    with stop:
-        for epoch in range(start_epoch, cfg.epochs):
+    gen = torch.Generator()
+    history = start.history
+    steps = _StepCounter(fault_hook())
+    with StopOnSignal() as stop:
+        for epoch in range(start.epoch, cfg.epochs):
             t0 = time.perf_counter()
-            # The epoch's sample order depends only on (seed, epoch); a resumed epoch skips the batches already done
-            # without loading them (loading would replay augmentation and move the global RNG).
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-                order = list(sampler)
-            else:
-                order = torch.randperm(
-                    len(data.train), generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-                ).tolist()
-            first = skip if epoch == start_epoch else 0
+            order = _epoch_order(data, cfg, sampler, epoch)
+            first = start.skip if epoch == start.epoch else 0
             gen.manual_seed(cfg.seed * 1_000_003 + epoch)  # worker seeds; keeps the global RNG untouched
             loader = DataLoader(data.train, cfg.batch_size, sampler=order[first * cfg.batch_size:],
                                 num_workers=cfg.num_workers, generator=gen)
-            net.train()
-            loss_sum, correct, n = sums0 if epoch == start_epoch else (0.0, 0.0, 0.0)
-            batches = loader
-            if cfg.progress and info.is_main:
-                from tqdm.auto import tqdm
-
-                batches = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
-            for step, (x, y) in enumerate(batches, start=first + 1):
-                xs, y = data.to_time_major(x).to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-                with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=use_amp):
-                    logits = net(xs)
-                loss = loss_fn(logits.float(), y, cfg.loss_lambda)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                loss_sum += float(loss.detach()) * len(y)
-                correct += float((logits.detach().float().mean(0).argmax(-1) == y).sum())
-                n += len(y)
-                steps_here += 1
-                if inject is not None:
-                    inject(steps_here)
-                # every rank stops at the same step when any rank got the signal
-                if all_reduce_max(float(stop.signum is not None), info) > 0:
-                    _save_partial(ckpt_path, info, model, config, epoch, step, optimizer, scheduler,
-                                  scaler if use_amp else None, _stored_config(cfg, data), [loss_sum, correct, n])
-                    where = f"; checkpoint {ckpt_path} (rerun with --resume)" if ckpt_path is not None else ""
-                    raise TrainingInterrupted(
-                        f"training stopped by {stop.name or 'a signal on another rank'} at epoch {epoch + 1} step "
-                        f"{step}{where}"
-                    )
-            scheduler.step()
-            broadcast_buffers(model, info)
-            loss_sum, correct, n = all_reduce_sum([loss_sum, correct, n], info)
-            # every rank evaluates the whole test set on its (identical) model: no padding bias, ranks stay in step
-            ev = evaluate(model, data, max(cfg.batch_size, 256), dev, cfg.loss, cfg.loss_lambda)
-            record = {
-                "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(n, 1),
-                "train_acc": correct / max(n, 1), "train_samples": int(n), "test_loss": ev["loss"], "test_acc": ev["acc"],
-                "firing_rate": ev["firing_rate"], "mean_firing_rate": ev["mean_firing_rate"],
-                "time_s": time.perf_counter() - t0,
-            }
+            sums = start.sums if epoch == start.epoch else [0.0, 0.0, 0.0]
+            sums = _train_epoch(run, loader, data, cfg, config, info, epoch, first, sums, stop, steps)
+            record = _end_epoch(run, data, cfg, config, info, epoch, sums, t0)
             history.append(record)
             if info.is_main and out_dir is not None:
-                with atomic_write(metrics_path) as fh:
+                with atomic_write(run.metrics_path) as fh:
                     fh.writelines(json.dumps(r) + "\n" for r in history)
-                save_checkpoint(
-                    ckpt_path, model=model, config=config, epoch=epoch, optimizer=optimizer, scheduler=scheduler,
-                    scaler=scaler if use_amp else None, train_config=_stored_config(cfg, data), metrics=_flat(record),
-                    rng=capture_rng(),
-                )
+                run.save(config, epoch, _stored_config(cfg, data), _flat(record))
             if info.enabled:
                 torch.distributed.barrier()
             if on_epoch is not None and info.is_main:
                 on_epoch(record)
-    return TrainResult(model, config, history, ckpt_path, metrics_path)
+    return TrainResult(run.model, config, history, run.ckpt_path, run.metrics_path)
+
+
+class _StepCounter:
+    """Counts the optimiser steps of this process and calls the fault-injection hook (tests) after each."""
+
+    def __init__(self, inject: Callable[[int], None] | None) -> None:
+        self.n, self.inject = 0, inject
+
+    def tick(self) -> None:
+        self.n += 1
+        if self.inject is not None:
+            self.inject(self.n)
+
+
+def _train_epoch(run: _Run, loader: DataLoader, data: DataBundle, cfg: TrainConfig, config: ModelConfig,
+                 info: DistInfo, epoch: int, first: int, sums: list[float], stop: StopOnSignal,
+                 steps: _StepCounter) -> list[float]:
+    """One epoch of optimiser steps from batch ``first``; returns the running (loss sum, correct, n). On a stop
+    signal (on any rank) it saves a mid-epoch checkpoint and raises ``TrainingInterrupted``."""
+    dev = info.device
+    run.net.train()
+    loss_sum, correct, n = sums
+    batches: Any = loader
+    if cfg.progress and info.is_main:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
+    for step, (x, y) in enumerate(batches, start=first + 1):
+        xs, y = data.to_time_major(x).to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=run.use_amp):
+            logits = run.net(xs)
+        loss = run.loss_fn(logits.float(), y, cfg.loss_lambda)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        loss_sum += float(loss.detach()) * len(y)
+        correct += float((logits.detach().float().mean(0).argmax(-1) == y).sum())
+        n += len(y)
+        steps.tick()
+        # every rank stops at the same step when any rank got the signal
+        if all_reduce_max(float(stop.signum is not None), info) > 0:
+            _save_partial(run.ckpt_path, info, run.model, config, epoch, step, run.optimizer, run.scheduler,
+                          run.scaler if run.use_amp else None, _stored_config(cfg, data), [loss_sum, correct, n])
+            where = f"; checkpoint {run.ckpt_path} (rerun with --resume)" if run.ckpt_path is not None else ""
+            raise TrainingInterrupted(
+                f"training stopped by {stop.name or 'a signal on another rank'} at epoch {epoch + 1} step "
+                f"{step}{where}"
+            )
+    return [loss_sum, correct, n]
+
+
+def _end_epoch(run: _Run, data: DataBundle, cfg: TrainConfig, config: ModelConfig, info: DistInfo, epoch: int,
+               sums: list[float], t0: float) -> dict[str, Any]:
+    """Step the schedule, sync buffers and sums over ranks, evaluate on the whole test set: the epoch's record."""
+    run.scheduler.step()
+    broadcast_buffers(run.model, info)
+    loss_sum, correct, n = all_reduce_sum(sums, info)
+    # every rank evaluates the whole test set on its (identical) model: no padding bias, ranks stay in step
+    ev = evaluate(run.model, data, max(cfg.batch_size, 256), info.device, cfg.loss, cfg.loss_lambda)
+    return {
+        "epoch": epoch, "lr": run.optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(n, 1),
+        "train_acc": correct / max(n, 1), "train_samples": int(n), "test_loss": ev["loss"], "test_acc": ev["acc"],
+        "firing_rate": ev["firing_rate"], "mean_firing_rate": ev["mean_firing_rate"],
+        "time_s": time.perf_counter() - t0,
+    }
 
 
 def _save_partial(
