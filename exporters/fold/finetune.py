@@ -75,12 +75,7 @@ def finetune(
     Returns:
         ``FinetuneResult`` with the new model (eval mode), the loss per epoch and before/after measurements.
     """
-    if not isinstance(inputs, Tensor) or inputs.dim() < 3:
-        raise ExportError(f"finetune inputs must be [T, N, *input_shape], got {getattr(inputs, 'shape', inputs)}")
-    if labels is not None and labels.shape[0] != inputs.shape[1]:
-        raise ExportError(f"finetune labels have {labels.shape[0]} entries for {inputs.shape[1]} inputs")
-    if epochs < 0 or batch_size < 1 or not lr > 0:
-        raise ExportError(f"finetune needs epochs >= 0, batch_size >= 1, lr > 0 (got {epochs}, {batch_size}, {lr})")
+    _check_args(inputs, labels, epochs, batch_size, lr)
     ex = eval_inputs if eval_inputs is not None else inputs
     ey = eval_labels if eval_inputs is not None else labels
     source_was_training = source.training
@@ -97,30 +92,12 @@ def finetune(
             return float(F.mse_loss(model(ex).mean(0), eval_teacher))
 
     best_err, best_state = eval_error(), copy.deepcopy(model.state_dict())
-    params = [p for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)) for p in m.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for p in params:
-        p.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.Adam(_weights_only_trainable(model), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     model.eval()  # dropout off: the student must match the deterministic teacher
     for _ in range(epochs):
         order = torch.randperm(inputs.shape[1], generator=gen)
-        total, n = 0.0, 0
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
-            xb = inputs[:, idx]
-            logits = model(xb).mean(0)
-            loss = F.mse_loss(logits, teacher[idx])
-            if ce_weight and labels is not None:
-                loss = loss + ce_weight * F.cross_entropy(logits, labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            n += len(idx)
-        result.history.append(total / max(n, 1))
+        result.history.append(_fit_epoch(model, opt, inputs, labels, teacher, order, batch_size, ce_weight))
         err = eval_error()
         if err < best_err:
             best_err, best_state = err, copy.deepcopy(model.state_dict())
@@ -132,3 +109,40 @@ def finetune(
         result.after = _summary(source, model, ex, ey)
     source.train(source_was_training)
     return result
+
+
+def _check_args(inputs: Tensor, labels: Tensor | None, epochs: int, batch_size: int, lr: float) -> None:
+    if not isinstance(inputs, Tensor) or inputs.dim() < 3:
+        raise ExportError(f"finetune inputs must be [T, N, *input_shape], got {getattr(inputs, 'shape', inputs)}")
+    if labels is not None and labels.shape[0] != inputs.shape[1]:
+        raise ExportError(f"finetune labels have {labels.shape[0]} entries for {inputs.shape[1]} inputs")
+    if epochs < 0 or batch_size < 1 or not lr > 0:
+        raise ExportError(f"finetune needs epochs >= 0, batch_size >= 1, lr > 0 (got {epochs}, {batch_size}, {lr})")
+
+
+def _weights_only_trainable(model: nn.Module) -> list[nn.Parameter]:
+    """Freeze everything but the Linear/Conv2d parameters (the neurons' folded parameters stay as folded)."""
+    params = [p for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)) for p in m.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+def _fit_epoch(model: nn.Module, opt: torch.optim.Optimizer, inputs: Tensor, labels: Tensor | None,
+               teacher: Tensor, order: Tensor, batch_size: int, ce_weight: float) -> float:
+    """One pass over ``inputs`` in ``order``: MSE to the teacher's mean logits (+ ``ce_weight`` · CE); mean loss."""
+    total, n = 0.0, 0
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        logits = model(inputs[:, idx]).mean(0)
+        loss = F.mse_loss(logits, teacher[idx])
+        if ce_weight and labels is not None:
+            loss = loss + ce_weight * F.cross_entropy(logits, labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(idx)
+        n += len(idx)
+    return total / max(n, 1)
