@@ -12,7 +12,8 @@ A network is a chain of DYNAP-CNN layers (one per core), each ``weights → IAF 
 - ``weight``: int8 ``[-128, 127]``; a conv kernel ``[C_out, C_in, k, k]`` (square, stride ∈ {1, 2, 4, 8},
   zero padding 0..7) or a linear matrix ``[N_out, N_in]``: sinabs turns ``nn.Linear`` into a conv whose kernel is
   the whole input (``dynapcnn_layer.py`` ``convert_linear_to_conv``), so it reads the input flattened in (C, H, W)
-  order, and its neurons have shape (N_out, 1, 1);
+  order, its input map must be square (H = W: ``DynapcnnLayer`` refuses non-square kernels, measured) and its
+  neurons have shape (N_out, 1, 1);
 - ``bias``: optional, int8 on the weights' scale, added every step (on the chip a bias is a leak driven by the
   slow clock: sinabs ``docs/speck/faqs/available_algorithmic_operation.md``; the forward adds it per step);
 - ``threshold`` θ (``spike_threshold``): 16-bit, 1..32767, one per layer; ``min_v_mem`` (``threshold_low``):
@@ -172,6 +173,10 @@ class SpeckLayer:
             if self.weight.shape[1] != c * h * w:
                 raise InvalidParameterError(f"layer {self.name!r}: linear weight takes {self.weight.shape[1]} inputs, "
                                             f"the layer before gives {c}x{h}x{w} = {c * h * w}")
+            if h != w:
+                raise InvalidParameterError(
+                    f"layer {self.name!r}: a linear layer needs a square input map, got {h}x{w} (sinabs makes it a "
+                    "conv with kernel = the input map, and DynapcnnLayer refuses non-square kernels)")
             return (self.weight.shape[0], 1, 1)
         k = self.weight.shape[2]
         if self.weight.shape[1] != c:

@@ -116,7 +116,7 @@ def encode_events(x: Any, input_shape: tuple[int, int, int]) -> np.ndarray:
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             raise InvalidInputError(
-                f"Speck input x{list(idx)} = {arr[idx]!r} is not a non-negative integer event count; the chip "
+                f"Speck input x{list(idx)} = {float(arr[idx])} is not a non-negative integer event count; the chip "
                 "takes events (e.g. DVS counts or spike trains), so encode analog inputs as events first")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:

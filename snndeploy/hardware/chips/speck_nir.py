@@ -19,7 +19,11 @@ What sinabs' reader does (``sinabs/nir.py`` ``_import_sinabs_module``, measured 
 ``AvgPool2d`` → ``SumPool2d`` with 1/k² in the next weights, ``IF`` with per-neuron but uniform parameters → one
 threshold, ``r`` folded into the incoming weights, ``v_reset`` dropped with a note); what sinabs cannot run on
 Speck (a leaky ``LIF``, ``CubaLIF``, ``Delay``, ...) raises ``ChipMappingError`` naming the node.
-``network_to_nir`` writes a ``SpeckNetwork`` in it, and ``write_artifacts`` saves both files.
+``network_to_nir`` writes a ``SpeckNetwork`` in it, and ``write_artifacts`` saves both files. Two graph facts of
+``DynapcnnNetwork``'s extractor (sinabs 3.1.3 + nirtorch 2.6, measured) shape that writer: a ``Flatten`` between two
+``Affine`` nodes makes it report "The graph has a cycle", so one ``Flatten`` precedes a run of ``Affine`` nodes;
+and an ``Affine`` outputs ``[N, F]``, which no later ``Conv2d`` can take, so a linear layer with a conv after it is
+written as the ``Conv2d`` sinabs would make of it (kernel = its input map).
 """
 
 from __future__ import annotations
@@ -80,12 +84,18 @@ def network_to_nir(network: SpeckNetwork) -> nir.NIRGraph:
                                    "127/-128 or the threshold at 32767")
         bias = (lyr.bias if lyr.bias is not None else np.zeros(lyr.weight.shape[0])).astype(np.float32)
         weight = lyr.weight.astype(np.float32)
-        if lyr.kind == "linear":
-            nodes[f"l{j}_flat"] = nir.Flatten(input_type={"input": np.array(shape_in)}, start_dim=0, end_dim=-1)
+        conv_later = any(x.kind == "conv" for x in network.layers[j + 1:])
+        if lyr.kind == "linear" and not conv_later:
+            if j == 0 or network.layers[j - 1].kind != "linear":
+                nodes[f"l{j}_flat"] = nir.Flatten(input_type={"input": np.array(shape_in)}, start_dim=0, end_dim=-1)
+                edges.append((prev, f"l{j}_flat"))
+                prev = f"l{j}_flat"
             nodes[f"l{j}_fc"] = nir.Affine(weight=weight, bias=bias)
-            edges += [(prev, f"l{j}_flat"), (f"l{j}_flat", f"l{j}_fc")]
+            edges.append((prev, f"l{j}_fc"))
             prev = f"l{j}_fc"
         else:
+            if lyr.kind == "linear":  # as the conv sinabs makes of it (kernel = input map): a Conv2d follows
+                weight = weight.reshape(weight.shape[0], *shape_in)
             nodes[f"l{j}_conv"] = nir.Conv2d(input_shape=shape_in[1:], weight=weight, stride=lyr.stride,
                                              padding=lyr.padding, dilation=1, groups=1, bias=bias)
             edges.append((prev, f"l{j}_conv"))

@@ -29,7 +29,7 @@ from .speck import SpeckNetwork
 from .speck_scale import discretization_scale
 
 __all__ = ["VENDOR_ENV", "DRIVER", "VendorLayerParams", "SpeckVendorResult", "vendor_run_many",
-           "vendor_run", "place_on_cores", "on_grid_edge", "run_artifact"]
+           "vendor_run", "place_on_cores", "on_grid_edge", "run_artifact", "probe_nir"]
 
 VENDOR_ENV = "sinabs"
 DRIVER = "sinabs_run"
@@ -73,6 +73,7 @@ def vendor_run_many(
     cases: Sequence[tuple[SpeckNetwork, np.ndarray]],
     factors: Sequence[Sequence[float] | None] | None = None,
     place: bool = False,
+    float_params: Sequence[Sequence[tuple[Any, Any, float, float]] | None] | None = None,
     timeout: float = 900,
 ) -> list[SpeckVendorResult]:
     """Run every (network, x) case through sinabs in one driver call (module docstring).
@@ -82,14 +83,19 @@ def vendor_run_many(
         factors: per case, per layer, the factor c of the float parameters q·c sent to sinabs (``None``: 1). With
             any factor, the case runs with ``discretize=True``, else only when ``on_grid_edge``.
         place: also ask ``map_layers_to_cores`` for a core placement.
+        float_params: per case, per layer (weight, bias or None, threshold, min_v_mem) floats to send instead of
+            q·c (e.g. a mapping's ``LayerScale`` values): sinabs discretises them itself (``discretize=True``), so
+            comparing its parameters with the network's checks ``map_model``'s rounding.
     """
     arrays: dict[str, np.ndarray] = {}
     metas = []
     for i, (net, x) in enumerate(cases):
         x = net._check_input(x).numpy()
         fac = None if factors is None else factors[i]
-        if fac is not None and len(fac) != len(net.layers):
-            raise InvalidParameterError(f"case {i}: {len(fac)} factors for {len(net.layers)} layers")
+        flt = None if float_params is None else float_params[i]
+        for what, per in (("factors", fac), ("float_params", flt)):
+            if per is not None and len(per) != len(net.layers):
+                raise InvalidParameterError(f"case {i}: {len(per)} {what} for {len(net.layers)} layers")
         arrays[f"c{i}_x"] = x
         for j, lyr in enumerate(net.layers):
             c = 1.0 if fac is None else float(fac[j])
@@ -97,11 +103,18 @@ def vendor_run_many(
             if lyr.bias is not None:
                 arrays[f"c{i}_l{j}_b"] = (lyr.bias * c).astype(np.float32)
             arrays[f"c{i}_l{j}_th"] = (np.array([lyr.threshold, lyr.min_v_mem]) * c).astype(np.float32)
+            if flt is not None:
+                fw, fb, fth, fmv = flt[j]
+                arrays[f"c{i}_l{j}_w"] = np.asarray(fw, dtype=np.float32).reshape(lyr.weight.shape)
+                arrays.pop(f"c{i}_l{j}_b", None)
+                if fb is not None:
+                    arrays[f"c{i}_l{j}_b"] = np.asarray(fb, dtype=np.float32)
+                arrays[f"c{i}_l{j}_th"] = np.array([fth, fmv], dtype=np.float32)
         metas.append({
             "input_shape": list(net.input_shape), "batch": int(x.shape[1]), "T": int(x.shape[0]),
             "layers": [{"kind": lyr.kind, "stride": lyr.stride, "padding": lyr.padding, "pool": lyr.pool}
                        for lyr in net.layers],
-            "discretize": fac is not None or on_grid_edge(net), "place": place,
+            "discretize": fac is not None or flt is not None or on_grid_edge(net), "place": place,
         })
     out, meta = run_driver(VENDOR_ENV, DRIVER, arrays, {"mode": "run", "cases": metas}, timeout=timeout)
     return [_result(net, out, f"c{i}", metas[i]["discretize"], meta["cases"][i]) for i, (net, _) in enumerate(cases)]
@@ -146,3 +159,12 @@ def run_artifact(nir_path: str | Path, network: SpeckNetwork, x: np.ndarray) -> 
     out, info = run_driver(VENDOR_ENV, DRIVER, {"x": events}, meta)
     res = _result(network, out, "a", True, info.get("place", {}))
     return SpeckVendorResult(res.run, res.params, True, {**res.placement, "modules": info.get("modules", [])})
+
+
+def probe_nir(nir_path: str | Path, input_shape: tuple[int, int, int], type_check: bool = False) -> dict[str, Any]:
+    """What sinabs makes of a NIR file (driver mode ``probe``): ``{"read", "from_nir", "dynapcnn": "ok" or the
+    error, "modules": [imported module types], "place": placement}``."""
+    meta = {"mode": "probe", "nir": str(Path(nir_path).resolve()), "input_shape": list(input_shape),
+            "type_check": type_check}
+    _, info = run_driver(VENDOR_ENV, DRIVER, {}, meta)
+    return info

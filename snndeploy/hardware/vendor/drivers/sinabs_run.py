@@ -19,6 +19,10 @@ nir, torch and numpy; never snndeploy; the real samna is kept out by ``sinabs_gu
   with ``nir.read(type_check=False)`` + ``sinabs.from_nir``, builds ``DynapcnnNetwork(discretize=True)``, places it
   and runs ``x`` as above (outputs ``a_l{j}_s``, ``a_l{j}_v``, ``a_l{j}_q*``; the imported module types in the meta).
 
+- ``"probe"``: ``meta["nir"]``, ``meta["input_shape"]``, ``meta["type_check"]``: reads the file and reports (meta
+  only) whether ``nir.read``, ``sinabs.from_nir`` and ``DynapcnnNetwork`` accept it, the imported module types and
+  the placement: how the vendor NIR dialect is measured.
+
 The float32 forward is exact on integer-valued tensors while every partial sum stays below 2**24 (see
 ``snndeploy/hardware/chips/speck.py``).
 """
@@ -53,12 +57,24 @@ def _build(case: dict, arrays: dict, prefix: str) -> nn.Sequential:
         weight = torch.from_numpy(arrays[f"{prefix}_l{j}_w"].astype(np.float32))
         bias = arrays.get(f"{prefix}_l{j}_b")
         thr, min_v = (float(v) for v in arrays[f"{prefix}_l{j}_th"])
-        if spec["kind"] == "linear":
+        conv_later = any(lyr["kind"] == "conv" for lyr in case["layers"][j + 1:])
+        if spec["kind"] == "linear" and conv_later:
+            # A torch Linear outputs [N, out], which a later Conv2d cannot take: write it as the conv sinabs makes
+            # of it anyway (dynapcnn_layer.py convert_linear_to_conv: kernel = the whole input).
+            conv = nn.Conv2d(shape[0], weight.shape[0], (shape[1], shape[2]), bias=bias is not None)
+            conv.weight.data = weight.reshape(weight.shape[0], *shape)
+            if bias is not None:
+                conv.bias.data = torch.from_numpy(bias.astype(np.float32))
+            mods.append(conv)
+            shape = (weight.shape[0], 1, 1)
+        elif spec["kind"] == "linear":
             lin = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
             lin.weight.data = weight
             if bias is not None:
                 lin.bias.data = torch.from_numpy(bias.astype(np.float32))
-            mods += [nn.Flatten(), lin]
+            # One Flatten before a run of Linear layers: a second one (a no-op on [N, F]) makes sinabs' graph
+            # extraction report a cycle (measured, sinabs 3.1.3 + nirtorch 2.6).
+            mods += [lin] if j and case["layers"][j - 1]["kind"] == "linear" else [nn.Flatten(), lin]
             shape = (weight.shape[0], 1, 1)
         else:
             k, s, p = weight.shape[-1], spec["stride"], spec["padding"]
@@ -141,6 +157,30 @@ def _mode_artifact(arrays: dict, meta: dict) -> tuple[dict, dict]:
     return out, {"place": _place(net), "modules": imported}
 
 
+def _mode_probe(arrays: dict, meta: dict) -> tuple[dict, dict]:
+    """What sinabs makes of a NIR file: the imported modules, and whether DynapcnnNetwork accepts the model."""
+    report: dict = {}
+    try:
+        graph = nir.read(meta["nir"], type_check=bool(meta.get("type_check", False)))
+        report["read"] = "ok"
+    except Exception as exc:
+        return {}, {"read": f"{type(exc).__name__}: {exc}"}
+    try:
+        snn = sinabs.from_nir(graph, batch_size=1)
+        report["modules"] = [type(m).__name__ for m in snn.modules() if m is not snn]
+        report["from_nir"] = "ok"
+    except Exception as exc:
+        report["from_nir"] = f"{type(exc).__name__}: {exc}"
+        return {}, report
+    try:
+        net = DynapcnnNetwork(snn, input_shape=tuple(meta["input_shape"]), batch_size=1, discretize=True)
+        report["dynapcnn"] = "ok"
+        report["place"] = _place(net)
+    except Exception as exc:
+        report["dynapcnn"] = f"{type(exc).__name__}: {exc}"
+    return {}, report
+
+
 def main(src: str, dst: str) -> None:
     with np.load(src, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files if k != "__meta__"}
@@ -151,6 +191,8 @@ def main(src: str, dst: str) -> None:
         out, out_meta = _mode_run(arrays, meta)
     elif mode == "artifact":
         out, out_meta = _mode_artifact(arrays, meta)
+    elif mode == "probe":
+        out, out_meta = _mode_probe(arrays, meta)
     else:
         raise SystemExit(f"sinabs_run: unknown mode {mode!r}")
     out_meta["versions"] = {p: md.version(p) for p in ("sinabs", "nir", "nirtorch", "torch")}
