@@ -140,7 +140,6 @@ def validate_onnx(path: str | os.PathLike[str]) -> Any:
         InvalidFileError naming the file and field; ResourceLimitError for sizes beyond the limits.
     """
     import onnx
-    from onnx import numpy_helper
 
     where = f"ONNX file {str(path)!r}"
     if not os.path.isfile(path):
@@ -155,8 +154,22 @@ def validate_onnx(path: str | os.PathLike[str]) -> Any:
         raise InvalidFileError(f"{where}: field 'graph' is empty (no nodes, inputs or outputs)")
     if len(model.functions):
         raise InvalidFileError(f"{where}: field 'functions' is not allowed (local functions)")
-    limit = get_limits().max_tensor_elements
-    inits = list(g.initializer)
+    for t in _check_nodes(g, where):
+        _check_tensor(t, where)
+    contract = _check_contract(model, where)
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx.checker.ValidationError and protobuf errors
+        raise InvalidFileError(f"{where} fails onnx.checker: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    return model, contract
+
+
+def _check_nodes(g: Any, where: str) -> list[Any]:
+    """Operators in the default domain and in ``ONNX_OPS``, no subgraph attributes; returns every tensor the graph
+    holds (initializers and tensor attributes)."""
+    import onnx
+
+    tensors = list(g.initializer)
     for node in g.node:
         if node.domain not in ("", "ai.onnx"):
             raise InvalidFileError(f"{where}: node {node.name!r} uses custom domain {node.domain!r}")
@@ -167,20 +180,32 @@ def validate_onnx(path: str | os.PathLike[str]) -> Any:
             if attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
                 raise InvalidFileError(f"{where}: node {node.name!r} attribute {attr.name!r} holds a subgraph")
             if attr.type == onnx.AttributeProto.TENSOR:
-                inits.append(attr.t)
-    for t in inits:
-        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
-            raise InvalidFileError(f"{where}: tensor {t.name!r} refers to external data (refused)")
-        n = numel(t.dims)
-        if n > limit:
-            raise ResourceLimitError(f"{where}: tensor {t.name!r} declares {n:.3g} elements, above the limit "
-                                     f"max_tensor_elements={limit:.3g}")
-        try:
-            arr = numpy_helper.to_array(t)
-        except Exception as exc:
-            raise InvalidFileError(f"{where}: tensor {t.name!r} is malformed: {exc}") from None
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            raise InvalidFileError(f"{where}: tensor {t.name!r} has non-finite values (NaN/inf)")
+                tensors.append(attr.t)
+    return tensors
+
+
+def _check_tensor(t: Any, where: str) -> None:
+    """No external data, at most ``max_tensor_elements``, well-formed, finite."""
+    import onnx
+    from onnx import numpy_helper
+
+    if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+        raise InvalidFileError(f"{where}: tensor {t.name!r} refers to external data (refused)")
+    n, limit = numel(t.dims), get_limits().max_tensor_elements
+    if n > limit:
+        raise ResourceLimitError(f"{where}: tensor {t.name!r} declares {n:.3g} elements, above the limit "
+                                 f"max_tensor_elements={limit:.3g}")
+    try:
+        arr = numpy_helper.to_array(t)
+    except Exception as exc:
+        raise InvalidFileError(f"{where}: tensor {t.name!r} is malformed: {exc}") from None
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise InvalidFileError(f"{where}: tensor {t.name!r} has non-finite values (NaN/inf)")
+
+
+def _check_contract(model: Any, where: str) -> dict[str, Any]:
+    """The ``snndeploy_contract`` metadata: valid JSON, inputs/outputs matching the graph, state shapes, kind."""
+    g = model.graph
     meta = {p.key: p.value for p in model.metadata_props}
     if "snndeploy_contract" not in meta:
         raise InvalidFileError(f"{where}: field 'metadata_props' lacks 'snndeploy_contract' (not written by snndeploy)")
@@ -194,8 +219,8 @@ def validate_onnx(path: str | os.PathLike[str]) -> Any:
     names_out = [o.name for o in g.output]
     for key, names in (("inputs", names_in), ("outputs", names_out)):
         if contract.get(key) != names:
-            raise InvalidFileError(f"{where}: field 'snndeploy_contract.{key}' {contract.get(key)!r} does not match the "
-                                   f"graph's {key} {names!r}")
+            raise InvalidFileError(f"{where}: field 'snndeploy_contract.{key}' {contract.get(key)!r} does not match "
+                                   f"the graph's {key} {names!r}")
     if not names_in or names_in[0] != "x" or "y" not in names_out:
         raise InvalidFileError(f"{where}: the graph must take input 'x' and produce output 'y'")
     shapes = contract.get("state_shapes", {})
@@ -209,8 +234,4 @@ def validate_onnx(path: str | os.PathLike[str]) -> Any:
     kind = contract.get("kind", "step")
     if kind not in ("step", "unrolled"):
         raise InvalidFileError(f"{where}: field 'snndeploy_contract.kind' must be 'step' or 'unrolled', got {kind!r}")
-    try:
-        onnx.checker.check_model(model)
-    except Exception as exc:  # onnx.checker.ValidationError and protobuf errors
-        raise InvalidFileError(f"{where} fails onnx.checker: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    return model, contract
+    return contract

@@ -69,6 +69,9 @@ def test_every_artifact_write_in_the_package_is_atomic() -> None:
         for path in sorted((ROOT / base).rglob("*.py")):
             if path.name == "io.py" and path.parent.name == "snndeploy":
                 continue
+            if path.parent.name == "drivers" and path.parent.parent.name == "vendor":
+                continue  # vendor drivers run in the vendors' venvs (no snndeploy there); they write one file
+                # into a temporary directory the caller owns and reads only after the driver exited
             for line in _unguarded_writes(ast.parse(path.read_text(), str(path))):
                 offenders.append(f"{path.relative_to(ROOT)}:{line}")
     assert offenders == [], f"writes outside snndeploy.io.atomic_write/atomic_path: {offenders}"

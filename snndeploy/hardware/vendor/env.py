@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import SnnDeployError, UnknownNameError
+from ...io import atomic_path, atomic_write
 
 __all__ = [
     "VendorError",
@@ -222,7 +223,8 @@ def ensure_env(name: str, log: Callable[[str], None] | None = None) -> Path:
         except (ValueError, IndexError) as exc:
             raise VendorError(f"vendor venv {name!r}: the probe printed no JSON object: {out[-300:]!r}") from exc
         shutil.rmtree(dl, ignore_errors=True)
-        (venv / _STAMP).write_text(json.dumps({"digest": recipe.digest(), "versions": versions}, indent=1))
+        with atomic_write(venv / _STAMP) as fh:
+            fh.write(json.dumps({"digest": recipe.digest(), "versions": versions}, indent=1))
         if final.exists():
             shutil.rmtree(final)
         # A venv's scripts hold absolute paths, but `python -m` and the interpreter itself work after a move.
@@ -256,7 +258,9 @@ def run_driver(
         raise UnknownNameError(f"no vendor driver {driver!r} in {DRIVERS_DIR}")
     with tempfile.TemporaryDirectory(prefix="snndeploy-vendor-") as tmp:
         src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        np.savez(src, __meta__=np.array(json.dumps(dict(meta or {}))), **arrays)
+        with atomic_path(src) as tmp_src:
+            with open(tmp_src, "wb") as fh:
+                np.savez(fh, __meta__=np.array(json.dumps(dict(meta or {}))), **arrays)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env["PYTHONNOUSERSITE"] = "1"
         _run([str(python), str(script), str(src), str(dst)], f"vendor driver {driver!r} in venv {name!r}",
