@@ -7,6 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+import exporters.fold.api as fold_api
+import exporters.nir as exporters_nir
 from snndeploy.errors import InvalidParameterError, UnknownNameError
 from snndeploy.hardware import builtin_targets, check_model, check_nir, get_target, load_target
 from snndeploy.models.layers import Residual, TimeDistributed
@@ -229,8 +231,6 @@ def test_check_nir_bias_reset_and_sizes():
 
 
 def test_check_nir_of_snndeploy_export():
-    fold_api = pytest.importorskip("exporters.fold.api")
-    exporters_nir = pytest.importorskip("exporters.nir")
     folded, _ = fold_api.fold(mlp())  # soft reset → LI → Threshold → Scale
     graph = exporters_nir.to_nir(folded, (16,))
     rep = check_nir(graph, "xylo")
