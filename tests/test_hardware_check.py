@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-import exporters.fold.api as fold_api
-import exporters.nir as exporters_nir
+from exporters.fold.api import fold
+from exporters.nir import to_nir
 from snndeploy.errors import InvalidParameterError, UnknownNameError
 from snndeploy.hardware import builtin_targets, check_model, check_nir, get_target, load_target
 from snndeploy.models.layers import Residual, TimeDistributed
@@ -231,12 +231,12 @@ def test_check_nir_bias_reset_and_sizes():
 
 
 def test_check_nir_of_snndeploy_export():
-    folded, _ = fold_api.fold(mlp())  # soft reset → LI → Threshold → Scale
-    graph = exporters_nir.to_nir(folded, (16,))
+    folded, _ = fold(mlp())  # soft reset → LI → Threshold → Scale
+    graph = to_nir(folded, (16,))
     rep = check_nir(graph, "xylo")
     assert {r for _, r in rules(rep, "error")} == {"nir.soft_reset"}
     assert len(rep.errors) == 2  # one per neuron layer, not one per node
-    hard = exporters_nir.to_nir(folded, (16,), soft_reset="hard")
+    hard = to_nir(folded, (16,), soft_reset="hard")
     assert check_nir(hard, "xylo").ok and check_nir(hard, "spinnaker2").ok
     assert ("lif" in {type(n).__name__.lower() for n in hard.nodes.values()})
 
