@@ -1,15 +1,17 @@
-"""Fuzz the integer Loihi 2 model against lava's own fixed_pt Dense + LIF models, and netx artifacts against netx.
+"""Fuzz the integer Loihi 2 model against lava's own fixed_pt Dense + LIF models, and netx artifacts against
+netx.
 
 Usage: ``python benchmarks/vendor_fuzz_loihi2.py [--cases N] [--seed S] [--family F] [--batch K] [--netx M]``
 
-Draws ``N`` random networks and inputs (``snndeploy.hardware.chips.loihi2_fuzz.random_cases``: depth 1-3, T up to
-100, binary and 8/16/24-bit graded inputs, weights at the grid edges and all sign modes, weight exponents −8..7,
-1..8 weight bits, decays and thresholds at their register edges, 13-bit bias edges, silent and saturating inputs,
-fan-ins that wrap lava's int32 and 24-bit arithmetic), in families of ``F`` that share lava's per-matrix Dense
-scalars (one lava run each), ``K`` cases per driver call. Every spike, ``u`` and ``v`` is compared exactly. With
-``--netx M``, M random netx-representable networks are written with ``write_artifacts``, loaded by lava-dl's netx
-and compared the same way. Prints the case counts, mismatches, the first mismatch in detail and timings. Needs the
-``lava`` vendor venv (``snndeploy vendor setup lava``). Exit code 1 on any mismatch.
+Draws ``N`` random networks and inputs (``snndeploy.hardware.chips.loihi2_fuzz.random_cases``: depth 1-3, T up
+to 100, binary and 8/16/24-bit graded inputs, weights at the grid edges and all sign modes, weight exponents
+−8..7, 1..8 weight bits, decays and thresholds at their register edges, 13-bit bias edges, silent and
+saturating inputs, fan-ins that wrap lava's int32 and 24-bit arithmetic), in families of ``F`` that share
+lava's per-matrix Dense scalars (one lava run each), ``K`` cases per driver call. Every spike, ``u`` and ``v``
+is compared exactly. With ``--netx M``, M random netx-representable networks are written with
+``write_artifacts``, loaded by lava-dl's netx and compared the same way. Prints the case counts, mismatches,
+the first mismatch in detail and timings. Needs the ``lava`` vendor venv (``snndeploy vendor setup lava``).
+Exit code 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def fuzz_core(args: argparse.Namespace) -> tuple[int, int, dict | None]:
     graded = sum(net.input_message_bits > 0 for net, _ in cases)
     steps = sum(int(np.prod(np.shape(x)[:2])) for _, x in cases)
     for lo in range(0, len(cases), args.batch):
-        chunk = cases[lo:lo + args.batch]
+        chunk = cases[lo : lo + args.batch]
         t0 = time.perf_counter()
         vendor, info = vendor_run_many(chunk)
         t_vendor += time.perf_counter() - t0
@@ -46,7 +48,9 @@ def fuzz_core(args: argparse.Namespace) -> tuple[int, int, dict | None]:
         mismatches += len(check.mismatched_cases)
         if first is None and check.first is not None:
             first = {**check.first, "case": lo + check.first["case"], "seed": args.seed}
-    print(f"lava fixed_pt: cases {len(cases)} ({graded} graded-input), sample-steps {steps}, lava runs {runs}")
+    print(
+        f"lava fixed_pt: cases {len(cases)} ({graded} graded-input), sample-steps {steps}, lava runs {runs}"
+    )
     print(f"lava fixed_pt: mismatches (spikes, u or v): {mismatches}")
     print(f"time: integer model {t_mine:.1f} s, lava (incl. subprocess starts) {t_vendor:.1f} s")
     return len(cases), mismatches, first
@@ -61,8 +65,10 @@ def fuzz_netx(args: argparse.Namespace) -> tuple[int, int, dict | None]:
         vendor, _ = netx_run_many(items)
         seconds = time.perf_counter() - t0
     check = compare_runs(cases, vendor)
-    print(f"netx hdf5: networks {len(cases)}, mismatches (spikes, u or v): {len(check.mismatched_cases)}, "
-          f"time {seconds:.1f} s")
+    print(
+        f"netx hdf5: networks {len(cases)}, mismatches (spikes, u or v): {len(check.mismatched_cases)}, "
+        f"time {seconds:.1f} s"
+    )
     return len(cases), len(check.mismatched_cases), check.first
 
 

@@ -1,5 +1,6 @@
-"""Loihi 2 integer model (``snndeploy.hardware.chips.loihi2``): hand-computed cases for every fixed-point rule,
-typed errors for bad parameters and inputs, and the same hand cases through lava's own models (vendor venv).
+"""Loihi 2 integer model (``snndeploy.hardware.chips.loihi2``): hand-computed cases for every fixed-point
+rule, typed errors for bad parameters and inputs, and the same hand cases through lava's own models (vendor
+venv).
 
 Each hand case is (network, input [T, B, N_in], expected spikes / u / v of layer 0 or 1 for sample 0 or all);
 the numbers were worked out by hand from the equations in ``loihi2.py``'s docstring (see the comments).
@@ -21,7 +22,7 @@ from snndeploy.hardware.chips.loihi2 import (
     effective_weights,
 )
 
-BIG = 2 ** 17 - 1
+BIG = 2**17 - 1
 
 
 def net(*layers: Loihi2Layer, bits: int = 0) -> Loihi2Network:
@@ -49,7 +50,14 @@ HAND = [
     # far above threshold: still one spike per step, then v = 0
     ("one_spike", net(lay([[254]], vth=1)), col([1, 1, 0]), 0, "spikes", [0, 1, 1]),
     # MIXED, num_weight_bits 7 drops 2 bits, floor: -7 -> -8 (so a = -8 + 4 = -4 with both inputs on)
-    ("truncate_floor", net(lay([[-7, 7]], num_weight_bits=7)), np.ones((2, 1, 2), np.int64), 0, "u", [0, -256]),
+    (
+        "truncate_floor",
+        net(lay([[-7, 7]], num_weight_bits=7)),
+        np.ones((2, 1, 2), np.int64),
+        0,
+        "u",
+        [0, -256],
+    ),
     # weight_exp -1 floors the summed input: 3 >> 1 = 1, -3 >> 1 = -2, (3 + 3) >> 1 = 3
     ("exp_neg_pos", net(lay([[3]], weight_exp=-1)), col([1, 0]), 0, "u", [0, 64]),
     ("exp_neg_neg", net(lay([[-3]], weight_exp=-1)), col([1, 0]), 0, "u", [0, -128]),
@@ -62,26 +70,61 @@ HAND = [
     ("current_decay", net(lay([[10]], du=2047, dv=4095)), col([1, 0, 0, 0]), 0, "u", [0, 640, 320, 160]),
     # u is not reset by a spike
     ("u_not_reset", net(lay([[10]], du=2047, dv=4095, vth=1)), col([1, 0, 0, 0]), 0, "u", [0, 640, 320, 160]),
-    ("u_not_reset_s", net(lay([[10]], du=2047, dv=4095, vth=1)), col([1, 0, 0, 0]), 0, "spikes", [0, 1, 1, 1]),
+    (
+        "u_not_reset_s",
+        net(lay([[10]], du=2047, dv=4095, vth=1)),
+        col([1, 0, 0, 0]),
+        0,
+        "spikes",
+        [0, 1, 1, 1],
+    ),
     # bias 3 << 2 = 12 per step, threshold 64: fires when v reaches 72 (t = 5), restarts from 0
-    ("bias_exp", net(lay([[0]], vth=1, bias_mant=3, bias_exp=2)), col([0] * 8), 0, "v", [12, 24, 36, 48, 60, 0,
-                                                                                          12, 24]),
+    (
+        "bias_exp",
+        net(lay([[0]], vth=1, bias_mant=3, bias_exp=2)),
+        col([0] * 8),
+        0,
+        "v",
+        [12, 24, 36, 48, 60, 0, 12, 24],
+    ),
     # 24-bit current wrap (graded input, batch of 4): 2^23 stays, 2^23 + 64 wraps, -2^23 wraps to +2^23
-    ("u_wrap", net(lay([[1]], dv=4095), bits=24),
-     np.array([[131072, 131073, -131072, -131073], [0, 0, 0, 0]]).reshape(2, 4, 1), 0, "u",
-     [[0, 0, 0, 0], [8388608, -8388544, 8388608, 8388544]]),
-    # v saturates at ±(2^23 − 1); +(2^23 − 1) always exceeds the largest threshold 131071 << 6 = 8388544, so the
-    # positive side is seen as a spike and v = 0; 8388544 itself is not above it
-    ("v_sat_pos", net(lay([[1]], dv=4095), bits=24),
-     np.array([[131072, 131073, -131072, -131073], [0, 0, 0, 0]]).reshape(2, 4, 1), 0, "spikes",
-     [[0, 0, 0, 0], [1, 0, 1, 0]]),
+    (
+        "u_wrap",
+        net(lay([[1]], dv=4095), bits=24),
+        np.array([[131072, 131073, -131072, -131073], [0, 0, 0, 0]]).reshape(2, 4, 1),
+        0,
+        "u",
+        [[0, 0, 0, 0], [8388608, -8388544, 8388608, 8388544]],
+    ),
+    # v saturates at ±(2^23 − 1); +(2^23 − 1) always exceeds the largest threshold 131071 << 6 = 8388544, so
+    # the positive side is seen as a spike and v = 0; 8388544 itself is not above it
+    (
+        "v_sat_pos",
+        net(lay([[1]], dv=4095), bits=24),
+        np.array([[131072, 131073, -131072, -131073], [0, 0, 0, 0]]).reshape(2, 4, 1),
+        0,
+        "spikes",
+        [[0, 0, 0, 0], [1, 0, 1, 0]],
+    ),
     ("v_sat_neg", net(lay([[1]]), bits=24), col([-131071] * 3), 0, "v", [0, -8388544, -8388607]),
     # int32 wrap: 255·(2^23 − 1) << 7 wraps to -1073774464, << 6 wraps again to -2088960
-    ("int32_wrap", net(lay([[255]], weight_exp=7, dv=4095), bits=24), col([2 ** 23 - 1, 0]), 0, "u",
-     [0, -2088960]),
+    (
+        "int32_wrap",
+        net(lay([[255]], weight_exp=7, dv=4095), bits=24),
+        col([2**23 - 1, 0]),
+        0,
+        "u",
+        [0, -2088960],
+    ),
     # two layers: the second layer's spikes lag the input by two steps
-    ("two_layers", net(lay([[2]], vth=1), lay([[2]], name="l1", vth=1)), col([1] * 5), 1, "spikes",
-     [0, 0, 1, 1, 1]),
+    (
+        "two_layers",
+        net(lay([[2]], vth=1), lay([[2]], name="l1", vth=1)),
+        col([1] * 5),
+        1,
+        "spikes",
+        [0, 0, 1, 1, 1],
+    ),
 ]
 
 
@@ -117,39 +160,48 @@ def test_effective_weights_clip_and_truncate():
     np.testing.assert_array_equal(effective_weights(w, 7, None), [[4, -8, 252, -256]])  # MIXED: 2 bits, floor
     np.testing.assert_array_equal(effective_weights(np.array([[-5, 255, 3]]), 8, EXCITATORY), [[0, 255, 3]])
     # INHIBITORY: magnitude clipped to 255 and truncated toward 0
-    np.testing.assert_array_equal(effective_weights(np.array([[-256, -7, 5]]), 7, INHIBITORY), [[-254, -6, 0]])
-    np.testing.assert_array_equal(effective_weights(np.array([[-7, 0]]), 7, None), [[-6, 0]])  # auto: INHIBITORY
+    np.testing.assert_array_equal(
+        effective_weights(np.array([[-256, -7, 5]]), 7, INHIBITORY), [[-254, -6, 0]]
+    )
+    np.testing.assert_array_equal(
+        effective_weights(np.array([[-7, 0]]), 7, None), [[-6, 0]]
+    )  # auto: INHIBITORY
 
 
 def test_loihi2_batch_rows_are_independent():
     rng = np.random.default_rng(0)
-    network = net(lay(rng.integers(-256, 256, (5, 4)), vth=3, dv=300, du=100),
-                  lay(rng.integers(-256, 256, (3, 5)), name="l1", vth=2, dv=50))
+    network = net(
+        lay(rng.integers(-256, 256, (5, 4)), vth=3, dv=300, du=100),
+        lay(rng.integers(-256, 256, (3, 5)), name="l1", vth=2, dv=50),
+    )
     x = (rng.random((20, 3, 4)) < 0.5).astype(np.int64)
     whole = network.run(x)
     for b in range(3):
-        one = network.run(x[:, b:b + 1])
+        one = network.run(x[:, b : b + 1])
         for a, c in zip(whole.spikes + whole.states["v"], one.spikes + one.states["v"], strict=True):
-            np.testing.assert_array_equal(a[:, b:b + 1], c)
+            np.testing.assert_array_equal(a[:, b : b + 1], c)
 
 
-@pytest.mark.parametrize("kwargs, field, limit", [
-    ({"vth": 2 ** 17}, "vth", "131071"),
-    ({"vth": -1}, "vth", "0"),
-    ({"du": 4096}, "du", "4095"),
-    ({"dv": -1}, "dv", "4095"),
-    ({"bias_mant": 4096}, "bias_mant", "4095"),
-    ({"bias_mant": [0, -4097]}, "bias_mant[1]", "-4096"),
-    ({"bias_exp": 8}, "bias_exp", "7"),
-    ({"weight_exp": 8}, "weight_exp", "7"),
-    ({"num_weight_bits": 0}, "num_weight_bits", "1"),
-    ({"sign_mode": 4}, "sign_mode", "3"),
-    ({"weights": [[256, 0]]}, "weights[0, 0]", "255"),
-    ({"weights": [[0, -257]]}, "weights[0, 1]", "-256"),
-    ({"weights": [[0.5, 1.0]]}, "weights", "integers"),
-    ({"weights": [1, 2]}, "weights", "[N_out, N_in]"),
-    ({"bias_mant": [1, 2, 3]}, "bias_mant", "(2,)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field, limit",
+    [
+        ({"vth": 2**17}, "vth", "131071"),
+        ({"vth": -1}, "vth", "0"),
+        ({"du": 4096}, "du", "4095"),
+        ({"dv": -1}, "dv", "4095"),
+        ({"bias_mant": 4096}, "bias_mant", "4095"),
+        ({"bias_mant": [0, -4097]}, "bias_mant[1]", "-4096"),
+        ({"bias_exp": 8}, "bias_exp", "7"),
+        ({"weight_exp": 8}, "weight_exp", "7"),
+        ({"num_weight_bits": 0}, "num_weight_bits", "1"),
+        ({"sign_mode": 4}, "sign_mode", "3"),
+        ({"weights": [[256, 0]]}, "weights[0, 0]", "255"),
+        ({"weights": [[0, -257]]}, "weights[0, 1]", "-256"),
+        ({"weights": [[0.5, 1.0]]}, "weights", "integers"),
+        ({"weights": [1, 2]}, "weights", "[N_out, N_in]"),
+        ({"bias_mant": [1, 2, 3]}, "bias_mant", "(2,)"),
+    ],
+)
 def test_loihi2_layer_rejects_bad_parameters(kwargs, field, limit):
     args = {"weights": [[1, 2], [3, 4]], "vth": 10, **kwargs}
     with pytest.raises(InvalidParameterError) as err:
@@ -169,22 +221,37 @@ def test_loihi2_network_rejects_bad_structure():
         Loihi2Network(())
 
 
-@pytest.mark.parametrize("x, bits, match", [
-    (np.full((2, 1, 1), 2), 0, r"input\[0, 0, 0\] = 2 is outside \[0, 1\]"),
-    (np.zeros((2, 1, 3)), 0, r"\[T, B, 1\]"),
-    (np.zeros((2, 1)), 0, r"\[T, B, 1\]"),
-    (np.full((1, 1, 1), 0.5), 24, "not an integer"),
-    (np.full((1, 1, 1), 2 ** 23), 24, "24-bit graded"),
-    (np.array([[["a"]]]), 24, "integers"),
-])
+@pytest.mark.parametrize(
+    "x, bits, match",
+    [
+        (np.full((2, 1, 1), 2), 0, r"input\[0, 0, 0\] = 2 is outside \[0, 1\]"),
+        (np.zeros((2, 1, 3)), 0, r"\[T, B, 1\]"),
+        (np.zeros((2, 1)), 0, r"\[T, B, 1\]"),
+        (np.full((1, 1, 1), 0.5), 24, "not an integer"),
+        (np.full((1, 1, 1), 2**23), 24, "24-bit graded"),
+        (np.array([[["a"]]]), 24, "integers"),
+    ],
+)
 def test_loihi2_run_rejects_bad_input(x, bits, match):
     with pytest.raises(InvalidInputError, match=match):
         net(lay([[1]]), bits=bits).run(x)
 
 
 def test_loihi2_record_round_trip_and_registry():
-    network = net(lay([[3, -4]], vth=7, dv=11, du=5, bias_mant=[2], bias_exp=[3], weight_exp=-2,
-                      num_weight_bits=6, sign_mode="mixed"), bits=8)
+    network = net(
+        lay(
+            [[3, -4]],
+            vth=7,
+            dv=11,
+            du=5,
+            bias_mant=[2],
+            bias_exp=[3],
+            weight_exp=-2,
+            num_weight_bits=6,
+            sign_mode="mixed",
+        ),
+        bits=8,
+    )
     back = Loihi2Network.from_dict(network.to_dict())
     assert back.to_dict() == network.to_dict() and back.layers[0].sign_mode == 1
     x = np.arange(6).reshape(3, 1, 2)

@@ -1,9 +1,9 @@
-"""Integer helpers for bit-accurate chip models: two's-complement wrap, the three right shifts chips use, and range
-checks that raise typed errors naming the layer, the field, the value and the limit.
+"""Integer helpers for bit-accurate chip models: two's-complement wrap, the three right shifts chips use, and
+range checks that raise typed errors naming the layer, the field, the value and the limit.
 
-Every function takes and returns ``np.int64`` arrays (inputs are converted), so intermediate products of 24-bit
-states and 12-bit factors cannot overflow; a model applies ``wrap_signed`` wherever the vendor code computes in a
-narrower type (e.g. lava's ``np.int32`` arrays).
+Every function takes and returns ``np.int64`` arrays (inputs are converted), so intermediate products of
+24-bit states and 12-bit factors cannot overflow; a model applies ``wrap_signed`` wherever the vendor code
+computes in a narrower type (e.g. lava's ``np.int32`` arrays).
 
 - ``wrap_signed(x, 32)``: what assigning to an ``np.int32`` array (or ``astype(np.int32)``) does;
 - ``shift_right_floor``: ``np.right_shift`` on signed integers (arithmetic, rounds toward −∞);
@@ -33,7 +33,7 @@ __all__ = [
 
 
 def wrap_signed(x: Any, bits: int) -> np.ndarray:
-    """Two's-complement wrap of ``x`` to a signed ``bits``-bit integer (e.g. 32: numpy's cast to ``int32``)."""
+    """Two's-complement wrap of ``x`` to a signed ``bits``-bit integer (32: numpy's cast to ``int32``)."""
     x = np.asarray(x, dtype=np.int64)
     if bits >= 64:
         return x
@@ -65,16 +65,21 @@ def shift(x: Any, k: int) -> np.ndarray:
 
 def as_int_array(value: Any, where: str, field: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """``value`` as a read-only ``np.int64`` array (a scalar broadcasts to ``shape``); a non-integer value, a
-    float with a fractional part or a wrong shape raises ``InvalidParameterError`` naming ``where`` and ``field``."""
+    float with a fractional part or a wrong shape raises ``InvalidParameterError`` naming ``where`` and
+    ``field``."""
     arr = np.asarray(value)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+    if arr.dtype == bool or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
         raise InvalidParameterError(f"{where}: {field} must be integers, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             bad = arr[~np.isfinite(arr) | (arr != np.round(arr))].flat[0]
             raise InvalidParameterError(f"{where}: {field} must be integers, got {bad!r}")
-        if arr.size and np.max(np.abs(arr)) >= 2.0 ** 62:
-            raise InvalidParameterError(f"{where}: {field} value {np.max(np.abs(arr)):g} is out of the int64 range")
+        if arr.size and np.max(np.abs(arr)) >= 2.0**62:
+            raise InvalidParameterError(
+                f"{where}: {field} value {np.max(np.abs(arr)):g} is out of the int64 range"
+            )
     arr = arr.astype(np.int64)
     if shape is not None:
         if arr.ndim == 0:
@@ -87,7 +92,7 @@ def as_int_array(value: Any, where: str, field: str, shape: tuple[int, ...] | No
 
 
 def check_int_range(arr: np.ndarray, where: str, field: str, lo: int, hi: int, what: str = "") -> None:
-    """Raise ``InvalidParameterError`` when an element of ``arr`` lies outside ``[lo, hi]`` (names the first one)."""
+    """``InvalidParameterError`` naming the first element of ``arr`` outside ``[lo, hi]``, if any."""
     if arr.size == 0:
         return
     bad = (arr < lo) | (arr > hi)
@@ -101,7 +106,7 @@ def check_int_range(arr: np.ndarray, where: str, field: str, lo: int, hi: int, w
 
 
 def check_int_scalar(value: Any, where: str, field: str, lo: int, hi: int, what: str = "") -> int:
-    """``value`` as a Python int in ``[lo, hi]``, else ``InvalidParameterError`` naming ``where``/``field``."""
+    """``value`` as an int in ``[lo, hi]``, else ``InvalidParameterError`` naming ``where``/``field``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         if isinstance(value, (float, np.floating)) and float(value).is_integer():
             value = int(value)
@@ -109,7 +114,9 @@ def check_int_scalar(value: Any, where: str, field: str, lo: int, hi: int, what:
             raise InvalidParameterError(f"{where}: {field} must be an integer, got {value!r}")
     value = int(value)
     if not lo <= value <= hi:
-        raise InvalidParameterError(f"{where}: {field} = {value} is outside [{lo}, {hi}]" + (f" ({what})" if what else ""))
+        raise InvalidParameterError(
+            f"{where}: {field} = {value} is outside [{lo}, {hi}]" + (f" ({what})" if what else "")
+        )
     return value
 
 

@@ -1,11 +1,12 @@
 """Map a float LIF-family model onto Loihi 2's integer parameters (``map_model``), layer by layer.
 
 Accepted models: ``snndeploy.models.tree.walk`` units in execution order, where every neuron layer is a folded
-``SpecLIF`` (``exporters.fold``; H = a·V + b·X + c) or an unfolded ``snndeploy.neurons.LIF`` (a = 1 − 1/τ, b = 1/τ
-with ``decay_input`` else 1, c = 0), and the stateless layers between two neuron layers are affine (``Linear``,
-``Conv1d``/``Conv2d``, ``AvgPool1d``/``AvgPool2d``, ``Flatten``, ``Unflatten``, ``Dropout`` in eval, ``Identity``).
-Each such segment is unrolled, in float64, into one dense matrix W and bias β (W = f(I) − f(0), β = f(0)): one
-lava Dense per neuron layer; no segment means W = I. Layers after the last neuron layer are the host readout.
+``SpecLIF`` (``exporters.fold``; H = a·V + b·X + c) or an unfolded ``snndeploy.neurons.LIF`` (a = 1 − 1/τ, b =
+1/τ with ``decay_input`` else 1, c = 0), and the stateless layers between two neuron layers are affine
+(``Linear``, ``Conv1d``/``Conv2d``, ``AvgPool1d``/``AvgPool2d``, ``Flatten``, ``Unflatten``, ``Dropout`` in
+eval, ``Identity``). Each such segment is unrolled, in float64, into one dense matrix W and bias β (W = f(I) −
+f(0), β = f(0)): one lava Dense per neuron layer; no segment means W = I. Layers after the last neuron layer
+are the host readout.
 
 Per neuron layer, with the input unit k_in (input steps: x = x_int / k_in; spikes: k_in = 1):
 
@@ -21,13 +22,12 @@ Per neuron layer, with the input unit k_in (input steps: x = x_int / k_in; spike
 Rounding is to nearest (ties to even, numpy). The chip resets v to 0: a hard reset to 0 maps exactly; a soft
 reset or another V_reset raises ``ChipMappingError`` unless ``approximate_reset=True`` (then a warning note).
 ``ChipMappingError`` also names a threshold ≤ 0, a threshold below one grid step (weights would saturate), a
-bias beyond 13 bits and unsupported layers; every lossy rounding (weights, bias, decay, a capped threshold) is a
-``MappingNote`` warning with its size. Inputs (``Loihi2Mapping.encode``): see ``loihi2_encode``.
+bias beyond 13 bits and unsupported layers; every lossy rounding (weights, bias, decay, a capped threshold) is
+a ``MappingNote`` warning with its size. Inputs (``Loihi2Mapping.encode``): see ``loihi2_encode``.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -36,24 +36,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ...models.layers import Residual
-from ...models.tree import walk
-from ...neurons.base import is_neuron
 from .base import ChipMapping, ChipMappingError, MappingNote
 from .loihi2 import BIAS_MANT, EXCITATORY, INHIBITORY, MIXED, VTH_MAX, Loihi2Layer, Loihi2Network
 from .loihi2_encode import InputEncoding, choose_encoding
+from .loihi2_unroll import probe_input, split_segments, unroll
 
 __all__ = ["Loihi2Mapping", "LayerScale", "map_model", "neuron_coefficients"]
 
-_AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool1d, nn.AvgPool2d, nn.Flatten, nn.Unflatten, nn.Dropout,
-           nn.Identity)
-_MAX_ENTRIES = 1 << 26   # largest unrolled matrix (N_out·N_in) map_model builds
 _GRID = {MIXED: (254.0, 256.0), EXCITATORY: (255.0, 0.0), INHIBITORY: (0.0, 255.0)}
 
 
 @dataclass(frozen=True)
 class LayerScale:
-    """How one neuron layer was mapped: the float value ``s`` of one Dense output unit, the decay before/after."""
+    """How one neuron layer was mapped: the float value ``scale`` of one Dense output unit, the decays."""
 
     name: str
     weights_from: tuple[str, ...]
@@ -63,17 +58,24 @@ class LayerScale:
     decay_q: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "weights_from": list(self.weights_from), "scale": self.scale,
-                "sign_mode": self.sign_mode, "decay": self.decay, "decay_q": self.decay_q}
+        return {
+            "name": self.name,
+            "weights_from": list(self.weights_from),
+            "scale": self.scale,
+            "sign_mode": self.sign_mode,
+            "decay": self.decay,
+            "decay_q": self.decay_q,
+        }
 
 
 @dataclass(frozen=True)
 class Loihi2Mapping(ChipMapping):
     """``ChipMapping`` plus what Loihi 2 needs to compare with the float model.
 
-    ``encoding`` turns model inputs into integer input events and back (``decode``: the float input the model sees
-    for the same events); ``layers`` the per-layer scales; ``neuron_names`` the model's neuron paths in chip order;
-    ``readout`` the host-side affine readout ``(W [C, N_last], b [C])`` of layers after the last neuron layer.
+    ``encoding`` turns model inputs into integer input events and back (``decode``: the float input the model
+    sees for the same events); ``layers`` the per-layer scales; ``neuron_names`` the model's neuron paths in
+    chip order; ``readout`` the host-side affine readout ``(W [C, N_last], b [C])`` of layers after the last
+    neuron layer.
     """
 
     encoding: InputEncoding | None = None
@@ -86,105 +88,37 @@ class Loihi2Mapping(ChipMapping):
 
 
 def neuron_coefficients(name: str, mod: nn.Module) -> dict[str, Any]:
-    """(a, b, c, θ, reset) of a ``SpecLIF`` (its ``LIFSpec``) or an unfolded ``LIF``; else ``ChipMappingError``."""
+    """(a, b, c, θ, reset) of a ``SpecLIF`` (its ``LIFSpec``) or a ``LIF``; else ``ChipMappingError``."""
     spec = getattr(mod, "spec", None)
     if spec is not None and hasattr(spec, "reset_amount"):
         reset = ("zero" if spec.v_reset == 0.0 else "value") if spec.reset == "hard" else "subtract"
-        return {"a": float(spec.decay), "b": float(spec.input_gain), "c": float(spec.leak),
-                "theta": float(spec.v_threshold), "reset": reset, "v_reset": float(spec.v_reset)}
+        return {
+            "a": float(spec.decay),
+            "b": float(spec.input_gain),
+            "c": float(spec.leak),
+            "theta": float(spec.v_threshold),
+            "reset": reset,
+            "v_reset": float(spec.v_reset),
+        }
     from ...neurons import LIF
 
     if isinstance(mod, LIF):
         p = mod.params()
         v_r = 0.0 if p.v_reset is None else float(p.v_reset)
         reset = "subtract" if p.v_reset is None else ("zero" if v_r == 0.0 else "value")
-        return {"a": 1.0 - 1.0 / p.tau, "b": 1.0 / p.tau if p.decay_input else 1.0,
-                "c": v_r / p.tau if p.v_reset is not None else 0.0, "theta": float(p.v_threshold),
-                "reset": reset, "v_reset": v_r}
+        return {
+            "a": 1.0 - 1.0 / p.tau,
+            "b": 1.0 / p.tau if p.decay_input else 1.0,
+            "c": v_r / p.tau if p.v_reset is not None else 0.0,
+            "theta": float(p.v_threshold),
+            "reset": reset,
+            "v_reset": v_r,
+        }
     kind = type(mod).__name__
-    raise ChipMappingError(f"layer {name!r}: {kind} is not a LIF layer; fold the model first "
-                           "(exporters.fold turns CLIF/KLIF/ILIF into SpecLIF) or train with LIF")
-
-
-def _shapes(model: nn.Module, units: list[tuple[str, nn.Module]], probe: Tensor) -> dict[int, tuple[str, tuple,
-                                                                                                   tuple]]:
-    """Per unit: ("td" | "tb", per-sample input shape, per-sample output shape) from one forward of ``probe``."""
-    t_steps, batch = probe.shape[:2]
-    found: dict[int, tuple[str, tuple, tuple]] = {}
-
-    def strip(shape: tuple) -> tuple[str, tuple]:
-        if shape[:2] == (t_steps, batch):
-            return "tb", shape[2:]
-        if shape[0] == t_steps * batch:
-            return "td", shape[1:]
-        raise ChipMappingError(f"cannot tell the time/batch dimensions of a layer input of shape {shape}")
-
-    def hook(mod: nn.Module, args: tuple, out: Any) -> None:
-        kind, s_in = strip(tuple(args[0].shape))
-        found[id(mod)] = (kind, s_in, tuple(out.shape[2:] if kind == "tb" else out.shape[1:]))
-
-    handles = [m.register_forward_hook(hook) for _, m in units]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(probe)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return found
-
-
-def _unroll(seg: list[tuple[str, nn.Module]], shapes: dict, n_in: int) -> tuple[np.ndarray, np.ndarray]:
-    """Dense (W [N_out, N_in], β [N_out]) of the affine segment, evaluated in float64 on the basis vectors."""
-    mods = [(copy.deepcopy(m).double().eval(), shapes[id(m)]) for _, m in seg]
-    in_shape = mods[0][1][1]
-
-    def f(z: Tensor) -> Tensor:
-        for mod, (kind, _, _) in mods:
-            z = mod(z) if kind == "td" else mod(z.unsqueeze(0)).squeeze(0)
-        return z.reshape(z.shape[0], -1)
-
-    with torch.no_grad():
-        beta = f(torch.zeros(1, *in_shape, dtype=torch.float64))[0]
-        n_out = beta.numel()
-        if n_out * n_in > _MAX_ENTRIES:
-            raise ChipMappingError(f"layer {seg[-1][0]!r}: unrolled to {n_out} x {n_in} weights, more than "
-                                   f"{_MAX_ENTRIES} (limit of this mapper)")
-        w = np.empty((n_out, n_in))
-        for lo in range(0, n_in, 1024):
-            hi = min(lo + 1024, n_in)
-            basis = torch.zeros(hi - lo, n_in, dtype=torch.float64)
-            basis[torch.arange(hi - lo), torch.arange(lo, hi)] = 1.0
-            w[:, lo:hi] = (f(basis.reshape(hi - lo, *in_shape)) - beta).numpy().T
-    return w, beta.numpy()
-
-
-def _segments(model: nn.Module, probe: Tensor) -> tuple[list[tuple[list, tuple[str, nn.Module], int]], list, dict]:
-    """Split the model into (affine segment, neuron layer, N_in) pairs plus the trailing readout segment."""
-    units = walk(model)
-    shapes = _shapes(model, units, probe)
-    pairs: list[tuple[list, tuple[str, nn.Module], int]] = []
-    seg: list[tuple[str, nn.Module]] = []
-    n_in = int(math.prod(probe.shape[2:]))
-    for name, mod in units:
-        if isinstance(mod, Residual):
-            raise ChipMappingError(f"layer {name!r}: residual/skip connections cannot be loaded on Loihi 2 (netx "
-                                   "has no concat/add layer); use a plain chain")
-        if is_neuron(mod):
-            pairs.append((seg, (name, mod), n_in))
-            n_in = int(math.prod(shapes[id(mod)][2]))
-            seg = []
-        elif isinstance(mod, _AFFINE):
-            if id(mod) in shapes:
-                seg.append((name, mod))
-        else:
-            raise ChipMappingError(f"layer {name!r}: {type(mod).__name__} has no Loihi 2 mapping; allowed between "
-                                   f"neuron layers: {', '.join(c.__name__ for c in _AFFINE)} (fold BatchNorm first)")
-    if not pairs:
-        raise ChipMappingError("model has no neuron layer to map onto Loihi 2")
-    return pairs, seg, shapes
+    raise ChipMappingError(
+        f"layer {name!r}: {kind} is not a LIF layer; fold the model first "
+        "(exporters.fold turns CLIF/KLIF/ILIF into SpecLIF) or train with LIF"
+    )
 
 
 def _grid_weights(w_u: np.ndarray, s: float, mode: int) -> np.ndarray:
@@ -194,8 +128,9 @@ def _grid_weights(w_u: np.ndarray, s: float, mode: int) -> np.ndarray:
     return np.clip(np.round(w_u / s), lo, hi).astype(np.int64)
 
 
-def _map_layer(name: str, w: np.ndarray, beta: np.ndarray, k_in: float, co: dict[str, Any],
-               notes: list[MappingNote]) -> tuple[Loihi2Layer, float, int, float]:
+def _map_layer(
+    name: str, w: np.ndarray, beta: np.ndarray, k_in: float, co: dict[str, Any], notes: list[MappingNote]
+) -> tuple[Loihi2Layer, float, int, float]:
     a, b, c, theta = co["a"], co["b"], co["c"], co["theta"]
     if not theta > 0.0:
         raise ChipMappingError(f"layer {name!r}: threshold {theta:g} must be > 0 (Loihi's vth is unsigned)")
@@ -209,39 +144,73 @@ def _map_layer(name: str, w: np.ndarray, beta: np.ndarray, k_in: float, co: dict
     r_b = (BIAS_MANT[1] + 0.49) / b_max if b_max > 0 else math.inf
     r = min(r_w, r_b)
     if r_b < r_w:
-        notes.append(MappingNote(name, "bias", f"bias {b_max:g} needs a coarser step than the weights: the largest "
-                                 f"weight uses {r_b / r_w:.1%} of the 8-bit grid (13-bit bias_mant, bias_exp = 6)"))
+        notes.append(
+            MappingNote(
+                name,
+                "bias",
+                f"bias {b_max:g} needs a coarser step than the weights: the largest "
+                f"weight uses {r_b / r_w:.1%} of the 8-bit grid (13-bit bias_mant, bias_exp = 6)",
+            )
+        )
     n = math.floor(theta * r - 1.0 / 64.0) if math.isfinite(r) else VTH_MAX
     if n < 0:
         raise ChipMappingError(
             f"layer {name!r}: threshold {theta:g} is {theta * r:.3g} weight steps; the largest weight "
-            f"({max(pos, neg) * k_in:g} per input unit) would exceed the 8-bit weight range (limit: threshold >= "
-            f"{(1 / 64) / r:.3g} for these weights); raise the threshold relative to the weights")
+            f"({max(pos, neg) * k_in:g} per input unit) would exceed the 8-bit weight range (limit: "
+            f"threshold >= "
+            f"{(1 / 64) / r:.3g} for these weights); raise the threshold relative to the weights"
+        )
     if n > VTH_MAX:
-        notes.append(MappingNote(name, "vth", f"threshold {theta:g} needs {theta * r:.6g} weight steps > "
-                                 f"{VTH_MAX} (17-bit vth): weights use {VTH_MAX / (theta * r):.3g} of the grid"))
+        notes.append(
+            MappingNote(
+                name,
+                "vth",
+                f"threshold {theta:g} needs {theta * r:.6g} weight steps > "
+                f"{VTH_MAX} (17-bit vth): weights use {VTH_MAX / (theta * r):.3g} of the grid",
+            )
+        )
         n = VTH_MAX
     s = theta / (n + 1.0 / 64.0)
     w_int = _grid_weights(w_u, s, mode)
     err = np.abs(w_int * s - w_u)
     if w_u.size and err.max() > 1e-9 * max(pos, neg, 1e-300):
         lost = float(np.mean(w_int[w_u != 0] == 0)) if np.any(w_u != 0) else 0.0
-        notes.append(MappingNote(name, "weights", f"weights rounded to the {mode_name(mode)} 8-bit grid: max error "
-                                 f"{err.max() / s:.3g} steps of {s:.4g} ({err.max() / theta:.2%} of the threshold); "
-                                 f"{lost:.1%} of the non-zero weights became 0"))
+        notes.append(
+            MappingNote(
+                name,
+                "weights",
+                f"weights rounded to the {mode_name(mode)} 8-bit grid: max error "
+                f"{err.max() / s:.3g} steps of {s:.4g} ({err.max() / theta:.2%} of the threshold); "
+                f"{lost:.1%} of the non-zero weights became 0",
+            )
+        )
     bias_q = np.clip(np.round(beta_u / s), *BIAS_MANT)  # within range by the choice of r (clip: float safety)
     if np.any(np.abs(bias_q * s - beta_u) > 1e-9 * theta):
-        notes.append(MappingNote(name, "bias", f"bias rounded to whole weight steps of {s:.4g}: max error "
-                                 f"{np.abs(bias_q * s - beta_u).max() / theta:.2%} of the threshold per step"))
+        notes.append(
+            MappingNote(
+                name,
+                "bias",
+                f"bias rounded to whole weight steps of {s:.4g}: max error "
+                f"{np.abs(bias_q * s - beta_u).max() / theta:.2%} of the threshold per step",
+            )
+        )
     if not 0.0 < a < 1.0 + 1e-12:
-        raise ChipMappingError(f"layer {name!r}: decay a = {a:g} is not in (0, 1]; Loihi's voltage decay is "
-                               "1 - dv/4096 with dv in [0, 4095]")
+        raise ChipMappingError(
+            f"layer {name!r}: decay a = {a:g} is not in (0, 1]; Loihi's voltage decay is "
+            "1 - dv/4096 with dv in [0, 4095]"
+        )
     dv = min(max(round(4096.0 * (1.0 - a)), 0), 4095)
     a_q = 1.0 - dv / 4096.0
     if abs(a_q - a) > 1e-12:
         tau = 1.0 / (1.0 - a) if a < 1.0 else math.inf
-        notes.append(MappingNote(name, "dv", f"decay a = {a:.6g} (tau = {tau:.6g} steps) becomes dv = {dv}: a = "
-                                 f"{a_q:.6g} (tau = {4096 / dv if dv else math.inf:.6g}); limit: 12-bit dv"))
+        notes.append(
+            MappingNote(
+                name,
+                "dv",
+                f"decay a = {a:.6g} (tau = {tau:.6g} steps) becomes dv = {dv}: a = "
+                f"{a_q:.6g} (tau = {4096 / dv if dv else math.inf:.6g}); limit: 12-bit dv",
+            )
+        )
     layer = Loihi2Layer(name, w_int, vth=n, du=4095, dv=dv, bias_mant=bias_q.astype(np.int64), bias_exp=6)
     return layer, s, mode, a_q
 
@@ -253,24 +222,42 @@ def mode_name(mode: int) -> str:
 def _check_reset(name: str, co: dict[str, Any], approximate: bool, notes: list[MappingNote]) -> None:
     if co["reset"] == "zero":
         return
-    what = ("a soft reset (subtract the threshold)" if co["reset"] == "subtract"
-            else f"a hard reset to {co['v_reset']:g}")
+    what = (
+        "a soft reset (subtract the threshold)"
+        if co["reset"] == "subtract"
+        else f"a hard reset to {co['v_reset']:g}"
+    )
     if not approximate:
-        raise ChipMappingError(f"layer {name!r}: {what} does not exist on Loihi 2 (lava's LIF resets v to 0); "
-                               "retrain or fine-tune with a hard reset to 0 (LIF(v_reset=0.0)), or pass "
-                               "approximate_reset=True to map it as reset-to-0 and measure the agreement")
-    notes.append(MappingNote(name, "reset", f"{what} mapped as Loihi's reset to 0 (approximate_reset=True): "
-                             "spikes will differ; check the agreement"))
+        raise ChipMappingError(
+            f"layer {name!r}: {what} does not exist on Loihi 2 (lava's LIF resets v to 0); "
+            "retrain or fine-tune with a hard reset to 0 (LIF(v_reset=0.0)), or pass "
+            "approximate_reset=True to map it as reset-to-0 and measure the agreement"
+        )
+    notes.append(
+        MappingNote(
+            name,
+            "reset",
+            f"{what} mapped as Loihi's reset to 0 (approximate_reset=True): "
+            "spikes will differ; check the agreement",
+        )
+    )
 
 
-def map_model(model: nn.Module, calibration_x: Tensor | np.ndarray | None = None, target: str = "loihi2", *,
-              approximate_reset: bool = False, input_mode: str | None = None,
-              input_bits: int = 8) -> Loihi2Mapping:
+def map_model(
+    model: nn.Module,
+    calibration_x: Tensor | np.ndarray | None = None,
+    target: str = "loihi2",
+    *,
+    approximate_reset: bool = False,
+    input_mode: str | None = None,
+    input_bits: int = 8,
+) -> Loihi2Mapping:
     """Map ``model`` (float, LIF-family, see module docstring) onto a ``Loihi2Network``.
 
     Args:
         model: folded (``SpecLIF``) or unfolded-``LIF`` model; not modified.
-        calibration_x: optional input ``[T, B, *input_shape]``: chooses the input encoding (``loihi2_encode``) and
+        calibration_x: optional input ``[T, B, *input_shape]``: chooses the input encoding (``loihi2_encode``)
+        and
             gives the layer shapes (required when the first weight layer is not ``Linear``).
         target: ``"loihi2"``.
         approximate_reset: map soft / non-zero resets as reset-to-0 with a warning instead of raising.
@@ -280,9 +267,9 @@ def map_model(model: nn.Module, calibration_x: Tensor | np.ndarray | None = None
     if target != "loihi2":
         raise ChipMappingError(f"map_model of the Loihi 2 chip model got target {target!r}")
     x = None if calibration_x is None else torch.as_tensor(np.asarray(calibration_x), dtype=torch.float32)
-    probe = _probe(model, x)
+    probe = probe_input(model, x)
     encoding = choose_encoding(x, input_mode, input_bits, tuple(probe.shape[2:]))
-    pairs, readout_seg, shapes = _segments(model, probe)
+    pairs, readout_seg, shapes = split_segments(model, probe)
     notes: list[MappingNote] = []
     layers: list[Loihi2Layer] = []
     scales: list[LayerScale] = []
@@ -291,11 +278,13 @@ def map_model(model: nn.Module, calibration_x: Tensor | np.ndarray | None = None
         _check_reset(name, co, approximate_reset, notes)
         n_out = int(math.prod(shapes[id(mod)][2]))
         if seg:
-            w, beta = _unroll(seg, shapes, n_in)
+            w, beta = unroll(seg, shapes, n_in)
         elif n_in == n_out:
             w, beta = np.eye(n_out), np.zeros(n_out)
         else:
-            raise ChipMappingError(f"layer {name!r}: no weights before it and {n_in} inputs for {n_out} neurons")
+            raise ChipMappingError(
+                f"layer {name!r}: no weights before it and {n_in} inputs for {n_out} neurons"
+            )
         if w.shape[0] != n_out:
             raise ChipMappingError(f"layer {name!r}: weights give {w.shape[0]} outputs for {n_out} neurons")
         k_in = encoding.scale if i == 0 else 1.0
@@ -304,29 +293,35 @@ def map_model(model: nn.Module, calibration_x: Tensor | np.ndarray | None = None
         scales.append(LayerScale(name, tuple(n for n, _ in seg), s, mode, co["a"], a_q))
     for layer in layers:
         if not layer.weights.any():
-            notes.append(MappingNote(layer.name, "weights", "all weights are 0 after rounding (netx cannot load an "
-                                     "all-zero matrix)"))
+            notes.append(
+                MappingNote(
+                    layer.name,
+                    "weights",
+                    "all weights are 0 after rounding (netx cannot load an all-zero matrix)",
+                )
+            )
     readout = None
     if readout_seg:
-        readout = _unroll(readout_seg, shapes, layers[-1].n_out)
-        notes.append(MappingNote(readout_seg[0][0], "readout", f"{', '.join(n for n, _ in readout_seg)} after the "
-                                 "last neuron layer run on the host (float) from the chip's spikes", "info"))
-    network = Loihi2Network(tuple(layers), input_message_bits=encoding.message_bits,
-                            meta={"input_encoding": encoding.to_dict()})
-    return Loihi2Mapping(chip="loihi2", network=network, encode=encoding.encode, notes=tuple(notes),
-                         encoding=encoding, layers=tuple(scales), neuron_names=tuple(n for _, (n, _), _ in pairs),
-                         readout=readout)
-
-
-def _probe(model: nn.Module, x: Tensor | None) -> Tensor:
-    """A [2, 2, *input_shape] zero input (T, B ≥ 2 make the time/batch dimensions of every layer unambiguous)."""
-    if x is not None:
-        if x.dim() < 3:
-            raise ChipMappingError(f"calibration_x must be [T, B, *input_shape], got shape {tuple(x.shape)}")
-        return torch.zeros(2, 2, *x.shape[2:])
-    first = next((m for _, m in walk(model) if not isinstance(m, (nn.Dropout, nn.Identity))), None)
-    if not isinstance(first, nn.Linear):
-        raise ChipMappingError("pass calibration_x: the input shape cannot be inferred (first layer is "
-                               f"{type(first).__name__}, not Linear)")
-    return torch.zeros(2, 2, first.in_features)
-
+        readout = unroll(readout_seg, shapes, layers[-1].n_out)
+        notes.append(
+            MappingNote(
+                readout_seg[0][0],
+                "readout",
+                f"{', '.join(n for n, _ in readout_seg)} after the "
+                "last neuron layer run on the host (float) from the chip's spikes",
+                "info",
+            )
+        )
+    network = Loihi2Network(
+        tuple(layers), input_message_bits=encoding.message_bits, meta={"input_encoding": encoding.to_dict()}
+    )
+    return Loihi2Mapping(
+        chip="loihi2",
+        network=network,
+        encode=encoding.encode,
+        notes=tuple(notes),
+        encoding=encoding,
+        layers=tuple(scales),
+        neuron_names=tuple(n for _, (n, _), _ in pairs),
+        readout=readout,
+    )

@@ -1,12 +1,13 @@
-"""Driver (runs in the ``lava`` venv): load netx HDF5 networks with lava-dl's own loader and run them fixed-point.
+"""Driver (runs in the ``lava`` venv): load netx HDF5 networks with lava-dl's own loader and run them
+fixed-point.
 
-``python lava_netx.py IN.npz OUT.npz``. IN holds ``__meta__`` (JSON) ``{"files": [path, ...], "states": bool}``
-and per file ``f{i}_x`` ``[T, B, N_in]`` integers. For each file and batch sample:
-``lava.lib.dl.netx.hdf5.Network(net_config=path, input_message_bits=<the file's input_message_bits attribute>)``,
-fed by a fixed-point ``RingBuffer`` through ``Network.inp``, one ``Monitor`` per probed target (each layer's neuron
-``s_out``, ``u``, ``v``), run ``T`` steps under ``Loihi2SimCfg(select_tag="fixed_pt")``. OUT holds ``f{i}_l{j}_s``
-(and ``_u``, ``_v``) ``[T, B, N]`` int64 and ``__meta__`` with the loaded layer parameters netx chose (``du``,
-``dv``, ``vth``, ``weight_exp``, ``num_weight_bits``) and the versions.
+``python lava_netx.py IN.npz OUT.npz``. IN holds ``__meta__`` (JSON) ``{"files": [path, ...], "states":
+bool}`` and per file ``f{i}_x`` ``[T, B, N_in]`` integers. For each file and batch sample:
+``lava.lib.dl.netx.hdf5.Network(net_config=path, input_message_bits=<the file's input_message_bits
+attribute>)``, fed by a fixed-point ``RingBuffer`` through ``Network.inp``, one ``Monitor`` per probed target
+(each layer's neuron ``s_out``, ``u``, ``v``), run ``T`` steps under ``Loihi2SimCfg(select_tag="fixed_pt")``.
+OUT holds ``f{i}_l{j}_s`` (and ``_u``, ``_v``) ``[T, B, N]`` int64 and ``__meta__`` with the loaded layer
+parameters netx chose (``du``, ``dv``, ``vth``, ``weight_exp``, ``num_weight_bits``) and the versions.
 
 Imports only numpy, h5py and lava (never snndeploy).
 """
@@ -40,19 +41,33 @@ def _run_one(path: str, x: np.ndarray, states: bool) -> tuple[list[dict[str, np.
     for block in net.layers:
         row = []
         neuron = block.neuron
-        targets = [("s", neuron.s_out, "s_out")] + ([("u", neuron.u, "u"), ("v", neuron.v, "v")] if states else [])
+        targets = [("s", neuron.s_out, "s_out")] + (
+            [("u", neuron.u, "u"), ("v", neuron.v, "v")] if states else []
+        )
         for key, target, name in targets:
             mon = Monitor()  # lava's PyMonitorModel has ports for one probe only
             mon.probe(target, t_steps)
             row.append((key, mon, name))
         probes.append((neuron, row))
-    params = [{"du": _scalar(b.neuron.du), "dv": _scalar(b.neuron.dv), "vth": _scalar(b.neuron.vth),
-               "weight_exp": int(b.synapse.proc_params["weight_exp"]),
-               "num_weight_bits": int(b.synapse.proc_params["num_weight_bits"])} for b in net.layers]
+    params = [
+        {
+            "du": _scalar(b.neuron.du),
+            "dv": _scalar(b.neuron.dv),
+            "vth": _scalar(b.neuron.vth),
+            "weight_exp": int(b.synapse.proc_params["weight_exp"]),
+            "num_weight_bits": int(b.synapse.proc_params["num_weight_bits"]),
+        }
+        for b in net.layers
+    ]
     net.run(condition=RunSteps(num_steps=t_steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
     try:
-        out = [{key: np.rint(np.asarray(mon.get_data()[neuron.name][name], dtype=np.float64)).astype(np.int64)
-                for key, mon, name in row} for neuron, row in probes]
+        out = [
+            {
+                key: np.rint(np.asarray(mon.get_data()[neuron.name][name], dtype=np.float64)).astype(np.int64)
+                for key, mon, name in row
+            }
+            for neuron, row in probes
+        ]
     finally:
         net.stop()
     return out, params

@@ -2,20 +2,22 @@
 
 Recipe (``../shared/VENDOR_SIMS.md``, measured on Python 3.11, CPU):
 
-1. ``torch==2.13.0`` (lava-dl's netx imports ``lava.lib.dl.slayer``, which imports torch) together with what lava
-   imports: ``numpy<2`` (lava's pin), ``asteval<0.10`` (``lava.magma.core.learning``), ``networkx<=2.8.7`` (the
-   compiler's graphs), ``scipy``, ``h5py`` (netx) and ``matplotlib`` (``slayer/io.py`` and ``slayer/utils/stats.py``
-   import pyplot at module level). scikit-learn, ninja, unittest2, pytest and opencv from the wheels' metadata are not
-   imported on any path the drivers use, and are left out.
-2. Both lava wheels declare ``Requires-Python <3.11`` but are pure Python: download them for 3.10 with ``--no-deps``
-   and install them with ``--ignore-requires-python``.
+1. ``torch==2.13.0`` (lava-dl's netx imports ``lava.lib.dl.slayer``, which imports torch) together with what
+   lava imports: ``numpy<2`` (lava's pin), ``asteval<0.10`` (``lava.magma.core.learning``),
+   ``networkx<=2.8.7`` (the compiler's graphs), ``scipy``, ``h5py`` (netx) and ``matplotlib``
+   (``slayer/io.py`` and ``slayer/utils/stats.py`` import pyplot at module level). scikit-learn, ninja,
+   unittest2, pytest and opencv from the wheels' metadata are not imported on any path the drivers use, and
+   are left out.
+2. Both lava wheels declare ``Requires-Python <3.11`` but are pure Python: download them for 3.10 with
+   ``--no-deps`` and install them with ``--ignore-requires-python``.
 
 ``patch`` fixes two import problems (edits in the venv's own copy, checked to apply exactly once):
 
 - ``lava/magma/compiler/var_model.py`` declares dataclass fields with a mutable default (``x: ByteEncoder =
   ByteEncoder()``), which Python 3.11 rejects at import; they become ``field(default_factory=ByteEncoder)``.
-- ``lava/lib/dl/slayer/__init__.py`` imports ``object_detection``, which needs OpenCV, PIL and a torchvision built
-  for this torch (PyPI's is CUDA-linked); netx never uses it, so the import is made optional (``obd = None``).
+- ``lava/lib/dl/slayer/__init__.py`` imports ``object_detection``, which needs OpenCV, PIL and a torchvision
+  built for this torch (PyPI's is CUDA-linked); netx never uses it, so the import is made optional (``obd =
+  None``).
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ def _patch_lava(site: Path) -> None:
         text = path.read_text()
         found = text.count(old)
         if found != count:
-            raise VendorError(f"vendor venv 'lava': patch of {rel}: expected {count} occurrence(s) of {old!r}, "
-                              f"found {found} (a different lava release?)")
+            raise VendorError(f"vendor venv 'lava': patch of {rel}: expected {count} occurrence(s) of "
+                              f"{old!r}, found {found} (a different lava release?)")
         path.write_text(text.replace(old, new))
 
     edit("lava/magma/compiler/var_model.py", ": ByteEncoder = ByteEncoder()",
@@ -67,10 +69,10 @@ print(json.dumps({p: md.version(p) for p in ("lava-nc", "lava-dl", "numpy", "h5p
 RECIPE = register_recipe(
     VendorRecipe(
         name="lava",
-        summary="lava-nc 0.10.0 fixed_pt Dense + LIF (Loihi2SimCfg) and lava-dl 0.6.0 netx HDF5 loader (Loihi 2)",
+        summary="lava-nc 0.10.0 fixed_pt Dense + LIF (Loihi2SimCfg), lava-dl 0.6.0 netx HDF5 loader: Loihi 2",
         steps=(
-            ("install", "torch==2.13.0", "numpy<2", "asteval>=0.9.31,<0.10", "networkx<=2.8.7", "scipy", "h5py",
-             "matplotlib"),
+            ("install", "torch==2.13.0", "numpy<2", "asteval>=0.9.31,<0.10", "networkx<=2.8.7", "scipy",
+             "h5py", "matplotlib"),
             ("download", "--no-deps", "--python-version", "3.10", "--only-binary=:all:", "lava-nc==0.10.0",
              "lava-dl==0.6.0", "-d", "{dl}"),
             ("install", "--no-deps", "--ignore-requires-python", f"{{dl}}/{_LAVA}", f"{{dl}}/{_LAVA_DL}"),
