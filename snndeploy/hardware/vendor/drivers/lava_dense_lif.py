@@ -2,10 +2,10 @@
 
 ``python lava_dense_lif.py IN.npz OUT.npz``. IN holds ``__meta__`` (JSON) with ``cases``: one entry per
 network, ``{"input_message_bits": int, "layers": [{"weight_exp", "num_weight_bits", "sign_mode" (int or null),
-"du", "dv", "vth"}, ...]}``, and ``states`` (bool), plus the arrays ``c{i}_x`` ``[T, B, N_in]`` and per layer
-``c{i}_l{j}_w`` ``[N_out, N_in]``, ``c{i}_l{j}_bm`` and ``c{i}_l{j}_be`` ``[N_out]``. OUT holds
-``c{i}_l{j}_s`` (spikes) and, with ``states``, ``c{i}_l{j}_u`` and ``c{i}_l{j}_v``, each ``[T, B, N_out]``
-int64, and ``__meta__`` with the versions and the number of lava runs.
+"du", "dv", "vth"}, ...]}``, and ``states`` (a list of ``"u"``, ``"v"``), plus the arrays ``c{i}_x`` ``[T, B,
+N_in]`` and per layer ``c{i}_l{j}_w`` ``[N_out, N_in]``, ``c{i}_l{j}_bm`` and ``c{i}_l{j}_be`` ``[N_out]``.
+OUT holds ``c{i}_l{j}_s`` (spikes) and the recorded states ``c{i}_l{j}_u``, ``c{i}_l{j}_v``, each ``[T, B,
+N_out]`` int64, and ``__meta__`` with the versions, the number of lava runs and a per-run log.
 
 Batching (a lava run costs about a second, whatever its size): cases with the same T, depth, input mode and
 per-layer Dense scalars (weight_exp, num_weight_bits, the sign mode lava will use) share one run. Their
@@ -13,9 +13,9 @@ networks, one copy per batch sample, are laid side by side: block-diagonal weigh
 copy, and per-neuron ``du``/``dv``/``vth`` arrays (lava's LIF takes them per population, its fixed-point model
 applies them elementwise; ``sign_mode`` is passed only where the case set it, so lava determines it itself for
 the others, and a block-diagonal matrix has the sign mode of its blocks when they all share it). Graph per
-run: ``RingBuffer (fixed_pt source) -> Dense -> LIF -> Dense -> LIF ...``, one ``Monitor`` probing every LIF's
-``s_out``, the states named in ``states`` (``u``, ``v``), one ``Monitor`` per target,
-``Loihi2SimCfg(select_tag="fixed_pt")``.
+run: ``RingBuffer (fixed_pt source) -> Dense -> LIF -> Dense -> LIF ...``, ``Monitor``s on every LIF's
+``s_out`` and the states named in ``states`` (one ``Monitor`` per target: lava's ``PyMonitorModel`` has ports
+for one probe), ``Loihi2SimCfg(select_tag="fixed_pt")``.
 
 Imports only numpy and lava (never snndeploy).
 """
