@@ -104,6 +104,11 @@ def test_vmem_readout_for_a_final_linear():
     m = map_model(model, x, "xylo_imu")
     assert m.readout == "vmem" and m.delay == 2
     assert m.network.dash_mem_out.tolist() == [15] * 4 and m.network.threshold_out.tolist() == [32767] * 4
+    # one scale for every class (the classes are compared by their last Vmem): w_out = rint(W·c), one c
+    w = model[-1].layer.weight.detach().double().numpy().T
+    w_out = m.network.weights_out[-12:]
+    per_class = (w_out * w).sum(0) / (w * w).sum(0)  # least-squares scale of each class's column
+    assert per_class.max() / per_class.min() < 1.01
     rep = compare_mapping(m, model, x)
     assert len(rep.layers) == 2 and rep.prediction_agreement >= 0.5
 
@@ -122,6 +127,24 @@ def test_graded_inputs_are_scaled_event_counts():
     ev = map_model(model, spikes_in(), "xylo_audio2")
     with pytest.raises(InvalidInputError, match=r"integer counts in \[0, 15\]"):
         ev.encode(torch.full((2, 1, 6), 0.5))
+
+
+def test_signed_inputs_use_two_channels_per_feature():
+    model = mlp((3, 8, 4))
+    x = torch.randn(10, 4, 3)
+    m = map_model(model, x, "xylo_imu")
+    assert m.input_mode == "signed" and m.input_scale == pytest.approx(float(x.abs().max()) / 15)
+    w = m.network.weights_in[:, :, 0]
+    assert w.shape[0] == 6 and np.array_equal(w[0::2], -w[1::2])
+    counts = m.encode(x)
+    assert counts.shape == (11, 4, 6) and counts.max() == 15
+    assert not np.any((counts[..., 0::2] > 0) & (counts[..., 1::2] > 0))  # one sign per feature and step
+    want = np.rint(x.numpy() / m.input_scale) * m.input_scale
+    assert np.allclose(m.decode(counts).numpy(), want, atol=1e-6)
+    with pytest.raises(ChipMappingError, match=r"'signed' needs 2 x 9 = 18 input channels > 16"):
+        map_model(mlp((9, 8, 4)), torch.randn(5, 2, 9), "xylo_audio2", input_mode="signed")
+    graded = map_model(mlp((9, 8, 4)), torch.randn(5, 2, 9), "xylo_audio2")  # auto: 18 channels do not fit
+    assert graded.input_mode == "graded" and any(n.field == "x" for n in graded.notes)
 
 
 def test_tau_rounding_warns_with_layer_tau_and_approximation():

@@ -33,9 +33,9 @@ membrane bias (Xylo drops biases on weights, rockpool ``weight_nodes_have_no_bia
 Not exact by construction (each a ``MappingNote`` warning): the synapse above; hidden neurons fire up to 31 spikes per
 step where the float LIF fires one (each is delivered, n·w); hard reset becomes subtraction; τ rounding.
 
-Inputs (``input_mode``): ``"events"``: the model's inputs are event counts (integers 0..15, e.g. spikes) and pass
-unchanged; ``"graded"``: x ≥ 0 becomes rint(x/Δ) clipped to 0..15 with Δ = max(calibration x)/15, and Δ is folded
-into W_in (negative inputs are lost: warning); ``"auto"``: events when the calibration data are integers in 0..15.
+Inputs (``input_mode``, ``xylo_encode.InputCoding``): ``"events"`` (the inputs are event counts 0..15 and pass
+unchanged), ``"graded"`` (x ≥ 0 → rint(x/Δ) clipped to 0..15), ``"signed"`` (two channels per feature for the
+positive and the negative part, exact through the linear first layer) or ``"auto"``; Δ is folded into W_in.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ from ...neurons.base import is_neuron
 from ..targets import get_target
 from ..views import BATCHNORM
 from .base import ChipMapping, ChipMappingError, ChipRun, MappingNote
-from .xylo import MAX_INPUT_EVENTS, XYLO_CHIPS, XyloNetwork
+from .xylo import XYLO_CHIPS, XyloNetwork
+from .xylo_encode import InputCoding, choose_coding
 
 __all__ = ["MappedLayer", "XyloMapping", "map_model", "float_layers"]
 
@@ -79,18 +80,25 @@ class XyloMapping(ChipMapping):
     """``ChipMapping`` plus what relates chip runs to the float model (see the module docstring)."""
 
     layers: tuple[MappedLayer, ...] = ()
-    input_mode: str = "events"
-    input_scale: float = 1.0
-    input_shape: tuple[int, ...] = ()
+    coding: InputCoding = InputCoding("events", 1.0, (1,))
     readout: str = "spike"
-    delay: int = 0
     synapse_gain: float = 1.0
 
+    @property
+    def input_mode(self) -> str:
+        return self.coding.mode
+
+    @property
+    def input_scale(self) -> float:
+        return self.coding.scale
+
+    @property
+    def delay(self) -> int:
+        return self.coding.delay
+
     def decode(self, counts: np.ndarray) -> torch.Tensor:
-        """The float model's input for chip input ``counts`` ``[T + delay, B, N_in]``: counts·Δ, padding removed."""
-        c = np.asarray(counts, dtype=np.float64)
-        c = c[: c.shape[0] - self.delay] if self.delay else c
-        return torch.from_numpy(c * self.input_scale).float().reshape(c.shape[0], c.shape[1], *self.input_shape)
+        """The float model's input for chip input ``counts`` ``[T + delay, B, N_in]`` (``InputCoding.decode``)."""
+        return self.coding.decode(counts)
 
     def align(self, run: ChipRun) -> dict[str, np.ndarray]:
         """Spike counts of each spiking float layer ``[T, B, N]`` on the float model's time axis."""
@@ -222,23 +230,6 @@ def _quantise(name: str | list[str], fld: str, x: np.ndarray, lo: int, hi: int,
     return q.astype(np.int64)
 
 
-def _input_mode(x: np.ndarray | None, mode: str, notes: list[MappingNote]) -> tuple[str, float]:
-    if mode not in ("auto", "events", "graded"):
-        raise ChipMappingError(f"map_model: input_mode {mode!r}; known: auto, events, graded")
-    integral = x is not None and x.size > 0 and bool(np.all(x == np.rint(x)) and x.min() >= 0
-                                                     and x.max() <= MAX_INPUT_EVENTS)
-    if mode == "auto":
-        mode = "events" if x is None or integral else "graded"
-    if mode == "events":
-        return mode, 1.0
-    if x is None or x.size == 0 or float(x.max()) <= 0:
-        raise ChipMappingError("map_model: input_mode 'graded' needs calibration data with a positive maximum")
-    if float(x.min()) < 0:
-        notes.append(MappingNote("input", "x", f"inputs go down to {float(x.min()):.4g}; Xylo inputs are event "
-                                 "counts >= 0, so negative values are lost (clipped to 0)"))
-    return mode, float(x.max()) / MAX_INPUT_EVENTS
-
-
 def map_model(model: nn.Module, calibration_x: Any = None, target: str = "xylo_audio2", *, headroom: float = 8.0,
               tau_tolerance: float = 0.05, synapse: str = "auto", input_mode: str = "auto",
               max_shift: int = 7) -> XyloMapping:
@@ -302,18 +293,15 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
     hidden, readout = stages[:-1], stages[-1]
     spiking = readout.neuron_name is not None
     sizes = [st.linear.out_features for st in hidden]
-    n_in, n_hid, n_out = stages[0].linear.in_features, sum(sizes), readout.linear.out_features
+    n_feat, n_hid, n_out = stages[0].linear.in_features, sum(sizes), readout.linear.out_features
+    coding = choose_coding(x, input_mode, n_feat, chip.max_inputs, len(hidden), notes)
+    n_in = coding.channels
     for what, value, limit in (("input channels", n_in, chip.max_inputs), ("hidden neurons", n_hid, chip.max_hidden),
                                ("output neurons", n_out, chip.max_outputs),
                                ("first hidden layer (input window)", sizes[0], chip.input_window or n_hid),
                                ("last hidden layer (output window)", sizes[-1], chip.output_window or n_hid)):
         if value > limit:
             raise ChipMappingError(f"model: {what} = {value} > {limit} on {chip.name} ({chip.part}): {chip.source}")
-    mode, delta = _input_mode(x, input_mode, notes)
-    shape = tuple(x.shape[2:]) if x is not None else (n_in,)
-    if math.prod(shape) != n_in:
-        raise ChipMappingError(f"model: calibration_x has {math.prod(shape)} features per step, "
-                               f"{stages[0].linear_name} takes {n_in}")
     offs = np.cumsum([0, *sizes])
     f_in, f_rec = np.zeros((n_in, n_hid)), np.zeros((n_hid, n_hid))
     theta, beta, c_hid = np.zeros(n_hid), np.zeros(n_hid), np.zeros(n_hid)
@@ -328,7 +316,7 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
         dash_mem[cols] = _dash(st.neuron_name, spec.decay, tol, notes)
         _reset_note(st.neuron_name, spec, notes)
         if k == 0:
-            f_in[:, cols] = g * spec.input_gain * delta * w.T
+            f_in[:, cols] = coding.input_rows(g * spec.input_gain * w.T)
         else:
             f_rec[offs[k - 1]:offs[k], cols] = g * spec.input_gain * w.T
         beta[cols] = spec.input_gain * bias + spec.leak
@@ -356,13 +344,15 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
         f_out[offs[-2]:] = w_out  # gain 1: the readout integrates the total charge
         dash_out, beta_out = np.full(n_out, 15), b_out
         col = np.abs(f_out).max(axis=0)
-        c_out = np.where(col > 0, 127.49 / np.where(col > 0, col, 1.0), 1.0)
+        # one scale for all classes: the readout is compared across classes (argmax of the last Vmem)
+        scale = 127.49 / float(col.max()) if col.max() > 0 else 1.0
         ymax = _float_readout_max(model, x, n_out) if x is not None else None
         if ymax is None:
             notes.append(MappingNote(readout.linear_name, "readout", "no calibration data: the Vmem readout scale "
                                      "comes from the weights alone and may saturate"))
-        else:
-            c_out = np.minimum(c_out, np.where(ymax > 0, (_STATE_MAX / 2) / np.where(ymax > 0, ymax, 1.0), np.inf))
+        elif ymax.max() > 0:
+            scale = min(scale, (_STATE_MAX / 2) / float(ymax.max()))
+        c_out = np.full(n_out, scale)
         s_out = 0
         theta_out = _STATE_MAX / c_out  # the largest threshold: the readout integrates, read as Vmem
     layers.append(MappedLayer(readout.neuron_name or readout.linear_name, "readout", 0, n_out, len(hidden), spiking))
@@ -383,25 +373,8 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
     notes.append(MappingNote("model", "synapse", f"LIF has no synaptic current; Xylo's fastest synapse (dash_syn = 1) "
                              f"halves it each step, input gain {g:g}; hidden neurons may fire up to 31 spikes per step "
                              "(the float LIF fires one)"))
-    delay = len(hidden)
-
-    def encode(xf: Any) -> np.ndarray:
-        arr = xf.detach().cpu().double().numpy() if isinstance(xf, torch.Tensor) else np.asarray(xf, np.float64)
-        if arr.ndim < 3 or math.prod(arr.shape[2:]) != n_in or not np.all(np.isfinite(arr)):
-            raise InvalidInputError(f"xylo encode: expected finite [T, B, *] with {n_in} features, got {arr.shape}")
-        arr = arr.reshape(arr.shape[0], arr.shape[1], n_in)
-        if mode == "events":
-            if arr.size and (np.any(arr != np.rint(arr)) or arr.min() < 0 or arr.max() > MAX_INPUT_EVENTS):
-                raise InvalidInputError(f"xylo encode: input_mode 'events' takes integer counts in [0, "
-                                        f"{MAX_INPUT_EVENTS}], got values in [{arr.min():g}, {arr.max():g}]")
-            counts = arr
-        else:
-            counts = np.clip(np.rint(arr / delta), 0, MAX_INPUT_EVENTS)
-        pad = np.zeros((delay, *counts.shape[1:]))
-        return np.concatenate([counts, pad]).astype(np.int64)
-
-    return XyloMapping(chip.name, net, encode, tuple(notes), tuple(layers), mode, delta, shape,
-                       "spike" if spiking else "vmem", delay, g)
+    return XyloMapping(chip.name, net, coding.encode, tuple(notes), tuple(layers), coding,
+                       "spike" if spiking else "vmem", g)
 
 
 def _fan_out_note(net: XyloNetwork, target: Any, notes: list[MappingNote]) -> None:
