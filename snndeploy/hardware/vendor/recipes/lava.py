@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ....io import atomic_write
 from ..env import VendorError, VendorRecipe, register_recipe
 
 __all__ = ["RECIPE"]
@@ -42,7 +43,8 @@ def _patch_lava(site: Path) -> None:
         if found != count:
             raise VendorError(f"vendor venv 'lava': patch of {rel}: expected {count} occurrence(s) of "
                               f"{old!r}, found {found} (a different lava release?)")
-        path.write_text(text.replace(old, new))
+        with atomic_write(path) as fh:
+            fh.write(text.replace(old, new))
 
     edit("lava/magma/compiler/var_model.py", ": ByteEncoder = ByteEncoder()",
          ": ByteEncoder = field(default_factory=ByteEncoder)", 8)
