@@ -20,15 +20,24 @@ def ckpt(tmp_path_factory):
     return path
 
 
-def test_energy_command(ckpt, tmp_path):
+def test_energy_command(ckpt, tmp_path, capsys):
     out = tmp_path / "energy"
-    assert main(["energy", str(ckpt), "--limit", "16", "--out", str(out), "--profile", "cmos45_fp32",
-                 "--profile", "loihi"]) == 0
+    assert main(["energy", str(ckpt), "--limit", "16", "--batch-size", "8", "--out", str(out),
+                 "--profile", "cmos45_fp32", "--profile", "loihi"]) == 0
     report = json.loads((out / "energy.json").read_text())
     assert report["data"]["samples"] == 16 and report["meta"]["dataset"] == "digits"
+    assert (report["data"]["dataset"], report["data"]["split"], report["data"]["batch_size"],
+            report["data"]["T"]) == ("digits", "test", 8, 4)
     assert [e["profile"] for e in report["energy"]] == ["cmos45_fp32", "loihi"]
     assert report["totals"]["effective_macs"] > 0  # direct encoding: the first layer does MACs
-    assert (out / "energy.md").exists() and (out / "ops_per_layer.png").exists()
+    loihi = report["energy"][1]
+    # ... which Loihi cannot price
+    assert loihi["complete"] is False and loihi["per_sample_pj"]["compute"] is None
+    printed = capsys.readouterr().out
+    assert "computed on 16 samples of digits (test split), T = 4, batch size 8" in printed
+    assert "loihi: incomplete, no price for synaptic mac" in printed
+    for name in ("energy.md", "ops_per_layer.png", "energy_per_layer.png", "energy_terms.png"):
+        assert (out / name).exists()
 
 
 def test_energy_command_on_nir(ckpt, tmp_path):
@@ -40,9 +49,11 @@ def test_energy_command_on_nir(ckpt, tmp_path):
     folded, _ = fold_api.fold(model)
     path = tmp_path / "model.nir"
     exporters_nir.write_nir(path, exporters_nir.to_nir(folded, config.input_shape))
-    assert main(["energy", str(path), "--limit", "16", "--out", str(tmp_path / "e"), "--profile", "loihi"]) == 0
+    assert main(["energy", str(path), "--limit", "16", "--out", str(tmp_path / "e"),
+                 "--profile", "loihi"]) == 0
     nir_report = json.loads((tmp_path / "e" / "energy.json").read_text())
-    assert main(["energy", str(ckpt), "--limit", "16", "--out", str(tmp_path / "t"), "--profile", "loihi"]) == 0
+    assert main(["energy", str(ckpt), "--limit", "16", "--out", str(tmp_path / "t"),
+                 "--profile", "loihi"]) == 0
     torch_report = json.loads((tmp_path / "t" / "energy.json").read_text())
     for key in ("effective_acs", "effective_macs", "spikes", "state_updates"):
         assert nir_report["totals"][key] == torch_report["totals"][key]
@@ -73,4 +84,49 @@ def test_energy_step_for_demo(ckpt, tmp_path):
     shutil.copy(ckpt, tmp_path / "checkpoint.pt")
     section = demo_energy(tmp_path, limit=8)
     assert section["samples"] == 8 and set(section["energy_per_sample_pj"]) >= {"cmos45_fp32", "loihi"}
+    described = (section["dataset"], section["split"], section["T"], section["batch_size"])
+    assert described == ("digits", "test", 4, 8)
     assert (tmp_path / "energy" / "energy.json").is_file()
+    fp32, loihi = section["profiles"]["cmos45_fp32"], section["profiles"]["loihi"]
+    assert fp32["complete"] and fp32["compute_pj"] > 0 and fp32["total_pj"][0] <= fp32["total_pj"][1]
+    assert section["energy_per_sample_pj"]["cmos45_fp32"] == fp32["compute_pj"]
+    assert not loihi["complete"] and loihi["compute_pj"] is None and "synaptic mac" in loihi["missing"]
+    assert section["energy_per_sample_pj"]["loihi"] is None  # not a number that leaves the MACs out
+
+
+def test_checkpoint_and_nir_routes_agree(tmp_path):
+    """A LIF network with BatchNorm: the checkpoint route folds BatchNorm first (as hw-check does), so its
+    report
+    equals the report of the NIR graph exported from the folded model, profile by profile."""
+    import torch
+
+    fold_api = pytest.importorskip("exporters.fold.api")
+    exporters_nir = pytest.importorskip("exporters.nir")
+    from snndeploy import load
+    from snndeploy.pipeline import energy_of_file
+
+    torch.manual_seed(0)
+    config = ModelConfig(model="vgg", input_shape=(1, 8, 8), num_classes=10, neuron="lif", width=0.125)
+    model = build_model(config)
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 2.0)
+    save_checkpoint(tmp_path / "checkpoint.pt", model=model, config=config, epoch=0)
+    model, config = load(tmp_path / "checkpoint.pt")
+    folded, _ = fold_api.fold(model)
+    exporters_nir.write_nir(tmp_path / "model.nir", exporters_nir.to_nir(folded, config.input_shape))
+    ckpt_report, _ = energy_of_file(tmp_path / "checkpoint.pt", tmp_path / "c", limit=16, batch_size=8)
+    nir_report, _ = energy_of_file(tmp_path / "model.nir", tmp_path / "n", limit=16, batch_size=8)
+    folds = ckpt_report["meta"]["batchnorm"]
+    assert folds["folded"] and len(folds["layers"]) == 3
+    assert "BatchNorm folded first (3 layers" in (tmp_path / "c" / "energy.md").read_text()
+    assert not any(layer["kind"] == "batchnorm" for layer in ckpt_report["layers"])
+    for key in ("effective_acs", "effective_macs", "spikes", "state_updates", "other_ops", "memory_accesses"):
+        assert nir_report["totals"][key] == ckpt_report["totals"][key], key
+    for a, b in zip(ckpt_report["energy"], nir_report["energy"], strict=True):
+        assert a["complete"] == b["complete"]
+        for key, value in a["per_sample_pj"].items():
+            other = b["per_sample_pj"][key]
+            same = other is None if value is None else other == pytest.approx(value, rel=1e-12)
+            assert same, (a["profile"], key)

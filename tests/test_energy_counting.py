@@ -27,7 +27,7 @@ def tiny():
         LIF(tau=2.0, v_threshold=1.0),
         TimeDistributed(_linear([[1, 1], [0, 2]])),
     )
-    x = torch.tensor([[[0.5, 0.0, -1.0]], [[2.0, 3.0, 0.0]]])  # [T=2, B=1, 3]
+    x = torch.tensor([[[0.5, 0.0, -1.0]], [[2.5, 3.0, 0.0]]])  # [T=2, B=1, 3], real-valued rows
     return model, x
 
 
@@ -35,13 +35,15 @@ def test_hand_computed_counts(tiny):
     model, x = tiny
     c = count_ops(model, x)
     lin1, lif, lin2 = c.layers
-    # Layer 1 (real input → MACs). t0: inputs 0 and 2 are non-zero; column 0 has 1 non-zero weight, column 2 has 2
-    # → 3. t1: inputs 0 and 1; column 1 is all zero → 1. Total 4. Dense = 2 steps × 6 synapses = 12.
+    # Layer 1 (real input → MACs). t0: inputs 0 and 2 are non-zero; column 0 has 1 non-zero weight, column 2
+    # has 2 → 3. t1: inputs 0 and 1; column 1 is all zero → 1. Total 4. Dense = 2 steps × 6 synapses = 12.
     assert input_kind(x) == "real"
     assert (lin1.macs, lin1.acs, lin1.dense_ops) == (4, 0, 12)
+    assert (lin1.nb_macs, lin1.nb_acs) == (4, 0)  # NeuroBench's per-call rule agrees here (both rows real)
+    assert (lin1.sj_macs, lin1.sj_synops) == (12, 0)  # spikingjelly: T·FLOPs, zero weights included
     assert lin1.paper_macs == 12.0  # T · FLOPs = 2 · 6
     assert lin1.fan_in == 3 and lin1.flops_per_row == 6
-    # LIF: currents t0 = [−1.5, −3] (no spike, V = [−1.5, −3]); t1 = [2, 0], H = V − V/2 + X = [1.25, −1.5]:
+    # LIF: currents t0 = [−1.5, −3] (no spike, V = [−1.5, −3]); t1 = [2.5, 0], H = V − V/2 + X = [1.75, −1.5]:
     # one spike. Updates = 2 neurons × 2 steps = 4; ops = 3 per update + 1 add per spike.
     assert (lif.neurons, lif.updates, lif.spikes) == (2, 4, 1)
     assert lif.firing_rate == 0.25
@@ -51,6 +53,7 @@ def test_hand_computed_counts(tiny):
     assert (lin2.acs, lin2.macs, lin2.dense_ops) == (1, 0, 8)
     assert lin2.paper_acs == 2.0
     assert lin2.input_kinds == {"binary"}
+    assert lin2.sj_synops == 2  # spikingjelly: one spike × 2 outputs, the zero weight included
     assert c.ann_macs_per_sample == 10
     assert (c.samples, c.T, c.forwards) == (1, 2, 1)
 
@@ -69,8 +72,11 @@ def test_hand_computed_energy(tiny):
     assert loihi.unpriced == [{"layer": "0", "term": "mac", "ops_per_sample": 4.0}]  # ... and are listed
     assert loihi.neuron_pj == pytest.approx(81.0 * 4)  # 4 state updates × 1 state variable
     assert loihi.ann_pj is None
+    assert loihi.compute_pj is None and loihi.terms["synaptic"].status == "partial"  # flagged, not a number
     tn = estimate_energy(c, get_profile("truenorth"))
-    assert tn.total_pj == pytest.approx(26.0) and tn.neuron_pj == 0.0  # neuron cost is inside the 26 pJ
+    assert tn.neuron_pj == 0.0 and tn.terms["neuron"].status == "included"  # inside the all-in 26 pJ
+    # the MACs: no TrueNorth price
+    assert tn.compute_pj is None and tn.compute_priced_pj == pytest.approx(26.0)
 
 
 def test_per_sample_and_per_forward(tiny):
@@ -83,7 +89,8 @@ def test_per_sample_and_per_forward(tiny):
 
 
 def test_conv_fan_out_and_padding():
-    """3×3 conv, all-ones kernel, padding 1: a spike in the centre reaches 9 outputs, one in a corner only 4."""
+    """3×3 conv, all-ones kernel, padding 1: a spike in the centre reaches 9 outputs, one in a corner
+    only 4."""
     conv = nn.Conv2d(1, 1, 3, padding=1, bias=False)
     with torch.no_grad():
         conv.weight.fill_(1.0)
@@ -120,14 +127,52 @@ def test_residual_pool_batchnorm_counts():
     assert by_name["3.main.0"].input_kinds == {"binary"}
 
 
-def test_spike_sum_residual_is_mac():
-    """spike + spike can be 2: the layer reading a residual spike sum does MACs, decided on the tensor."""
+def test_spike_sum_residual_is_event_counts():
+    """spike + spike = 2 on a residual stream: two events, so 2 ACs per non-zero weight (snndeploy's rule);
+    NeuroBench's per-call rule sees a non-binary tensor and counts the pairs as MACs."""
     model = nn.Sequential(Residual(nn.Sequential(LIF(v_threshold=0.5))), TimeDistributed(_linear([[1, 1]])))
     x = torch.ones(1, 1, 2)
     c = count_ops(model, x)
     fc = c.layers[-1]
     assert input_kind(torch.tensor([0.0, 2.0])) == "real"
-    assert fc.input_kinds == {"real"} and fc.macs == 2
+    assert fc.input_kinds == {"count"}
+    assert (fc.acs, fc.macs, fc.count_acs) == (4, 0, 4)  # input [2, 2]: 2 events × 1 weight, twice
+    assert (fc.nb_acs, fc.nb_macs) == (0, 2)
+    assert fc.paper_acs == 4.0 and fc.paper_macs == 0.0  # r = Σ|x| / 2 = 2 events per element, FLOPs 2
+
+
+def test_ac_mac_decided_per_row():
+    """Rows of one call are decided one by one: a real row (MACs), a spike row, a row of event counts
+    (ACs)."""
+    lin = _linear([[1, 0, 2], [0, 3, 0]])
+    x = torch.tensor([[[0.5, 0.0, 1.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]]])  # [T=1, B=3, 3]
+    c = count_ops(nn.Sequential(TimeDistributed(lin)), x)
+    (layer,) = c.layers
+    # column non-zeros g = [1, 1, 1]. Row 0 real: inputs 0, 2 → 2 MACs. Row 1 spikes: 2 ACs. Row 2 counts:
+    # |2|·1 + |1|·1 = 3 ACs, of which 3 come from a count row.
+    assert layer.row_kinds == {"binary": 1, "ternary": 0, "count": 1, "real": 1}
+    assert (layer.macs, layer.acs, layer.count_acs) == (2, 5, 3)
+    assert (layer.nb_macs, layer.nb_acs) == (6, 0)  # NeuroBench: the whole call is real, pairs = 2 + 2 + 2
+    one = [count_ops(nn.Sequential(TimeDistributed(lin)), x[:, i:i + 1]).layers[0] for i in range(3)]
+    assert sum(lc.acs for lc in one) == layer.acs and sum(lc.macs for lc in one) == layer.macs
+    # per call: batch-dependent
+    assert sum(lc.nb_macs for lc in one) == 4 and sum(lc.nb_acs for lc in one) == 2
+
+
+def test_sum_pool_adds_only_and_keeps_acs():
+    """AvgPool2d(divisor_override=1) sums spikes: k − 1 adds per output, no multiply, and its integer output
+    makes the next layer do ACs (one per event), not MACs."""
+    torch.manual_seed(0)
+    model = nn.Sequential(LIF(v_threshold=0.5), TimeDistributed(nn.AvgPool2d(2, divisor_override=1)),
+                          TimeDistributed(nn.Flatten()), TimeDistributed(nn.Linear(4, 3, bias=False)))
+    x = torch.rand(3, 2, 1, 4, 4) * 2
+    c = count_ops(model, x)
+    pool, fc = c.layers[1], c.layers[2]
+    assert pool.ops == {"add": 3 * 2 * 4 * 3, "mult": 0, "compare": 0, "nonlinear": 0}
+    spikes = model[0](x)
+    pooled = torch.nn.functional.avg_pool2d(spikes.flatten(0, 1), 2, divisor_override=1)
+    assert fc.macs == 0 and fc.acs == int(pooled.sum()) * 3  # every event reaches 3 non-zero weights
+    assert fc.input_kinds <= {"binary", "count"}
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ nir = pytest.importorskip("nir")
 fold_api = pytest.importorskip("exporters.fold.api")
 exporters_nir = pytest.importorskip("exporters.nir")
 
-FIELDS = ("kind", "acs", "macs", "dense_ops", "paper_acs", "paper_macs", "spikes", "updates")
+FIELDS = ("kind", "acs", "macs", "count_acs", "nb_acs", "nb_macs", "sj_synops", "sj_macs", "dense_ops",
+          "paper_acs", "paper_macs", "spikes", "updates")
 
 
 def _summary(counts):
@@ -26,8 +27,10 @@ def _summary(counts):
 def test_nir_counts_equal_torch_counts(flat):
     torch.manual_seed(0)
     model = nn.Sequential(
-        TimeDistributed(nn.Conv2d(2, 4, 3, padding=1)), LIF(v_threshold=0.5),  # soft reset: LI→Threshold→Scale
-        Residual(nn.Sequential(TimeDistributed(nn.Conv2d(4, 4, 3, padding=1)), LIF(v_reset=0.0))),  # hard: LIF
+        # soft reset: LI→Threshold→Scale
+        TimeDistributed(nn.Conv2d(2, 4, 3, padding=1)), LIF(v_threshold=0.5),
+        # hard: LIF
+        Residual(nn.Sequential(TimeDistributed(nn.Conv2d(4, 4, 3, padding=1)), LIF(v_reset=0.0))),
         TimeDistributed(nn.AvgPool2d(2)), TimeDistributed(nn.Flatten()),
         TimeDistributed(nn.Linear(64, 20)), CLIF(), TimeDistributed(nn.Linear(20, 5)),
     )
@@ -47,8 +50,8 @@ def test_foreign_graph_generic_counts():
         nodes={
             "input": nir.Input(input_type=np.array([2])),
             "fc": nir.Affine(weight=w, bias=np.zeros(2, dtype=np.float32)),
-            "lif": nir.LIF(tau=np.full(2, 2e-3), r=np.full(2, 2.0), v_leak=np.zeros(2), v_threshold=np.ones(2),
-                           v_reset=np.zeros(2)),
+            "lif": nir.LIF(tau=np.full(2, 2e-3), r=np.full(2, 2.0), v_leak=np.zeros(2),
+                           v_threshold=np.ones(2), v_reset=np.zeros(2)),
             "output": nir.Output(output_type=np.array([2])),
         },
         edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
@@ -56,7 +59,9 @@ def test_foreign_graph_generic_counts():
     x = torch.tensor([[[1.0, 0.0]], [[0.5, 2.0]], [[0.0, 0.0]]])  # [T=3, B=1, 2], real-valued
     c = count_nir_ops(graph, x, dt=1e-3)
     fc, lif = c.layers
-    # t0: input 0 → column 0 has 2 non-zero weights; t1: inputs 0 and 1 → 2 + 1; t2: nothing. 5 MACs.
-    assert (fc.macs, fc.acs, fc.dense_ops) == (5, 0, 12)
+    # t0: input 0 → column 0 has 2 non-zero weights (a spike row: 2 ACs); t1 (real): inputs 0 and 1 →
+    # 2 + 1 = 3 MACs; t2: nothing. NeuroBench decides once for the whole call: 5 MACs.
+    assert (fc.macs, fc.acs, fc.dense_ops) == (3, 2, 12)
+    assert (fc.nb_macs, fc.nb_acs) == (5, 0)
     assert lif.updates == 6 and lif.ops == {"add": 6, "mult": 6, "compare": 6, "nonlinear": 0}
     assert lif.op_count.states == 1

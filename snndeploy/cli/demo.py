@@ -36,8 +36,10 @@ def demo(
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import Progress
 
+    from ..energy import pj_text, range_text
     from ..pipeline import demo_energy, demo_train, demo_verify, write_summary
     from .render import print_epoch, print_rates, print_verify_report
 
@@ -74,7 +76,18 @@ def demo(
 
     console.print("[bold]4. energy[/bold]")
     section = demo_energy(out)
-    lines = ", ".join(f"{k} {v / 1e3:.4g} nJ" for k, v in section["energy_per_sample_pj"].items())
-    console.print(f"[bold]energy[/bold] per sample: {lines} (data movement not counted; see {section['report']})")
+    console.print(f"[bold]energy[/bold] per sample, computed on {section['computed_on']}:")
+    for name, p in section["profiles"].items():
+        if p["compute_complete"]:
+            compute = pj_text(p["compute_pj"])
+        elif p["compute_priced_pj"] > 0:
+            compute = f"≥ {pj_text(p['compute_priced_pj'])} [yellow](incomplete)[/]"
+        else:
+            compute = "[yellow]n/a (nothing priced)[/]"
+        memory = "n/a" if p["memory_pj"] is None else range_text(*p["memory_pj"])
+        total = "n/a" if p["total_pj"] is None else range_text(*p["total_pj"])
+        lack = f"; no price for {escape(p['missing'])}" if p["missing"] else ""
+        console.print(f"  {name}: compute {compute}, memory {memory}, total {total}{lack}")
+    console.print(f"  (see {section['report']})")
     write_summary(out, "energy", section)
     console.print(f"everything is in {out}/ (summary.json, verify.md, agreement.png, energy/)")

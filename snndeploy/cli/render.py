@@ -69,19 +69,29 @@ def print_verify_report(console: Console, report: Any, title: str) -> None:
 
 
 def print_energy(console: Console, report: dict[str, Any]) -> None:
-    """Totals line and the per-profile energy table of an energy report."""
+    """What the counts were measured on, the totals line, and the per-profile energy table of an energy report;
+    an incomplete total reads ``≥ priced part (incomplete)`` and what it lacks is printed under the table."""
+    from ..energy import data_text, energy_cells, missing_text
+
     t = report["totals"]
-    console.print(f"{report['data']['samples']} samples, T={report['data']['T']}: firing rate {t['firing_rate']:.4f}, "
-                  f"ACs {t['effective_acs']:.4g}, MACs {t['effective_macs']:.4g} per sample")
-    table = Table(title="energy per sample (NeuroBench-effective counts; data movement not counted)")
-    for col in ("profile", "basis", "total", "papers' T·rate·FLOPs", "equivalent ANN"):
+    console.print(f"computed on {data_text(report)}")
+    console.print(f"firing rate {t['firing_rate']:.4f}, ACs {t['effective_acs']:.4g}, MACs {t['effective_macs']:.4g} "
+                  f"per sample (NeuroBench's per-call rule: ACs {t['neurobench_acs']:.4g}, "
+                  f"MACs {t['neurobench_macs']:.4g})")
+    if not console.is_terminal:  # piped or captured output: do not squeeze the table into 80 columns
+        console.width = max(console.width, 140)
+    table = Table(title="energy per sample (memory: range across the profile's dataflow scenarios)")
+    for col in ("profile", "basis", "compute", "memory", "total", "papers' T·rate·FLOPs", "equivalent ANN"):
         table.add_column(col)
     for e in report["energy"]:
-        p = e["per_sample_pj"]
-        ann = "n/a" if p["ann_equivalent"] is None else f"{p['ann_equivalent'] / 1e3:.4g} nJ"
-        table.add_row(e["profile"], e["basis"], f"{p['total'] / 1e3:.4g} nJ", f"{p['paper_convention'] / 1e3:.4g} nJ",
-                      ann)
+        c = energy_cells(e)
+        style = "" if e["complete"] else "yellow"
+        table.add_row(e["profile"], e["basis"], c["compute"], c["memory"], c["total"], c["paper"], c["ann"],
+                      style=style)
     console.print(table)
+    for e in report["energy"]:
+        if not e["complete"]:
+            console.print(f"[yellow]{escape(e['profile'])}: incomplete, no price for[/] {escape(missing_text(e))}")
 
 
 def print_hw_check(console: Console, result: Any) -> None:

@@ -1,40 +1,57 @@
-"""Operation counts of a spiking model measured on real data with forward hooks. Tensors are time-major [T, B, *].
+"""Operation counts of a spiking model measured on real data with forward hooks. Tensors are time-major
+[T, B, *].
 
-What is counted, per layer, summed over the data (``OpCounts`` turns totals into per-sample numbers):
+What is counted, per layer, summed over the data (``OpCounts`` turns totals into per-sample numbers). A *row*
+is what one sample presents to a layer at one time step (the layer sees T·B rows per call).
 
-Synaptic layers (Linear, Conv1d/2d/3d, bare or inside ``TimeDistributed``):
-- **effective ops** = Σ over the rows the layer saw of the number of (non-zero input, non-zero weight) pairs that
-  meet in an output: the layer run on binarised input and binarised weights, bias excluded. This is NeuroBench's
-  ``SynapticOperations`` rule (``neurobench.metrics.utils.layers.single_layer_MACs``), so the totals equal its
-  ``Effective_ACs``/``Effective_MACs`` on the same model and data.
-- they are **ACs** when the input tensor actually seen holds only {0, 1} (or {−1, 0, 1}, which NeuroBench also treats
-  as spikes: a sign flip is free in an accumulate), else **MACs** (the first layer under direct encoding, a layer fed
-  by the real-valued residual stream or an average pool). Binarity is decided per call on the tensor itself.
-- **dense ops** = the same with every input and weight set to 1 (NeuroBench's ``Dense``): padding is excluded, zero
-  weights are included.
-- **paper ops** = T · r_in · FLOPs (the convention of most SNN papers, e.g. Spikformer/SEW-ResNet energy tables),
-  with FLOPs the equivalent ANN's MACs per sample and step (out elements × fan-in, padding included) and r_in the
-  input's non-zero fraction; a real-valued input counts as r_in = 1 and its ops as MACs.
-- fan-in (weights per output), mean fan-out (dense connections per input element), parameters and their bytes.
+Synaptic layers (Linear, Conv1d/2d/3d, bare or inside ``TimeDistributed``). Every count is a linear functional
+of the input: Σ_out Σ_in x_in·[w ≠ 0] = Σ_in x_in·g_in, with the **fan-out map** g_in = ∂(Σ W_b∗x)/∂x_in, the
+number of non-zero weights input element ``in`` reaches (padding excluded). g is computed once per layer
+(autograd on a row of ones); the counts are then exact integer dot products per row.
 
-Neuron layers (``snndeploy.neurons`` modules and the folded ``exporters.lifspec.SpecLIF``): neurons, spikes, firing rate, state updates (neurons × T, one per
-neuron and step whatever it receives), the ops of those updates from ``neuron_ops`` (per-step ops × updates +
-per-spike ops × spikes), and state memory (states × 4 bytes per neuron).
+- **pairs** of a row = Σ_in [x_in ≠ 0]·g_in: the (non-zero input, non-zero weight) pairs that meet in an
+  output.
+- **ACs or MACs, decided per row** (one sample, one step), so the counts do not depend on the batching:
+  * a row of integers (spikes {0, 1}, signed spikes {−1, 0, 1}, or event *counts*: an N-MNIST bin holding 2
+    events, a sum pool's output, spike + spike on a residual stream) does **ACs**: each event is one
+    accumulate of its weight, so a value n costs |n| ACs: ACs_row = Σ_in |x_in|·g_in (= pairs for spikes);
+  * any other row is real-valued and does **MACs**: MACs_row = pairs.
+  This is snndeploy's convention (``acs``/``macs``). ``count_acs`` is the part of the ACs that came from rows
+  holding counts > 1.
+- **NeuroBench-compatible** (``nb_acs``/``nb_macs``): the same pairs, but AC vs MAC decided once per layer
+  call on the whole [T·B, *] tensor, binary or ternary → ACs, else MACs (``neurobench.metrics.utils.layers``
+  ``single_layer_MACs``); the totals equal NeuroBench 2.3.0's ``Effective_ACs``/``Effective_MACs``. One row
+  holding a 2 turns the whole call into MACs, so these depend on the batch size.
+- **spikingjelly-compatible** (``sj_synops``/``sj_macs``): spikingjelly 2.0's ``SynOpCounter``/``MACCounter``
+  (``op_counter/ac.py`` ``_spike_mm``/``_spike_convolution``, ``mac.py``) decide per aten call on {0, 1} only;
+  a spike call costs Σ_in [x_in ≠ 0]·g_dense_in SynOps (zero weights included, padding excluded), any other
+  call T·B·FLOPs MACs (padding taps included). BatchNorm adds one MAC per element (its affine).
+- **dense ops** = Σ_in g_dense_in per row (every synapse every step; NeuroBench's ``Dense``).
+- **paper ops** = T·r_in·FLOPs (the convention of most SNN papers, e.g. Spikformer/SEW-ResNet energy tables),
+  with FLOPs the equivalent ANN's MACs per row (out elements × fan-in, padding included) and r_in the input's
+  mean events per element; real-valued rows count r_in = 1 and their ops as MACs. Per row as well.
+- memory traffic inputs: input events (Σ|x| over integer rows), real rows and their elements, weight and bias
+  elements, outputs per row (bias reads); ``estimate`` turns them into bytes under stated dataflows.
 
-Other layers: ``Residual`` additions (one add per element and step of the main branch), BatchNorm (1 mult + 1 add
-per element: the inference affine; it disappears when folded), AvgPool (k − 1 adds + 1 mult per output).
+Neuron layers (``snndeploy.neurons`` modules and the folded ``exporters.lifspec.SpecLIF``): neurons, spikes,
+firing rate, state updates (neurons × T, one per neuron and step whatever it receives), the ops of those
+updates from ``neuron_ops`` (per-step ops × updates + per-spike ops × spikes), and state memory (states × 4
+bytes per neuron).
+
+Other layers: ``Residual`` additions (one add per element and step of the main branch), BatchNorm (1 mult + 1
+add per element: the inference affine; ``energy_report`` folds it first), AvgPool (k − 1 adds + 1 mult per
+output; a **sum pool**, ``divisor_override = 1``, costs the k − 1 adds only).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from ..errors import InvalidInputError
 from ..models.layers import Residual
@@ -42,13 +59,21 @@ from ..models.tree import walk
 from ..neurons.base import is_neuron
 from .neuron_ops import OP_KINDS, NeuronOpCount, neuron_ops
 
-__all__ = ["SYNAPTIC_TYPES", "LayerCount", "OpCounts", "count_ops", "input_kind"]
+__all__ = ["SYNAPTIC_TYPES", "ROW_KINDS", "LayerCount", "OpCounts", "count_ops", "input_kind",
+           "record_synaptic", "fanout_maps"]
 
 SYNAPTIC_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
+#: Kinds of input row: spikes {0, 1}, signed spikes {−1, 0, 1}, integer event counts, real values.
+ROW_KINDS = ("binary", "ternary", "count", "real")
+
+#: Rows × elements converted to float64 at once (bounds the memory of the exact per-row dot products).
+_CHUNK_ELEMENTS = 1 << 22
+
 
 def input_kind(x: Tensor) -> str:
-    """``"binary"`` if every value is 0 or 1, ``"ternary"`` if in {−1, 0, 1} (NeuroBench's spike test), else ``"real"``."""
+    """``"binary"`` if every value is 0 or 1, ``"ternary"`` if in {−1, 0, 1} (NeuroBench's spike test), else
+    ``"real"`` (the whole tensor: NeuroBench's and the old per-call rule)."""
     if bool(((x == 0) | (x == 1)).all()):
         return "binary"
     if bool(((x == 0) | (x == 1) | (x == -1)).all()):
@@ -64,19 +89,29 @@ class LayerCount:
     kind: str  # "synaptic" | "neuron" | "residual" | "batchnorm" | "pool"
     type: str
     calls: int = 0
-    rows: int = 0  # T·B rows seen (synaptic) or neuron updates seen / neurons (neuron)
-    # synaptic
+    rows: int = 0  # T·B rows seen (synaptic) or T·B (neuron)
+    # synaptic, snndeploy's convention (per row)
     acs: int = 0
     macs: int = 0
+    count_acs: int = 0
+    row_kinds: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROW_KINDS, 0))
+    # synaptic, peers' conventions (per call)
+    nb_acs: int = 0
+    nb_macs: int = 0
+    sj_synops: int = 0
+    sj_macs: int = 0
     dense_ops: int = 0
-    paper_acs: float = 0.0
-    paper_macs: float = 0.0
+    paper_events: int = 0  # Σ|x| over integer rows: the papers' r_in numerator
     flops_per_row: int = 0
+    numel_per_row: int = 0
+    out_per_row: int = 0
     fan_in: int = 0
     fan_out_mean: float = 0.0
     input_nonzero: int = 0
     input_elements: int = 0
-    input_kinds: set[str] = field(default_factory=set)
+    input_events: int = 0
+    weight_elements: int = 0
+    bias_elements: int = 0
     parameters: int = 0
     param_bytes: int = 0
     # neuron
@@ -87,6 +122,8 @@ class LayerCount:
     state_bytes: int = 0
     # elementwise ops of every kind (neurons, residual adds, batchnorm, pooling)
     ops: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OP_KINDS, 0))
+    note: str = ""
+    fanout: Any = field(default=None, repr=False, compare=False)  # cached (row shape, g_nz, g_dense, out/row)
 
     @property
     def input_rate(self) -> float:
@@ -96,28 +133,131 @@ class LayerCount:
     def firing_rate(self) -> float:
         return self.spikes / self.updates if self.updates else 0.0
 
+    @property
+    def input_kinds(self) -> set[str]:
+        """The kinds of row this layer received (``ROW_KINDS``)."""
+        return {k for k, n in self.row_kinds.items() if n}
 
-def _binary_ops(layer: nn.Module, x: Tensor, ones: bool) -> int:
-    """Σ over outputs of (non-zero input × non-zero weight) pairs: ``layer`` on binarised copies, bias set to 0."""
-    xb = torch.ones_like(x[:1]) if ones else (x != 0).to(x.dtype)
-    wb = torch.ones_like(layer.weight) if ones else (layer.weight != 0).to(layer.weight.dtype)
-    with torch.no_grad():
-        out = _apply_weight(layer, xb.to(wb.dtype), wb)  # the functional form: no module call, no hooks
-    total = int(round(float(out.double().sum())))
-    return total * x.shape[0] if ones else total
+    @property
+    def real_rows(self) -> int:
+        return self.row_kinds["real"]
+
+    @property
+    def paper_acs(self) -> float:
+        """Σ over integer rows of r_row·FLOPs, r_row = Σ|x_row| / elements per row."""
+        return self.paper_events * self.flops_per_row / self.numel_per_row if self.numel_per_row else 0.0
+
+    @property
+    def paper_macs(self) -> float:
+        return float(self.real_rows * self.flops_per_row)
 
 
 def _apply_weight(layer: nn.Module, x: Tensor, w: Tensor) -> Tensor:
-    """``layer``'s linear map with weight ``w`` and no bias (Linear: x·wᵀ; ConvNd: its own padding/stride/groups)."""
+    """``layer``'s linear map with weight ``w`` and no bias (Linear: x·wᵀ; ConvNd: its own padding, stride and
+    groups)."""
     if isinstance(layer, nn.Linear):
-        return F.linear(x, w)
+        return torch.nn.functional.linear(x, w)
     return layer._conv_forward(x, w, None)  # type: ignore[operator]
 
 
-def _fan_in(layer: nn.Module) -> int:
-    if isinstance(layer, nn.Linear):
-        return layer.in_features
-    return int(layer.weight[0].numel())  # C_in/groups · prod(kernel)
+def fanout_maps(apply: Callable[[Tensor, Tensor], Tensor], weight: Tensor,
+                row_shape: tuple[int, ...]) -> tuple[Tensor, Tensor, int]:
+    """Fan-out maps of a linear map on one input row of shape ``row_shape``.
+
+    Returns:
+        ``(g_nz, g_dense, out_per_row)``: g_nz[i] = ∂(Σ apply(x, [W ≠ 0]))/∂x_i, the non-zero weights input
+        element i reaches; g_dense the same with every weight 1 (padding taps excluded in both); both
+        flattened, float64. ``out_per_row`` is the number of outputs of one row.
+    """
+    wb = (weight.detach() != 0).to(torch.float64)
+    with torch.enable_grad():
+        x = torch.ones(1, *row_shape, dtype=torch.float64, requires_grad=True)
+        out = apply(x, wb)
+        (g_nz,) = torch.autograd.grad(out.sum(), x)
+        x2 = torch.ones(1, *row_shape, dtype=torch.float64, requires_grad=True)
+        (g_dense,) = torch.autograd.grad(apply(x2, torch.ones_like(wb)).sum(), x2)
+    return g_nz.reshape(-1).detach(), g_dense.reshape(-1).detach(), int(out[0].numel())
+
+
+def _int(t: Tensor) -> int:
+    return int(round(float(t)))
+
+
+def record_synaptic(rec: LayerCount, x_rows: Tensor, weight: Tensor, bias_elements: int,
+                    apply: Callable[[Tensor, Tensor], Tensor]) -> None:
+    """Add one call of a synaptic layer to ``rec`` (shared by the torch hooks and the NIR counter).
+
+    Args:
+        rec: the layer's record.
+        x_rows: the input the layer received, ``[R, *row_shape]`` (R = T·B rows).
+        weight: its weight; ``bias_elements`` the size of its bias (0: none).
+        apply: ``apply(x, w)``, the layer's linear map without bias.
+    """
+    row_shape = tuple(int(s) for s in x_rows.shape[1:])
+    if rec.fanout is None or rec.fanout[0] != row_shape:
+        rec.fanout = (row_shape, *fanout_maps(apply, weight, row_shape))
+    _, g_nz, g_dense, out_per_row = rec.fanout
+    n_rows = int(x_rows.shape[0])
+    flat = x_rows.detach().reshape(n_rows, -1)
+    if not flat.is_floating_point():
+        flat = flat.to(torch.float32)
+    numel = int(flat.shape[1])
+    fan_in = int(weight[0].numel())
+    flops_row = out_per_row * fan_in
+    pairs_all = events_all = count_all = sj_all = 0
+    macs = acs = 0
+    nonzero = int((flat != 0).sum())
+    kinds = dict.fromkeys(ROW_KINDS, 0)
+    step = max(1, _CHUNK_ELEMENTS // max(numel, 1))
+    for i in range(0, n_rows, step):
+        chunk = flat[i:i + step]
+        nz = (chunk != 0).to(torch.float64)
+        pairs = nz @ g_nz
+        is_bin = ((chunk == 0) | (chunk == 1)).all(1)
+        is_tern = ((chunk == 0) | (chunk == 1) | (chunk == -1)).all(1) & ~is_bin
+        is_int = (chunk == torch.round(chunk)).all(1) & torch.isfinite(chunk).all(1)
+        is_count = is_int & ~is_bin & ~is_tern
+        is_real = ~is_int
+        kinds["binary"] += int(is_bin.sum())
+        kinds["ternary"] += int(is_tern.sum())
+        kinds["count"] += int(is_count.sum())
+        kinds["real"] += int(is_real.sum())
+        pairs_all += _int(pairs.sum())
+        spikes = is_bin | is_tern
+        acs += _int(pairs[spikes].sum())
+        events_all += _int(nz[spikes].sum())
+        if bool(is_count.any()):
+            counts = chunk[is_count].abs().to(torch.float64)
+            c = _int((counts @ g_nz).sum())
+            acs += c
+            count_all += c
+            events_all += _int(counts.sum())
+        macs += _int(pairs[is_real].sum())
+        sj_all += _int((nz @ g_dense).sum())
+    rec.rows += n_rows
+    rec.acs += acs
+    rec.macs += macs
+    rec.count_acs += count_all
+    for k, v in kinds.items():
+        rec.row_kinds[k] += v
+    if input_kind(flat) == "real":  # NeuroBench: one decision for the whole call
+        rec.nb_macs += pairs_all
+    else:
+        rec.nb_acs += pairs_all
+    if bool(((flat == 0) | (flat == 1)).all()):  # spikingjelly: {0, 1} only, per aten call
+        rec.sj_synops += sj_all
+    else:
+        rec.sj_macs += n_rows * flops_row
+    dense_row = _int(g_dense.sum())
+    rec.dense_ops += n_rows * dense_row
+    rec.paper_events += events_all
+    rec.input_events += events_all
+    rec.input_nonzero += nonzero
+    rec.input_elements += int(flat.numel())
+    rec.flops_per_row, rec.numel_per_row, rec.out_per_row, rec.fan_in = flops_row, numel, out_per_row, fan_in
+    rec.fan_out_mean = dense_row / numel if numel else 0.0
+    rec.weight_elements, rec.bias_elements = int(weight.numel()), int(bias_elements)
+    rec.parameters = rec.weight_elements + rec.bias_elements
 
 
 class _Recorder:
@@ -126,8 +266,8 @@ class _Recorder:
     def __init__(self, model: nn.Module):
         self.layers: dict[str, LayerCount] = {}
         self.handles: list[Any] = []
-        self.forwards = 0
-        for label, mod in walk(model):  # TimeDistributed layers come unwrapped, under the TimeDistributed's path
+        # TimeDistributed layers come unwrapped, under the TimeDistributed's path
+        for label, mod in walk(model):
             if isinstance(mod, SYNAPTIC_TYPES):
                 self._hook(mod, label, "synaptic", self._synaptic)
             elif is_neuron(mod):
@@ -156,30 +296,10 @@ class _Recorder:
     @staticmethod
     def _synaptic(layer: nn.Module, x: Tensor, y: Tensor, rec: LayerCount) -> None:
         if isinstance(layer, nn.Linear):  # a bare Linear may see [T, B, in]: count per row of features
-            x, y = x.reshape(-1, layer.in_features), y.reshape(-1, layer.out_features)
-        kind = input_kind(x)
-        rows = x.shape[0]
-        eff = _binary_ops(layer, x, ones=False)
-        dense = _binary_ops(layer, x, ones=True)
-        fan_in = _fan_in(layer)
-        flops_row = int(y[0].numel()) * fan_in
-        nonzero = int((x != 0).sum())
-        rate = nonzero / x.numel() if x.numel() else 0.0
-        rec.rows += rows
-        rec.dense_ops += dense
-        if kind == "real":
-            rec.macs += eff
-            rec.paper_macs += float(rows * flops_row)
-        else:
-            rec.acs += eff
-            rec.paper_acs += rate * rows * flops_row
-        rec.input_kinds.add(kind)
-        rec.input_nonzero += nonzero
-        rec.input_elements += int(x.numel())
-        rec.flops_per_row = flops_row
-        rec.fan_in = fan_in
-        rec.fan_out_mean = dense / x.numel() if x.numel() else 0.0
-        rec.parameters = sum(int(p.numel()) for p in layer.parameters(recurse=False))
+            x = x.reshape(-1, layer.in_features)
+        bias = getattr(layer, "bias", None)
+        record_synaptic(rec, x, layer.weight, int(bias.numel()) if bias is not None else 0,
+                        lambda xx, ww: _apply_weight(layer, xx, ww))
         rec.param_bytes = sum(int(p.numel()) * p.element_size() for p in layer.parameters(recurse=False))
 
     @staticmethod
@@ -210,6 +330,7 @@ class _Recorder:
     def _batchnorm(module: nn.Module, x: Tensor, y: Tensor, rec: LayerCount) -> None:
         rec.ops["mult"] += int(x.numel())
         rec.ops["add"] += int(x.numel())
+        rec.sj_macs += int(x.numel()) if module.affine else 0  # spikingjelly's MACCounter: x̂·γ + β
         rec.rows += int(x.shape[0])
         rec.parameters = sum(int(p.numel()) for p in module.parameters(recurse=False))
         rec.param_bytes = sum(int(p.numel()) * p.element_size() for p in module.parameters(recurse=False))
@@ -219,7 +340,10 @@ class _Recorder:
         k = module.kernel_size
         window = int(math.prod(k)) if isinstance(k, tuple) else int(k) ** (x.dim() - 2)
         rec.ops["add"] += int(y.numel()) * (window - 1)
-        rec.ops["mult"] += int(y.numel())
+        if getattr(module, "divisor_override", None) == 1:  # sum pooling: additions only
+            rec.note = "sum pool (divisor_override=1): additions only"
+        else:
+            rec.ops["mult"] += int(y.numel())
         rec.rows += int(x.shape[0])
 
     def close(self) -> None:
@@ -232,15 +356,17 @@ class _Recorder:
 class OpCounts:
     """Counts of a whole model on some data: per-layer totals plus what is needed to normalise them.
 
-    ``samples`` is the number of sequences (B summed over batches), ``T`` the time steps per sequence and
-    ``forwards`` the number of model calls. Per sample = total / samples (NeuroBench's normalisation);
-    per step = per sample / T; per forward = total / forwards (NeuroBench issue #137's alternative).
+    ``samples`` is the number of sequences (B summed over batches), ``T`` the time steps per sequence,
+    ``forwards`` the number of model calls and ``batch_sizes`` the B of each call. Per sample = total /
+    samples (NeuroBench's normalisation); per step = per sample / T; per forward = total / forwards
+    (NeuroBench issue #137's alternative).
     """
 
     layers: list[LayerCount]
     samples: int
     T: int
     forwards: int
+    batch_sizes: list[int] = field(default_factory=list)
 
     def synaptic(self) -> list[LayerCount]:
         return [lc for lc in self.layers if lc.kind == "synaptic"]
@@ -259,6 +385,11 @@ class OpCounts:
         return value / self.samples if self.samples else 0.0
 
     @property
+    def batch_size(self) -> int:
+        """The largest batch seen (the last batch of a dataset may be smaller)."""
+        return max(self.batch_sizes, default=0)
+
+    @property
     def neurons(self) -> int:
         return int(sum(lc.neurons for lc in self.neuron_layers()))
 
@@ -269,7 +400,8 @@ class OpCounts:
 
     @property
     def ann_macs_per_sample(self) -> int:
-        """MACs of the equivalent ANN, one pass (no time dimension): Σ FLOPs per row of every synaptic layer."""
+        """MACs of the equivalent ANN, one pass (no time dimension): Σ FLOPs per row of every synaptic
+        layer."""
         return int(sum(lc.flops_per_row for lc in self.synaptic()))
 
 
@@ -280,15 +412,16 @@ def _batches(data: Tensor | Iterable[Any]) -> Iterable[Tensor]:
     for item in data:
         x = item[0] if isinstance(item, (tuple, list)) else item
         if not isinstance(x, Tensor):
-            raise InvalidInputError(f"data must yield tensors [T, B, *] or (x, y) pairs, got {type(x).__name__}")
+            raise InvalidInputError(
+                f"data must yield tensors [T, B, *] or (x, y) pairs, got {type(x).__name__}")
         yield x
 
 
 def count_ops(model: nn.Module, data: Tensor | Iterable[Any], max_batches: int | None = None) -> OpCounts:
     """Run ``model`` on ``data`` (a tensor [T, B, *], or an iterable of them or of (x, y) pairs) and count.
 
-    The model runs in eval mode under ``torch.no_grad``; its training flag is restored afterwards and every hook
-    is removed even on error.
+    The model runs in eval mode under ``torch.no_grad``; its training flag is restored afterwards and every
+    hook is removed even on error.
 
     Returns:
         ``OpCounts`` with per-layer totals over all the data.
@@ -296,7 +429,7 @@ def count_ops(model: nn.Module, data: Tensor | Iterable[Any], max_batches: int |
     rec = _Recorder(model)
     was_training = model.training
     model.eval()
-    samples, T, forwards = 0, 0, 0
+    T, batch_sizes = 0, []
     try:
         with torch.no_grad():
             for i, x in enumerate(_batches(data)):
@@ -307,12 +440,12 @@ def count_ops(model: nn.Module, data: Tensor | Iterable[Any], max_batches: int |
                 if T and x.shape[0] != T:
                     raise InvalidInputError(f"all batches must share T; got {x.shape[0]} after {T}")
                 T = int(x.shape[0])
-                samples += int(x.shape[1])
-                forwards += 1
+                batch_sizes.append(int(x.shape[1]))
                 model(x)
     finally:
         rec.close()
         model.train(was_training)
-    if samples == 0:
+    if not batch_sizes or sum(batch_sizes) == 0:
         raise InvalidInputError("count_ops: data held no batch")
-    return OpCounts(layers=list(rec.layers.values()), samples=samples, T=T, forwards=forwards)
+    return OpCounts(layers=list(rec.layers.values()), samples=sum(batch_sizes), T=T,
+                    forwards=len(batch_sizes), batch_sizes=batch_sizes)

@@ -1,4 +1,4 @@
-"""Arithmetic cost of one neuron-state update, read off each neuron's equations (registry keyed by module type).
+"""Arithmetic cost of one neuron-state update, read off each neuron's equations (a registry by module type).
 
 Counting rules (the same for every neuron, so the numbers compare):
 - an update is one neuron at one time step; ``per_step`` ops run at every update, ``per_spike`` ops only on an
@@ -31,7 +31,8 @@ from ..neurons import CLIF, ILIF, KLIF, LIF
 from ..neurons.base import is_neuron
 from ..registry import Registry
 
-__all__ = ["OP_KINDS", "NeuronOpCount", "register_neuron_ops", "neuron_ops", "is_neuron", "spec_ops", "NEURON_OPS"]
+__all__ = ["OP_KINDS", "NeuronOpCount", "register_neuron_ops", "neuron_ops", "is_neuron", "spec_ops",
+           "NEURON_OPS"]
 
 #: Kinds of elementary operation, in report order.
 OP_KINDS = ("add", "mult", "compare", "nonlinear")
@@ -85,7 +86,8 @@ def register_neuron_ops(cls: type[nn.Module]) -> Callable[[OpCounter], OpCounter
 
 
 def neuron_ops(module: nn.Module) -> NeuronOpCount:
-    """The ``NeuronOpCount`` of a neuron module, resolved along its MRO; unknown types raise naming the known ones."""
+    """The ``NeuronOpCount`` of a neuron module, resolved along its MRO; unknown types raise naming the known
+    ones."""
     return NEURON_OPS.for_instance(module)(module)
 
 
@@ -143,7 +145,8 @@ def _klif_ops(module: KLIF) -> NeuronOpCount:
 def _clif_ops(module: CLIF) -> NeuronOpCount:
     return NeuronOpCount(
         neuron="clif",
-        equations="u' = β·u + x; m' = m·σ(u'/τ); s = Θ(u' − V_th); on spike: m = m' + 1, u = u' − (V_th + σ(m))",
+        equations=("u' = β·u + x; m' = m·σ(u'/τ); s = Θ(u' − V_th); "
+                   "on spike: m = m' + 1, u = u' − (V_th + σ(m))"),
         states=2,
         per_step={"mult": 3, "add": 1, "compare": 1, "nonlinear": 1},
         per_spike={"add": 3, "nonlinear": 1},
@@ -155,7 +158,8 @@ def _ilif_ops(module: ILIF) -> NeuronOpCount:
     return NeuronOpCount(
         neuron="ilif",
         equations=(
-            "I = γ·(I + x_prev·s_prev) (the add only after a spike); H = β·v + x − max(I, 0); s = Θ(H − V_th); "
+            "I = γ·(I + x_prev·s_prev) (the add only after a spike); H = β·v + x − max(I, 0); "
+            "s = Θ(H − V_th); "
             "on spike: v' = H − V_th, m = m + v', v = v' − σ(m)"
         ),
         states=4,  # v, m, I, x_prev (+ the 1-bit s_prev)
@@ -170,7 +174,8 @@ def _speclif_ops(module: Any) -> NeuronOpCount:
 
 
 def spec_ops(spec: Any) -> NeuronOpCount:
-    """Folded LIF (``exporters.lifspec.LIFSpec``): H = a·V + b·X + c with k folded into a, b, c; fire; reset."""
+    """Folded LIF (``exporters.lifspec.LIFSpec``): H = a·V + b·X + c with k folded into a, b, c; fire;
+    reset."""
     per_step = {"mult": 1 if spec.input_gain == 1.0 else 2, "add": 1 if spec.leak == 0.0 else 2, "compare": 1}
     soft = spec.reset == "soft"
     return NeuronOpCount(

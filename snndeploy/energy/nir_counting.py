@@ -1,20 +1,23 @@
 """Op counts of a NIR graph on real data, run by ``snndeploy.nirsim`` (the same rules as ``counting.py``).
 
-The graph runs once per batch with ``record=True``; every node's input is the sum of its predecessors' recorded
-outputs (a cycle's delayed edge is read undelayed: only the synaptic nodes' inputs matter for ACs/MACs, and no
-synaptic node sits inside a snndeploy cycle). Per node type (registry keyed by the NIR class name):
+The graph runs once per batch with ``record=True``; every node's input is the sum of its predecessors'
+recorded outputs (a cycle's delayed edge is read undelayed: only the synaptic nodes' inputs matter for
+ACs/MACs, and no synaptic node sits inside a snndeploy cycle). Per node type (registry keyed by the NIR class
+name):
 
-- ``Affine``/``Linear``/``Conv1d``/``Conv2d``: effective ACs/MACs (non-zero input × non-zero weight pairs, bias
-  excluded), dense ops and the papers' T·r·FLOPs, exactly as for the torch layers;
+- ``Affine``/``Linear``/``Conv1d``/``Conv2d``: ``counting.record_synaptic``, exactly as for the torch layers
+  (ACs and MACs decided per row, NeuroBench's and spikingjelly's per-call counts, dense ops, the papers'
+  T·r·FLOPs);
 - neurons, with the discrete coefficients of the Euler step (a = 1 − dt/τ, b = dt·r/τ, c = dt·v_leak/τ): one
-  ``mult`` for a·V, one for b·X when b ≠ 1, one ``add`` for the input and one for c ≠ 0, one ``compare`` for the
-  threshold (``LIF``, ``IF``, ``CubaLIF``: two such charges, 2 states);
-- a neuron snndeploy wrote (its ``LIFSpec`` in the node metadata, run by nirsim as one neuron) is counted from the
-  spec, exactly like the folded torch layer (``spec_ops``);
+  ``mult`` for a·V, one for b·X when b ≠ 1, one ``add`` for the input and one for c ≠ 0, one ``compare`` for
+  the threshold (``LIF``, ``IF``, ``CubaLIF``: two such charges, 2 states);
+- a neuron snndeploy wrote (its ``LIFSpec`` in the node metadata, run by nirsim as one neuron) is counted from
+  the spec, exactly like the folded torch layer (``spec_ops``);
 - in a foreign graph, the soft-reset pattern (``LI → Threshold`` with a ``Scale`` fed back) is counted as one
-  neuron layer under the ``LI``'s name: the threshold's compare and spikes and the ``Scale``'s add per spike go to
-  it;
-- ``SumPool2d``/``AvgPool2d``: k − 1 adds per output (+ 1 mult for the average); ``Flatten``, ``Input``,
+  neuron layer under the ``LI``'s name: the threshold's compare and spikes and the ``Scale``'s add per spike
+  go to it;
+- ``SumPool2d``/``AvgPool2d``: k − 1 adds per output (+ 1 mult for the average; a sum pool adds only);
+  ``Flatten``, ``Input``,
   ``Output``: nothing.
 """
 
@@ -33,7 +36,7 @@ from exporters.lifspec import LIFSpec
 
 from ..errors import InvalidInputError
 from ..nirsim import NIRSimulator
-from .counting import LayerCount, OpCounts, _batches, input_kind
+from .counting import LayerCount, OpCounts, _batches, input_kind, record_synaptic
 from .neuron_ops import OP_KINDS, NeuronOpCount, spec_ops
 
 __all__ = ["count_nir_ops", "NIR_COUNTERS"]
@@ -74,31 +77,10 @@ def _weight_map(node: Any) -> tuple[Tensor, Callable[[Tensor, Tensor], Tensor]]:
 def _synaptic(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, LayerCount], dt: float) -> None:
     rec = _rec(layers, name, "synaptic", type(node).__name__)
     w, apply = _weight_map(node)
-    rows = x.reshape(-1, *x.shape[2:])
-    kind = input_kind(rows)
-    eff = int(round(float(apply((rows != 0).float(), (w != 0).float()).double().sum())))
-    dense = int(round(float(apply(torch.ones_like(rows[:1]), torch.ones_like(w)).double().sum()))) * rows.shape[0]
-    fan_in = int(w[0].numel())
-    out_row = apply(rows[:1], w)
-    flops_row = int(out_row[0].numel()) * fan_in
-    nonzero = int((rows != 0).sum())
-    rate = nonzero / rows.numel() if rows.numel() else 0.0
-    rec.rows += rows.shape[0]
-    rec.dense_ops += dense
-    if kind == "real":
-        rec.macs += eff
-        rec.paper_macs += float(rows.shape[0] * flops_row)
-    else:
-        rec.acs += eff
-        rec.paper_acs += rate * rows.shape[0] * flops_row
-    rec.input_kinds.add(kind)
-    rec.input_nonzero += nonzero
-    rec.input_elements += int(rows.numel())
-    rec.flops_per_row, rec.fan_in = flops_row, fan_in
-    rec.fan_out_mean = dense / rows.numel() if rows.numel() else 0.0
     bias = getattr(node, "bias", None)
-    n_params = int(w.numel()) + (int(np.size(bias)) if bias is not None else 0)
-    rec.parameters, rec.param_bytes = n_params, 4 * n_params
+    n_bias = int(np.size(bias)) if bias is not None else 0
+    record_synaptic(rec, x.reshape(-1, *x.shape[2:]), w, n_bias, apply)
+    rec.param_bytes = 4 * rec.parameters
 
 
 def _coef(tau: Any, r: Any, v_leak: Any, dt: float) -> tuple[bool, bool]:
@@ -145,7 +127,8 @@ def _neuron(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, LayerC
 
 
 def _owner(g: Any, name: str, layers: dict[str, LayerCount]) -> LayerCount | None:
-    """The neuron record a Threshold/Scale belongs to: its LI (or LIF) predecessor, for the soft-reset pattern."""
+    """The neuron record a Threshold/Scale belongs to: its LI (or LIF) predecessor, for the soft-reset
+    pattern."""
     for p in g.preds(name):
         if type(g.nodes[p]).__name__ in ("LI", "CubaLI", "LIF") and p in layers:
             return layers[p]
@@ -154,7 +137,8 @@ def _owner(g: Any, name: str, layers: dict[str, LayerCount]) -> LayerCount | Non
     return None
 
 
-def _threshold(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, LayerCount], dt: float, g: Any) -> None:
+def _threshold(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, LayerCount], dt: float,
+               g: Any) -> None:
     owner = _owner(g, name, layers)
     rec = owner if owner is not None else _rec(layers, name, "neuron", "Threshold")
     spikes = int((y != 0).sum())
@@ -169,9 +153,11 @@ def _threshold(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, Lay
         rec.neurons = int(math.prod(y.shape[2:]))
 
 
-def _scale(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, LayerCount], dt: float, g: Any) -> None:
+def _scale(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, LayerCount], dt: float,
+           g: Any) -> None:
     owner = _owner(g, name, layers)
-    if owner is not None and input_kind(x) != "real":  # soft-reset feedback: one add per spike, into the owner
+    # soft-reset feedback: one add per spike, into the owner
+    if owner is not None and input_kind(x) != "real":
         owner.ops["add"] += int((x != 0).sum())
         if owner.op_count is not None and "add" not in owner.op_count.per_spike:
             oc = owner.op_count
@@ -183,16 +169,20 @@ def _scale(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, LayerCo
     rec.ops["mult"] += int(y.numel()) if bool(np.any(np.asarray(node.scale) != 1.0)) else 0
 
 
-def _pool(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, LayerCount], dt: float, g: Any) -> None:
+def _pool(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, LayerCount], dt: float,
+          g: Any) -> None:
     rec = _rec(layers, name, "pool", type(node).__name__)
     window = int(np.prod(np.asarray(node.kernel_size)))
     rec.ops["add"] += int(y.numel()) * (window - 1)
     if type(node).__name__ == "AvgPool2d":
         rec.ops["mult"] += int(y.numel())
+    else:
+        rec.note = "sum pool: additions only"
 
 
 def _spec_neuron(name: str, spec: Any, y: Tensor, layers: dict[str, LayerCount]) -> None:
-    """A neuron snndeploy exported (its ``LIFSpec`` in the node metadata): counted exactly like the torch layer."""
+    """A neuron snndeploy exported (its ``LIFSpec`` in the node metadata): counted exactly like the torch
+    layer."""
     rec = _rec(layers, name, "neuron", "SpecLIF")
     counts = spec_ops(spec)
     updates, spikes = int(y.numel()), int((y != 0).sum())
@@ -241,7 +231,7 @@ def count_nir_ops(graph: Any, data: Tensor | Iterable[Any], dt: float | None = N
     g = sim.graph
     order = [n for comp in sim.components for n in comp.nodes]
     layers: dict[str, LayerCount] = {}
-    samples, T, forwards = 0, 0, 0
+    samples, T, forwards, batch_sizes = 0, 0, 0, []
     with torch.no_grad():
         for i, x in enumerate(_batches(data)):
             if max_batches is not None and i >= max_batches:
@@ -250,6 +240,7 @@ def count_nir_ops(graph: Any, data: Tensor | Iterable[Any], dt: float | None = N
                 raise InvalidInputError(f"all batches must share T; got {x.shape[0]} after {T}")
             _, values = sim(x, record=True)
             T, samples, forwards = int(x.shape[0]), samples + int(x.shape[1]), forwards + 1
+            batch_sizes.append(int(x.shape[1]))
             for name in order:
                 node = g.nodes[name]
                 kind = type(node).__name__
@@ -270,8 +261,9 @@ def count_nir_ops(graph: Any, data: Tensor | Iterable[Any], dt: float | None = N
                 elif kind in _GRAPH_AWARE:
                     _GRAPH_AWARE[kind](name, node, inp, values[name], layers, sim.dt, g)
                 else:
-                    raise InvalidInputError(f"node {name!r}: no op counter for NIR {kind}; known: "
-                                            f"{', '.join(sorted(set(NIR_COUNTERS) | set(_GRAPH_AWARE) | _IGNORED))}")
+                    known = ", ".join(sorted(set(NIR_COUNTERS) | set(_GRAPH_AWARE) | _IGNORED))
+                    raise InvalidInputError(f"node {name!r}: no op counter for NIR {kind}; known: {known}")
     if samples == 0:
         raise InvalidInputError("count_nir_ops: data held no batch")
-    return OpCounts(layers=list(layers.values()), samples=samples, T=T, forwards=forwards)
+    return OpCounts(layers=list(layers.values()), samples=samples, T=T, forwards=forwards,
+                    batch_sizes=batch_sizes)

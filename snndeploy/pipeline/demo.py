@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import load_dataset
+from ..energy import data_text, missing_text
 from ..io import atomic_write
 from ..models import ModelConfig
 from ..train import TrainConfig, TrainResult, train
@@ -66,13 +67,34 @@ def demo_verify(
 
 
 def demo_energy(out: Path, limit: int = 256) -> dict[str, Any]:
-    """Count ``OUT/checkpoint.pt`` on the digits test set, write ``OUT/energy/``; returns the ``energy`` section
-    (totals and the per-profile energy per sample)."""
+    """Count ``OUT/checkpoint.pt`` on the digits test set, write ``OUT/energy/``; returns the ``energy``
+    section: the data it was computed on, the totals, and per profile the compute energy, the memory and total
+    ranges and a completeness flag (an incomplete total is ``None``; its priced part is a lower bound and
+    ``missing`` says what has no price)."""
     report, paths = energy_of_file(Path(out) / "checkpoint.pt", Path(out) / "energy", limit=limit)
+    profiles = {}
+    for e in report["energy"]:
+        p = e["per_sample_pj"]
+        profiles[e["profile"]] = {
+            "complete": e["complete"],
+            "compute_complete": e["compute_complete"],
+            "compute_pj": p["compute"],
+            "compute_priced_pj": p["compute_priced"],
+            "memory_pj": None if p["memory_low"] is None else [p["memory_low"], p["memory_high"]],
+            "total_pj": None if p["total_low"] is None else [p["total_low"], p["total_high"]],
+            "missing": missing_text(e),
+        }
     return {
-        "dataset": report["meta"]["dataset"],
+        "dataset": report["data"]["dataset"],
+        "split": report["data"]["split"],
         "samples": report["data"]["samples"],
-        "totals": {k: report["totals"][k] for k in ("firing_rate", "effective_acs", "effective_macs", "state_updates")},
-        "energy_per_sample_pj": {e["profile"]: e["per_sample_pj"]["total"] for e in report["energy"]},
+        "T": report["data"]["T"],
+        "batch_size": report["data"]["batch_size"],
+        "computed_on": data_text(report),
+        "batchnorm_folded": [f["layer"] for f in report["meta"]["batchnorm"]["layers"]],
+        "totals": {k: report["totals"][k] for k in ("firing_rate", "effective_acs", "effective_macs",
+                                                      "neurobench_acs", "neurobench_macs", "state_updates")},
+        "energy_per_sample_pj": {name: v["compute_pj"] for name, v in profiles.items()},
+        "profiles": profiles,
         "report": str(paths["markdown"]),
     }

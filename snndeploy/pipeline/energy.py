@@ -1,4 +1,9 @@
-"""Energy of a checkpoint or a NIR file on a dataset: count, price under the profiles, write the report."""
+"""Energy of a checkpoint or a NIR file on a dataset: count, price under the profiles, write the report.
+
+A checkpoint's BatchNorm layers are folded into the neighbouring weights before counting (as ``hw-check``
+folds before checking; the neurons stay as trained), so the checkpoint and its NIR export count the same
+network. The report states the data: dataset, split, sample count, T and batch size.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,23 @@ from exporters.nir import read_nir
 
 from ..checkpoint import load
 from ..data import default_dataset, load_dataset
-from ..energy import build_report, builtin_profiles, count_nir_ops, count_ops, get_profile, write_report
+from ..energy import (
+    build_report,
+    builtin_profiles,
+    count_nir_ops,
+    count_ops,
+    fold_for_counting,
+    get_profile,
+    write_report,
+)
 from ..errors import InvalidParameterError
 from ..nirsim import NIRSimulator
 
 __all__ = ["energy_of_file", "test_batches"]
 
 
-def test_batches(name: str, data_dir: Path | None, limit: int, batch_size: int) -> tuple[Iterable[Tensor], Any]:
+def test_batches(name: str, data_dir: Path | None, limit: int,
+                 batch_size: int) -> tuple[Iterable[Tensor], Any]:
     """Time-major test batches of dataset ``name`` (first ``limit`` samples) and the bundle."""
     bundle = load_dataset(name, data_dir, limit=limit)
     loader = torch.utils.data.DataLoader(bundle.test, batch_size=batch_size)
@@ -38,7 +52,8 @@ def energy_of_file(
     profiles: Sequence[str] = (),
     dt: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Count a checkpoint (or a ``.nir`` graph, run by nirsim) on a dataset's test split and price it.
+    """Count a checkpoint (BatchNorm folded first) or a ``.nir`` graph (run by nirsim) on the first ``limit``
+    samples of a dataset's test split and price it.
 
     ``profiles``: names or TOML paths (default: every built-in profile). Returns ``(report, written paths)``;
     the report is what ``energy.json`` holds.
@@ -48,14 +63,17 @@ def energy_of_file(
         model, input_shape, meta = None, NIRSimulator(graph, dt=dt).input_shape, {"nir": str(source)}
     else:
         model, config = load(source)
+        model, folds = fold_for_counting(model)
         graph, input_shape = None, config.input_shape
-        meta = {"checkpoint": str(source), "model": config.model, "neuron": config.neuron}
+        meta = {"checkpoint": str(source), "model": config.model, "neuron": config.neuron,
+                "batchnorm": {"folded": True, "layers": folds}}
     name = data or default_dataset(input_shape)
     if name is None:
-        raise InvalidParameterError(f"{source}: cannot infer the dataset from input_shape {input_shape}; pass --data")
+        raise InvalidParameterError(
+            f"{source}: cannot infer the dataset from input_shape {input_shape}; pass --data")
     meta["dataset"] = name
     batches, _ = test_batches(name, data_dir, limit, batch_size)
     profs = list(builtin_profiles().values()) if not profiles else [get_profile(p) for p in profiles]
     counts = count_ops(model, batches) if graph is None else count_nir_ops(graph, batches, dt=dt)
-    report = build_report(counts, profs, meta)
+    report = build_report(counts, profs, meta, {"dataset": name, "split": "test", "limit": limit})
     return report, write_report(report, out)
