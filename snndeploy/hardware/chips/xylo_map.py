@@ -1,6 +1,6 @@
 """Quantise a float LIF MLP onto a Xylo chip: ``map_model(model, calibration_x, target) -> XyloMapping``.
 
-Accepted models: ``[Flatten] (Linear → neuron)+ [Linear]`` in execution order (``hardware.check.walk_model``; Dropout
+Accepted models: ``[Flatten] (Linear → neuron)+ [Linear]`` in execution order (``snndeploy.models.tree.walk``; Dropout
 and Identity are skipped), where a neuron is a folded ``SpecLIF`` (``exporters.fold.fold``) or an unfolded ``LIF``
 (folded here by ``exporters.fold.rules.fold_lif``, exact). Each float neuron runs, per step (``LIFSpec``):
 ``H = a·V + b·(W·s + B) + c``, spike when ``H ≥ θ``, then ``V = H − θ`` (soft) or ``V_reset`` (hard).
@@ -12,7 +12,8 @@ a block of ``W_rec``. A recurrent hop costs one step, so chip step t + k holds f
 ``XyloMapping.align`` undoes the delays. Biases act from chip step 0, i.e. k steps early in layer k (a warning).
 The last layer is the readout: a LIF layer → spiking readout neurons (one spike per step, like the float LIF); a
 final Linear (no neurons after it) → non-spiking readout neurons read as ``Vmem`` (``readout = "vmem"``:
-dash_syn = 1, dash_mem = 15 ≈ an integrator, θ = 32767), whose last value ranks the classes like Σₜ y.
+dash_syn = 1, dash_mem = 15 ≈ an integrator, θ = 32767, one scale for all classes so that their last values compare),
+whose last value ranks the classes like Σₜ y.
 
 Per neuron j (hidden or readout), in chip units = c_j × float units:
 - decay: dash_mem = round(−log₂(1 − a)) (= round(log₂ τ) for LIF; rockpool: dash = log₂(τ/dt), rounded);
@@ -58,7 +59,7 @@ from .base import ChipMapping, ChipMappingError, ChipRun, MappingNote
 from .xylo import XYLO_CHIPS, XyloNetwork
 from .xylo_encode import InputCoding, choose_coding
 
-__all__ = ["MappedLayer", "XyloMapping", "map_model", "float_layers"]
+__all__ = ["MappedLayer", "XyloMapping", "Stage", "map_model", "float_layers"]
 
 _STATE_MAX = 32767
 
@@ -119,7 +120,7 @@ class XyloMapping(ChipMapping):
 
 
 @dataclass
-class _Stage:
+class Stage:
     """One Linear (→ neuron) stage of the float model."""
 
     linear_name: str
@@ -143,9 +144,9 @@ def _neuron_spec(name: str, mod: nn.Module) -> Any:
                            "(exporters.fold.fold(model, x) turns CLIF/KLIF/ILIF into LIF form)")
 
 
-def float_layers(model: nn.Module) -> list[_Stage]:
+def float_layers(model: nn.Module) -> list[Stage]:
     """The model's Linear (→ neuron) stages; ``ChipMappingError`` for anything Xylo cannot run."""
-    stages: list[_Stage] = []
+    stages: list[Stage] = []
     for name, mod in walk_model(model):
         kind = type(mod).__name__
         if is_neuron(mod):
@@ -157,7 +158,7 @@ def float_layers(model: nn.Module) -> list[_Stage]:
             if stages and stages[-1].neuron_name is None:
                 raise ChipMappingError(f"layer {name}: Linear follows Linear {stages[-1].linear_name} with no neurons "
                                        "between (rockpool xylo_drc no_consecutive_weights): merge the two matrices")
-            stages.append(_Stage(name, mod))
+            stages.append(Stage(name, mod))
         elif isinstance(mod, (nn.Flatten, nn.Dropout, nn.Identity)):
             continue
         elif isinstance(mod, BATCHNORM):
