@@ -18,6 +18,7 @@ libm throughout, and so do the loops.)
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -28,6 +29,7 @@ from numba import types
 from numba.extending import intrinsic
 from torch import Tensor
 
+from ..bptt import reverse_chunks
 from ._compile import njit
 from ._threads import BLOCK
 
@@ -41,6 +43,8 @@ __all__ = [
     "sigmoid_into",
     "fix_sigmoid_tails",
     "sigmoid_tails",
+    "chunk_tails",
+    "fix_surrogate_tails",
     "surrogate_args",
     "as_array",
     "flat_or_empty",
@@ -129,14 +133,28 @@ def surrogate_into(z, shift, out, kind, alpha, half_alpha, inv_alpha, atan_scale
         for j in range(n):
             sg = sigmoid(alpha * (z[j] - shift))
             out[j] = alpha * (one - sg) * sg
-    elif kind == 2:  # (α/2) / (1 + (π/2·α·z)²)
+    elif kind == 2:  # (α/2) / (1 + (π/2·α·z)²), as reciprocal then product (``ATan.grad_``)
         for j in range(n):
             w = atan_scale * (z[j] - shift)
-            out[j] = half_alpha / (one + w * w)
-    else:  # max(0, 1 − |z|/α)/α
+            out[j] = (one / (w * w + one)) * half_alpha
+    else:  # max(0, 1 − |z|/α)/α, two divisions (``Triangle.grad_``)
         for j in range(n):
-            tri = one - abs(z[j] - shift) * inv_alpha
-            out[j] = (tri if tri > zero else zero) * inv_alpha
+            tri = one - abs(z[j] - shift) / alpha
+            out[j] = (tri if tri > zero else zero) / alpha
+
+
+@njit
+def fix_surrogate_tails(z, shift, out, c0, tails, kind, alpha):  # pragma: no cover - compiled
+    """For the Sigmoid surrogate (``kind`` 1): out[j] = α·(1 − σ)·σ with σ = 1 / (1 + expf(−α·(z[j] − shift))) from
+    libm's expf (PyTorch's scalar loop) for the neurons c0 + j in the ``tails`` ranges (see ``fix_sigmoid_tails``)."""
+    if kind != 1:
+        return
+    one = np.float32(1.0)
+    n = out.shape[0]
+    for r in range(tails.shape[0]):
+        for j in range(max(tails[r, 0], c0) - c0, min(tails[r, 1], c0 + n) - c0):
+            sg = one / (one + np.float32(math.exp(-(alpha * (z[j] - shift)))))
+            out[j] = alpha * (one - sg) * sg
 
 
 @njit
@@ -172,6 +190,28 @@ def sigmoid_tails(n: int) -> np.ndarray:
     return np.array(rows, np.int64).reshape(-1, 2)
 
 
+@functools.lru_cache(maxsize=64)
+def _chunk_tails(T: int, N: int, threads: int, capability: str) -> tuple[np.ndarray, np.ndarray]:
+    per_step: list[list[tuple[int, int]]] = [[] for _ in range(T)]
+    for t0, t1 in reverse_chunks(T, N):
+        for a, b in sigmoid_tails((t1 - t0) * N).tolist():
+            while a < b:  # a tail of the chunk's flat index, split at step boundaries
+                t, j = t0 + a // N, a % N
+                e = min(b, (a // N + 1) * N)
+                per_step[t].append((j, j + e - a))
+                a = e
+    offsets = np.zeros(T + 1, np.int64)
+    offsets[1:] = np.cumsum([len(r) for r in per_step])
+    rows = np.array([r for step in per_step for r in step], np.int64).reshape(-1, 2)
+    return rows, offsets
+
+
+def chunk_tails(T: int, N: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scalar tails of the eager backward's sigmoids, which run over chunks of steps (``bptt.reverse_chunks``)
+    rather than one step: for step t, the neuron ranges [a, b) are ``rows[offsets[t]:offsets[t + 1]]``."""
+    return _chunk_tails(T, N, torch.get_num_threads(), torch.backends.cpu.get_cpu_capability())
+
+
 @njit
 def sigmoid_into(src, out):  # pragma: no cover - compiled
     """out[j] = σ(src[j])."""
@@ -179,10 +219,11 @@ def sigmoid_into(src, out):  # pragma: no cover - compiled
         out[j] = sigmoid(src[j])
 
 
-def surrogate_args(surrogate: Any) -> tuple[int, np.float32, np.float32, np.float32, np.float32, np.float32]:
-    """(kind, α, α/2, 1/α, π/2·α) of a ``Surrogate`` for ``surrogate_into``."""
+def surrogate_args(surrogate: Any) -> tuple[int, np.float32, np.float32, np.float32, np.float32]:
+    """(kind, α, α/2, 1/α, π/2·α) of a ``Surrogate`` for ``surrogate_into``, each rounded to float32 as PyTorch
+    rounds the Python scalars of the ``Surrogate.grad_`` ops (1/α as the float32 division 1/α that ``div_`` does)."""
     a = float(surrogate.alpha)
-    return (int(surrogate.kind_id), f32(a), f32(a / 2), f32(1.0 / a), f32(math.pi / 2 * a))
+    return (int(surrogate.kind_id), f32(a), f32(a / 2), np.float32(1.0) / f32(a), f32(math.pi / 2 * a))
 
 
 def as_array(t: Tensor) -> np.ndarray:

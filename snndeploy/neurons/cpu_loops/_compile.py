@@ -8,12 +8,11 @@ numba re-validates a cached function against its own file only, not the helpers 
 keying the directory on all the sources makes a stale kernel impossible. Each function gets its own cache object
 pointing there (``_DirCache``), so numba's global ``CACHE_DIR`` is never touched.
 
-Entries. ``entry(kernel, kinds, result)`` generates, compiles and caches a numba ``cfunc`` ``void(void*)`` for one
-kernel and one layout of arguments (``kinds``: per argument an array (rank, dtype), a bool, an int or a float).
-Called with a descriptor (an int64 array, layout in ``Descriptor``), it unpacks the arguments, then repeatedly
-claims a range number r with an atomic add on a shared counter and runs ``kernel(*args, n0, n1)`` on the neurons of
-range r, until all ranges are taken; with ``result``, the kernel's float return value goes to slot r of a float64
-array. Any number of threads may call it at once: it needs no thread id, so it can run on PyTorch's OpenMP team
+Entries. ``entry(kernel, kinds)`` generates, compiles and caches a numba ``cfunc`` ``void(void*)`` for one kernel
+and one layout of arguments (``kinds``: per argument an array (rank, dtype), a bool, an int or a float). Called
+with a descriptor (an int64 array, layout in ``Descriptor``), it unpacks the arguments, then repeatedly claims a
+range number r with an atomic add on a shared counter and runs ``kernel(*args, n0, n1)`` on the neurons of range r,
+until all ranges are taken. Any number of threads may call it at once: it needs no thread id, so it can run on PyTorch's OpenMP team
 (``GOMP_parallel``), on pool threads or on the caller alone, and it refers to no process-specific address (no
 ctypes pointer), so numba can cache it. A cached entry loads in a few milliseconds (the kernel's code is inside it);
 the first load in a process also initialises numba's code generator (≈ 0.2 s).
@@ -134,14 +133,14 @@ def _claim(typingctx, address):  # pragma: no cover - compiled
 
 class Descriptor:
     """Slots of an entry's int64 descriptor: 0 address of the float64 scalars (one per argument), 1 address of the
-    int64 range counter, 2 number of ranges, 3 neurons per range, 4 neurons, 5 address of the float64 results (one
-    per range); then three slots per argument (address and up to two dimensions of an array; or the value of a
-    bool or an int)."""
+    int64 range counter, 2 number of ranges, 3 neurons per range, 4 neurons; then three slots per argument (address
+    and up to two dimensions of an array; or the value of a bool or an int)."""
 
-    FLOATS, COUNTER, RANGES, PER, N, RESULTS, ARGS = range(7)
+    FLOATS, COUNTER, RANGES, PER, N, ARGS = range(6)
 
 
-_NP = {np.dtype(np.float32): "np.float32", np.dtype(np.bool_): "np.bool_", np.dtype(np.int64): "np.int64"}
+_NP = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64", np.dtype(np.bool_): "np.bool_",
+       np.dtype(np.int64): "np.int64"}
 
 
 def kinds_of(args: tuple) -> tuple:
@@ -161,13 +160,12 @@ def kinds_of(args: tuple) -> tuple:
     return tuple(out)
 
 
-def _entry_source(name: str, kinds: tuple, result: bool) -> str:
+def _entry_source(name: str, kinds: tuple) -> str:
     d = Descriptor
     lines = [
         f"def {name}(data):",
         f"    d = carray(data, ({d.ARGS + 3 * len(kinds)},), np.int64)",
         f"    f = carray(_ptr(d[{d.FLOATS}]), ({max(1, len(kinds))},), np.float64)",
-        f"    res = carray(_ptr(d[{d.RESULTS}]), (d[{d.RANGES}],), np.float64)",
     ]
     names = []
     for i, k in enumerate(kinds):
@@ -182,7 +180,6 @@ def _entry_source(name: str, kinds: tuple, result: bool) -> str:
         else:
             lines.append(f"    a{i} = np.float32(f[{i}])")
         names.append(f"a{i}")
-    call = f"kernel({', '.join(names)}, n0, n1)"
     lines += [
         "    while True:",
         f"        r = _claim(d[{d.COUNTER}])",
@@ -190,7 +187,7 @@ def _entry_source(name: str, kinds: tuple, result: bool) -> str:
         "            break",
         f"        n0 = r * d[{d.PER}]",
         f"        n1 = min(d[{d.N}], n0 + d[{d.PER}])",
-        f"        res[r] = {call}" if result else f"        {call}",
+        f"        kernel({', '.join(names)}, n0, n1)",
     ]
     return "\n".join(lines) + "\n"
 
@@ -208,9 +205,9 @@ _lock = threading.Lock()
 _VOID_PTR_SIG = sigutils.normalize_signature(types.void(types.voidptr))
 
 
-def entry(kernel: Callable, kinds: tuple, result: bool) -> Entry:
+def entry(kernel: Callable, kinds: tuple) -> Entry:
     """The compiled entry of ``kernel`` for arguments of ``kinds`` (cached on disk and per process)."""
-    key = (kernel, kinds, result)
+    key = (kernel, kinds)
     fn = _entries.get(key)
     if fn is not None:
         return fn
@@ -218,12 +215,12 @@ def entry(kernel: Callable, kinds: tuple, result: bool) -> Entry:
         fn = _entries.get(key)
         if fn is None:
             py = kernel.py_func
-            tag = hashlib.sha256(repr((kinds, result)).encode()).hexdigest()[:12]
+            tag = hashlib.sha256(repr(kinds).encode()).hexdigest()[:12]
             name = f"entry_{Path(py.__code__.co_filename).stem}_{py.__name__.lstrip('_')}_{tag}"
             # __name__: numba rebuilds a cached function's environment by importing its module.
             namespace = {"__name__": __name__, "carray": carray, "np": np, "_ptr": _ptr, "_claim": _claim,
                          "kernel": kernel}
-            exec(compile(_entry_source(name, kinds, result), f"<{name}>", "exec"), namespace)  # noqa: S102
+            exec(compile(_entry_source(name, kinds), f"<{name}>", "exec"), namespace)  # noqa: S102
             cfunc = _cached(CFunc(namespace[name], _VOID_PTR_SIG, locals={}, options={"nopython": True}),
                             namespace[name])
             cfunc.compile()

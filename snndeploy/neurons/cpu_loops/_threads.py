@@ -15,8 +15,7 @@ switches the choice to ``pool``, recording why (``threading_choice().reason``).
 
 Ranges: ``split_run`` cuts the n neurons into contiguous ranges aligned to ``BLOCK``, one per thread
 (``torch.get_num_threads()``, at most one range per ``MIN_WORK`` neuron-steps). Each neuron's time loop runs in one
-thread, so results do not depend on the split, except KLIF's k gradient, a sum over neurons whose per-range partial
-sums (float64) come back in range order.
+thread, so results do not depend on the split.
 """
 
 from __future__ import annotations
@@ -113,32 +112,32 @@ def set_threading(mode: str, reason: str = "set_threading()") -> Threading:
     return previous
 
 
-def split_run(kernel: Callable[..., Any], n: int, steps: int, *args: Any, result: bool = False) -> list[Any]:
+def split_run(kernel: Callable[..., Any], n: int, steps: int, *args: Any) -> None:
     """Run ``kernel(*args, n0, n1)`` over contiguous neuron ranges ``[n0, n1)`` covering ``0..n`` on the threads of
-    ``threading_choice()``; with ``result`` the kernels' float return values come back in range order."""
+    ``threading_choice()``."""
     threads = max(1, min(torch.get_num_threads(), (n * max(steps, 1)) // MIN_WORK, -(-n // BLOCK)))
     per = -(-(-(-n // threads)) // BLOCK) * BLOCK
     ranges = max(1, -(-n // per))
     if _choice.mode == "openmp":
         kinds = kinds_of(args)
         try:
-            compiled = entry(kernel, kinds, result)
+            compiled = entry(kernel, kinds)
         except Exception as exc:  # a numba/LLVM that cannot build it: switch to the pool, say why once
             reason = f"the OpenMP entry of {kernel.__name__} could not be compiled ({type(exc).__name__}: {exc})"
             warnings.warn(f"snndeploy: the fused CPU loops switch to a thread pool: {reason}", RuntimeWarning,
                           stacklevel=3)
             set_threading("pool", reason)
         else:
-            return _run_entry(compiled, n, per, ranges, args, result)
-    return _run_pool(kernel, n, per, ranges, args, result)
+            _run_entry(compiled, n, per, ranges, args)
+            return
+    _run_pool(kernel, n, per, ranges, args)
 
 
-def _run_entry(compiled: Entry, n: int, per: int, ranges: int, args: tuple, result: bool) -> list[Any]:
+def _run_entry(compiled: Entry, n: int, per: int, ranges: int, args: tuple) -> None:
     floats = np.zeros(max(1, len(args)), np.float64)
     counter = np.zeros(1, np.int64)
-    results = np.zeros(ranges, np.float64)
     desc = np.zeros(Descriptor.ARGS + 3 * len(args), np.int64)
-    desc[: Descriptor.ARGS] = (floats.ctypes.data, counter.ctypes.data, ranges, per, n, results.ctypes.data)
+    desc[: Descriptor.ARGS] = (floats.ctypes.data, counter.ctypes.data, ranges, per, n)
     for i, a in enumerate(args):
         s = Descriptor.ARGS + 3 * i
         if isinstance(a, np.ndarray):
@@ -152,7 +151,6 @@ def _run_entry(compiled: Entry, n: int, per: int, ranges: int, args: tuple, resu
         compiled.call(desc.ctypes.data)
     else:  # the team may be smaller than asked for (nested regions, limits): its threads claim every range
         _GOMP.GOMP_parallel(compiled.address, desc.ctypes.data, ranges, 0)
-    return list(results) if result else [None] * ranges
 
 
 _pool_lock = threading.Lock()
@@ -172,11 +170,13 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def _run_pool(kernel: Callable[..., Any], n: int, per: int, ranges: int, args: tuple, result: bool) -> list[Any]:
+def _run_pool(kernel: Callable[..., Any], n: int, per: int, ranges: int, args: tuple) -> None:
     bounds = [(r * per, min(n, (r + 1) * per)) for r in range(ranges)]
     if ranges == 1:
-        return [kernel(*args, 0, n)]
+        kernel(*args, 0, n)
+        return
     # The calling thread runs the first range itself: one thread per core, none waiting idle.
     futures = [_executor(ranges - 1).submit(kernel, *args, n0, n1) for n0, n1 in bounds[1:]]
-    first = kernel(*args, *bounds[0])
-    return [first] + [f.result() for f in futures]
+    kernel(*args, *bounds[0])
+    for f in futures:
+        f.result()

@@ -20,8 +20,10 @@ from ._common import (
     BLOCK,
     as_array,
     charge,
+    chunk_tails,
     f32,
     fix_sigmoid_tails,
+    fix_surrogate_tails,
     flat_or_empty,
     load_state,
     njit,
@@ -31,6 +33,7 @@ from ._common import (
     surrogate_args,
     surrogate_into,
 )
+from ._buffers import empty
 from ._threads import split_run
 
 __all__ = ["clif_forward", "clif_backward", "LOOPS", "clif_seq_numba"]
@@ -70,7 +73,8 @@ def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, th, tails, n0, n1
 
 
 @njit
-def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, th, beta, detach, kind, alpha, half, inv, atan, n0, n1):  # pragma: no cover
+def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, th, beta, detach, kind, alpha, half, inv, atan,
+              tails, tails_at, n0, n1):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     scratch = np.empty((6, BLOCK), np.float32)
@@ -85,12 +89,16 @@ def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, th, beta, det
         for t in range(up_seq.shape[0] - 1, -1, -1):
             upr, mpr, gr, xr = up_seq[t, c0:c1], mp_seq[t, c0:c1], g_s[t, c0:c1], g_x[t, c0:c1]
             # coefficients from u' and m[t−1] (read before g_x, maybe u''s memory, is written)
+            rows = tails[tails_at[t]:tails_at[t + 1]]  # where the eager loops' sigmoids use libm
             surrogate_into(upr, th, sg, kind, alpha, half, inv, atan)  # sg(u' − V_th)
+            fix_surrogate_tails(upr, th, sg, c0, rows, kind, alpha)
             for j in range(n):
                 sig_u[j] = sigmoid(upr[j] / tau)
+            fix_sigmoid_tails(upr, tau, sig_u, c0, rows)
             for j in range(n):  # m[t] = m[t−1]·σ(u'/τ) + s, as in the forward
                 a_c[j] = mpr[j] * sig_u[j] + (one if upr[j] >= th else zero)
             sigmoid_into(a_c, sig_m)  # (not in place: a loop over aliased arrays does not vectorise)
+            fix_sigmoid_tails(a_c, one, sig_m, c0, rows)
             for j in range(n):
                 s = one if upr[j] >= th else zero
                 a_c[j] = s * (one - sig_m[j]) * sig_m[j]  # A = s·σ'(m[t])
@@ -100,7 +108,7 @@ def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, th, beta, det
                 g_ms = gm[j] - gu[j] * a_c[j]  # g_m* = g_m − g_u·A
                 g_up = gr[j] * sg[j] + g_ms * f_c[j] + gu[j] * g_c[j]  # g_u' = g_spike·sg + g_m*·F + g_u·G
                 gm[j] = g_ms * sig_u[j]  # g_m[t−1] = g_m*·σ(u'/τ)
-                gu[j] = beta * g_up  # g_u[t−1] = β·g_u'
+                gu[j] = g_up * beta  # g_u[t−1] = β·g_u'
                 xr[j] = g_up
 
 
@@ -111,9 +119,9 @@ def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParam
     require_device(x32, "numba", "cpu")
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
-    s_seq = torch.empty(x2.shape, dtype=torch.float32)
-    up_seq = torch.empty((T if save else 1, x2.shape[1]), dtype=torch.float32)
-    mp_seq = torch.empty((T if save else 2, x2.shape[1]), dtype=torch.float32)
+    s_seq = empty(x2.shape)
+    up_seq = empty((T if save else 1, x2.shape[1]))
+    mp_seq = empty((T if save else 2, x2.shape[1]))
     u, m_last = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
     split_run(_forward, u.numel(), T, as_array(x2), flat_or_empty(u0), flat_or_empty(m0), as_array(u), as_array(mp_seq),
               as_array(m_last), as_array(s_seq), as_array(up_seq), f32(p.tau), f32(p.v_threshold), sigmoid_tails(u.numel()))
@@ -131,7 +139,8 @@ def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor
     split_run(_backward, g_u.numel(), T, as_array(up_seq.reshape(T, -1)), as_array(mp_seq.reshape(T, -1)),
               as_array(g_spikes.float().contiguous().reshape(T, -1)), flat_or_empty(g_uT), flat_or_empty(g_mT),
               as_array(g_u.reshape(-1)), as_array(g_m.reshape(-1)), as_array(g_x.reshape(T, -1)), f32(p.tau),
-              f32(p.v_threshold), f32(beta), bool(p.detach_reset), *surrogate_args(p.surrogate))
+              f32(p.v_threshold), f32(beta), bool(p.detach_reset), *surrogate_args(p.surrogate),
+              *chunk_tails(T, g_u.numel()))
     return g_x, g_u, g_m
 
 

@@ -20,8 +20,10 @@ from ._common import (
     BLOCK,
     as_array,
     charge,
+    chunk_tails,
     f32,
     fix_sigmoid_tails,
+    fix_surrogate_tails,
     flat_or_empty,
     load_state,
     njit,
@@ -30,6 +32,7 @@ from ._common import (
     surrogate_args,
     surrogate_into,
 )
+from ._buffers import empty
 from ._threads import split_run
 
 __all__ = ["ilif_forward", "ilif_backward", "LOOPS", "ilif_seq_numba"]
@@ -78,7 +81,7 @@ def _forward(x, v0, m0, i0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, 
 
 @njit
 def _backward(x, h_seq, m_seq, ipos_seq, g_s, g_v0, g_m0, g_v, g_m, g_p, g_sp, g_i, g_xp, g_x, th, beta, gamma, detach,
-              has_sp, has_i, has_xp, kind, alpha, half, inv, atan, n0, n1):  # pragma: no cover
+              has_sp, has_i, has_xp, kind, alpha, half, inv, atan, tails, tails_at, n0, n1):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     T = h_seq.shape[0]
@@ -96,8 +99,11 @@ def _backward(x, h_seq, m_seq, ipos_seq, g_s, g_v0, g_m0, g_v, g_m, g_p, g_sp, g
             hr, mr, xr_in, ipr = h_seq[t, c0:c1], m_seq[t, c0:c1], x[t, c0:c1], ipos_seq[t, c0:c1]
             gr, gxr = g_s[t, c0:c1], g_x[t, c0:c1]
             # coefficients (H read before g_x, maybe H's memory, is written)
+            rows = tails[tails_at[t]:tails_at[t + 1]]  # where the eager loops' sigmoids use libm
             surrogate_into(hr, th, sg, kind, alpha, half, inv, atan)  # sg(H − V_th)
+            fix_surrogate_tails(hr, th, sg, c0, rows, kind, alpha)
             sigmoid_into(mr, sig_m)
+            fix_sigmoid_tails(mr, one, sig_m, c0, rows)
             for j in range(n):
                 h = hr[j]
                 s = one if h >= th else zero
@@ -120,7 +126,7 @@ def _backward(x, h_seq, m_seq, ipos_seq, g_s, g_v0, g_m0, g_v, g_m, g_p, g_sp, g
                 gmj = gm[j] - gv[j] * a_c[j]  # g_m* (also g_m[t−1])
                 g_h = p_t + gv[j] * c_v[j] + gmj * c_m[j] + gp[j] * c_p[j]
                 gm[j] = gmj
-                gv[j] = beta * g_h  # g_v[t−1] = β·g_H
+                gv[j] = g_h * beta  # g_v[t−1] = β·g_H
                 g_xt = g_h + gp[j] * s_b[j]  # g_x[t] = g_H + g_P·s
                 if last and has_xp:
                     g_xt = g_xt + g_xp[c0 + j]
@@ -140,10 +146,10 @@ def ilif_forward(x32: Tensor, v0: Tensor | None, m0: Tensor | None, i0: Tensor |
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
     N = x2.shape[1]
-    s_seq = torch.empty(x2.shape, dtype=torch.float32)
-    h_seq = torch.empty((T if save else 1, N), dtype=torch.float32)
-    m_seq = torch.empty((T if save else 2, N), dtype=torch.float32)
-    ipos_seq = torch.empty((T if save else 1, N), dtype=torch.bool)
+    s_seq = empty(x2.shape)
+    h_seq = empty((T if save else 1, N))
+    m_seq = empty((T if save else 2, N))
+    ipos_seq = empty((T if save else 1, N), torch.bool)
     v, i = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
     split_run(_forward, v.numel(), T, as_array(x2), *(flat_or_empty(t) for t in (v0, m0, i0, xp0, sp0)), as_array(v),
               as_array(i), as_array(s_seq), as_array(h_seq), as_array(m_seq), as_array(ipos_seq), f32(p.tau),
@@ -166,7 +172,7 @@ def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor,
               flat(g_spikes.float().contiguous()), flat_or_empty(g_v), flat_or_empty(g_m), as_array(gv.reshape(-1)),
               as_array(gm.reshape(-1)), as_array(gp.reshape(-1)), *(flat_or_empty(g) for g in (g_sp, g_i, g_xp)),
               flat(g_x), f32(p.v_threshold), f32(beta), f32(p.inhibition), bool(p.detach_reset), g_sp is not None,
-              g_i is not None, g_xp is not None, *surrogate_args(p.surrogate))
+              g_i is not None, g_xp is not None, *surrogate_args(p.surrogate), *chunk_tails(T, gv.numel()))
     return g_x, gv, gm, gp
 
 

@@ -1,10 +1,10 @@
-"""Fused CPU loops of ``KLIFFunction`` (forward and reverse-time backward, with the gradient of k), compiled
-with numba.
+"""KLIF's BPTT loops (with the gradient of k) fused and compiled with numba (engine ``numba``, CPU tensors).
 
-Same maths, same saved tensor (H, float32) and the same float32 operations as the eager loops of
-``snndeploy/neurons/klif.py``, whose module docstring gives the equations and the BPTT recursion. The gradient of
-k, Σ g_F·H over neurons and steps, is summed in float64 per neuron (a vectorisable elementwise update) and then
-over the neurons of each thread's range; ``split_run`` returns those partial sums in range order.
+Same maths, same saved tensor (H, float32) and the same float32 operations, in the same order, as the eager loops
+(``snndeploy/neurons/eager_loops/klif.py``; equations in ``snndeploy/neurons/klif.py``): spikes, states and gradients
+are bit-identical to them. The gradient of k, Σ g_F·H over neurons and steps, is accumulated per neuron in float64
+(exact products, one rounding per step, reverse time order, as the eager loops do) and summed over neurons by
+``KLIFFunction``, so it does not depend on how the neurons are split over threads.
 """
 
 from __future__ import annotations
@@ -21,13 +21,16 @@ from ._common import (
     BLOCK,
     as_array,
     charge,
+    chunk_tails,
     f32,
+    fix_surrogate_tails,
     flat_or_empty,
     load_state,
     njit,
     surrogate_args,
     surrogate_into,
 )
+from ._buffers import empty
 from ._threads import split_run
 
 __all__ = ["klif_forward", "klif_backward", "LOOPS", "klif_seq_numba"]
@@ -54,19 +57,18 @@ def _forward(x, v0, v, s_out, h_out, k, tau, th, v_reset, decay_input, n0, n1): 
 
 
 @njit
-def _backward(h_seq, g_s, g_v0, g_v, g_x, k, th, v_reset, ak, bk, detach, kind, alpha, half, inv, atan, n0, n1):  # pragma: no cover
+def _backward(h_seq, g_s, g_v0, g_v, g_x, acc, k, th, v_reset, ak, bk, detach, kind, alpha, half, inv, atan, tails,
+              tails_at, n0, n1):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     scratch = np.empty((5, BLOCK), np.float32)
-    acc = np.zeros(BLOCK, np.float64)  # Σ_t g_F·H per neuron of the block
-    total = 0.0
     for c0 in range(n0, n1, BLOCK):
         c1 = min(c0 + BLOCK, n1)
         n = c1 - c0
         hb, pos, f, sg, c = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n], scratch[4, :n]
-        gv = g_v[c0:c1]
+        gv, ab = g_v[c0:c1], acc[c0:c1]  # ab: Σ_t g_F·H per neuron (float64)
         load_state(gv, g_v0, c0)
-        acc[:n] = 0.0
+        ab[:] = 0.0
         for t in range(h_seq.shape[0] - 1, -1, -1):
             hr, gr, xr = h_seq[t, c0:c1], g_s[t, c0:c1], g_x[t, c0:c1]
             for j in range(n):  # H (copied: g_x may share its memory), [kH > 0], F = ReLU(kH)
@@ -76,19 +78,17 @@ def _backward(h_seq, g_s, g_v0, g_v, g_x, k, th, v_reset, ak, bk, detach, kind, 
                 pos[j] = one if kh > zero else zero
                 f[j] = kh if kh > zero else zero
             surrogate_into(f, th, sg, kind, alpha, half, inv, atan)  # sg(F − V_th)
-            for j in range(n):  # sg·[kH > 0];  C = [kH > 0]·((1 − S) + sg·(V_r − F))
+            fix_surrogate_tails(f, th, sg, c0, tails[tails_at[t]:tails_at[t + 1]], kind, alpha)
+            for j in range(n):  # sg·[kH > 0];  C = [kH > 0]·(1 − S) + sg·[kH > 0]·(V_r − F)
                 sg[j] = sg[j] * pos[j]
                 c[j] = (one if f[j] < th else zero) * pos[j]
                 if not detach:
                     c[j] = c[j] + sg[j] * (v_reset - f[j])
             for j in range(n):  # g_F = g_spike·sg + g_V·C;  g_V[t−1] = a·k·g_F;  g_X = b·k·g_F
                 g_f = gr[j] * sg[j] + gv[j] * c[j]
-                gv[j] = ak * g_f
-                xr[j] = bk * g_f
-                acc[j] += np.float64(g_f) * np.float64(hb[j])
-        for j in range(n):
-            total += acc[j]
-    return total
+                gv[j] = g_f * ak
+                xr[j] = g_f * bk
+                ab[j] += np.float64(g_f) * np.float64(hb[j])
 
 
 def klif_forward(x32: Tensor, v0: Tensor | None, k: Tensor, p: KLIFParams,
@@ -99,8 +99,8 @@ def klif_forward(x32: Tensor, v0: Tensor | None, k: Tensor, p: KLIFParams,
     k = float(k.detach().float())
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
-    s_seq = torch.empty(x2.shape, dtype=torch.float32)
-    h_seq = torch.empty((T if save else 1, x2.shape[1]), dtype=torch.float32)
+    s_seq = empty(x2.shape)
+    h_seq = empty((T if save else 1, x2.shape[1]))
     v = torch.empty(x2.shape[1], dtype=torch.float32)
     split_run(_forward, v.numel(), T, as_array(x2), flat_or_empty(v0), as_array(v), as_array(s_seq), as_array(h_seq),
               f32(k), f32(p.tau), f32(p.v_threshold), f32(p.v_reset), bool(p.decay_input))
@@ -109,18 +109,19 @@ def klif_forward(x32: Tensor, v0: Tensor | None, k: Tensor, p: KLIFParams,
 
 def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: Tensor, p: KLIFParams,
                   g_x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(grad x, grad v0, grad k) of KLIF, written into ``g_x`` (which may be ``h_seq`` itself); grad k is a 0-dim
-    float64 tensor (the per-range float64 sums added in range order)."""
+    """(grad x, grad v0, per-neuron parts of grad k) of KLIF, written into ``g_x`` (which may be ``h_seq`` itself);
+    the parts are Σ_t g_F·H per neuron in float64, summed by ``KLIFFunction``."""
     k = float(k.detach().float())
     T = h_seq.shape[0]
     a, b = charge_grads(p.tau, p.decay_input)
     g_v = torch.empty(h_seq.shape[1:], dtype=torch.float32)
-    parts = split_run(_backward, g_v.numel(), T, as_array(h_seq.reshape(T, -1)),
-                      as_array(g_spikes.float().contiguous().reshape(T, -1)), flat_or_empty(g_vT), as_array(g_v.reshape(-1)),
-                      as_array(g_x.reshape(T, -1)), f32(k), f32(p.v_threshold), f32(p.v_reset), f32(a * k), f32(b * k),
-                      bool(p.detach_reset), *surrogate_args(p.surrogate), result=True)
-    return g_x, g_v, torch.tensor(sum(parts), dtype=torch.float64)
-
+    N = g_v.numel()
+    parts = torch.empty(N, dtype=torch.float64)
+    split_run(_backward, N, T, as_array(h_seq.reshape(T, N)), as_array(g_spikes.float().contiguous().reshape(T, N)),
+              flat_or_empty(g_vT), as_array(g_v.reshape(N)), as_array(g_x.reshape(T, N)), as_array(parts), f32(k),
+              f32(p.v_threshold), f32(p.v_reset), f32(a * k), f32(b * k), bool(p.detach_reset),
+              *surrogate_args(p.surrogate), *chunk_tails(T, N))
+    return g_x, g_v, parts
 
 LOOPS = BPTTLoops("numba", klif_forward, klif_backward)
 klif_seq_numba = register_impl("klif", Backend.NUMBA)(make_seq(LOOPS))

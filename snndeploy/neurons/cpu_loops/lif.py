@@ -1,9 +1,10 @@
-"""Fused CPU loops of ``LIFFunction`` (forward and reverse-time backward), compiled with numba.
+"""LIF's BPTT loops fused and compiled with numba (engine ``numba``, CPU tensors).
 
-Same maths, same saved tensor (H, float32) and the same float32 operations as the eager loops of
-``snndeploy/neurons/lif.py``, whose module docstring gives the equations and the BPTT recursion. The whole time loop
-runs in one compiled call per block of ``BLOCK`` neurons (states stay in cache); per step, the per-neuron
-coefficients come from one simple loop and the recurrence from another, so that both vectorise.
+Same maths, same saved tensor (H, float32) and the same float32 operations, in the same order, as the eager loops
+(``snndeploy/neurons/eager_loops/lif.py``; equations and recursion in ``snndeploy/neurons/lif.py``), so spikes,
+states and gradients are bit-identical to them. The whole time loop runs in one compiled call per block of ``BLOCK``
+neurons (states stay in cache); per step, the per-neuron coefficients come from one simple loop and the recurrence
+from another, so that both vectorise.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from ..bptt import BPTTLoops
 from ..dynamics import charge_grads
 from ..engine import Backend, register_impl, require_device
 from ..lif import LIFParams, make_seq
+from ._buffers import empty
 from ._common import (
     BLOCK,
     as_array,
     charge,
+    chunk_tails,
     f32,
+    fix_surrogate_tails,
     flat_or_empty,
     load_state,
     njit,
@@ -54,7 +58,8 @@ def _forward(x, v0, v, s_out, h_out, tau, th, v_rest, v_reset, decay_input, hard
 
 
 @njit
-def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind, alpha, half, inv, atan, n0, n1):  # pragma: no cover
+def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind, alpha, half, inv, atan, tails,
+              tails_at, n0, n1):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     scratch = np.empty((2, BLOCK), np.float32)
@@ -68,6 +73,7 @@ def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind,
             hr, gr, xr = h_seq[t, c0:c1], g_s[t, c0:c1], g_x[t, c0:c1]
             # coefficients from H (read before g_x, maybe the same memory, is written)
             surrogate_into(hr, th, sg, kind, alpha, half, inv, atan)  # sg(H − V_th)
+            fix_surrogate_tails(hr, th, sg, c0, tails[tails_at[t]:tails_at[t + 1]], kind, alpha)
             if hard:  # C = ∂V/∂H + sg·∂V/∂S = (1 − S) + sg·(V_r − H)
                 for j in range(n):
                     c[j] = one if hr[j] < th else zero
@@ -82,8 +88,8 @@ def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind,
                     c[j] = one - th * sg[j]
             for j in range(n):  # g_H = g_spike·sg + g_V·C;  g_X = b·g_H;  g_V[t−1] = a·g_H
                 g_h = gr[j] * sg[j] + gv[j] * c[j]
-                xr[j] = b * g_h
-                gv[j] = a * g_h
+                xr[j] = g_h * b
+                gv[j] = g_h * a
 
 
 def lif_forward(x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True) -> tuple[Tensor, Tensor, Tensor]:
@@ -94,11 +100,12 @@ def lif_forward(x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True)
     require_device(x32, "numba", "cpu")
     T = x32.shape[0]
     x2 = x32.contiguous().reshape(T, -1)
-    s_seq = torch.empty(x2.shape, dtype=torch.float32)
-    h_seq = torch.empty((T if save else 1, x2.shape[1]), dtype=torch.float32)
-    v = torch.empty(x2.shape[1], dtype=torch.float32)
+    N = x2.shape[1]
+    s_seq = empty((T, N))
+    h_seq = empty((T if save else 1, N))
+    v = torch.empty(N, dtype=torch.float32)
     v_reset = p.v_reset if p.hard else 0.0
-    split_run(_forward, v.numel(), T, as_array(x2), flat_or_empty(v0), as_array(v), as_array(s_seq), as_array(h_seq),
+    split_run(_forward, N, T, as_array(x2), flat_or_empty(v0), as_array(v), as_array(s_seq), as_array(h_seq),
               f32(p.tau), f32(p.v_threshold), f32(p.v_rest), f32(v_reset), bool(p.decay_input), bool(p.hard))
     return s_seq.reshape(x32.shape), h_seq.reshape(-1, *x32.shape[1:]), v.reshape(x32.shape[1:])
 
@@ -109,10 +116,12 @@ def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p: LIFPar
     T = h_seq.shape[0]
     a, b = charge_grads(p.tau, p.decay_input)
     g_v = torch.empty(h_seq.shape[1:], dtype=torch.float32)
+    N = g_v.numel()
     v_reset = p.v_reset if p.hard else 0.0
-    split_run(_backward, g_v.numel(), T, as_array(h_seq.reshape(T, -1)), as_array(g_spikes.float().contiguous().reshape(T, -1)),
-              flat_or_empty(g_vT), as_array(g_v.reshape(-1)), as_array(g_x.reshape(T, -1)), f32(p.v_threshold), f32(v_reset),
-              f32(a), f32(b), bool(p.hard), bool(p.detach_reset), *surrogate_args(p.surrogate))
+    split_run(_backward, N, T, as_array(h_seq.reshape(T, N)), as_array(g_spikes.float().contiguous().reshape(T, N)),
+              flat_or_empty(g_vT), as_array(g_v.reshape(N)), as_array(g_x.reshape(T, N)), f32(p.v_threshold),
+              f32(v_reset), f32(a), f32(b), bool(p.hard), bool(p.detach_reset), *surrogate_args(p.surrogate),
+              *chunk_tails(T, N))
     return g_x, g_v
 
 

@@ -5,7 +5,9 @@ buffers; m[t] is written straight into the saved slot of step t + 1, and u' − 
 (s·(V_th + σ(m)) is exact for s ∈ {0, 1}). Backward: the recursion of ``snndeploy/neurons/clif.py`` regrouped as
     g_m* = g_m − g_u·A,   g_u' = P + g_m*·F + g_u·G,   g_m[t−1] = g_m*·σ(u'/τ),   g_u[t−1] = β·g_u'
 with A = s·σ'(m[t]), P = g_spike·sg, F = sg + m[t−1]·σ'(u'/τ)/τ and G = 1 − (V_th + σ(m[t]))·sg (G = 1 with
-detach_reset) computed for a chunk of steps at once; five ops per step stay in the reverse-time loop.
+detach_reset) computed for a chunk of steps at once; eight ops per step stay in the reverse-time loop. Every
+product and sum rounds on its own (no ``addcmul``: PyTorch fuses it into one rounding where the CPU has FMA), so the
+fused engines, which repeat these operations, give bit-identical gradients.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor
     g_u = state_or_zeros(g_uT, up_seq)
     g_m = state_or_zeros(g_mT, up_seq)
     g_ms = torch.empty_like(g_u)  # g_m*
+    tmp = torch.empty_like(g_u)
     for t0, t1 in reverse_chunks(up_seq.shape[0], up_seq[0].numel()):
         up, mp = up_seq[t0:t1], mp_seq[t0:t1]
         s = torch.ge(up, th, out=torch.empty_like(up))  # float mask: bool tensors are slow on CPU
@@ -75,12 +78,12 @@ def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor
         torch.mul(g_spikes[t0:t1], sg, out=g_x[t0:t1])  # P
         for t in range(t1 - 1, t0 - 1, -1):
             i = t - t0
-            torch.addcmul(g_m, g_u, a_coef[i], value=-1.0, out=g_ms)  # g_m* = g_m − g_u·A
-            g_up = g_x[t].addcmul_(g_ms, f_coef[i])
+            torch.sub(g_m, torch.mul(g_u, a_coef[i], out=tmp), out=g_ms)  # g_m* = g_m − g_u·A
+            g_up = g_x[t].add_(torch.mul(g_ms, f_coef[i], out=tmp))  # P + g_m*·F
             if g_coef is None:
                 g_up.add_(g_u)
             else:
-                g_up.addcmul_(g_u, g_coef[i])
+                g_up.add_(torch.mul(g_u, g_coef[i], out=tmp))  # + g_u·G
             torch.mul(g_ms, sig_u[i], out=g_m)  # g_m[t−1] = g_m*·σ(u'/τ)
             torch.mul(g_up, beta, out=g_u)  # g_u[t−1] = β·g_u'
     return g_x, g_u, g_m

@@ -6,7 +6,9 @@ reference's roundings. Backward: the recursion of ``snndeploy/neurons/ilif.py`` 
     g_m* = g_m − g_v·A;   g_H = P + g_v·C_v + g_m*·C_m + g_P·C_p
     g_x[t] = g_H + g_P·s;   g_v[t−1] = β·g_H;   g_m[t−1] = g_m*;   g_P[t−1] = γ·(g_P − g_H·[I > 0])
 with A = s·σ'(m), P = g_spike·sg, C_v = 1 − (σ(m) + V_th)·sg, C_m = s·(1 − V_th·sg) + v'·sg, C_p = x·sg
-(with detach_reset: C_v = 1, C_m = s + v'·sg) computed for a chunk of steps at once.
+(with detach_reset: C_v = 1, C_m = s + v'·sg) computed for a chunk of steps at once. Every product and sum rounds
+on its own (no ``addcmul``: PyTorch fuses it into one rounding where the CPU has FMA), so the fused engines, which
+repeat these operations, give bit-identical gradients.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor,
     g_m = state_or_zeros(g_m, h_seq)
     T = h_seq.shape[0]
     g_p = torch.zeros_like(g_v)  # gradient of P[t] = I[t] + x[t]·s[t]
-    tmp = torch.empty_like(g_v)
+    tmp, tmp2 = torch.empty_like(g_v), torch.empty_like(g_v)
     for t0, t1 in reverse_chunks(T, h_seq[0].numel()):
         h, m, x = h_seq[t0:t1], m_seq[t0:t1], x_seq[t0:t1].float()
         s = torch.ge(h, th, out=torch.empty_like(h))  # float mask: bool tensors are slow on CPU
@@ -82,23 +84,23 @@ def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor,
             c_v = sig_m.add_(th).mul_(sg).neg_().add_(1.0)  # 1 − (σ(m) + V_th)·sg
         torch.mul(g_spikes[t0:t1], sg, out=g_x[t0:t1])  # P
         if t1 == T and g_sp is not None:  # the final state's s_prev is s[T−1]
-            g_x[T - 1].addcmul_(g_sp.float(), sg[-1])
+            g_x[T - 1].add_(g_sp.float() * sg[-1])
         ipos = ipos_seq[t0:t1].float()
         for t in range(t1 - 1, t0 - 1, -1):
             j = t - t0
-            g_m.addcmul_(g_v, a_coef[j], value=-1.0)  # g_m* (also g_m[t−1])
+            g_m.sub_(torch.mul(g_v, a_coef[j], out=tmp))  # g_m* (also g_m[t−1])
             g_h = g_x[t]
             if c_v is None:
                 g_h.add_(g_v)
             else:
-                g_h.addcmul_(g_v, c_v[j])
-            g_h.addcmul_(g_m, c_m[j]).addcmul_(g_p, c_p[j])  # g_H
+                g_h.add_(torch.mul(g_v, c_v[j], out=tmp))
+            g_h.add_(torch.mul(g_m, c_m[j], out=tmp)).add_(torch.mul(g_p, c_p[j], out=tmp))  # g_H
             torch.mul(g_h, beta, out=g_v)  # g_v[t−1] = β·g_H
-            torch.mul(g_h, ipos[j], out=tmp)  # g_H·[I > 0]
-            g_h.addcmul_(g_p, s[j])  # g_x[t] = g_H + g_P·s
+            torch.mul(g_h, ipos[j], out=tmp2)  # g_H·[I > 0]
+            g_h.add_(torch.mul(g_p, s[j], out=tmp))  # g_x[t] = g_H + g_P·s
             if t == T - 1 and g_i is not None:  # the final state's i is I[T−1]
                 g_p.add_(g_i.float())
-            g_p.sub_(tmp).mul_(gamma)  # g_P[t−1] = γ·g_I[t]
+            g_p.sub_(tmp2).mul_(gamma)  # g_P[t−1] = γ·g_I[t]
     if g_xp is not None:  # the final state's x_prev is x[T−1]
         g_x[T - 1].add_(g_xp.float())
     return g_x, g_v, g_m, g_p

@@ -3,8 +3,10 @@
 Forward: the float32 operations of ``klif_step`` in the same order (bit-identical spikes and states) into owned
 buffers; the hard reset F(1 − S) + V_r·S is ``mul`` + ``add(alpha=V_r)`` (exact products for S ∈ {0, 1}).
 Backward: the recursion of ``snndeploy/neurons/klif.py`` regrouped as g_F = P + g_V·C with P = g_spike·sg·[kH > 0]
-and C = [kH > 0]·((V_r − F)·sg + 1 − S) computed for a chunk of steps at once; g_k = Σ g_F·H and g_X = b·k·g_F are
-computed per chunk after its reverse loop.
+and C = [kH > 0]·((V_r − F)·sg + 1 − S) computed for a chunk of steps at once; g_X = b·k·g_F per chunk after its
+reverse loop; g_k per neuron, Σ_t g_F·H in float64 (``KLIFFunction`` sums over neurons). Every product and sum
+rounds on its own (no ``addcmul``: PyTorch fuses it into one rounding where the CPU has FMA), so the fused engines,
+which repeat these operations, give bit-identical gradients.
 """
 
 from __future__ import annotations
@@ -41,15 +43,16 @@ def klif_forward(x32: Tensor, v0: Tensor | None, k: Tensor, p: KLIFParams,
 
 def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: Tensor, p: KLIFParams,
                   g_x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(grad x, grad v0, grad k) of KLIF, written into ``g_x`` (which may be ``h_seq`` itself: step t of H is read
-    before step t of ``g_x`` is written)."""
+    """(grad x, grad v0, per-neuron parts of grad k) of KLIF, written into ``g_x`` (which may be ``h_seq`` itself:
+    step t of H is read before step t of ``g_x`` is written)."""
     a, b = charge_grads(p.tau, p.decay_input)
     kf = k.detach().float()
     kv = float(kf)
     th = p.v_threshold
     g_spikes = g_spikes.float()
     g_v = state_or_zeros(g_vT, h_seq)
-    g_k = torch.zeros((), dtype=torch.float32, device=h_seq.device)
+    tmp = torch.empty_like(g_v)
+    g_k = torch.zeros(g_v.shape, dtype=torch.float64, device=h_seq.device)  # Σ_t g_F·H per neuron
     for t0, t1 in reverse_chunks(h_seq.shape[0], h_seq[0].numel()):
         h = h_seq[t0:t1]  # intact until g_x[t0:t1] (maybe the same memory) is written at the end
         kh = h * kf
@@ -58,12 +61,12 @@ def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: Tenso
         sg = p.surrogate.grad_(f - th).mul_(pos)  # sg·[kH > 0]
         c = torch.lt(f, th, out=torch.empty_like(f)).mul_(pos)  # [kH > 0]·(1 − S)
         if not p.detach_reset:
-            c.addcmul_(sg, f.neg_().add_(p.v_reset))  # + [kH > 0]·sg·(V_r − F)
+            c.add_(sg * f.neg_().add_(p.v_reset))  # + [kH > 0]·sg·(V_r − F)
         g_f = sg.mul_(g_spikes[t0:t1])  # P = g_spike·sg·[kH > 0], then g_F in place
         for t in range(t1 - 1, t0 - 1, -1):
-            g = g_f[t - t0].addcmul_(g_v, c[t - t0])  # g_F = P + g_V·C
+            g = g_f[t - t0].add_(torch.mul(g_v, c[t - t0], out=tmp))  # g_F = P + g_V·C
             torch.mul(g, a * kv, out=g_v)  # g_V[t−1] = a·k·g_F
-        g_k += torch.dot(g_f.reshape(-1), h.reshape(-1))  # Σ g_F·H
+            g_k.add_(g.double().mul_(h[t - t0]))  # exact float64 product, one rounding per step
         torch.mul(g_f, b * kv, out=g_x[t0:t1])  # g_X = b·k·g_F
     return g_x, g_v, g_k
 

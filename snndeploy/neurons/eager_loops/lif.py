@@ -4,7 +4,9 @@ Forward: the float32 operations of ``lif_step`` in the same order (bit-identical
 buffers it owns; S·V_th is exact (S ∈ {0, 1}), so the soft reset is one ``add(alpha=−V_th)`` and the hard reset
 ``(1 − S)·H`` plus ``add(alpha=V_r)``. Backward: the recursion of ``snndeploy/neurons/lif.py`` regrouped as
 g_H = P + g_V·C with the non-recurrent parts P = g_spike·sg and C = ∂V/∂H + sg·∂V/∂S computed for a chunk of
-steps at once, so only two ops per step stay in the reverse-time loop.
+steps at once, so only three ops per step stay in the reverse-time loop. Every product and sum rounds on its own
+(no ``addcmul``, which PyTorch fuses into one rounding where the CPU has FMA): the fused engines repeat exactly these
+operations, so their gradients are bit-identical too.
 """
 
 from __future__ import annotations
@@ -45,13 +47,14 @@ def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p: LIFPar
     th = p.v_threshold
     g_spikes = g_spikes.float()
     g_v = state_or_zeros(g_vT, h_seq)
+    tmp = torch.empty_like(g_v)
     for t0, t1 in reverse_chunks(h_seq.shape[0], h_seq[0].numel()):
         h = h_seq[t0:t1]
         sg = p.surrogate.grad_(h - th)
         if p.hard:
             c = torch.lt(h, th, out=torch.empty_like(h))  # ∂V/∂H = 1 − S (float mask: bool is slow)
             if not p.detach_reset:
-                c.addcmul_(sg, p.v_reset - h)  # + sg·∂V/∂S, ∂V/∂S = V_r − H
+                c.add_(sg * (p.v_reset - h))  # + sg·∂V/∂S, ∂V/∂S = V_r − H
         elif not p.detach_reset:
             c = torch.mul(sg, -th).add_(1.0)  # 1 − V_th·sg
         else:
@@ -62,7 +65,7 @@ def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p: LIFPar
             if c is None:
                 g_h.add_(g_v)
             else:
-                g_h.addcmul_(g_v, c[t - t0])
+                g_h.add_(torch.mul(g_v, c[t - t0], out=tmp))  # P + g_V·C
             torch.mul(g_h, a, out=g_v)
     if b != 1.0:
         g_x.mul_(b)
