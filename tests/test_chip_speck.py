@@ -17,6 +17,7 @@ from torch import nn
 from snndeploy.errors import InvalidInputError, InvalidParameterError, ResourceLimitError
 from snndeploy.hardware.chips import ChipMappingError, get_chip
 from snndeploy.hardware.chips.speck import SpeckLayer, SpeckNetwork, iaf_multispike, sum_pool
+from snndeploy.hardware.chips.speck_fuzz import random_case
 from snndeploy.hardware.chips.speck_iaf import SpeckIAF
 from snndeploy.hardware.chips.speck_map import compare_mapping, encode_events, map_model
 from snndeploy.hardware.chips.speck_nir import network_to_nir, read_nir, to_sinabs_nir, write_artifacts
@@ -35,13 +36,13 @@ def lin(w, th, mv=None, bias=None, name="fc"):
 # -- the neuron, by hand ------------------------------------------------------------------------------------------
 def test_multispike_subtract_and_min_v_mem_by_hand():
     # θ = 3, min_v_mem = −4: 7 → 2 spikes, v 1; 1 → 0; 1−10 = −9 → clipped −4; −4+2 = −2; −2+6 = 4 → 1 spike, v 1
-    s, v = iaf_multispike(torch.tensor([7, 0, -10, 2, 6]).reshape(5, 1, 1), threshold=3, min_v_mem=-4)
+    s, v = iaf_multispike(np.array([7, 0, -10, 2, 6]).reshape(5, 1, 1), threshold=3, min_v_mem=-4)
     assert s.ravel().tolist() == [2, 0, 0, 0, 1]
     assert v.ravel().tolist() == [1, 1, -4, -2, 1]
 
 
 def test_threshold_comparison_is_v_at_least_theta_and_only_for_positive_v():
-    cur = torch.tensor([[5, 4, -10, 15]])  # one step, four neurons, θ = 5
+    cur = np.array([[5, 4, -10, 15]])  # one step, four neurons, θ = 5
     s, v = iaf_multispike(cur.reshape(1, 1, 4), threshold=5, min_v_mem=-32768)
     assert s.ravel().tolist() == [1, 0, 0, 3]  # v = θ fires, θ − 1 does not, v ≤ −θ gives 0 (not −2)
     assert v.ravel().tolist() == [0, 4, -10, 0]
@@ -117,6 +118,19 @@ def test_conv_stride_padding_pool_and_flatten_match_a_loop_reference():
         assert ours.shape == ref.shape
         np.testing.assert_array_equal(ours, ref.astype(np.int64))
     assert run.output.sum() > 0 and run.spikes[0].max() > 1  # the case exercises multi-spikes
+
+
+def test_random_networks_match_the_loop_reference():
+    rng = np.random.default_rng(11)
+    for _ in range(12):
+        case = random_case(rng, t_max=6, b_max=2)
+        for ours, ref in zip(case.network.run(case.x).spikes, _reference(case.network, case.x), strict=True):
+            np.testing.assert_array_equal(ours, ref.astype(np.int64).reshape(ours.shape))
+
+
+def test_sums_past_float32_range_stay_exact():
+    net = SpeckNetwork((1, 1, 1), (lin([[127]], 1, mv=-1),))
+    assert net.run(np.array([[[132201]]])).output.item() == 127 * 132201  # 16789527: odd, not a float32
 
 
 def test_silent_input_gives_no_spikes_and_bias_alone_drives():

@@ -3,9 +3,10 @@
 ``random_case(rng)`` draws a network of 1–4 layers (conv with random kernel 1–5, stride 1/2/4, padding 0–2, sum
 pooling 1/2/4 where it fits; linear layers, also after convs), weights in one of several styles (uniform over the
 whole int8 range, sparse, one-signed, tiny {−1, 0, 1}) with grid-edge values (−128, 127), optional biases,
-thresholds from 1 to 32767 and ``min_v_mem`` from −32768 to 0, and an input ``[T, B, C, H, W]`` with T ≤ 100
-(T log-uniform) that is silent, sparse, dense or saturating (many spikes per step). Inputs are scaled down until
-``float32_headroom`` < 2**24, the range in which sinabs' float32 forward must equal the integer model.
+thresholds from 1 to 32767 (mostly a fraction of a neuron's Σ|w|, so that layers fire), ``min_v_mem`` from −32768
+to 0, and an input ``[T, B, C, H, W]`` with T ≤ 100 (log-uniform) that is silent, sparse, dense or saturating
+(many spikes per step). Inputs are scaled down until ``float32_headroom`` < 2**24, the range in which sinabs'
+float32 forward must equal the integer model.
 
 Most networks sit on sinabs' grid edge (one parameter per layer at the end of its range), so
 ``DynapcnnNetwork(discretize=True)`` reproduces the integers, often from floats q·c with a random factor c per
@@ -51,8 +52,12 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return np.where(edges, rng.choice([-128, 127], shape), w).astype(np.int64)
 
 
-def _threshold(rng: np.random.Generator) -> int:
-    return int(np.clip(np.round(np.exp(rng.uniform(0.0, np.log(STATE_MAX)))), 1, STATE_MAX))
+def _threshold(rng: np.random.Generator, weight: np.ndarray) -> int:
+    """Log-uniform over 1..32767, or (mostly) around a fraction of one output's Σ|w|, so that layers fire."""
+    if rng.random() < 0.25:
+        return int(np.clip(np.round(np.exp(rng.uniform(0.0, np.log(STATE_MAX)))), 1, STATE_MAX))
+    drive = float(np.abs(weight).reshape(weight.shape[0], -1).sum(1).mean()) + 1.0
+    return int(np.clip(np.round(drive * 10 ** rng.uniform(-2.5, 0.0)), 1, STATE_MAX))
 
 
 def _min_v(rng: np.random.Generator, theta: int) -> int:
@@ -61,7 +66,7 @@ def _min_v(rng: np.random.Generator, theta: int) -> int:
 
 def _put_on_edge(rng: np.random.Generator, lyr: dict[str, Any]) -> None:
     """Make one parameter of the layer bind sinabs' scale (so its discretisation scale is exactly 1)."""
-    where = rng.choice(["weight", "threshold", "min_v_mem"] + (["bias"] if lyr["bias"] is not None else []))
+    where = rng.choice(["weight", "weight", "threshold", "min_v_mem"] + (["bias"] if lyr["bias"] is not None else []))
     if where == "weight":
         w = lyr["weight"].reshape(-1)
         w[rng.integers(w.size)] = 127 if w.max() >= -w.min() or rng.random() < 0.3 else -128
@@ -93,7 +98,7 @@ def _layers(rng: np.random.Generator, shape: tuple[int, int, int], edge: bool) -
             pool = int(rng.choice([p for p in (1, 2, 4) if p <= min(nh, nw)]))
             geo = {"stride": stride, "padding": pad, "pool": pool}
             shape = (out, nh // pool, nw // pool)
-        theta = _threshold(rng)
+        theta = _threshold(rng, weight)
         lyr = {"weight": weight, "threshold": theta, "min_v_mem": _min_v(rng, theta),
                "bias": rng.integers(-128, 128, out) if rng.random() < 0.3 else None}
         if edge:

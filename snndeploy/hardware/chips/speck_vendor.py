@@ -161,10 +161,12 @@ def run_artifact(nir_path: str | Path, network: SpeckNetwork, x: np.ndarray) -> 
     return SpeckVendorResult(res.run, res.params, True, {**res.placement, "modules": info.get("modules", [])})
 
 
-def probe_nir(nir_path: str | Path, input_shape: tuple[int, int, int], type_check: bool = False) -> dict[str, Any]:
-    """What sinabs makes of a NIR file (driver mode ``probe``): ``{"read", "from_nir", "dynapcnn": "ok" or the
-    error, "modules": [imported module types], "place": placement}``."""
-    meta = {"mode": "probe", "nir": str(Path(nir_path).resolve()), "input_shape": list(input_shape),
-            "type_check": type_check}
+def probe_nir(files: Sequence[tuple[str | Path, tuple[int, int, int]] | tuple[str | Path, tuple[int, int, int], bool]]
+              ) -> list[dict[str, Any]]:
+    """What sinabs makes of NIR files (driver mode ``probe``, one call), per ``(path, input_shape[, type_check])``
+    (``nir.read``'s type check, off by default): ``{"read", "from_nir", "dynapcnn": "ok" or the error, "modules":
+    [imported module types], "layers": number of DYNAP-CNN layers, "place": placement}``."""
+    meta = {"mode": "probe", "files": [{"nir": str(Path(f[0]).resolve()), "input_shape": list(f[1]),
+                                        "type_check": bool(f[2]) if len(f) > 2 else False} for f in files]}
     _, info = run_driver(VENDOR_ENV, DRIVER, {}, meta)
-    return info
+    return list(info["reports"])

@@ -19,9 +19,9 @@ nir, torch and numpy; never snndeploy; the real samna is kept out by ``sinabs_gu
   with ``nir.read(type_check=False)`` + ``sinabs.from_nir``, builds ``DynapcnnNetwork(discretize=True)``, places it
   and runs ``x`` as above (outputs ``a_l{j}_s``, ``a_l{j}_v``, ``a_l{j}_q*``; the imported module types in the meta).
 
-- ``"probe"``: ``meta["nir"]``, ``meta["input_shape"]``, ``meta["type_check"]``: reads the file and reports (meta
-  only) whether ``nir.read``, ``sinabs.from_nir`` and ``DynapcnnNetwork`` accept it, the imported module types and
-  the placement: how the vendor NIR dialect is measured.
+- ``"probe"``: ``meta["files"]``, each ``{"nir", "input_shape", "type_check"}``: reads each file and reports (meta
+  only) whether ``nir.read``, ``sinabs.from_nir`` and ``DynapcnnNetwork`` accept it, the imported module types, the
+  number of DYNAP-CNN layers and the placement: how the vendor NIR dialect is measured.
 
 The float32 forward is exact on integer-valued tensors while every partial sum stays below 2**24 (see
 ``snndeploy/hardware/chips/speck.py``).
@@ -157,28 +157,36 @@ def _mode_artifact(arrays: dict, meta: dict) -> tuple[dict, dict]:
     return out, {"place": _place(net), "modules": imported}
 
 
-def _mode_probe(arrays: dict, meta: dict) -> tuple[dict, dict]:
-    """What sinabs makes of a NIR file: the imported modules, and whether DynapcnnNetwork accepts the model."""
+def _probe_one(path: str, input_shape: list, type_check: bool) -> dict:
     report: dict = {}
     try:
-        graph = nir.read(meta["nir"], type_check=bool(meta.get("type_check", False)))
+        graph = nir.read(path, type_check=type_check)
         report["read"] = "ok"
     except Exception as exc:
-        return {}, {"read": f"{type(exc).__name__}: {exc}"}
+        report["read"] = f"{type(exc).__name__}: {exc}"
+        return report
     try:
         snn = sinabs.from_nir(graph, batch_size=1)
         report["modules"] = [type(m).__name__ for m in snn.modules() if m is not snn]
         report["from_nir"] = "ok"
     except Exception as exc:
         report["from_nir"] = f"{type(exc).__name__}: {exc}"
-        return {}, report
+        return report
     try:
-        net = DynapcnnNetwork(snn, input_shape=tuple(meta["input_shape"]), batch_size=1, discretize=True)
+        net = DynapcnnNetwork(snn, input_shape=tuple(input_shape), batch_size=1, discretize=True)
         report["dynapcnn"] = "ok"
+        report["layers"] = len(net.dynapcnn_layers)
         report["place"] = _place(net)
     except Exception as exc:
         report["dynapcnn"] = f"{type(exc).__name__}: {exc}"
-    return {}, report
+    return report
+
+
+def _mode_probe(arrays: dict, meta: dict) -> tuple[dict, dict]:
+    """What sinabs makes of NIR files: whether nir.read, sinabs.from_nir and DynapcnnNetwork accept each, the
+    imported module types, the number of DYNAP-CNN layers and the placement."""
+    return {}, {"reports": [_probe_one(f["nir"], f["input_shape"], bool(f.get("type_check", False)))
+                            for f in meta["files"]]}
 
 
 def main(src: str, dst: str) -> None:
