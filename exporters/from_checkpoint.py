@@ -1,4 +1,9 @@
-"""``export_checkpoint``: a training checkpoint → NIR (folded, calibrated) or ONNX (step / unrolled) file."""
+"""``export_checkpoint``: a training checkpoint → NIR (folded, calibrated) or ONNX (step / unrolled) file.
+
+``peer`` (``snndeploy export --for norse|spikingjelly|snntorch|sinabs|rockpool|spyx``) writes the NIR
+dialect that peer's importer runs with snndeploy's semantics (``exporters.nir_profiles``), with the
+approximations it needs recorded in the file's contract and their cost measured on the calibration data.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from snndeploy.errors import InvalidParameterError
 
 from .fold import FoldReport, fold
 from .nir import to_nir, write_nir
+from .nir_profiles import ProfileExport, write_for
 from .onnx import export_onnx_step, export_onnx_unrolled
 
 __all__ = ["FORMATS", "export_checkpoint"]
@@ -30,15 +36,22 @@ def export_checkpoint(
     data: str | None = None,
     data_dir: Path | None = None,
     limit: int = 256,
-) -> FoldReport | None:
-    """Write ``checkpoint`` to ``out`` in ``format`` (``FORMATS``); returns the fold report for NIR, else None.
+    peer: str | None = None,
+) -> FoldReport | ProfileExport | None:
+    """Write ``checkpoint`` to ``out`` in ``format`` (``FORMATS``); returns the fold report for NIR, the
+    ``ProfileExport`` for a peer profile, else None.
 
-    NIR: folded, calibrated on ``limit`` training samples of ``data`` (default: the embedded dataset matching the
+    NIR: folded, calibrated on ``limit`` training samples of ``data`` (default: the embedded dataset
+        matching the
     input shape), ``T`` recorded from ``time_steps`` or the data. ONNX unrolled needs ``time_steps``.
+    ``peer``: the NIR dialect of that peer (``format`` must be ``nir``; ``flat``/``soft_reset`` are the
+    profile's).
     """
     fmt = format.lower()
     if fmt not in FORMATS:
         raise InvalidParameterError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if peer is not None and fmt != "nir":
+        raise InvalidParameterError(f"--for {peer} writes NIR; it cannot be combined with --format {format}")
     if fmt == "onnx-unrolled" and time_steps is None:
         raise InvalidParameterError("--format onnx-unrolled needs --time-steps (the fixed T)")
     model, config = load(checkpoint)
@@ -52,5 +65,9 @@ def export_checkpoint(
     x = cal[0] if cal is not None else None
     folded, report = fold(model, x)
     T = time_steps or (int(x.shape[0]) if x is not None else None)
-    write_nir(out, to_nir(folded, config.input_shape, dt=dt, T=T, flat=flat, soft_reset=soft_reset, report=report))
+    if peer is not None:
+        return write_for(out, folded, config.input_shape, peer, dt=dt, T=T, report=report, calibration=x)
+    write_nir(
+        out, to_nir(folded, config.input_shape, dt=dt, T=T, flat=flat, soft_reset=soft_reset, report=report)
+    )
     return report

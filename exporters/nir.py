@@ -1,19 +1,22 @@
-"""Folded model → ``nir.NIRGraph`` (registry keyed by module type), graph metadata (the conversion contract), files.
+"""Folded model → ``nir.NIRGraph`` (registry keyed by module type), graph metadata (the conversion contract),
+files.
 
 Mappings (shapes exclude the batch dimension, as NIR's):
-- ``Linear`` → ``nir.Affine(W, b)`` (``nir.Linear(W)`` without bias); ``Conv2d`` → ``nir.Conv2d`` (input_shape set);
-  ``AvgPool2d`` → ``nir.AvgPool2d`` (mean over the window, zero padding counted); ``Flatten(start, end)`` →
-  ``nir.Flatten(start − 1, end − 1)`` (NIR shapes have no batch axis); ``Dropout``/``Identity`` → nothing.
+- ``Linear`` → ``nir.Affine(W, b)`` (``nir.Linear(W)`` without bias); ``Conv2d`` → ``nir.Conv2d``
+  (input_shape set); ``AvgPool2d`` → ``nir.AvgPool2d`` (mean over the window, zero padding counted);
+  ``Flatten(start, end)`` → ``nir.Flatten(start − 1, end − 1)`` (NIR shapes have no batch axis);
+  ``Dropout``/``Identity`` → nothing.
 - hard-reset ``SpecLIF``/``LIF`` → one ``nir.LIF`` (``lifspec.to_euler`` with ``dt``; threshold
   ``nextafter(float32(θ), −inf)`` so NIR's ``v > θ_n`` fires exactly when ours fires at ``v ≥ θ``).
-- soft-reset → ``nir.LI`` → ``nir.Threshold`` with a recurrent ``nir.Scale(w)`` edge from the spikes back into the
-  LI input, delivered one step later; the LI state is the pre-reset membrane H, so
-  H[t] = a·H[t−1] + b·X[t] + c − a·c_r·S[t−1] and w = −a·c_r/b (= −β·θ for LIF without decay_input).
-  ``soft_reset="hard"`` exports one ``nir.LIF`` with a hard reset instead, marked approximate.
+- soft-reset → ``nir.LI`` → ``nir.Threshold`` with a recurrent ``nir.Scale(w)`` edge from the spikes back
+  into the LI input, delivered one step later; the LI state is the pre-reset membrane H, so H[t] = a·H[t−1]
+  + b·X[t] + c − a·c_r·S[t−1] and w = −a·c_r/b (= −β·θ for LIF without decay_input). ``soft_reset="hard"``
+  exports one ``nir.LIF`` with a hard reset instead, marked approximate.
 - ``Residual`` → a nested ``NIRGraph`` (Input, main, shortcut, Output summing both), or with ``flat=True`` the
   same nodes inline and a ``nir.Scale(1)`` junction summing both branches.
-Every neuron node's metadata has ``snndeploy`` (JSON: the spec, source neuron, fold rule, exactness, agreement);
-the graph's metadata has ``snndeploy_contract`` (JSON: dt, T, float convention, threshold, reset and cycle semantics).
+Every neuron node's metadata has ``snndeploy`` (JSON: the spec, source neuron, fold rule, exactness,
+agreement); the graph's metadata has ``snndeploy_contract`` (JSON: dt, T, float convention, threshold,
+reset and cycle semantics).
 """
 
 from __future__ import annotations
@@ -46,12 +49,15 @@ __all__ = ["to_nir", "write_nir", "read_nir", "contract_of", "NIR_MAPPERS", "reg
 
 CONTRACT_FORMAT = "snndeploy-nir/1"
 CYCLE_SEMANTICS = (
-    "discrete time, step dt; each step evaluates nodes in topological order of the acyclic part; inside a cycle, "
-    "nodes run in depth-first order from the cycle's entry and an edge whose target precedes its source in that "
-    "order (e.g. Scale → LI of a soft reset) delivers the source's value of the previous step (0 at t = 0)"
+    "discrete time, step dt; each step evaluates nodes in topological order of the acyclic part; "
+    "inside a cycle, nodes run in depth-first order from the cycle's entry and an edge whose target "
+    "precedes its source in that order (e.g. Scale → LI of a soft reset) delivers the source's value of "
+    "the previous step (0 at t = 0)"
 )
-THRESHOLD_RULE = ("source neurons fire at v >= theta (float32); NIR fires at v > theta_nir with "
-                  "theta_nir = nextafter(float32(theta), -inf): identical for float32 v")
+THRESHOLD_RULE = (
+    "source neurons fire at v >= theta (float32); NIR fires at v > theta_nir with "
+    "theta_nir = nextafter(float32(theta), -inf): identical for float32 v"
+)
 
 
 @dataclass
@@ -82,15 +88,22 @@ def register_nir_mapper(cls: type[nn.Module]) -> Callable[[Mapper], Mapper]:
     return NIR_MAPPERS.register(cls)
 
 
-def _emit(module: nn.Module, path: str, srcs: list[str], shape: Shape, b: _Builder) -> tuple[list[str], Shape]:
+def _emit(
+    module: nn.Module, path: str, srcs: list[str], shape: Shape, b: _Builder
+) -> tuple[list[str], Shape]:
     target = module.layer if isinstance(module, TimeDistributed) else module
     mapper = NIR_MAPPERS.find_type(type(target))
     if mapper is not None:
         return mapper(target, path, _node_name(path), srcs, shape, b)
-    hint = " (fold it first: exporters.fold.fold)" if hasattr(target, "neuron_name") or "BatchNorm" in type(
-        target).__name__ else ""
-    raise ExportError(f"layer {path_name(path)}: no NIR mapping for {type(target).__name__}{hint}; supported: "
-                      f"{NIR_MAPPERS.known()}")
+    hint = (
+        " (fold it first: exporters.fold.fold)"
+        if hasattr(target, "neuron_name") or "BatchNorm" in type(target).__name__
+        else ""
+    )
+    raise ExportError(
+        f"layer {path_name(path)}: no NIR mapping for {type(target).__name__}{hint}; supported: "
+        f"{NIR_MAPPERS.known()}"
+    )
 
 
 def _node_name(path: str) -> str:
@@ -102,7 +115,9 @@ def _f32(a: Any) -> np.ndarray:
 
 
 def _shape_error(path: str, what: str, expected: Any, got: Shape) -> ExportError:
-    return ExportError(f"layer {path_name(path)}: shape mismatch: {what} expects {expected}, got input {list(got)}")
+    return ExportError(
+        f"layer {path_name(path)}: shape mismatch: {what} expects {expected}, got input {list(got)}"
+    )
 
 
 @register_nir_mapper(nn.Sequential)
@@ -135,17 +150,29 @@ def _conv2d(m, path, name, srcs, shape, b):
     if len(shape) != 3 or shape[0] != m.in_channels:
         raise _shape_error(path, f"Conv2d(in_channels={m.in_channels})", "[C, H, W]", shape)
     if m.groups != 1:
-        raise ExportError(f"layer {path_name(path)}: grouped Conv2d (groups={m.groups}): NIR {nir.version} infers the "
-                          "input channels as weight.shape[1] and rejects it")
+        raise ExportError(
+            f"layer {path_name(path)}: grouped Conv2d (groups={m.groups}): NIR {nir.version} infers the "
+            "input channels as weight.shape[1] and rejects it"
+        )
     if m.padding_mode != "zeros":
-        raise ExportError(f"layer {path_name(path)}: Conv2d padding_mode={m.padding_mode!r}; only 'zeros' maps to NIR")
+        raise ExportError(
+            f"layer {path_name(path)}: Conv2d padding_mode={m.padding_mode!r}; only 'zeros' maps to NIR"
+        )
     pad = m.padding if isinstance(m.padding, str) else _pair(m.padding)
     bias = _f32(m.bias) if m.bias is not None else np.zeros(m.out_channels, dtype=np.float32)
-    node = nir.Conv2d(input_shape=(shape[1], shape[2]), weight=_f32(m.weight), stride=_pair(m.stride), padding=pad,
-                      dilation=_pair(m.dilation), groups=m.groups, bias=bias,
-                      metadata={"has_bias": int(m.bias is not None)})
-    out = torch.nn.functional.conv2d(torch.zeros(1, *shape), m.weight.detach().cpu(), None, m.stride, m.padding,
-                                     m.dilation, m.groups).shape[1:]
+    node = nir.Conv2d(
+        input_shape=(shape[1], shape[2]),
+        weight=_f32(m.weight),
+        stride=_pair(m.stride),
+        padding=pad,
+        dilation=_pair(m.dilation),
+        groups=m.groups,
+        bias=bias,
+        metadata={"has_bias": int(m.bias is not None)},
+    )
+    out = torch.nn.functional.conv2d(
+        torch.zeros(1, *shape), m.weight.detach().cpu(), None, m.stride, m.padding, m.dilation, m.groups
+    ).shape[1:]
     return [b.add(name, node, srcs)], tuple(out)
 
 
@@ -154,10 +181,18 @@ def _avgpool(m, path, name, srcs, shape, b):
     if len(shape) != 3:
         raise _shape_error(path, "AvgPool2d", "[C, H, W]", shape)
     if m.ceil_mode or m.divisor_override is not None:
-        raise ExportError(f"layer {path_name(path)}: AvgPool2d with ceil_mode or divisor_override has no NIR form")
-    k, s, p = _pair(m.kernel_size), _pair(m.stride if m.stride is not None else m.kernel_size), _pair(m.padding)
+        raise ExportError(
+            f"layer {path_name(path)}: AvgPool2d with ceil_mode or divisor_override has no NIR form"
+        )
+    k, s, p = (
+        _pair(m.kernel_size),
+        _pair(m.stride if m.stride is not None else m.kernel_size),
+        _pair(m.padding),
+    )
     if any(p) and not m.count_include_pad:
-        raise ExportError(f"layer {path_name(path)}: AvgPool2d(count_include_pad=False) with padding has no NIR form")
+        raise ExportError(
+            f"layer {path_name(path)}: AvgPool2d(count_include_pad=False) with padding has no NIR form"
+        )
     node = nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(s), padding=np.array(p))
     out = torch.nn.functional.avg_pool2d(torch.zeros(1, *shape), k, s, p).shape[1:]
     return [b.add(name, node, srcs)], tuple(out)
@@ -168,7 +203,9 @@ def _flatten(m, path, name, srcs, shape, b):
     start = m.start_dim if m.start_dim >= 0 else m.start_dim + len(shape) + 1
     end = m.end_dim if m.end_dim >= 0 else m.end_dim + len(shape) + 1
     if start < 1:
-        raise ExportError(f"layer {path_name(path)}: Flatten(start_dim={m.start_dim}) would merge the batch axis")
+        raise ExportError(
+            f"layer {path_name(path)}: Flatten(start_dim={m.start_dim}) would merge the batch axis"
+        )
     n_start, n_end = start - 1, (end - 1 if end < len(shape) else -1)
     node = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=n_start, end_dim=n_end)
     out = tuple(int(v) for v in node.output_type["output"])
@@ -180,44 +217,80 @@ def _full(value: float, shape: Shape, dtype=np.float32) -> np.ndarray:
 
 
 def _neuron_meta(spec: LIFSpec, info: dict[str, Any], role: str, exact: bool, extra: dict[str, Any]) -> dict:
-    record = {"role": role, "spec": spec.to_dict(), "source": info.get("source"), "rule": info.get("rule"),
-              "exact": exact, **extra}
-    return {"snndeploy": json.dumps(record), "source_neuron": str(info.get("source")),
-            "fold_rule": str(info.get("rule")), "exact": str(exact).lower()}
+    record = {
+        "role": role,
+        "spec": spec.to_dict(),
+        "source": info.get("source"),
+        "rule": info.get("rule"),
+        "exact": exact,
+        **extra,
+    }
+    return {
+        "snndeploy": json.dumps(record),
+        "source_neuron": str(info.get("source")),
+        "fold_rule": str(info.get("rule")),
+        "exact": str(exact).lower(),
+    }
 
 
 def _neuron(m: nn.Module, path: str, name: str, srcs: list[str], shape: Shape, b: _Builder):
     if isinstance(m, LIF):
         m = fold_lif(m, path, None)[0]
     spec, info = m.spec, dict(m.fold_info)
-    layer = {"path": path, "node": name, "source_neuron": info.get("source"), "rule": info.get("rule"),
-             "exact": bool(info.get("exact", False))}
+    layer = {
+        "path": path,
+        "node": name,
+        "source_neuron": info.get("source"),
+        "rule": info.get("rule"),
+        "exact": bool(info.get("exact", False)),
+    }
     rec = b.report.for_layer(path) if b.report is not None else None
     if rec is not None:
         layer["spike_agreement"] = rec.spike_agreement
         layer["conditions"] = rec.conditions
     exact = layer["exact"]
     if spec.reset == "soft" and b.soft_reset == "hard":
-        hard = LIFSpec(spec.tau, spec.decay_input, spec.v_rest, spec.v_threshold, "hard", v_reset=0.0,
-                       scale=spec.scale)
+        hard = LIFSpec(
+            spec.tau, spec.decay_input, spec.v_rest, spec.v_threshold, "hard", v_reset=0.0, scale=spec.scale
+        )
         layer.update(exact=False, export="soft reset exported as hard reset to 0 (approximate)")
         b.layers.append(layer)
-        meta = _neuron_meta(hard, info, "lif", False, {"source_spec": spec.to_dict(), "export": layer["export"]})
+        meta = _neuron_meta(
+            hard, info, "lif", False, {"source_spec": spec.to_dict(), "export": layer["export"]}
+        )
         return [b.add(name, _lif_node(hard, shape, b.dt, meta), srcs)], shape
     if spec.reset == "hard":
         b.layers.append(layer)
-        return [b.add(name, _lif_node(spec, shape, b.dt, _neuron_meta(spec, info, "lif", exact, {})), srcs)], shape
+        return [
+            b.add(name, _lif_node(spec, shape, b.dt, _neuron_meta(spec, info, "lif", exact, {})), srcs)
+        ], shape
     e = to_euler(spec, b.dt)
     names = {"li": f"{name}_li", "threshold": f"{name}_thr", "reset": f"{name}_reset"}
     w = -spec.decay * spec.reset_amount / spec.input_gain
     extra = {"nodes": names, "recurrent_scale": w}
-    b.add(names["li"], nir.LI(tau=_full(e.tau, shape), r=_full(e.r, shape), v_leak=_full(e.v_leak, shape),
-                              metadata=_neuron_meta(spec, info, "soft_lif.li", exact, extra)), srcs)
-    b.add(names["threshold"], nir.Threshold(threshold=np.full(shape, nir_threshold(spec.v_threshold), np.float32),
-                                            metadata=_neuron_meta(spec, info, "soft_lif.threshold", exact, extra)),
-          [names["li"]])
-    b.add(names["reset"], nir.Scale(scale=_full(w, shape), metadata=_neuron_meta(spec, info, "soft_lif.reset",
-                                                                                 exact, extra)), [names["threshold"]])
+    b.add(
+        names["li"],
+        nir.LI(
+            tau=_full(e.tau, shape),
+            r=_full(e.r, shape),
+            v_leak=_full(e.v_leak, shape),
+            metadata=_neuron_meta(spec, info, "soft_lif.li", exact, extra),
+        ),
+        srcs,
+    )
+    b.add(
+        names["threshold"],
+        nir.Threshold(
+            threshold=np.full(shape, nir_threshold(spec.v_threshold), np.float32),
+            metadata=_neuron_meta(spec, info, "soft_lif.threshold", exact, extra),
+        ),
+        [names["li"]],
+    )
+    b.add(
+        names["reset"],
+        nir.Scale(scale=_full(w, shape), metadata=_neuron_meta(spec, info, "soft_lif.reset", exact, extra)),
+        [names["threshold"]],
+    )
     b.edges.append((names["reset"], names["li"]))
     layer["node"] = names["threshold"]
     b.layers.append(layer)
@@ -226,9 +299,14 @@ def _neuron(m: nn.Module, path: str, name: str, srcs: list[str], shape: Shape, b
 
 def _lif_node(spec: LIFSpec, shape: Shape, dt: float, meta: dict) -> nir.LIF:
     e = to_euler(spec, dt)
-    return nir.LIF(tau=_full(e.tau, shape), r=_full(e.r, shape), v_leak=_full(e.v_leak, shape),
-                   v_threshold=np.full(shape, nir_threshold(spec.v_threshold), np.float32),
-                   v_reset=_full(spec.v_reset, shape), metadata=meta)
+    return nir.LIF(
+        tau=_full(e.tau, shape),
+        r=_full(e.r, shape),
+        v_leak=_full(e.v_leak, shape),
+        v_threshold=np.full(shape, nir_threshold(spec.v_threshold), np.float32),
+        v_reset=_full(spec.v_reset, shape),
+        metadata=meta,
+    )
 
 
 register_nir_mapper(SpecLIF)(_neuron)
@@ -243,18 +321,25 @@ def _residual(m, path, name, srcs, shape, b):
         m_srcs, m_shape = _emit(m.main, main_p, srcs, shape, b)
         s_srcs, s_shape = _emit(m.shortcut, short_p, srcs, shape, b)
         if m_shape != s_shape:
-            raise ExportError(f"layer {path_name(path)}: residual branches disagree: main {list(m_shape)}, "
-                              f"shortcut {list(s_shape)}")
-        junction = b.add(f"{name}_add", nir.Scale(scale=np.ones(m_shape, np.float32),
-                                                  metadata={"snndeploy_role": "residual_add"}), m_srcs + s_srcs)
+            raise ExportError(
+                f"layer {path_name(path)}: residual branches disagree: main {list(m_shape)}, "
+                f"shortcut {list(s_shape)}"
+            )
+        junction = b.add(
+            f"{name}_add",
+            nir.Scale(scale=np.ones(m_shape, np.float32), metadata={"snndeploy_role": "residual_add"}),
+            m_srcs + s_srcs,
+        )
         return [junction], m_shape
     sub = _Builder(b.dt, b.soft_reset, b.report, flat=False)
     sub.add("input", nir.Input(input_type={"input": np.array(shape)}), [])
     m_srcs, m_shape = _emit(m.main, main_p, ["input"], shape, sub)
     s_srcs, s_shape = _emit(m.shortcut, short_p, ["input"], shape, sub)
     if m_shape != s_shape:
-        raise ExportError(f"layer {path_name(path)}: residual branches disagree: main {list(m_shape)}, "
-                          f"shortcut {list(s_shape)}")
+        raise ExportError(
+            f"layer {path_name(path)}: residual branches disagree: main {list(m_shape)}, "
+            f"shortcut {list(s_shape)}"
+        )
     sub.add("output", nir.Output(output_type={"output": np.array(m_shape)}), m_srcs + s_srcs)
     b.layers += sub.layers
     graph = _graph(sub, {"snndeploy_role": "residual", "path": path})
@@ -302,24 +387,42 @@ def to_nir(
     srcs, out_shape = _emit(model, "", ["input"], shape, b)
     b.add("output", nir.Output(output_type={"output": np.array(out_shape)}), srcs)
     contract = {
-        "format": CONTRACT_FORMAT, "snndeploy_version": __version__, "nir_version": nir.version,
-        "dt": float(dt), "time_unit": "s", "T": T, "discretisation": "forward Euler (exporters.lifspec.to_euler)",
-        "float_convention": FLOAT_CONVENTION, "threshold_comparison": THRESHOLD_RULE,
-        "reset_semantics": {"hard": "LIF: v -> v_reset after a spike",
-                            "soft": "LI -> Threshold with a recurrent Scale(w) edge (subtractive reset)"
-                            if soft_reset == "exact" else "exported as hard reset (approximate)"},
-        "cycle_semantics": CYCLE_SEMANTICS, "residual": "flat" if flat else "nested",
-        "avgpool": "mean over the window, zero padding counted", "flatten": "start_dim/end_dim exclude the batch axis",
-        "layers": b.layers, "exact": all(layer["exact"] for layer in b.layers),
+        "format": CONTRACT_FORMAT,
+        "snndeploy_version": __version__,
+        "nir_version": nir.version,
+        "dt": float(dt),
+        "time_unit": "s",
+        "T": T,
+        "discretisation": "forward Euler (exporters.lifspec.to_euler)",
+        "float_convention": FLOAT_CONVENTION,
+        "threshold_comparison": THRESHOLD_RULE,
+        "reset_semantics": {
+            "hard": "LIF: v -> v_reset after a spike",
+            "soft": "LI -> Threshold with a recurrent Scale(w) edge (subtractive reset)"
+            if soft_reset == "exact"
+            else "exported as hard reset (approximate)",
+        },
+        "cycle_semantics": CYCLE_SEMANTICS,
+        "residual": "flat" if flat else "nested",
+        "avgpool": "mean over the window, zero padding counted",
+        "flatten": "start_dim/end_dim exclude the batch axis",
+        "layers": b.layers,
+        "exact": all(layer["exact"] for layer in b.layers),
         "fold_report": report.to_dict() if report is not None else None,
     }
-    meta = {"snndeploy_contract": json.dumps(contract, default=float), "dt": float(dt), "time_unit": "s",
-            "float_convention": FLOAT_CONVENTION, "source": f"snndeploy {__version__}"}
+    meta = {
+        "snndeploy_contract": json.dumps(contract, default=float),
+        "dt": float(dt),
+        "time_unit": "s",
+        "float_convention": FLOAT_CONVENTION,
+        "source": f"snndeploy {__version__}",
+    }
     return _graph(b, meta)
 
 
 def contract_of(graph: nir.NIRGraph) -> dict[str, Any] | None:
-    """The parsed conversion contract of a graph snndeploy wrote, else None (``ExportError`` if it is not JSON)."""
+    """The parsed conversion contract of a graph snndeploy wrote, else None (``ExportError`` if it is not
+    JSON)."""
     raw = (graph.metadata or {}).get("snndeploy_contract")
     if raw is None:
         return None
@@ -341,8 +444,27 @@ def write_nir(path: str | os.PathLike[str], graph: nir.NIRGraph) -> None:
         raise ExportError(f"{path}: could not write the NIR graph: {exc}") from exc
 
 
-_KNOWN_TYPES = {"Conv1d", "Conv2d", "Delay", "Flatten", "Input", "NIRGraph", "Output", "Affine", "Linear", "Scale",
-                "CubaLI", "CubaLIF", "I", "IF", "LI", "LIF", "AvgPool2d", "SumPool2d", "Threshold"}
+_KNOWN_TYPES = {
+    "Conv1d",
+    "Conv2d",
+    "Delay",
+    "Flatten",
+    "Input",
+    "NIRGraph",
+    "Output",
+    "Affine",
+    "Linear",
+    "Scale",
+    "CubaLI",
+    "CubaLIF",
+    "I",
+    "IF",
+    "LI",
+    "LIF",
+    "AvgPool2d",
+    "SumPool2d",
+    "Threshold",
+}
 
 
 def _check_types(d: dict[str, Any], where: str, path: str) -> None:
@@ -354,14 +476,17 @@ def _check_types(d: dict[str, Any], where: str, path: str) -> None:
         if isinstance(typ, (bytes, np.bytes_)):
             typ = bytes(typ).decode("utf-8", errors="replace")
         if typ not in _KNOWN_TYPES:
-            raise ExportError(f"{path}: node {where}{name!r} has unknown type {typ!r}; NIR {nir.version} knows "
-                              f"{', '.join(sorted(_KNOWN_TYPES))}")
+            raise ExportError(
+                f"{path}: node {where}{name!r} has unknown type {typ!r}; NIR {nir.version} knows "
+                f"{', '.join(sorted(_KNOWN_TYPES))}"
+            )
         if typ == "NIRGraph":
             _check_types(node, f"{where}{name}.", path)
 
 
 def read_nir(path: str | os.PathLike[str], type_check: bool = True) -> nir.NIRGraph:
-    """``nir.read`` with typed errors: a missing or foreign file, an unknown node type (named), a type mismatch.
+    """``nir.read`` with typed errors: a missing or foreign file, an unknown node type (named), a type
+    mismatch.
 
     Before reading any data, the HDF5 layout is scanned (``snndeploy.filecheck.scan_nir_hdf5``: dataset sizes
     against ``snndeploy.limits``); after reading, every node is validated (finite numeric parameters, shapes).
