@@ -1,8 +1,10 @@
-"""Graph plumbing for nirsim: flatten nested NIR graphs, find cycles (strongly connected components), schedule.
+"""Graph plumbing for nirsim: flatten nested NIR graphs, find cycles (strongly connected components),
+schedule.
 
-Cycle semantics (``CYCLE_SEMANTICS`` in ``exporters.nir``): the acyclic part runs in topological order, a whole
-sequence per node; a cycle runs step by step, its nodes in depth-first order from the cycle's entry; an edge whose
-target comes at or before its source in that order delivers the source's value from the previous step (0 at t = 0).
+Cycle semantics (``CYCLE_SEMANTICS`` in ``exporters.nir``): the acyclic part runs in topological order, a
+whole sequence per node; a cycle runs step by step, its nodes in depth-first order from the cycle's entry;
+an edge whose target comes at or before its source in that order delivers the source's value from the
+previous step (0 at t = 0).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ class FlatGraph:
     outputs: list[str]
 
     def preds(self, name: str) -> list[str]:
-        """Sources of ``name``'s incoming edges, in edge-list order (their values are summed in this order)."""
+        """Sources of ``name``'s incoming edges, in edge-list order (their values are summed in this
+        order)."""
         return [a for a, b in self.edges if b == name]
 
 
 def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> FlatGraph:
-    """Inline every nested ``NIRGraph``: its single ``Input``/``Output`` become identity nodes of the parent."""
+    """Inline every nested ``NIRGraph``: its single ``Input``/``Output`` become identity nodes of the
+    parent."""
     nodes: dict[str, nir.NIRNode] = {}
     edges: list[tuple[str, str]] = []
     entry: dict[str, str] = {}
@@ -41,8 +45,10 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> FlatGraph:
         if isinstance(node, nir.NIRGraph):
             sub = flatten_graph(node, f"{full}.")
             if len(sub.inputs) != 1 or len(sub.outputs) != 1:
-                raise ExportError(f"node {full!r}: nested graphs need exactly one Input and one Output, got "
-                                  f"{len(sub.inputs)} and {len(sub.outputs)}")
+                raise ExportError(
+                    f"node {full!r}: nested graphs need exactly one Input and one Output, got "
+                    f"{len(sub.inputs)} and {len(sub.outputs)}"
+                )
             nodes.update(sub.nodes)
             edges += sub.edges
             entry[name], exit_[name] = sub.inputs[0], sub.outputs[0]
@@ -52,7 +58,9 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> FlatGraph:
     for a, b in graph.edges:
         if a not in exit_ or b not in entry:
             missing = a if a not in exit_ else b
-            raise ExportError(f"edge ({a!r}, {b!r}) names node {prefix}{missing!r}, which the graph does not have")
+            raise ExportError(
+                f"edge ({a!r}, {b!r}) names node {prefix}{missing!r}, which the graph does not have"
+            )
         edges.append((exit_[a], entry[b]))
     inputs = [f"{prefix}{n}" for n, v in graph.nodes.items() if isinstance(v, nir.Input)]
     outputs = [f"{prefix}{n}" for n, v in graph.nodes.items() if isinstance(v, nir.Output)]
@@ -115,7 +123,8 @@ def _sccs(names: list[str], succ: dict[str, list[str]]) -> list[list[str]]:
 
 
 def schedule(g: FlatGraph) -> list[Component]:
-    """Components in execution order; inside a cycle, DFS order from its entry and the delayed (back) edges."""
+    """Components in execution order; inside a cycle, DFS order from its entry and the delayed (back)
+    edges."""
     names = list(g.nodes)
     succ: dict[str, list[str]] = {n: [] for n in names}
     for a, b in g.edges:

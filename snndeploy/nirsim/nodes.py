@@ -1,9 +1,11 @@
 """nirsim node executors, one per NIR node type (a registry keyed by type), all float32 torch, batched.
 
-Every executor has ``seq(x [T, B, *]) -> y [T, B, *]`` (a whole sequence; stateless nodes merge T into the batch
-exactly as ``TimeDistributed`` does, so results equal the torch model bit for bit) and ``step(x [B, *], state)``.
+Every executor has ``seq(x [T, B, *]) -> y [T, B, *]`` (a whole sequence; stateless nodes merge T into the
+batch exactly as ``TimeDistributed`` does, so results equal the torch model bit for bit) and ``step(x [B,
+*], state)``.
 
-Generic NIR neuron semantics (foreign graphs), forward Euler with the graph's dt, float32, this operation order:
+Generic NIR neuron semantics (foreign graphs), forward Euler with the graph's dt, float32, this operation
+order:
     LIF:     v ← v + (dt/τ)·((v_leak − v) + r·I);  z = v > θ;  v ← v_reset where z
     LI:      v ← v + (dt/τ)·((v_leak − v) + r·I);  output v
     IF:      v ← v + dt·r·I;  z = v > θ;  v ← v_reset where z          I: v ← v + dt·r·I
@@ -166,7 +168,8 @@ def _sumpool(node, name, dt):
 def _flatten(node, name, dt):
     start = int(np.asarray(node.start_dim))
     end = int(np.asarray(node.end_dim))
-    return Stateless(lambda x: x.flatten(start + 1, end + 1 if end >= 0 else end))
+    # NIR dimensions exclude the batch axis: shift non-negative ones by one, negative ones count from the end
+    return Stateless(lambda x: x.flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end))
 
 
 @register_executor(nir.Threshold)

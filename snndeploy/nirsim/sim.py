@@ -1,21 +1,28 @@
-"""``NIRSimulator``: run a NIR graph in discrete time (explicit dt and cycle semantics), batched, float32 torch.
+"""``NIRSimulator``: run a NIR graph in discrete time (explicit dt and cycle semantics), batched, float32
+torch.
 
-Input ``[T, B, *input_shape]`` → the Output node's values ``[T, B, *]`` (a dict when there are several outputs).
+Input ``[T, B, *input_shape]`` → the Output node's values ``[T, B, *]`` (a dict when there are several
+outputs).
 
-Float convention. A graph snndeploy wrote carries ``float_convention = "snndeploy.charge/v1"`` in its metadata and,
-on each neuron node, its ``LIFSpec``: nirsim then runs that neuron with ``exporters.lifspec``'s operation order
-(``charge`` then ``>`` against the node's NIR threshold, then the reset), after checking that the node's NIR
-parameters are the Euler discretisation of the spec (else an error naming the node); a soft-reset
-LI → Threshold → Scale cycle runs as one subtractive-reset neuron whose state is the post-reset membrane. This is
-what makes nirsim's spikes equal the torch model's bit for bit. Foreign graphs run with the generic Euler form of
-``nodes.py``: the same equations, a different float order, so spikes can differ where a membrane lands within a
-few ulps of the threshold.
+Float convention. A graph snndeploy wrote carries ``float_convention = "snndeploy.charge/v1"`` in its
+metadata and, on each neuron node, its ``LIFSpec``: nirsim then runs that neuron with
+``exporters.lifspec``'s operation order (``charge`` then ``>`` against the node's NIR threshold, then the
+reset), after checking that the node's NIR parameters are the Euler discretisation of the spec (else an
+error naming the node); a soft-reset LI → Threshold → Scale cycle runs as one subtractive-reset neuron
+whose state is the post-reset membrane. This is what makes nirsim's spikes equal the torch model's bit for
+bit. Foreign graphs run with the generic Euler form of ``nodes.py``: the same equations, a different float
+order, so spikes can differ where a membrane lands within a few ulps of the threshold.
+
+Units. nirsim runs whatever dt it is given, but never silently on a unit problem: time constants below dt,
+a batch axis in the Input type, 0-dim parameters (``units.unit_problems``) and files written in a peer's
+dialect (``export --for sinabs|rockpool|spyx``) each raise a ``NIRUnitWarning`` naming the node.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import nir
@@ -30,6 +37,7 @@ from ..errors import ExportError
 from ..neurons.dynamics import charge, hard_reset, soft_reset
 from .graph import FlatGraph, flatten_graph, schedule
 from .nodes import Executor, make_executor
+from .units import NIRUnitWarning, unit_problems, warn_unit_problems
 from .validate import check_elements, numel, validate_nir_graph
 
 
@@ -38,6 +46,7 @@ def _shape_of_type(types: Any) -> tuple[int, ...]:
     if not isinstance(types, dict) or not types:
         return ()
     return tuple(int(v) for v in np.asarray(next(iter(types.values()))).reshape(-1))
+
 
 __all__ = ["NIRSimulator", "from_nir", "simulate", "layer_spikes"]
 
@@ -51,7 +60,9 @@ def _json_meta(node: nir.NIRNode, key: str) -> dict[str, Any] | None:
             raw = raw.decode()
         out = json.loads(str(raw))
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ExportError(f"node {getattr(node, 'name', '?')!r}: metadata field {key!r} is not valid JSON: {exc}") from None
+        raise ExportError(
+            f"node {getattr(node, 'name', '?')!r}: metadata field {key!r} is not valid JSON: {exc}"
+        ) from None
     if not isinstance(out, dict):
         raise ExportError(f"metadata field {key!r} must be a JSON object, got {type(out).__name__}")
     return out
@@ -78,8 +89,10 @@ class _SpecNeuron(Executor):
 def _check_close(name: str, what: str, got: Any, expected: float) -> None:
     got = np.asarray(got, dtype=np.float64)
     if not np.allclose(got, expected, rtol=1e-5, atol=1e-7):
-        raise ExportError(f"node {name!r}: NIR {what} = {got.ravel()[:3]} disagrees with its snndeploy metadata "
-                          f"(expected {expected:.8g}); the graph was edited after export")
+        raise ExportError(
+            f"node {name!r}: NIR {what} = {got.ravel()[:3]} disagrees with its snndeploy metadata "
+            f"(expected {expected:.8g}); the graph was edited after export"
+        )
 
 
 def _spec_executors(g: FlatGraph, dt: float) -> dict[str, Executor]:
@@ -103,15 +116,21 @@ def _spec_executors(g: FlatGraph, dt: float) -> dict[str, Executor]:
         prefix = name[: name.rfind(".") + 1]
         thr, reset = prefix + meta["nodes"]["threshold"], prefix + meta["nodes"]["reset"]
         if not (isinstance(g.nodes.get(thr), nir.Threshold) and isinstance(g.nodes.get(reset), nir.Scale)):
-            raise ExportError(f"node {name!r}: soft-reset partners {thr!r}/{reset!r} missing or of the wrong type")
+            raise ExportError(
+                f"node {name!r}: soft-reset partners {thr!r}/{reset!r} missing or of the wrong type"
+            )
         _check_close(reset, "scale", g.nodes[reset].scale, -spec.decay * spec.reset_amount / spec.input_gain)
         inner = {(name, thr), (thr, reset), (reset, name)}
         if not inner <= set(g.edges):
-            raise ExportError(f"node {name!r}: the soft-reset cycle {name} → {thr} → {reset} → {name} is incomplete")
+            raise ExportError(
+                f"node {name!r}: the soft-reset cycle {name} → {thr} → {reset} → {name} is incomplete"
+            )
         stray = [e for e in g.edges if e not in inner and (e[0] in (name, reset) or e[1] == reset)]
         if stray:
-            raise ExportError(f"node {name!r}: the soft-reset cycle has extra edges {stray}; only its Threshold "
-                              "may feed other nodes")
+            raise ExportError(
+                f"node {name!r}: the soft-reset cycle has extra edges {stray}; only its Threshold "
+                "may feed other nodes"
+            )
         g.edges = [(a, thr if b == name else b) for a, b in g.edges if (a, b) not in inner]
         out[thr] = _SpecNeuron(spec, g.nodes[thr].threshold)
         del g.nodes[name], g.nodes[reset]
@@ -119,7 +138,8 @@ def _spec_executors(g: FlatGraph, dt: float) -> dict[str, Executor]:
 
 
 class NIRSimulator(nn.Module):
-    """Discrete-time interpreter of a NIR graph (see the module docstring). ``forward(x)``: [T, B, *] → outputs.
+    """Discrete-time interpreter of a NIR graph (see the module docstring). ``forward(x)``: [T, B, *] →
+    outputs.
 
     Args:
         graph: a ``nir.NIRGraph``.
@@ -149,6 +169,18 @@ class NIRSimulator(nn.Module):
         if convention not in ("snndeploy", "euler"):
             raise ExportError(f"convention must be 'auto', 'snndeploy' or 'euler', got {convention!r}")
         self.dt, self.convention = float(dt), convention
+        # τ < dt (and the other unit problems) run, but never silently: a NIRUnitWarning names the node
+        self.unit_problems = unit_problems(graph, self.dt)
+        warn_unit_problems(self.unit_problems)
+        profile = (contract_of(graph) or {}).get("profile") or {}
+        if profile.get("nir_semantics") is False:
+            warnings.warn(
+                f"the graph was written in {profile.get('name')}'s NIR dialect (snndeploy export --for "
+                f"{profile.get('name')}), which NIR's semantics do not share: nirsim's run is not what "
+                f"{profile.get('name')} computes",
+                NIRUnitWarning,
+                stacklevel=2,
+            )
         g = flatten_graph(graph)
         if len(g.inputs) != 1:
             raise ExportError(f"nirsim needs exactly one Input node, the graph has {g.inputs}")
@@ -156,13 +188,17 @@ class NIRSimulator(nn.Module):
             special = _spec_executors(g, self.dt) if convention == "snndeploy" else {}
             self.graph = g
             self.executors: dict[str, Executor] = {
-                n: special[n] if n in special else make_executor(node, n, self.dt) for n, node in g.nodes.items()
+                n: special[n] if n in special else make_executor(node, n, self.dt)
+                for n, node in g.nodes.items()
             }
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
             if isinstance(exc, ExportError):
                 raise
-            raise ExportError(f"the graph's nodes or metadata are malformed: {type(exc).__name__}: {exc}") from None
-        # floats nirsim holds per (time step, sample): every node's declared output (checked against the limit)
+            raise ExportError(
+                f"the graph's nodes or metadata are malformed: {type(exc).__name__}: {exc}"
+            ) from None
+        # floats nirsim holds per (time step, sample): every node's declared output (checked against the
+        # limit)
         self._per_sample = sum(numel(_shape_of_type(nd.output_type)) for nd in g.nodes.values())
         self.components = schedule(g)
         self._device = torch.device("cpu")
@@ -170,7 +206,9 @@ class NIRSimulator(nn.Module):
         try:
             self.input_shape = tuple(int(s) for s in np.asarray(g.nodes[self.input_name].input_type["input"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ExportError(f"node {self.input_name!r}: input_type['input'] is not a shape: {exc}") from None
+            raise ExportError(
+                f"node {self.input_name!r}: input_type['input'] is not a shape: {exc}"
+            ) from None
         for n in g.nodes:
             if n not in g.inputs and not g.preds(n):
                 raise ExportError(f"node {n!r} has no incoming edge (and is not an Input)")
@@ -179,11 +217,14 @@ class NIRSimulator(nn.Module):
         """Run the graph on ``x`` [T, B, *input_shape]; with ``record`` also return every node's output."""
         if not isinstance(x, Tensor) or x.dim() < 2 or tuple(x.shape[2:]) != self.input_shape:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ExportError(f"node {self.input_name!r}: shape mismatch: expects [T, B, "
-                              f"{', '.join(map(str, self.input_shape))}], got {shape}")
+            raise ExportError(
+                f"node {self.input_name!r}: shape mismatch: expects [T, B, "
+                f"{', '.join(map(str, self.input_shape))}], got {shape}"
+            )
         check_elements(
             numel(x.shape[:2]) * max(self._per_sample, numel(self.input_shape)),
-            f"nirsim run (T={x.shape[0]}, B={x.shape[1]}, {self._per_sample} node outputs per step and sample)",
+            f"nirsim run (T={x.shape[0]}, B={x.shape[1]}, {self._per_sample} node outputs per step and "
+            "sample)",
             "max_sim_elements",
         )
         x = x.float()
@@ -197,10 +238,17 @@ class NIRSimulator(nn.Module):
             try:
                 if not comp.cyclic:
                     n = comp.nodes[0]
-                    values[n] = x if n == self.input_name else self.executors[n].seq(self._sum(g.preds(n), values))
+                    values[n] = (
+                        x if n == self.input_name else self.executors[n].seq(self._sum(g.preds(n), values))
+                    )
                     continue
                 values.update(self._run_cycle(comp, values, x.shape[0]))
-            except (RuntimeError, ValueError, IndexError, TypeError) as exc:  # e.g. mismatched shapes between nodes
+            except (
+                RuntimeError,
+                ValueError,
+                IndexError,
+                TypeError,
+            ) as exc:  # e.g. mismatched shapes between nodes
                 if isinstance(exc, ExportError):
                     raise
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -257,8 +305,9 @@ def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = No
 
 
 @torch.no_grad()
-def simulate(graph: nir.NIRGraph | str | os.PathLike[str], x: Tensor, dt: float | None = None,
-             record: bool = False) -> Any:
+def simulate(
+    graph: nir.NIRGraph | str | os.PathLike[str], x: Tensor, dt: float | None = None, record: bool = False
+) -> Any:
     """Run ``graph`` on ``x`` [T, B, *input_shape] (see ``NIRSimulator``)."""
     return from_nir(graph, dt=dt)(x, record=record)
 
@@ -266,8 +315,8 @@ def simulate(graph: nir.NIRGraph | str | os.PathLike[str], x: Tensor, dt: float 
 def layer_spikes(graph: nir.NIRGraph, values: dict[str, Tensor]) -> dict[str, Tensor]:
     """Map ``simulate(..., record=True)`` node values to the source model's neuron layer paths.
 
-    Uses the conversion contract of a graph snndeploy wrote (``layers[i].path`` / ``.node``); nested node names
-    are matched by their last component. Returns ``{module path: spikes [T, B, *]}``.
+    Uses the conversion contract of a graph snndeploy wrote (``layers[i].path`` / ``.node``); nested node
+    names are matched by their last component. Returns ``{module path: spikes [T, B, *]}``.
     """
     raw = (graph.metadata or {}).get("snndeploy_contract")
     if raw is None:
@@ -279,6 +328,8 @@ def layer_spikes(graph: nir.NIRGraph, values: dict[str, Tensor]) -> dict[str, Te
         node = layer["node"]
         hits = [k for k in values if k == node or k.endswith("." + node)]
         if len(hits) != 1:
-            raise ExportError(f"node {node!r} (layer {layer['path']!r}) found {len(hits)} times in the recorded values")
+            raise ExportError(
+                f"node {node!r} (layer {layer['path']!r}) found {len(hits)} times in the recorded values"
+            )
         out[layer["path"]] = values[hits[0]]
     return out

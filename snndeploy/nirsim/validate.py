@@ -1,4 +1,5 @@
-"""Validation entry points nirsim uses (re-exported from ``snndeploy.filecheck`` and ``snndeploy.limits``)."""
+"""Validation entry points nirsim uses (re-exported from ``snndeploy.filecheck`` and
+``snndeploy.limits``)."""
 
 from __future__ import annotations
 
