@@ -1,17 +1,27 @@
 """Check a ``nir.NIRGraph`` against a hardware target: node types each importer reads, biases, reset, sizes.
 
-Nested graphs are walked; a soft-reset neuron snndeploy exported (``LI → Threshold → Scale``, recognised by its
-node metadata) is reported once, on its ``LI`` node, with the hard-reset export as the fix.
+Nested graphs are walked; a soft-reset neuron snndeploy exported (``LI → Threshold → Scale``, recognised by
+its node metadata) is reported once, on its ``LI`` node, with the hard-reset export as the fix.
+
+Units (``snndeploy.nirsim.unit_problems``): a time constant below the step the target's importer will use
+is a warning naming the node (forward Euler's factor 1 − dt/τ turns negative; norse 1.1.0 writes τ·dt). The
+step is the ``dt`` argument, else the graph's ``dt`` metadata, else ``MIN_READER_DT`` (1e-4 s, the smallest
+default among NIR readers: snntorch, spikingjelly, py-spinnaker2 ``s2_nir``, NIR's ``nir_to_lava``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..nirsim.units import unit_problems
 from .check import CheckReport, limit_check
 from .targets import HardwareTarget, get_target
 
-__all__ = ["check_nir"]
+__all__ = ["check_nir", "MIN_READER_DT"]
+
+#: The smallest dt NIR readers assume by default (seconds): used when neither the caller nor the graph gives
+# one.
+MIN_READER_DT = 1e-4
 
 
 def _snndeploy_role(node: Any) -> str:
@@ -27,13 +37,39 @@ def _snndeploy_role(node: Any) -> str:
         return ""
 
 
-def check_nir(graph: Any, target: str | HardwareTarget) -> CheckReport:
-    """Walk a ``nir.NIRGraph`` (nested graphs included) and check node types, reset, biases and neuron counts."""
+def _check_units(rep: CheckReport, graph: Any, dt: float | None) -> None:
+    import numpy as np
+
+    meta_dt = (getattr(graph, "metadata", None) or {}).get("dt")
+    step = dt if dt is not None else (float(np.asarray(meta_dt)) if meta_dt is not None else MIN_READER_DT)
+    origin = (
+        "--dt"
+        if dt is not None
+        else ("the graph's dt" if meta_dt is not None else "1e-4 s, the smallest dt NIR readers assume")
+    )
+    for p in unit_problems(graph, step):
+        rep.add(
+            p.node,
+            f"nir.units.{p.kind}",
+            "warning",
+            f"{p.message} (dt from {origin})",
+            p.fix or "fix the file",
+            "snndeploy.nirsim.units",
+        )
+
+
+def check_nir(graph: Any, target: str | HardwareTarget, dt: float | None = None) -> CheckReport:
+    """Walk a ``nir.NIRGraph`` (nested graphs included) and check node types, reset, biases, neuron counts and
+    units (τ against ``dt``, see the module docstring)."""
     import numpy as np
 
     t = get_target(target)
-    rep = CheckReport(t.name, checked=["NIR node types", "biases", "reset", "neuron counts"],
-                      not_checked=list(t.unsourced))
+    rep = CheckReport(
+        t.name,
+        checked=["NIR node types", "biases", "reset", "neuron counts", "units (tau vs dt)"],
+        not_checked=list(t.unsourced),
+    )
+    _check_units(rep, graph, dt)
     allowed = set(t.nir.get("nodes", []))
     software = set(t.nir.get("software_only_nodes", []))
     src = t.nir.get("source", "")
@@ -50,38 +86,76 @@ def check_nir(graph: Any, target: str | HardwareTarget) -> CheckReport:
             role = _snndeploy_role(node)
             if role.startswith("soft_lif"):
                 if role == "soft_lif.li" and not {"LI", "Threshold", "Scale"} <= allowed:
-                    rep.add(name, "nir.soft_reset", "error",
-                            f"soft-reset LIF exported as LI → Threshold → Scale; the {t.name} importer cannot read it",
-                            "export with to_nir(..., soft_reset='hard') (approximate: re-verify) or train with "
-                            "hard reset", src)
+                    rep.add(
+                        name,
+                        "nir.soft_reset",
+                        "error",
+                        f"soft-reset LIF exported as LI → Threshold → Scale; the {t.name} importer cannot "
+                        "read it",
+                        "export with to_nir(..., soft_reset='hard') (approximate: re-verify) or train with "
+                        "hard reset",
+                        src,
+                    )
                 continue
             if kind in software:
-                rep.add(name, "nir.node", "error", f"{kind} imports in software on {t.name} but cannot run on chip",
-                        f"export an IF/IAF network for {t.name}", src)
+                rep.add(
+                    name,
+                    "nir.node",
+                    "error",
+                    f"{kind} imports in software on {t.name} but cannot run on chip",
+                    f"export an IF/IAF network for {t.name}",
+                    src,
+                )
             elif kind not in allowed:
-                rep.add(name, "nir.node", "error", f"{kind} is not read by the {t.name} NIR importer",
-                        f"use only {', '.join(sorted(allowed))}", src)
+                rep.add(
+                    name,
+                    "nir.node",
+                    "error",
+                    f"{kind} is not read by the {t.name} NIR importer",
+                    f"use only {', '.join(sorted(allowed))}",
+                    src,
+                )
             bias = getattr(node, "bias", None)
             if bias is not None and np.any(np.asarray(bias) != 0):
                 if kind in t.nir.get("zero_bias_nodes", []):
-                    rep.add(name, "nir.bias", "error", f"{kind} has a non-zero bias; the {t.name} importer needs 0",
-                            "train without bias or fold it into the neuron", src)
+                    rep.add(
+                        name,
+                        "nir.bias",
+                        "error",
+                        f"{kind} has a non-zero bias; the {t.name} importer needs 0",
+                        "train without bias or fold it into the neuron",
+                        src,
+                    )
                 elif kind in t.nir.get("dropped_bias_nodes", []):
-                    rep.add(name, "nir.bias", "warning", f"{kind} bias is dropped by the {t.name} importer",
-                            "train without bias", src)
+                    rep.add(
+                        name,
+                        "nir.bias",
+                        "warning",
+                        f"{kind} bias is dropped by the {t.name} importer",
+                        "train without bias",
+                        src,
+                    )
             if kind in neuron_types:
                 size = int(np.size(getattr(node, "tau", getattr(node, "r", np.zeros(1)))))
                 sizes.append((name, size))
                 v_reset = getattr(node, "v_reset", None)
                 if t.nir.get("reset_to_zero") and v_reset is not None and np.any(np.asarray(v_reset) != 0):
-                    rep.add(name, "nir.reset", "error", f"{kind} resets to a non-zero v_reset; {t.name} resets to 0",
-                            "export with v_reset = 0", t.neuron_source)
+                    rep.add(
+                        name,
+                        "nir.reset",
+                        "error",
+                        f"{kind} resets to a non-zero v_reset; {t.name} resets to 0",
+                        "export with v_reset = 0",
+                        t.neuron_source,
+                    )
 
     visit("", graph)
     total = sum(s for _, s in sizes)
     limit_check(rep, t, "max_neurons_total", total, "graph", "neurons", "use a smaller model")
     readout = _readout(graph, neuron_types)
-    if readout is not None and readout[2]:  # the graph ends with a weight layer read off-chip: all neurons hidden
+    if (
+        readout is not None and readout[2]
+    ):  # the graph ends with a weight layer read off-chip: all neurons hidden
         name, n = readout[0], readout[1]
         hidden = total
     elif sizes:
@@ -96,8 +170,9 @@ def check_nir(graph: Any, target: str | HardwareTarget) -> CheckReport:
 
 
 def _readout(graph: Any, neuron_types: set[str]) -> tuple[str, int, bool] | None:
-    """``(node, size, is_weight_layer)`` of the node feeding the graph's ``Output`` (``None`` when there is none or
-    its size is unknown): the readout is that node's output, whether it is a neuron layer or a weight layer."""
+    """``(node, size, is_weight_layer)`` of the node feeding the graph's ``Output`` (``None`` when there is
+    none or its size is unknown): the readout is that node's output, whether it is a neuron layer or a
+    weight layer."""
     import numpy as np
 
     outputs = {k for k, n in graph.nodes.items() if type(n).__name__ == "Output"}

@@ -1,4 +1,5 @@
-"""Spike-equivalence verification across runtimes (source, fused backend, folded, ONNX Runtime, nirsim, peers)."""
+"""Spike-equivalence verification across runtimes (source, fused backend, folded, ONNX Runtime, nirsim,
+peers)."""
 
 from .api import APPROXIMATE, EXACT, INFORMATIONAL, RuntimeReport, VerifyReport, verify
 from .compare import Divergence, SpikeComparison, compare_spikes

@@ -1,8 +1,8 @@
 """Compare two spike (or state) tensors exactly and locate the first divergence.
 
-This is the one comparison helper of the project (STYLE.md #7): tests, kernels and ``verify`` all use it. Spikes are
-compared with tolerance 0; NaN/inf parity is checked separately (a NaN where the reference has a number is a
-divergence even though NaN != NaN would also flag it).
+This is the one comparison helper of the project (STYLE.md #7): tests, kernels and ``verify`` all use it.
+Spikes are compared with tolerance 0; NaN/inf parity is checked separately (a NaN where the reference has a
+number is a divergence even though NaN != NaN would also flag it).
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ __all__ = ["Divergence", "SpikeComparison", "compare_spikes"]
 
 @dataclass(frozen=True)
 class Divergence:
-    """Where two spike trains first differ: earliest time step, then lowest sample, then lowest neuron (C order).
+    """Where two spike trains first differ: earliest time step, then lowest sample, then lowest neuron (C
+    order).
 
-    ``margin`` is the reference membrane minus the threshold at that point when the caller supplies it: a margin
-    within a few ulps of 0 points at rounding or ``≥``/``>`` semantics, a large one at a real model difference.
+    ``margin`` is the reference membrane minus the threshold at that point when the caller supplies it: a
+    margin within a few ulps of 0 points at rounding or ``≥``/``>`` semantics, a large one at a real model
+    difference.
     """
 
     t: int
@@ -69,7 +71,9 @@ class SpikeComparison:
         }
 
 
-def compare_spikes(reference: Tensor, other: Tensor, layer: str = "", margin: Tensor | None = None) -> SpikeComparison:
+def compare_spikes(
+    reference: Tensor, other: Tensor, layer: str = "", margin: Tensor | None = None
+) -> SpikeComparison:
     """Compare ``other`` with ``reference`` elementwise and exactly.
 
     Args:
@@ -80,7 +84,8 @@ def compare_spikes(reference: Tensor, other: Tensor, layer: str = "", margin: Te
     """
     if reference.shape != other.shape:
         raise InvalidInputError(
-            f"layer {layer!r}: shapes differ: reference {tuple(reference.shape)} vs other {tuple(other.shape)}"
+            f"layer {layer!r}: shapes differ: reference {tuple(reference.shape)} vs other "
+            f"{tuple(other.shape)}"
         )
     if reference.dim() < 2:
         raise InvalidInputError(f"layer {layer!r}: expected [T, B, *], got shape {tuple(reference.shape)}")
@@ -93,9 +98,15 @@ def compare_spikes(reference: Tensor, other: Tensor, layer: str = "", margin: Te
     n = int(diff.sum())
     first = None
     if n:
-        idx = torch.nonzero(diff.reshape(diff.shape[0], diff.shape[1], -1))  # rows sorted by (t, sample, flat)
+        idx = torch.nonzero(
+            diff.reshape(diff.shape[0], diff.shape[1], -1)
+        )  # rows sorted by (t, sample, flat)
         t, b, flat = (int(v) for v in idx[0])
-        neuron = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(ref.shape[2:]))) if ref.dim() > 2 else ()
+        neuron = (
+            tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(ref.shape[2:])))
+            if ref.dim() > 2
+            else ()
+        )
         pos = (t, b, *neuron)
         m = float(margin.detach().to("cpu", torch.float64)[pos]) if margin is not None else None
         first = Divergence(t, b, neuron, float(ref[pos]), float(oth[pos]), m)

@@ -1,9 +1,10 @@
-"""Membrane margin to threshold (z = membrane − V_th, the argument of Θ) of a source neuron layer, per neuron-step.
+"""Membrane margin to threshold (z = membrane − V_th, the argument of Θ) of a source neuron layer, per
+neuron-step.
 
-At a divergence, a margin within a few float32 ulps of 0 points at rounding, ``≥`` vs ``>`` or operation order; a
-large margin points at a real model difference (reset mode, dt/τ scaling, a changed weight or threshold).
-The margin is read exactly where the neuron fires: every step function calls ``surrogate(z)`` once per step, so a
-recording surrogate captures z without duplicating any neuron's maths.
+At a divergence, a margin within a few float32 ulps of 0 points at rounding, ``≥`` vs ``>`` or operation
+order; a large margin points at a real model difference (reset mode, dt/τ scaling, a changed weight or
+threshold). The margin is read exactly where the neuron fires: every step function calls ``surrogate(z)``
+once per step, so a recording surrogate captures z without duplicating any neuron's maths.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class _Recorder(Surrogate):
 
 @torch.no_grad()
 def membrane_margin(module: nn.Module, x_seq: Tensor) -> Tensor | None:
-    """z[t] = membrane − V_th of ``module`` on its input ``x_seq`` [T, B, *] (None for non-reference neurons)."""
+    """z[t] = membrane − V_th of ``module`` on its input ``x_seq`` [T, B, *] (None for non-reference
+    neurons)."""
     if not isinstance(module, NeuronModule):
         return None
     rec = _Recorder()

@@ -1,4 +1,5 @@
-"""Verify outputs: JSON (stable keys), a markdown summary, and PNGs (per-layer agreement bars, spike raster diff)."""
+"""Verify outputs: JSON (stable keys), a markdown summary, and PNGs (per-layer agreement bars, spike raster
+diff)."""
 
 from __future__ import annotations
 
@@ -17,38 +18,59 @@ def _pct(v: float | None) -> str:
 
 
 def _verdict(r: RuntimeReport) -> str:
-    return {True: "pass", False: "**FAIL**", None: "info" if r.status == "ok" else r.status}[r.passed]
+    v = r.verdict
+    return f"**{v}**" if v in ("FAIL", "differs") else v
+
+
+def _status(r: RuntimeReport) -> str:
+    """``ran`` for informational rows (their verdict says whether they agree), else the status."""
+    return "ran" if r.expectation == "informational" and r.status == "ok" else r.status
 
 
 def to_markdown(report: VerifyReport) -> str:
-    """The human summary: one row per runtime, the first divergence, firing rates, known peer differences."""
+    """The human summary: one row per runtime, the first divergence, firing rates, known peer
+    differences."""
     lines = [
         f"# snndeploy verify: {'PASSED' if report.passed else 'FAILED'}",
         "",
         f"{report.samples} samples, T = {report.T}; policy for approximate folds: spike agreement ≥ "
         f"{report.policy['min_spike_agreement']}, accuracy drop ≤ {report.policy['max_accuracy_drop']} pt."
-        + (f" Source accuracy: {100 * report.source_accuracy:.2f}%." if report.source_accuracy is not None else ""),
+        + (
+            f" Source accuracy: {100 * report.source_accuracy:.2f}%."
+            if report.source_accuracy is not None
+            else ""
+        ),
         "",
-        "| runtime | compared with | expected | status | spike agreement | same prediction | accuracy | verdict |",
+        "| runtime | compared with | expected | status | spike agreement | same prediction | accuracy "
+        "| verdict |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in report.runtimes:
-        lines.append(f"| {r.runtime} | {r.reference} | {r.expectation} | {r.status} | {_pct(r.spike_agreement)} | "
-                     f"{_pct(r.prediction_agreement)} | {_pct(r.accuracy)} | {_verdict(r)} |")
+        lines.append(
+            f"| {r.runtime} | {r.reference} | {r.expectation} | {_status(r)} | {_pct(r.spike_agreement)} | "
+            f"{_pct(r.prediction_agreement)} | {_pct(r.accuracy)} | {_verdict(r)} |"
+        )
     lines += ["", "## Details", ""]
     for r in report.runtimes:
         if r.reason:
             lines.append(f"- **{r.runtime}** vs {r.reference}: {r.reason}")
         first = r.first_divergence
-        if first is not None and r.passed is not False:
+        if first is not None and r.passed is not False and "first divergence" not in r.reason:
             layer, d = first
-            lines.append(f"- {r.runtime} vs {r.reference}: first divergence at layer {layer}, t={d.t}, "
-                         f"sample={d.sample}, neuron={list(d.neuron)}"
-                         + (f", margin {d.margin:.3g}" if d.margin is not None else ""))
+            lines.append(
+                f"- {r.runtime} vs {r.reference}: first divergence at layer {layer}, t={d.t}, "
+                f"sample={d.sample}, neuron={list(d.neuron)}"
+                + (f", margin {d.margin:.3g}" if d.margin is not None else "")
+            )
     lines += ["", "## Firing rate per layer (source)", "", "| layer | firing rate |", "|---|---|"]
     lines += [f"| {p} | {v:.4f} |" for p, v in report.firing_rates.items()]
     if report.known_differences:
-        lines += ["", "## Known differences of peer simulators (found by testing the installed versions)", ""]
+        lines += [
+            "",
+            "## Known differences of peer simulators (measured by benchmarks/interop_matrix.py, see "
+            "docs/interop.md)",
+            "",
+        ]
         for peer, items in report.known_differences.items():
             lines += [f"- **{peer}**: {item}" for item in items]
     return "\n".join(lines) + "\n"
@@ -67,13 +89,24 @@ def _plot_agreement(report: VerifyReport, path: Path) -> None:
     for i, r in enumerate(rows):
         by = {c.layer: c.agreement for c in r.layers}
         xs = [j + i * width for j in range(len(layers))]
-        ax.bar(xs, [100 * by.get(layer, float("nan")) for layer in layers], width, label=f"{r.runtime} vs {r.reference}")
+        ax.bar(
+            xs,
+            [100 * by.get(layer, float("nan")) for layer in layers],
+            width,
+            label=f"{r.runtime} vs {r.reference}",
+        )
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))], layers, rotation=30, ha="right")
     ax.set_ylabel("identical neuron-steps (%)")
     lo = min([100 * c.agreement for r in rows for c in r.layers] + [99.0])
     ax.set_ylim(max(0.0, lo - 0.5), 100.05)
     ax.set_title("spike agreement per layer")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="runtime vs reference", title_fontsize=7)
+    ax.legend(
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title="runtime vs reference",
+        title_fontsize=7,
+    )
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -81,7 +114,8 @@ def _plot_agreement(report: VerifyReport, path: Path) -> None:
 
 
 def _plot_raster_diff(report: VerifyReport, path: Path) -> bool:
-    """Raster of the first divergent sample: both spike (black), reference only (blue), other only (red)."""
+    """Raster of the first divergent sample: both spike (black), reference only (blue), other only
+    (red)."""
     target = next((r for r in report.runtimes if r.first_divergence is not None and r.passed is False), None)
     target = target or next((r for r in report.runtimes if r.first_divergence is not None), None)
     if target is None:
@@ -107,8 +141,10 @@ def _plot_raster_diff(report: VerifyReport, path: Path) -> bool:
     ax.imshow(img.transpose(1, 0, 2), aspect="auto", interpolation="nearest")
     ax.set_xlabel("time step")
     ax.set_ylabel("neuron (flattened)")
-    ax.set_title(f"{layer}, sample {d.sample}: black both, blue {target.reference} only, red {target.runtime} only",
-                 fontsize=8)
+    ax.set_title(
+        f"{layer}, sample {d.sample}: black both, blue {target.reference} only, red {target.runtime} only",
+        fontsize=8,
+    )
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -117,9 +153,14 @@ def _plot_raster_diff(report: VerifyReport, path: Path) -> bool:
 
 
 def write_report(report: VerifyReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``verify.json``, ``verify.md``, ``agreement.png`` and (when spikes diverge) ``raster_diff.png``."""
+    """Write ``verify.json``, ``verify.md``, ``agreement.png`` and (when spikes diverge)
+    ``raster_diff.png``."""
     out = Path(out_dir)
-    paths: dict[str, Any] = {"json": out / "verify.json", "markdown": out / "verify.md", "agreement": out / "agreement.png"}
+    paths: dict[str, Any] = {
+        "json": out / "verify.json",
+        "markdown": out / "verify.md",
+        "agreement": out / "agreement.png",
+    }
     with atomic_write(paths["json"]) as fh:
         json.dump(report.to_dict(), fh, indent=2, default=float)
     with atomic_write(paths["markdown"]) as fh:

@@ -1,9 +1,9 @@
 """Runtimes that verify compares: one small function per runtime, each returning a ``RuntimeRun``.
 
-Every runner takes the same input ``x`` [T, B, *input_shape] and returns the model output [T, B, *] plus the spikes
-of every neuron layer keyed by the SOURCE model's module path, so that layers line up across runtimes. A runtime
-that cannot run the artifact (not installed, unsupported node, wrong T) comes back with ``status="unavailable"`` and
-the reason: that is a property of the runtime, not a failure of the graph.
+Every runner takes the same input ``x`` [T, B, *input_shape] and returns the model output [T, B, *] plus
+the spikes of every neuron layer keyed by the SOURCE model's module path, so that layers line up across
+runtimes. A runtime that cannot run the artifact (not installed, unsupported node, wrong T) comes back with
+``status="unavailable"`` and the reason: that is a property of the runtime, not a failure of the graph.
 """
 
 from __future__ import annotations
@@ -45,13 +45,17 @@ class RuntimeRun:
 
 
 @contextlib.contextmanager
-def record_layers(model: nn.Module, keep_inputs: bool = False) -> Iterator[tuple[dict[str, Tensor], dict[str, Tensor]]]:
-    """Forward hooks on every neuron module: yields ``(spikes, inputs)`` dicts filled during the forward pass."""
+def record_layers(
+    model: nn.Module, keep_inputs: bool = False
+) -> Iterator[tuple[dict[str, Tensor], dict[str, Tensor]]]:
+    """Forward hooks on every neuron module: yields ``(spikes, inputs)`` dicts filled during the forward
+    pass."""
 
     spikes: dict[str, Tensor] = {}
     inputs: dict[str, Tensor] = {}
     handles = []
     for path, module in neuron_paths(model):
+
         def hook(_m: nn.Module, args: tuple[Tensor, ...], out: Tensor, path: str = path) -> None:
             spikes[path] = out.detach()
             if keep_inputs:
@@ -83,7 +87,9 @@ def _backend(model: nn.Module, backend: str | None) -> Iterator[None]:
 
 
 @torch.no_grad()
-def run_torch(name: str, model: nn.Module, x: Tensor, backend: str | None = None, keep_inputs: bool = False) -> RuntimeRun:
+def run_torch(
+    name: str, model: nn.Module, x: Tensor, backend: str | None = None, keep_inputs: bool = False
+) -> RuntimeRun:
     """Run a torch model (source or folded) in eval mode, recording every neuron layer's spikes."""
     was_training = model.training
     model.eval()
@@ -91,7 +97,6 @@ def run_torch(name: str, model: nn.Module, x: Tensor, backend: str | None = None
         with _backend(model, backend), record_layers(model, keep_inputs) as (spikes, inputs):
             out = model(x)
     except Exception as exc:  # e.g. a backend that needs CUDA
-
         status = UNAVAILABLE if isinstance(exc, UnknownNameError) else FAILED
         return RuntimeRun(name, status, f"{type(exc).__name__}: {exc}")
     finally:
@@ -104,15 +109,18 @@ def _onnx_contract(session: Any) -> dict[str, Any]:
 
     raw = session.get_modelmeta().custom_metadata_map.get("snndeploy_contract")
     if raw is None:
-        raise InvalidInputError("the ONNX model has no 'snndeploy_contract' metadata (not written by snndeploy)")
+        raise InvalidInputError(
+            "the ONNX model has no 'snndeploy_contract' metadata (not written by snndeploy)"
+        )
     return json.loads(raw)
 
 
 def run_onnx(path: str, x: Tensor) -> RuntimeRun:
     """Run an ONNX model written by ``exporters.onnx`` (step or unrolled) in onnxruntime on the CPU.
 
-    The file is validated first (``snndeploy.filecheck.validate_onnx``: size, operators, initializers, contract);
-    a file onnxruntime still rejects, or that fails while running, raises ``InvalidFileError`` naming the file.
+    The file is validated first (``snndeploy.filecheck.validate_onnx``: size, operators, initializers,
+    contract); a file onnxruntime still rejects, or that fails while running, raises ``InvalidFileError``
+    naming the file.
     """
     import numpy as np
 
@@ -128,19 +136,31 @@ def run_onnx(path: str, x: Tensor) -> RuntimeRun:
         by_node = {_node(p): p for p in contract.get("state_shapes", {})}
         if contract.get("kind") == "unrolled":
             if contract.get("T") != x.shape[0]:
-                return RuntimeRun(name, UNAVAILABLE, f"unrolled ONNX model is fixed at T={contract.get('T')}, input "
-                                                     f"has T={x.shape[0]}")
-            outs = dict(zip(contract["outputs"], session.run(None, {"x": x.numpy().astype(np.float32)}), strict=True))
+                return RuntimeRun(
+                    name,
+                    UNAVAILABLE,
+                    f"unrolled ONNX model is fixed at T={contract.get('T')}, input has T={x.shape[0]}",
+                )
+            outs = dict(
+                zip(contract["outputs"], session.run(None, {"x": x.numpy().astype(np.float32)}), strict=True)
+            )
         else:
             outs = run_onnx_step(session, x.numpy(), contract)
     except Exception as exc:  # onnxruntime's own exception classes, or a contract that does not fit the graph
         if isinstance(exc, SnnDeployError):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise InvalidFileError(f"ONNX file {str(path)!r} cannot be run: {type(exc).__name__}: {first[:300]}") from None
-    spikes = {by_node.get(n[: -len(".spikes")], n): torch.from_numpy(np.asarray(v)) for n, v in outs.items()
-              if n.endswith(".spikes")}
-    return RuntimeRun(f"{name}[{contract.get('kind', 'step')}]", OK, str(path), torch.from_numpy(outs["y"]), spikes)
+        raise InvalidFileError(
+            f"ONNX file {str(path)!r} cannot be run: {type(exc).__name__}: {first[:300]}"
+        ) from None
+    spikes = {
+        by_node.get(n[: -len(".spikes")], n): torch.from_numpy(np.asarray(v))
+        for n, v in outs.items()
+        if n.endswith(".spikes")
+    }
+    return RuntimeRun(
+        f"{name}[{contract.get('kind', 'step')}]", OK, str(path), torch.from_numpy(outs["y"]), spikes
+    )
 
 
 def run_nirsim(graph: Any, x: Tensor) -> RuntimeRun:
@@ -155,16 +175,33 @@ def run_nirsim(graph: Any, x: Tensor) -> RuntimeRun:
     return RuntimeRun("nirsim", OK, "snndeploy.nirsim", out if isinstance(out, Tensor) else None, spikes)
 
 
-def run_peer(peer: str, graph: Any, x: Tensor) -> RuntimeRun:
-    """Run ``graph`` in a peer simulator's NIR importer (output only; see ``snndeploy.verify.peers``)."""
+def _peer_detail(graph: Any, detail: str) -> str:
+    """The peer's own detail plus what its export profile declared (approximations, problems)."""
+    profile = (contract_of(graph) or {}).get("profile")
+    if not profile:
+        return detail
+    declared = "; ".join(profile.get("warnings") or []) or "no approximation declared"
+    return f"{detail}; profile {profile.get('name')}: {declared}"
 
-    runner = PEERS.get(peer)
-    if runner is None:
-        return RuntimeRun(peer, UNAVAILABLE, f"no adapter for peer {peer!r} (known: {', '.join(PEERS)})")
+
+def run_peer(peer: str, graph: Any, x: Tensor) -> RuntimeRun:
+    """Run ``graph`` with peer ``peer``'s own NIR importer (``snndeploy.verify.peers``).
+
+    The spikes of every neuron node are hooked by node name and keyed by the source model's layer path through
+    the graph's contract (by node name for a foreign graph). A peer that is not installed, or whose importer
+    refuses or crashes on the graph, comes back ``unavailable`` with the reason.
+    """
+    adapter = PEERS.find(peer)
+    if adapter is None:
+        return RuntimeRun(peer, UNAVAILABLE, f"no adapter for peer {peer!r} (known: {PEERS.known()})")
     try:
-        out, detail = runner(graph, x)
+        result = adapter.run(graph, x)
     except ImportError as exc:
         return RuntimeRun(peer, UNAVAILABLE, f"not installed: {exc}")
     except Exception as exc:  # a peer's importer refusing or crashing on a valid graph: report, don't fail
-        return RuntimeRun(peer, UNAVAILABLE, f"{type(exc).__name__}: {str(exc)[:300]}")
-    return RuntimeRun(peer, OK, detail, out.detach().float(), {})
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return RuntimeRun(peer, UNAVAILABLE, f"{type(exc).__name__}: {first[:300]}")
+    contract = contract_of(graph)
+    path_of = {layer["node"]: layer["path"] for layer in contract.get("layers", [])} if contract else {}
+    spikes = {path_of.get(n, n): s for n, s in result.node_spikes.items()}
+    return RuntimeRun(peer, OK, _peer_detail(graph, result.detail), result.output.detach().float(), spikes)
