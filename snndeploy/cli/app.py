@@ -31,7 +31,7 @@ COMMAND_MODULES = [
     "train",
     "energy", "hwcheck",
     "fold", "export",
-    "verify",
+    "verify", "check_nir",
     "vendor",
 ]
 

@@ -1,4 +1,5 @@
-"""``snndeploy export``: a checkpoint → NIR graph (folded, with its conversion contract) or ONNX (step/unrolled)."""
+"""``snndeploy export``: a checkpoint → NIR graph (folded, with its conversion contract) or ONNX
+(step/unrolled)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ __all__ = ["register", "export"]
 def register(app: typer.Typer) -> None:
     app.command(
         "export",
-        help="Export a checkpoint: --format nir (folded to LIF form, calibrated on data, exact where the fold is), "
-        "onnx (stateful single-step model, any T) or onnx-unrolled (fixed T). Every neuron is exact in ONNX.",
+        help="Export a checkpoint: --format nir (folded to LIF form, calibrated on data, exact where the "
+        "fold is), onnx (stateful single-step model, any T) or onnx-unrolled (fixed T). Every neuron is "
+        "exact in ONNX. --for PEER writes the NIR dialect that peer's importer runs with our semantics "
+        "(warnings name what it cannot represent, with the measured cost).",
     )(export)
 
 
@@ -28,16 +31,35 @@ def export(
     data: str = typer.Option(None, "--data", help="NIR calibration dataset (default: inferred)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Directory of a local dataset."),
     limit: int = typer.Option(256, "--limit", help="NIR calibration samples."),
+    peer: str = typer.Option(
+        None,
+        "--for",
+        help="NIR for one peer's importer: norse, spikingjelly, snntorch, sinabs, rockpool or spyx.",
+    ),
 ) -> None:
     from rich.console import Console
 
     from exporters import export_checkpoint
+    from exporters.nir_profiles import ProfileExport
 
-    from .render import print_fold_report
+    from .render import print_fold_report, print_profile_export
 
-    report = export_checkpoint(checkpoint, out, format, dt=dt, time_steps=time_steps, flat=flat,
-                               soft_reset=soft_reset, data=data, data_dir=data_dir, limit=limit)
+    report = export_checkpoint(
+        checkpoint,
+        out,
+        format,
+        dt=dt,
+        time_steps=time_steps,
+        flat=flat,
+        soft_reset=soft_reset,
+        data=data,
+        data_dir=data_dir,
+        limit=limit,
+        peer=peer,
+    )
     console = Console()
-    if report is not None:
+    if isinstance(report, ProfileExport):
+        print_profile_export(console, report)
+    elif report is not None:
         print_fold_report(console, report)
     console.print(f"wrote {out}")

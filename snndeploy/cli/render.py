@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 __all__ = [
-    "print_epoch", "print_rates", "print_fold_report", "print_verify_report", "print_energy", "print_hw_check",
+    "print_epoch", "print_rates", "print_fold_report", "print_verify_report", "print_check_nir",
+    "print_profile_export", "print_energy", "print_hw_check",
 ]
 
 
@@ -60,12 +61,111 @@ def print_verify_report(console: Console, report: Any, title: str) -> None:
     table = Table(title=title)
     for col in ("runtime", "vs", "expected", "status", "spikes", "predictions", "verdict"):
         table.add_column(col, no_wrap=col in ("runtime", "vs"))
+    colors = {"pass": "green", "identical": "green", "FAIL": "red", "differs": "red", "reference": "",
+              "unavailable": "yellow", "failed": "red"}
     for r in report.runtimes:
-        verdict = {True: "[green]pass", False: "[red]FAIL", None: "info"}[r.passed]
+        v = r.verdict
+        verdict = f"[{colors[v]}]{v}" if colors.get(v) else v
+        status = "ran" if r.expectation == "informational" and r.status == "ok" else r.status
         agree = "—" if r.spike_agreement is None else f"{100 * r.spike_agreement:.3f}%"
         pred = "—" if r.prediction_agreement is None else f"{100 * r.prediction_agreement:.2f}%"
-        table.add_row(escape(r.runtime), escape(r.reference), r.expectation, r.status, agree, pred, verdict)
+        table.add_row(escape(r.runtime), escape(r.reference), r.expectation, status, agree, pred, verdict)
     console.print(table)
+    for r in report.runtimes:  # why a peer differs or is unavailable, one line each
+        if r.passed is None and r.verdict in ("differs", "unavailable") and r.reason:
+            console.print(f"[dim]{escape(r.runtime)}: {escape(r.reason[:300])}")
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.3f}%"
+
+
+def print_check_nir(console: Console, report: Any) -> None:
+    """A ``check-nir`` report: findings and unit problems (loud), corrections, nirsim vs expected, peers node
+    by node, energy totals, hardware errors per target, the verdict."""
+    if not console.is_terminal:
+        console.width = max(console.width, 112)
+    console.print(
+        f"{escape(report.file)}: input {list(report.input_shape)}, dt {report.dt:g} s "
+        f"({escape(report.dt_source)}), T={report.T}, {report.samples} samples ({report.input_source})"
+    )
+    for f in report.findings:
+        console.print(f"[yellow]note[/] {escape(f)}")
+    for p in report.unit_problems:
+        console.print(
+            f"[bold red]UNIT PROBLEM[/] node {escape(p['node'])}: {escape(p['message'])}"
+            + (f"\n    fix: {escape(p['fix'])}" if p.get("fix") else "")
+        )
+    for c in report.corrections:
+        console.print(f"[cyan]corrected ({escape(str(report.writer))})[/] {escape(c)}")
+    for p in report.remaining_problems if report.writer is not None else []:
+        console.print(f"[red]still after corrections[/] node {escape(p['node'])}: {escape(p['message'])}")
+    if report.expected is not None:
+        color = "green" if report.passed else "red"
+        first = report.expected.first
+        where = (
+            f"; first divergence t={first.t}, sample={first.sample}, neuron={list(first.neuron)}"
+            if first
+            else ""
+        )
+        console.print(
+            f"nirsim vs the writer's output: [{color}]{_pct(report.agreement)}[/] identical spikes{where}"
+        )
+    table = Table(title="peers on the file as written (node by node against nirsim)")
+    for col in ("peer", "status", "vs nirsim", "output vs expected", "detail"):
+        table.add_column(col, no_wrap=col != "detail")
+    for p in report.peers:
+        vs_exp = _pct(p.output_vs_expected.agreement) if p.output_vs_expected is not None else "—"
+        table.add_row(
+            p.peer, "ran" if p.status == "ok" else p.status, _pct(p.agreement), vs_exp, escape(p.detail[:160])
+        )
+    console.print(table)
+    if report.energy and "totals" in report.energy:
+        t = report.energy["totals"] or {}
+        console.print(
+            f"energy counts per sample: firing rate {t.get('firing_rate', float('nan')):.4f}, "
+            f"spikes {t.get('spikes', float('nan')):.4g}, ACs {t.get('effective_acs', float('nan')):.4g}, "
+            f"MACs {t.get('effective_macs', float('nan')):.4g}"
+        )
+    elif report.energy:
+        console.print(f"[yellow]energy not counted:[/] {escape(str(report.energy.get('error')))}")
+    if report.hardware:
+        console.print(
+            "hw-check: "
+            + ", ".join(
+                f"{name} {v['errors']} error(s)/{v['warnings']} warning(s)"
+                for name, v in report.hardware.items()
+            )
+        )
+    verdict = "[green]PASS" if report.passed else "[red]FAIL"
+    console.print(
+        f"check-nir: {verdict}"
+        + ("" if report.expected is not None else " (no --expected: nothing to compare the output with)")
+    )
+
+
+def print_profile_export(console: Console, export: Any) -> None:
+    """What ``export --for PEER`` wrote: the reader call, every rewrite, every warning, the measured cost."""
+    s = export.section
+    console.print(f"profile {s['name']} ({escape(s['peer_versions'])}): import with {escape(s['reader'])}")
+    console.print(
+        f"dt {s['dt']:g} {s['time_unit']}; NIR semantics kept: {'yes' if s['nir_semantics'] else 'no'}"
+    )
+    for note in s["rewrites"]:
+        console.print(f"[dim]rewrite[/] {escape(note)}")
+    for w in s["warnings"]:
+        console.print(f"[bold yellow]warning[/] {escape(w)}")
+    m = s.get("measured")
+    if m:
+        console.print(
+            f"measured on {m['samples']} calibration samples: {100 * m['spike_agreement']:.3f}% spike "
+            f"agreement in {s['name']}'s neuron semantics"
+        )
+    console.print(
+        "[green]every layer is represented exactly[/]"
+        if export.representable
+        else "[yellow]the peer cannot represent everything: see the warnings[/]"
+    )
 
 
 def print_energy(console: Console, report: dict[str, Any]) -> None:
