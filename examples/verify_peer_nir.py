@@ -1,20 +1,23 @@
-"""Verify a NIR file written by a PEER (norse) against its source: norse's own forward pass vs snndeploy's nirsim.
+"""Verify a NIR file written by a PEER (norse) against its source: norse's own forward pass vs snndeploy's
+nirsim.
 
     python examples/verify_peer_nir.py [--out reports/peer_nir]
 
-norse builds a small LIF network, exports it with ``norse.torch.to_nir`` (dt = 1 ms) and runs it itself; snndeploy
-reads the file back (``exporters.nir.read_nir``, typed errors), runs it in ``snndeploy.nirsim`` with NIR's generic
-forward-Euler semantics, and compares the output spikes exactly with ``snndeploy.verify.compare_spikes``. Any
-divergence is reported with its first (t, sample, neuron).
+norse builds a small LIF network, exports it with ``norse.torch.to_nir`` (dt = 1 ms) and runs it itself;
+snndeploy reads the file back (``exporters.nir.read_nir``, typed errors), runs it in ``snndeploy.nirsim``
+with NIR's generic forward-Euler semantics, and compares the output spikes exactly with
+``snndeploy.verify.compare_spikes``. Any divergence is reported with its first (t, sample, neuron).
 
 What it finds (norse 1.1.0): ``to_nir`` writes tau = dt/tau_mem_inv = 1e-5 s for a 10 ms neuron, i.e. tau
-multiplied by dt (norse issue #411, USER_ASKS row 9): nirsim, running the file as NIR defines it, diverges at t = 0.
-The script flags τ < dt as a unit error and shows that undoing the extra factor (τ/dt) restores agreement.
+multiplied by dt (norse issue #411, USER_ASKS row 9): nirsim, running the file as NIR defines it, diverges
+at t = 0. The script flags τ < dt as a unit error and shows that undoing the extra factor (τ/dt) restores
+agreement.
 
-Also found while writing this (norse 1.1.0, nir 1.0.8): norse's ``to_nir`` leaves LIF parameters as 0-dim torch tensors,
-which ``nir.write`` cannot store ("Scalar datasets don't support chunk/filter options"); ``_per_neuron`` broadcasts
-them to per-neuron numpy arrays first (the scalar-vs-array breakage of USER_ASKS rows 10 and 21); and with a batched
-sample it writes the batch axis into the Input type, which snndeploy's reader rejects with a typed error.
+Also found while writing this (norse 1.1.0, nir 1.0.8): norse's ``to_nir`` leaves LIF parameters as 0-dim
+torch tensors, which ``nir.write`` cannot store ("Scalar datasets don't support chunk/filter options");
+``_per_neuron`` broadcasts them to per-neuron numpy arrays first (the scalar-vs-array breakage of USER_ASKS
+rows 10 and 21); and with a batched sample it writes the batch axis into the Input type, which snndeploy's
+reader rejects with a typed error.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ def _per_neuron(graph):
         if isinstance(node, nir.LIF):
             for field in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
                 value = np.asarray(getattr(node, field), dtype=np.float32)
-                setattr(node, field, np.broadcast_to(value, (size[name],)).copy() if value.ndim == 0 else value)
+                setattr(
+                    node, field, np.broadcast_to(value, (size[name],)).copy() if value.ndim == 0 else value
+                )
     return graph
 
 
@@ -79,18 +84,25 @@ def main() -> int:
 
     # 2. norse writes the NIR file; snndeploy reads it back and runs it in nirsim.
     path = args.out / "norse_lif.nir"
-    # An unbatched sample: with torch.zeros(1, 6) norse writes the batch axis into the Input type ([1, 6]), and
-    # read_nir then refuses the file (type mismatch input [1 6] -> Affine [6]), as it should.
+    # An unbatched sample: with torch.zeros(1, 6) norse writes the batch axis into the Input type ([1, 6]),
+    # and read_nir then refuses the file (type mismatch input [1 6] -> Affine [6]), as it should.
     graph = _per_neuron(nt.to_nir(net, torch.zeros(6), dt=1e-3))
     with atomic_path(path) as tmp:
         nir.write(tmp, graph)
     dt = 1e-3
     as_written = read_nir(path)
     cmp = compare_spikes(source, simulate(as_written, x, dt=dt), "output")
-    result = {"file": str(path), "samples": args.samples, "T": args.T, "source_rate": float(source.mean()),
-              "as_written": cmp.to_dict(), "diagnosis": _diagnose(as_written, dt)}
+    result = {
+        "file": str(path),
+        "samples": args.samples,
+        "T": args.T,
+        "source_rate": float(source.mean()),
+        "as_written": cmp.to_dict(),
+        "diagnosis": _diagnose(as_written, dt),
+    }
 
-    # 3. if τ is below one step, test the hypothesis "τ was multiplied by dt" by undoing it and verifying again.
+    # 3. if τ is below one step, test the hypothesis "τ was multiplied by dt" by undoing it and verifying
+    # again.
     if result["diagnosis"]:
         fixed = copy.deepcopy(as_written)
         for node in fixed.nodes.values():
@@ -113,8 +125,10 @@ def _diagnose(graph, dt: float) -> list[str]:
         if isinstance(node, nir.LIF):
             tau = float(np.min(node.tau))
             if tau < dt:
-                notes.append(f"node {name!r}: tau = {tau:g} s is below dt = {dt:g} s (dt/tau = {dt / tau:g}); forward "
-                             "Euler overshoots. Likely cause: the exporter multiplied tau by dt (norse issue #411).")
+                notes.append(
+                    f"node {name!r}: tau = {tau:g} s is below dt = {dt:g} s (dt/tau = {dt / tau:g}); forward "
+                    "Euler overshoots. Likely cause: the exporter multiplied tau by dt (norse issue #411)."
+                )
     return notes
 
 

@@ -1,4 +1,5 @@
-"""NIR export: file → nir.read → nirsim equals the folded model exactly (and the source for exact folds)."""
+"""NIR export: file → nir.read → nirsim equals the folded model exactly (and the source for exact
+folds)."""
 
 import json
 
@@ -56,7 +57,11 @@ def test_nir_file_round_trip_equals_folded_model(tmp_path, name, kind, flat):
     y_fold, spikes = _node_spikes(None, folded, x)
     assert torch.equal(y_sim, y_fold)
     contract = contract_of(loaded)
-    assert contract["dt"] == 1e-3 and contract["T"] == x.shape[0] and contract["residual"] == ("flat" if flat else "nested")
+    assert (
+        contract["dt"] == 1e-3
+        and contract["T"] == x.shape[0]
+        and contract["residual"] == ("flat" if flat else "nested")
+    )
     sim_spikes = layer_spikes(loaded, values)
     assert set(sim_spikes) == set(spikes)
     for p, s in spikes.items():
@@ -74,8 +79,14 @@ def test_soft_reset_is_an_li_threshold_scale_cycle_with_metadata():
     folded, _ = fold(model)
     g = to_nir(folded, (4,), dt=1e-3)
     kinds = {k: type(v).__name__ for k, v in g.nodes.items()}
-    assert kinds == {"input": "Input", "layer_0": "Affine", "layer_1_li": "LI", "layer_1_thr": "Threshold",
-                     "layer_1_reset": "Scale", "output": "Output"}
+    assert kinds == {
+        "input": "Input",
+        "layer_0": "Affine",
+        "layer_1_li": "LI",
+        "layer_1_thr": "Threshold",
+        "layer_1_reset": "Scale",
+        "output": "Output",
+    }
     assert ("layer_1_reset", "layer_1_li") in g.edges
     np.testing.assert_allclose(g.nodes["layer_1_reset"].scale, -0.5 * 0.8, rtol=1e-6)  # −β·θ
     np.testing.assert_allclose(g.nodes["layer_1_li"].tau, 2e-3, rtol=1e-6)  # τ·dt
@@ -89,8 +100,9 @@ def test_soft_reset_is_an_li_threshold_scale_cycle_with_metadata():
 def test_threshold_ties_fire_identically_through_nir(tmp_path):
     lin = nn.Linear(1, 3, bias=False)
     lin.weight.data = torch.tensor([[1.0], [0.5], [0.25]])
-    model = nn.Sequential(TimeDistributed(lin), LIF(tau=2.0, v_threshold=1.0, v_reset=0.0),
-                          TimeDistributed(nn.Identity()))
+    model = nn.Sequential(
+        TimeDistributed(lin), LIF(tau=2.0, v_threshold=1.0, v_reset=0.0), TimeDistributed(nn.Identity())
+    )
     x = torch.tensor([1.0, 2.0, 0.0, 4.0, 2.0]).view(5, 1, 1)  # H hits 1.0 exactly on several steps
     folded, _ = fold(model)
     write_nir(tmp_path / "t.nir", to_nir(folded, (1,)))
@@ -115,13 +127,28 @@ def test_nir_read_accepts_the_file_without_our_reader(tmp_path):
     assert any(isinstance(n, nir.NIRGraph) for n in g.nodes.values())
 
 
-@pytest.mark.parametrize("model,shape,match", [
-    (nn.Sequential(TimeDistributed(nn.Linear(3, 4)), CLIF()), (3,), r"layer 1: no NIR mapping for CLIF \(fold it first"),
-    (nn.Sequential(TimeDistributed(nn.Linear(3, 4)), TimeDistributed(nn.BatchNorm1d(4))), (3,), "layer 1: .*BatchNorm1d"),
-    (nn.Sequential(TimeDistributed(nn.Linear(3, 4)), LIF()), (5,), "layer 0: shape mismatch"),
-    (nn.Sequential(TimeDistributed(nn.Conv2d(2, 4, 3)), LIF()), (3, 8, 8), "layer 0: shape mismatch"),
-    (nn.Sequential(TimeDistributed(nn.Linear(3, 4)), nn.Tanh()), (3,), "layer 1: unsupported module Tanh"),
-])
+@pytest.mark.parametrize(
+    "model,shape,match",
+    [
+        (
+            nn.Sequential(TimeDistributed(nn.Linear(3, 4)), CLIF()),
+            (3,),
+            r"layer 1: no NIR mapping for CLIF \(fold it first",
+        ),
+        (
+            nn.Sequential(TimeDistributed(nn.Linear(3, 4)), TimeDistributed(nn.BatchNorm1d(4))),
+            (3,),
+            "layer 1: .*BatchNorm1d",
+        ),
+        (nn.Sequential(TimeDistributed(nn.Linear(3, 4)), LIF()), (5,), "layer 0: shape mismatch"),
+        (nn.Sequential(TimeDistributed(nn.Conv2d(2, 4, 3)), LIF()), (3, 8, 8), "layer 0: shape mismatch"),
+        (
+            nn.Sequential(TimeDistributed(nn.Linear(3, 4)), nn.Tanh()),
+            (3,),
+            "layer 1: unsupported module Tanh",
+        ),
+    ],
+)
 def test_bad_models_are_refused_naming_the_layer_and_leave_no_file(tmp_path, model, shape, match):
     with pytest.raises(ExportError, match=match):
         write_nir(tmp_path / "bad.nir", to_nir(model, shape))

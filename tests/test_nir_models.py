@@ -16,7 +16,9 @@ CASES = [("mlp", (1,), n) for n in ("lif", "clif", "klif", "ilif")] + [
 
 def _model(name, shape, neuron, seed=0):
     torch.manual_seed(seed)
-    m = build_model(ModelConfig(name, shape, 4, neuron=neuron, width=1 / 16, depth=2 if name == "vgg" else None))
+    m = build_model(
+        ModelConfig(name, shape, 4, neuron=neuron, width=1 / 16, depth=2 if name == "vgg" else None)
+    )
     with torch.no_grad():
         for p in m.modules():
             if isinstance(p, (torch.nn.Conv2d, torch.nn.Linear)):

@@ -1,4 +1,5 @@
-"""nirsim: generic NIR semantics against plain loops, cycles, nesting, hypothesis models, and bad graphs."""
+"""nirsim: generic NIR semantics against plain loops, cycles, nesting, hypothesis models, and bad
+graphs."""
 
 import h5py
 import nir
@@ -44,11 +45,23 @@ def test_generic_lif_matches_a_plain_euler_loop():
 
 def test_recurrent_affine_cycle_delivers_the_previous_step():
     W_in, W_rec = _f32(5, 3, seed=2, scale=1.5), _f32(5, 5, seed=3)
-    lif = nir.LIF(tau=np.full(5, 2e-3, np.float32), r=np.full(5, 2.0, np.float32), v_leak=np.zeros(5, np.float32),
-                  v_threshold=np.full(5, 0.6, np.float32), v_reset=np.zeros(5, np.float32))
-    g = nir.NIRGraph(nodes={"input": nir.Input(np.array([3])), "in": nir.Linear(W_in), "lif": lif,
-                            "rec": nir.Linear(W_rec), "output": nir.Output(np.array([5]))},
-                     edges=[("input", "in"), ("in", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")])
+    lif = nir.LIF(
+        tau=np.full(5, 2e-3, np.float32),
+        r=np.full(5, 2.0, np.float32),
+        v_leak=np.zeros(5, np.float32),
+        v_threshold=np.full(5, 0.6, np.float32),
+        v_reset=np.zeros(5, np.float32),
+    )
+    g = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(np.array([3])),
+            "in": nir.Linear(W_in),
+            "lif": lif,
+            "rec": nir.Linear(W_rec),
+            "output": nir.Output(np.array([5])),
+        },
+        edges=[("input", "in"), ("in", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
+    )
     x = torch.rand(15, 4, 3)
     out = simulate(g, x, dt=1e-3)
     v, s_prev, ref = torch.zeros(4, 5), torch.zeros(4, 5), []
@@ -65,7 +78,8 @@ def test_recurrent_affine_cycle_delivers_the_previous_step():
 
 
 def test_generic_semantics_on_our_soft_reset_graph_agree_closely():
-    """Foreign-reader view of our graph (generic Euler order): same dynamics, rounding may differ near θ."""
+    """Foreign-reader view of our graph (generic Euler order): same dynamics, rounding may differ near
+    θ."""
     folded, _ = fold(tiny_model("mlp", "lif"))
     g = to_nir(folded, input_shape_of("mlp"), dt=1e-3)
     x = torch.rand(10, 64, 6) * 3
@@ -73,7 +87,9 @@ def test_generic_semantics_on_our_soft_reset_graph_agree_closely():
     generic = NIRSimulator(g, convention="euler")(x)
     with torch.no_grad():
         assert torch.equal(exact, folded(x))
-    assert (exact - generic).abs().max() < 1e-3 or (exact.argmax(-1) == generic.argmax(-1)).float().mean() > 0.99
+    assert (exact - generic).abs().max() < 1e-3 or (
+        exact.argmax(-1) == generic.argmax(-1)
+    ).float().mean() > 0.99
 
 
 def test_nested_and_flat_graphs_give_identical_outputs():
@@ -95,18 +111,30 @@ def test_from_nir_is_a_torch_module_with_identical_outputs(tmp_path):
 
 
 _neuron_kw = st.one_of(
-    st.builds(lambda tau, th, vr, di: ("lif", {"tau": tau, "v_threshold": th, "v_reset": vr, "decay_input": di}),
-              st.floats(1.1, 8.0), st.floats(0.2, 2.0), st.one_of(st.none(), st.floats(-0.5, 0.1)), st.booleans()),
-    st.builds(lambda k, tau: ("klif", {"k_init": k, "tau": tau, "decay_input": False}),
-              st.floats(0.2, 1.0), st.floats(1.1, 4.0)),
+    st.builds(
+        lambda tau, th, vr, di: ("lif", {"tau": tau, "v_threshold": th, "v_reset": vr, "decay_input": di}),
+        st.floats(1.1, 8.0),
+        st.floats(0.2, 2.0),
+        st.one_of(st.none(), st.floats(-0.5, 0.1)),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda k, tau: ("klif", {"k_init": k, "tau": tau, "decay_input": False}),
+        st.floats(0.2, 1.0),
+        st.floats(1.1, 4.0),
+    ),
     st.builds(lambda tau: ("clif", {"tau": tau}), st.floats(1.1, 4.0)),
     st.builds(lambda tau: ("ilif", {"tau": tau}), st.floats(1.1, 4.0)),
 )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(neuron=_neuron_kw, hidden=st.lists(st.integers(1, 9), min_size=1, max_size=3), residual=st.booleans(),
-       seed=st.integers(0, 10_000))
+@given(
+    neuron=_neuron_kw,
+    hidden=st.lists(st.integers(1, 9), min_size=1, max_size=3),
+    residual=st.booleans(),
+    seed=st.integers(0, 10_000),
+)
 def test_hypothesis_models_round_trip_exactly(neuron, hidden, residual, seed):
     name, kw = neuron
     torch.manual_seed(seed)

@@ -1,4 +1,5 @@
-"""``snndeploy verify`` exit codes: 0 when spikes agree, 1 with the first divergence named, 2 for unusable input."""
+"""``snndeploy verify`` exit codes: 0 when spikes agree, 1 with the first divergence named, 2 for unusable
+input."""
 
 from __future__ import annotations
 
@@ -28,7 +29,14 @@ def _verify(ckpt, out, *extra):
 
 def test_exact_model_passes_and_writes_report(checkpoint, tmp_path):
     assert _verify(checkpoint, tmp_path / "ok") == 0
-    for name in ("verify.json", "verify.md", "agreement.png", "model.nir", "model_flat.nir", "model_step.onnx"):
+    for name in (
+        "verify.json",
+        "verify.md",
+        "agreement.png",
+        "model.nir",
+        "model_flat.nir",
+        "model_step.onnx",
+    ):
         assert (tmp_path / "ok" / name).stat().st_size > 0
 
 
