@@ -477,6 +477,7 @@ def _bar_chart(path: Path, names: list[str], series: dict[str, list[float]], yla
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.patches import Patch
 
     flags = flags or {}
     width_in = min(30.0, max(6.0, 0.35 * len(names) * max(1, len(series)) / 2 + 2))
@@ -499,8 +500,10 @@ def _bar_chart(path: Path, names: list[str], series: dict[str, list[float]], yla
                 ax.plot(pos[j], bottom, marker="x", color="red", markersize=8, linestyle="none",
                         label=None if marked else "unpriced (no number: not zero)")
                 marked = True
+    handles, _ = ax.get_legend_handles_labels()
     if any(flags.get(k) and "partial" in flags[k] for k in series):
-        ax.bar([], [], color="white", edgecolor="black", hatch="//", label="partial: a lower bound")
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="//",
+                             label="partial: a lower bound"))
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
@@ -508,7 +511,7 @@ def _bar_chart(path: Path, names: list[str], series: dict[str, list[float]], yla
     if positive:
         ax.set_yscale("log")
         ax.set_ylim(bottom=bottom / 2)
-    ax.legend(fontsize=8)
+    ax.legend(handles=handles, fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -522,6 +525,8 @@ def _term_chart(path: Path, report: dict[str, Any]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     energy = report["energy"]
     terms = [*TERMS, "memory"]
@@ -551,7 +556,7 @@ def _term_chart(path: Path, report: dict[str, Any]) -> None:
                 ax.text(pos[j], bottom, mark, ha="center", va="bottom", fontsize=7, rotation=90)
                 ax.bar(pos[j], 0, width, color=color, label=label)
                 continue
-            if low is None or (t["status"] == "unpriced"):
+            if not low or not high or t["status"] == "unpriced":  # nothing priced: a marker, never a 0 bar
                 ax.plot(pos[j], bottom, marker="x", color="red", markersize=8, linestyle="none")
                 ax.bar(pos[j], 0, width, color=color, label=label)
                 continue
@@ -561,8 +566,10 @@ def _term_chart(path: Path, report: dict[str, Any]) -> None:
                 bar[0].set_edgecolor("black")
             if high is not None and high > low:
                 ax.errorbar(pos[j], low, yerr=[[0], [high - low]], color="black", capsize=3, linewidth=1)
-    ax.plot([], [], marker="x", color="red", linestyle="none", label="unpriced (no number: not zero)")
-    ax.bar([], [], color="white", edgecolor="black", hatch="//", label="partial: a lower bound")
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], marker="x", color="red", linestyle="none",
+                       label="unpriced (no number: not zero)"),
+                Patch(facecolor="white", edgecolor="black", hatch="//", label="partial: a lower bound")]
     ax.set_xticks(x)
     ax.set_xticklabels([e["profile"] for e in energy], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("pJ per sample")
@@ -570,7 +577,7 @@ def _term_chart(path: Path, report: dict[str, Any]) -> None:
     if positive:
         ax.set_yscale("log")
         ax.set_ylim(bottom=bottom / 2)
-    ax.legend(fontsize=7)
+    ax.legend(handles=handles, fontsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
