@@ -287,7 +287,7 @@ def _parse_scenario(name: str, raw: Any, prices: dict[str, MemoryPrice], path: s
         raise _bad(path, f"{where}.weights", f"must be one of {', '.join(DATAFLOWS)}, got {flow!r}")
     mapping = _table(raw.get("prices", {}), path, f"{where}.prices", set(MEMORY_COMPONENTS))
     for comp, price in mapping.items():
-        if price not in prices:
+        if not isinstance(price, str) or price not in prices:
             raise _bad(path, f"{where}.prices.{comp}",
                        f"unknown price table {price!r}; defined: {', '.join(sorted(prices)) or 'none'}")
     return MemoryScenario(name=name, title=_text(raw, "title", path, f"{where}."), weights=flow,
