@@ -213,6 +213,7 @@ def findings_of(config: dict) -> dict:
         "date": config["date"],
         "samples": config["samples"],
         "versions": versions,
+        "probed": v,
         "peers": dict(peers),
         "cells": config["cells"],
     }
@@ -241,7 +242,7 @@ def to_markdown(configs: list[dict], args: argparse.Namespace) -> str:
         v = cfg["versions"]
         pins = cfg.get("pins") or ["the project venv"]
         lines += [
-            f"## Configuration: {', '.join(pins)}",
+            f"## Configuration: {', '.join(pins)} ({cfg.get('date', '')}, {cfg.get('samples', '')} inputs per cell)",
             "",
             "Versions probed: " + ", ".join(f"{k} {val}" for k, val in v.items()),
             "",
@@ -253,7 +254,10 @@ def to_markdown(configs: list[dict], args: argparse.Namespace) -> str:
             "### snndeploy → peer (`snndeploy export --for PEER`, imported with the peer's own code)",
             "",
         ]
-        lines += _export_table(cfg["cells"], args.models, args.neurons)
+        exp = [c for c in cfg["cells"] if c["direction"] == "export"]
+        models = list(dict.fromkeys(c["model"] for c in exp))
+        neurons = list(dict.fromkeys(c["neuron"] for c in exp))
+        lines += _export_table(cfg["cells"], models, neurons)
         lines += [
             "",
             "### peer → snndeploy (the peer's own writer, `snndeploy check-nir FILE --writer PEER`)",
@@ -294,21 +298,37 @@ def main() -> int:
     parser.add_argument(
         "--findings", type=Path, default=ROOT / "snndeploy" / "verify" / "peers" / "findings.json"
     )
+    parser.add_argument(
+        "--skip-main",
+        action="store_true",
+        help="do not rerun the project venv's configuration: reuse the one recorded in --findings",
+    )
     parser.add_argument("--json", type=Path, help="(--inner) write the raw cells here")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    here = {"date": date, "samples": args.samples, "versions": installed_versions(), "cells": run_cells(args)}
     if args.inner:
+        here = {"date": date, "samples": args.samples, "versions": installed_versions(), "cells": run_cells(args)}
         args.json.write_text(json.dumps(here, default=float))
         return 0
-    configs = [here] + [run_in_venv(pins.split(","), args) for pins in args.versions]
+    old = json.loads(args.findings.read_text()) if args.findings.exists() else {}
+    if args.skip_main:
+        if not old.get("cells"):
+            parser.error(f"--skip-main: {args.findings} holds no recorded configuration")
+        here = {k: old[k] for k in ("date", "samples", "cells")} | {"versions": old.get("probed", {})}
+    else:
+        here = {"date": date, "samples": args.samples, "versions": installed_versions(), "cells": run_cells(args)}
+    # other configurations: earlier runs are kept (by their pins) unless rerun now
+    extra = {",".join(c["pins"]): c for c in old.get("configurations", [])}
+    for pins in args.versions:
+        extra[pins] = run_in_venv(pins.split(","), args) | {"date": date, "samples": args.samples}
+    configs = [here, *extra.values()]
     from snndeploy.io import atomic_write
 
     with atomic_write(args.out) as fh:
         fh.write(to_markdown(configs, args))
     with atomic_write(args.findings) as fh:
-        json.dump(findings_of(here), fh, indent=1, default=float)
+        json.dump(findings_of(here) | {"configurations": list(extra.values())}, fh, indent=1, default=float)
     print(f"wrote {args.out} and {args.findings}")
     return 0
 

@@ -18,6 +18,11 @@ torch tensors, which ``nir.write`` cannot store ("Scalar datasets don't support 
 ``_per_neuron`` broadcasts them to per-neuron numpy arrays first (the scalar-vs-array breakage of USER_ASKS
 rows 10 and 21); and with a batched sample it writes the batch axis into the Input type, which snndeploy's
 reader rejects with a typed error.
+
+The same check from the command line, for any of the five peers' files (``snndeploy.verify.peers.writers``
+builds them): ``snndeploy check-nir FILE --writer norse --input x.npy --expected y.npy`` prints the unit
+problems, the corrections it applied, nirsim's agreement with the writer's output, every installed peer node
+by node, the energy counts and hw-check per target (``docs/interop.md`` has the measured figures).
 """
 
 from __future__ import annotations

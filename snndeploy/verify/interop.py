@@ -21,19 +21,24 @@ divergence), ``not representable`` (the profile's warnings name why; the agreeme
 from __future__ import annotations
 
 import copy
+import re
+import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+import nir
 import torch
 from torch import Tensor
 
 from exporters.fold import fold
 from exporters.fold.calibration import capture
-from exporters.nir import contract_of
+from exporters.nir import contract_of, read_nir
 from exporters.nir_profiles import export_for, get_profile
 from exporters.zoo import input_shape_of, tiny_model
 
+from ..errors import ExportError
 from ..models.tree import get_module, neuron_paths, set_module
 from ..nirsim import simulate
 from ..nirsim.corrections import WRITERS, correct, infer_dt
@@ -151,7 +156,7 @@ def export_cell(peer: str, kind: str, neuron: str, samples: int = 1000, T: int =
     except Exception as exc:  # the peer's importer refusing or crashing: the cell's reason
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         cell.status = "fails"
-        named = "; ".join(dict.fromkeys(_short(w) for w in exp.warnings if "calibration data" not in w))
+        named = _reason([w for w in exp.warnings if "calibration data" not in w])
         cell.reason = (f"{named}; " if named else "") + f"importer error: {type(exc).__name__}: {first[:160]}"
         return cell
     path_of = {layer["node"]: layer["path"] for layer in contract_of(exp.graph)["layers"]}
@@ -166,10 +171,7 @@ def export_cell(peer: str, kind: str, neuron: str, samples: int = 1000, T: int =
     if identical:
         cell.status = "identical"
     elif not exp.representable:
-        cell.status, cell.reason = (
-            "not representable",
-            "; ".join(dict.fromkeys(_short(w) for w in exp.warnings)),
-        )
+        cell.status, cell.reason = "not representable", _reason(exp.warnings)
     else:
         cell.status = "differs"
         cell.reason = (
@@ -182,9 +184,38 @@ def export_cell(peer: str, kind: str, neuron: str, samples: int = 1000, T: int =
     return cell
 
 
-def _short(warning: str) -> str:
-    """A profile warning without its layer prefix (the same reason repeats per layer)."""
-    return warning.split(": ", 1)[1] if warning.startswith("layer ") and ": " in warning else warning
+def _reason(warnings_: list[str]) -> str:
+    """The profile's warnings as one short reason: node names dropped, repeats merged, numbers that are in the
+    cell (the measured agreement) left out."""
+    missing: list[str] = []
+    out: list[str] = []
+    for w in warnings_:
+        w = re.sub(r"^(layer [\w.]+|[\w.]+): ", "", w)
+        if "GraphExecutor" in w:
+            w = ("nirtorch's GraphExecutor runs nodes in depth-first pre-order: a residual junction whose "
+                 "shortcut is not the identity gets one branch a step late (and another node's output is returned)")
+        elif "has no mapping for nir." in w:
+            missing.append(w.rsplit("nir.", 1)[1])
+            continue
+        elif "spikes differently on the calibration data" in w:
+            w = w.split(":", 1)[0]
+        w = re.sub(r"reset amount [\d.]+", "reset amount c", w)
+        out.append(w)
+    if missing:
+        out.append(f"the importer has no mapping for {', '.join('nir.' + m for m in dict.fromkeys(missing))}")
+    return "; ".join(dict.fromkeys(out))
+
+
+def _through_a_file(graph: Any) -> Any:
+    """``graph`` written with ``nir.write`` and read back as ``check-nir`` reads it (without NIR's type check when
+    the file fails it, e.g. rockpool's batch axes): what a user of the peer's file gets."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "peer.nir"
+        nir.write(path, graph)
+        try:
+            return read_nir(path)
+        except ExportError:
+            return read_nir(path, type_check=False)
 
 
 def write_cell(
@@ -214,7 +245,8 @@ def write_cell(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            g, notes = correct(s.graph, peer, dt) if corrected else (s.graph, [])
+            graph = _through_a_file(s.graph)
+            g, notes = correct(graph, peer, dt) if corrected else (graph, [])
             out = simulate(g, s.x, dt=dt)
     except Exception as exc:  # nirsim or NIR refusing the file as written: the cell's reason
         cell.status, cell.reason = "fails", f"{type(exc).__name__}: {str(exc)[:200]}"
