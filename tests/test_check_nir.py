@@ -124,3 +124,11 @@ def test_expected_of_the_wrong_shape_is_a_typed_error(tmp_path):
             energy=False,
             hardware=False,
         )
+
+
+@pytest.mark.parametrize("peer", ["norse", "snntorch", "spikingjelly", "sinabs", "rockpool"])
+def test_the_writer_is_recognised_and_suggested(peer, tmp_path):
+    f, _, _ = _files(tmp_path, peer, samples=4)
+    rep = check_nir_file(f, T=3, samples=2, peers=[], energy=False, hardware=False)
+    assert any(f"looks like a {peer} file" in finding and f"--writer {peer}" in finding for finding in rep.findings)
+    assert not rep.corrections  # nothing is corrected unless asked

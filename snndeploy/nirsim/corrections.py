@@ -43,7 +43,7 @@ from ..errors import InvalidInputError, UnknownNameError
 from ..registry import Registry
 from .units import TAU_FIELDS
 
-__all__ = ["Writer", "WRITERS", "correct", "infer_dt", "strip_batch_axes", "broadcast_zero_dim"]
+__all__ = ["Writer", "WRITERS", "correct", "infer_dt", "guess_writer", "strip_batch_axes", "broadcast_zero_dim"]
 
 Nodes = dict[str, nir.NIRNode]
 Correction = Callable[[nir.NIRGraph, float], list[str]]
@@ -326,3 +326,26 @@ def correct(graph: nir.NIRGraph, writer: str, dt: float) -> tuple[nir.NIRGraph, 
             f"the graph corrected for writer {writer!r} fails NIR's type check: {exc}"
         ) from None
     return g, notes
+
+
+def guess_writer(graph: nir.NIRGraph, dt: float) -> str | None:
+    """The writer a file most likely came from, from traces each writer leaves (``None`` when nothing fits).
+
+    rockpool names nodes ``<i>_LIFTorch`` and writes CubaLIF; spikingjelly names its Input ``input_1`` and nodes
+    ``_<i>``; sinabs writes ``IF`` nodes with r = 1; snntorch writes LIF with r = τ/1e-4; norse writes LIF τ
+    below dt (τ·dt). A guess only: ``check-nir`` says it and asks for ``--writer``.
+    """
+    names = list(graph.nodes)
+    nodes = list(graph.nodes.values())
+    lifs = [n for n in nodes if isinstance(n, nir.LIF)]
+    if any(n.endswith("_LIFTorch") for n in names) or any(isinstance(n, nir.CubaLIF) for n in nodes):
+        return "rockpool" if any(n.endswith("_LIFTorch") for n in names) else None
+    if "input_1" in names and any(n.startswith("_") for n in names):
+        return "spikingjelly"
+    if any(isinstance(n, nir.IF) for n in nodes) and not lifs:
+        return "sinabs"
+    if lifs and all(np.allclose(_f32(n.r), _f32(n.tau) / 1e-4, rtol=1e-4) for n in lifs):
+        return "snntorch"
+    if lifs and all(float(_f32(n.tau).min()) < dt for n in lifs):
+        return "norse"
+    return None

@@ -40,7 +40,7 @@ from ..hardware.nir_check import check_nir
 from ..hardware.targets import builtin_targets
 from ..io import atomic_write
 from ..nirsim import NIRSimulator, NIRUnitWarning, random_input, unit_problems
-from ..nirsim.corrections import WRITERS, correct, infer_dt
+from ..nirsim.corrections import WRITERS, correct, guess_writer, infer_dt
 from ..verify.compare import SpikeComparison, compare_spikes
 from ..verify.peers import PEERS
 from ..verify.runners import OK, run_peer
@@ -182,10 +182,6 @@ def _resolve_dt(graph: nir.NIRGraph, dt: float | None, writer: str | None) -> tu
     return 1e-3, "assumed (no --dt, no dt metadata, no --writer): 1e-3 s"
 
 
-def _guess_writer(problems: list[Any]) -> str | None:
-    return "norse" if any("norse" in p.message for p in problems) else None
-
-
 def _neuron_nodes(graph: nir.NIRGraph) -> list[str]:
     return [n for n, v in graph.nodes.items() if isinstance(v, (nir.LIF, nir.IF, nir.CubaLIF, nir.Threshold))]
 
@@ -276,9 +272,10 @@ def check_nir_file(
         )
     step, dt_source = _resolve_dt(graph, dt, writer)
     problems = unit_problems(graph, step)
-    guess = _guess_writer(problems)
+    guess = guess_writer(graph, step)
     if writer is None and guess is not None:
-        findings.append(f"looks like a {guess} file: rerun with --writer {guess} to correct it")
+        findings.append(f"looks like a {guess} file ({WRITERS.get(guess).summary}): rerun with --writer {guess} "
+                        "to apply its conventions and corrections")
     corrections: list[str] = []
     fixed = graph
     if writer is not None:
