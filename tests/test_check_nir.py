@@ -130,5 +130,6 @@ def test_expected_of_the_wrong_shape_is_a_typed_error(tmp_path):
 def test_the_writer_is_recognised_and_suggested(peer, tmp_path):
     f, _, _ = _files(tmp_path, peer, samples=4)
     rep = check_nir_file(f, T=3, samples=2, peers=[], energy=False, hardware=False)
-    assert any(f"looks like a {peer} file" in finding and f"--writer {peer}" in finding for finding in rep.findings)
+    hint = [f for f in rep.findings if f"looks like a {peer} file" in f]
+    assert hint and f"--writer {peer}" in hint[0]
     assert not rep.corrections  # nothing is corrected unless asked

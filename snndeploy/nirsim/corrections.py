@@ -43,7 +43,15 @@ from ..errors import InvalidInputError, UnknownNameError
 from ..registry import Registry
 from .units import TAU_FIELDS
 
-__all__ = ["Writer", "WRITERS", "correct", "infer_dt", "guess_writer", "strip_batch_axes", "broadcast_zero_dim"]
+__all__ = [
+    "Writer",
+    "WRITERS",
+    "correct",
+    "infer_dt",
+    "guess_writer",
+    "strip_batch_axes",
+    "broadcast_zero_dim",
+]
 
 Nodes = dict[str, nir.NIRNode]
 Correction = Callable[[nir.NIRGraph, float], list[str]]
@@ -220,7 +228,8 @@ def _sinabs(graph: nir.NIRGraph, dt: float) -> list[str]:
 
 
 def infer_dt(graph: nir.NIRGraph) -> float | None:
-    """rockpool's dt from a CubaLIF it wrote: r·dt = τ_mem·exp(−dt/τ_mem) (bisection; None when not found)."""
+    """rockpool's dt from a CubaLIF it wrote: r·dt = τ_mem·exp(−dt/τ_mem) (bisection; None when not
+    found)."""
     for node in graph.nodes.values():
         if not isinstance(node, nir.CubaLIF):
             continue
@@ -311,8 +320,8 @@ def _refresh_neuron_types(graph: nir.NIRGraph) -> None:
 
 
 def correct(graph: nir.NIRGraph, writer: str, dt: float) -> tuple[nir.NIRGraph, list[str]]:
-    """A corrected copy of ``graph`` (written by ``writer``) and one note per change. Type-checks the
-    result."""
+    """A corrected copy of ``graph`` (written by ``writer``) and one note per change; the result is
+    type-checked."""
     w = WRITERS.get(writer, "--writer")
     g = copy.deepcopy(graph)
     notes: list[str] = []
@@ -331,9 +340,9 @@ def correct(graph: nir.NIRGraph, writer: str, dt: float) -> tuple[nir.NIRGraph, 
 def guess_writer(graph: nir.NIRGraph, dt: float) -> str | None:
     """The writer a file most likely came from, from traces each writer leaves (``None`` when nothing fits).
 
-    rockpool names nodes ``<i>_LIFTorch`` and writes CubaLIF; spikingjelly names its Input ``input_1`` and nodes
-    ``_<i>``; sinabs writes ``IF`` nodes with r = 1; snntorch writes LIF with r = τ/1e-4; norse writes LIF τ
-    below dt (τ·dt). A guess only: ``check-nir`` says it and asks for ``--writer``.
+    rockpool names nodes ``<i>_LIFTorch`` and writes CubaLIF; spikingjelly names its Input ``input_1`` and
+    nodes ``_<i>``; sinabs writes ``IF`` nodes with r = 1; snntorch writes LIF with r = τ/1e-4; norse
+    writes LIF τ below dt (τ·dt). A guess only: ``check-nir`` says it and asks for ``--writer``.
     """
     names = list(graph.nodes)
     nodes = list(graph.nodes.values())

@@ -274,8 +274,10 @@ def check_nir_file(
     problems = unit_problems(graph, step)
     guess = guess_writer(graph, step)
     if writer is None and guess is not None:
-        findings.append(f"looks like a {guess} file ({WRITERS.get(guess).summary}): rerun with --writer {guess} "
-                        "to apply its conventions and corrections")
+        findings.append(
+            f"looks like a {guess} file ({WRITERS.get(guess).summary}): rerun with --writer {guess} "
+            "to apply its conventions and corrections"
+        )
     corrections: list[str] = []
     fixed = graph
     if writer is not None:
