@@ -151,12 +151,13 @@ def test_split_runs_on_pytorchs_openmp_team(monkeypatch, threads, restore_thread
     cpu_loops.set_threading("openmp", "test")
     calls = []
     orig = _threads._run_entry
-    monkeypatch.setattr(_threads, "_run_entry", lambda *a: (calls.append(a[3]), orig(*a))[1])
+    monkeypatch.setattr(_threads, "_run_entry", lambda *a: (calls.append((a[3], a[4])), orig(*a))[1])
     threads(2)
     x = torch.randn(8, 40, 1751, requires_grad=True)
     s, _ = get_impl("lif", "numba")(x, LIFParams())
     s.sum().backward()
-    assert calls == [2, 2]  # forward and backward, two ranges each
+    # forward and backward, each on two threads of the team, which claim 8 ranges of 8,960 neurons
+    assert calls == [(8, 2), (8, 2)]
 
 
 def test_klif_k_grad_does_not_depend_on_the_split(threads):

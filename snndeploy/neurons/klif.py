@@ -107,8 +107,8 @@ class KLIFFunction(torch.autograd.Function):
         loops.forward(x32, v0 | None, k, params, save) -> (S, H, V[T−1])
         loops.backward(H, g_spikes, g_V | None, k, params, g_x) -> (g_x, g_V0, g_k per neuron)
 
-    The loops return Σ_t g_F·H per neuron in float64 (products exact, summed in reverse time order); the Function
-    adds them up, the same reduction for every engine, so g_k is bit-identical across engines and thread counts.
+    The loops return Σ_t g_F·H per neuron (float32, summed in reverse time order); the Function adds them up in
+    float64, the same reduction for every engine, so g_k is bit-identical across engines and thread counts.
     """
 
     @staticmethod
@@ -123,7 +123,7 @@ class KLIFFunction(torch.autograd.Function):
     def backward(ctx, g_spikes: Tensor, g_vT: Tensor | None):  # type: ignore[override]
         h_seq, k = ctx.saved_tensors
         g_x, g_v, g_k_parts = ctx.loops.backward(h_seq, g_spikes, g_vT, k, ctx.params, grad_buffer(h_seq))
-        g_k = g_k_parts.sum().reshape(k.shape).to(device=k.device, dtype=k.dtype)
+        g_k = g_k_parts.double().sum().reshape(k.shape).to(device=k.device, dtype=k.dtype)
         return g_x.to(ctx.x_dtype), (g_v if ctx.has_state else None), g_k, None, None, None
 
 

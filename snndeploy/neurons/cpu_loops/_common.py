@@ -31,7 +31,7 @@ from torch import Tensor
 
 from ..bptt import reverse_chunks
 from ._compile import njit
-from ._threads import BLOCK
+from ._threads import BLOCK, SPAN
 
 __all__ = [
     "njit",
@@ -44,12 +44,13 @@ __all__ = [
     "fix_sigmoid_tails",
     "sigmoid_tails",
     "chunk_tails",
+    "step_tails",
     "fix_surrogate_tails",
     "surrogate_args",
-    "as_array",
     "flat_or_empty",
     "load_state",
     "BLOCK",
+    "SPAN",
 ]
 
 def f32(value: float) -> np.float32:
@@ -200,16 +201,26 @@ def _chunk_tails(T: int, N: int, threads: int, capability: str) -> tuple[np.ndar
                 e = min(b, (a // N + 1) * N)
                 per_step[t].append((j, j + e - a))
                 a = e
-    offsets = np.zeros(T + 1, np.int64)
-    offsets[1:] = np.cumsum([len(r) for r in per_step])
-    rows = np.array([r for step in per_step for r in step], np.int64).reshape(-1, 2)
+    offsets = torch.zeros(T + 1, dtype=torch.int64)
+    offsets[1:] = torch.tensor([len(r) for r in per_step]).cumsum(0)
+    rows = torch.tensor([r for step in per_step for r in step], dtype=torch.int64).reshape(-1, 2)
     return rows, offsets
 
 
-def chunk_tails(T: int, N: int) -> tuple[np.ndarray, np.ndarray]:
+def chunk_tails(T: int, N: int) -> tuple[Tensor, Tensor]:
     """The scalar tails of the eager backward's sigmoids, which run over chunks of steps (``bptt.reverse_chunks``)
     rather than one step: for step t, the neuron ranges [a, b) are ``rows[offsets[t]:offsets[t + 1]]``."""
     return _chunk_tails(T, N, torch.get_num_threads(), torch.backends.cpu.get_cpu_capability())
+
+
+@functools.lru_cache(maxsize=64)
+def _step_tails(n: int, threads: int, capability: str) -> Tensor:
+    return torch.from_numpy(sigmoid_tails(n))
+
+
+def step_tails(n: int) -> Tensor:
+    """``sigmoid_tails(n)`` as a tensor, cached per thread count: the tails of a sigmoid over one step."""
+    return _step_tails(n, torch.get_num_threads(), torch.backends.cpu.get_cpu_capability())
 
 
 @njit
@@ -226,21 +237,17 @@ def surrogate_args(surrogate: Any) -> tuple[int, np.float32, np.float32, np.floa
     return (int(surrogate.kind_id), f32(a), f32(a / 2), np.float32(1.0) / f32(a), f32(math.pi / 2 * a))
 
 
-def as_array(t: Tensor) -> np.ndarray:
-    """A numpy view of a contiguous CPU tensor (shares memory; no copy)."""
-    return t.detach().numpy()
+_NONE = torch.empty(0, dtype=torch.float32)
 
 
-_NONE = np.empty(0, np.float32)
-
-
-def flat_or_empty(t: Tensor | None) -> np.ndarray:
-    """A state tensor as a flat float32 array, or an empty array for ``None`` (the kernels then start from zeros).
+def flat_or_empty(t: Tensor | None) -> Tensor:
+    """A state tensor as a flat contiguous float32 tensor, or an empty one for ``None`` (the kernels then start
+    from zeros).
 
     The copies into the kernels' own state buffers happen inside the kernels: a PyTorch op over a whole step here
     would run on ATen's OpenMP threads, whose spin-wait afterwards takes a core from the kernels' second thread.
     """
-    return _NONE if t is None else as_array(t.detach().float().contiguous().reshape(-1))
+    return _NONE if t is None else t.detach().float().contiguous().reshape(-1)
 
 
 @njit

@@ -9,13 +9,14 @@ keying the directory on all the sources makes a stale kernel impossible. Each fu
 pointing there (``_DirCache``), so numba's global ``CACHE_DIR`` is never touched.
 
 Entries. ``entry(kernel, kinds)`` generates, compiles and caches a numba ``cfunc`` ``void(void*)`` for one kernel
-and one layout of arguments (``kinds``: per argument an array (rank, dtype), a bool, an int or a float). Called
+and one layout of arguments (``kinds``: per argument ("a", rank, torch dtype) for an array, ("b",) for a bool,
+("i",) for an int, ("f",) for a float). Called
 with a descriptor (an int64 array, layout in ``Descriptor``), it unpacks the arguments, then repeatedly claims a
 range number r with an atomic add on a shared counter and runs ``kernel(*args, n0, n1)`` on the neurons of range r,
 until all ranges are taken. Any number of threads may call it at once: it needs no thread id, so it can run on PyTorch's OpenMP team
 (``GOMP_parallel``), on pool threads or on the caller alone, and it refers to no process-specific address (no
-ctypes pointer), so numba can cache it. A cached entry loads in a few milliseconds (the kernel's code is inside it);
-the first load in a process also initialises numba's code generator (≈ 0.2 s).
+ctypes pointer), so numba can cache it. A cached entry loads in a few milliseconds (the kernel's code is inside it;
+``_load_cached`` skips numba's import of all its registries, which a cached function does not need).
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ from typing import Any, NamedTuple
 
 import numba
 import numpy as np
+import torch
 from llvmlite import ir
 from numba import carray, types
 from numba.core import sigutils
 from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLocator
 from numba.core.ccallback import CFunc
+from numba.core.registry import cpu_target
+from numba.core.runtime import rtsys
 from numba.extending import intrinsic
+from torch import Tensor
 
-__all__ = ["CACHE_DIR", "njit", "entry", "Entry", "kinds_of", "Descriptor"]
+__all__ = ["CACHE_DIR", "njit", "entry", "Entry", "Descriptor"]
 
 
 def _cache_dir() -> str | None:
@@ -133,31 +138,14 @@ def _claim(typingctx, address):  # pragma: no cover - compiled
 
 class Descriptor:
     """Slots of an entry's int64 descriptor: 0 address of the float64 scalars (one per argument), 1 address of the
-    int64 range counter, 2 number of ranges, 3 neurons per range, 4 neurons; then three slots per argument (address
-    and up to two dimensions of an array; or the value of a bool or an int)."""
+    int64 range counter (slot 5 of the descriptor itself, zero at the start), 2 number of ranges, 3 neurons per
+    range, 4 neurons; then three slots per argument (address and up to two dimensions of an array; or the value of
+    a bool or an int)."""
 
-    FLOATS, COUNTER, RANGES, PER, N, ARGS = range(6)
-
-
-_NP = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64", np.dtype(np.bool_): "np.bool_",
-       np.dtype(np.int64): "np.int64"}
+    FLOATS, COUNTER, RANGES, PER, N, CLAIMED, ARGS = range(7)
 
 
-def kinds_of(args: tuple) -> tuple:
-    """The argument layout an entry is generated for: ("a", rank, dtype) for arrays, ("b",), ("i",) or ("f",)."""
-    out = []
-    for a in args:
-        if isinstance(a, np.ndarray):
-            if not a.flags.c_contiguous or a.ndim > 2:
-                raise ValueError("fused CPU loops take C-contiguous arrays of rank 1 or 2")  # an internal invariant
-            out.append(("a", a.ndim, a.dtype.str))
-        elif isinstance(a, (bool, np.bool_)):
-            out.append(("b",))
-        elif isinstance(a, (int, np.integer)):
-            out.append(("i",))
-        else:
-            out.append(("f",))
-    return tuple(out)
+_NP = {torch.float32: "np.float32", torch.float64: "np.float64", torch.bool: "np.bool_", torch.int64: "np.int64"}
 
 
 def _entry_source(name: str, kinds: tuple) -> str:
@@ -172,7 +160,7 @@ def _entry_source(name: str, kinds: tuple) -> str:
         s = d.ARGS + 3 * i
         if k[0] == "a":
             shape = f"(d[{s + 1}],)" if k[1] == 1 else f"(d[{s + 1}], d[{s + 2}])"
-            lines.append(f"    a{i} = carray(_ptr(d[{s}]), {shape}, {_NP[np.dtype(k[2])]})")
+            lines.append(f"    a{i} = carray(_ptr(d[{s}]), {shape}, {_NP[k[2]]})")
         elif k[0] == "b":
             lines.append(f"    a{i} = d[{s}] != 0")
         elif k[0] == "i":
@@ -190,6 +178,30 @@ def _entry_source(name: str, kinds: tuple) -> str:
         f"        kernel({', '.join(names)}, n0, n1)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _load_cached(cfunc: CFunc) -> bool:
+    """Load a compiled entry from the disk cache the way ``CFunc.compile`` does, minus its first step, which imports
+    every implementation registry of numba (numba.np.*, and through it scipy: 0.3–0.8 s, most of a process's first
+    call) although a cached function needs none of them, only the code generator and numba's runtime. False when the
+    entry is not cached or anything here fails (numba's private layout may change): ``compile`` then does it all."""
+    if CACHE_DIR is None:
+        return False
+    try:
+        context = cpu_target.target_context
+        rtsys.initialize(context)  # what refresh() does first: numba's runtime (the kernels allocate scratch)
+        cache = cfunc._cache
+        data = cache._cache_file.load(cache._index_key(cfunc._sig, context.codegen()))
+        if data is None:
+            return False
+        compiled = cache._impl.rebuild(context, data)
+        cfunc._library = compiled.library
+        cfunc._wrapper_name = compiled.fndesc.llvm_cfunc_wrapper_name
+        cfunc._wrapper_address = compiled.library.get_pointer_to_function(cfunc._wrapper_name)
+        cfunc._cache_hits += 1
+    except Exception:  # noqa: BLE001 - any failure: take numba's own path
+        return False
+    return True
 
 
 class Entry(NamedTuple):
@@ -223,7 +235,8 @@ def entry(kernel: Callable, kinds: tuple) -> Entry:
             exec(compile(_entry_source(name, kinds), f"<{name}>", "exec"), namespace)  # noqa: S102
             cfunc = _cached(CFunc(namespace[name], _VOID_PTR_SIG, locals={}, options={"nopython": True}),
                             namespace[name])
-            cfunc.compile()
+            if not _load_cached(cfunc):
+                cfunc.compile()
             fn = Entry(ctypes.CFUNCTYPE(None, ctypes.c_void_p)(cfunc.address), cfunc.address, cfunc)
             _entries[key] = fn
     return fn

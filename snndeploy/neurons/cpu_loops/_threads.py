@@ -13,7 +13,7 @@ else ``openmp`` when the process has libgomp loaded (PyTorch's Linux wheels), el
 changes it. If an entry cannot be compiled (a numba or LLVM that cannot build it), ``split_run`` warns once and
 switches the choice to ``pool``, recording why (``threading_choice().reason``).
 
-Ranges: ``split_run`` cuts the n neurons into contiguous ranges aligned to ``BLOCK``, one per thread
+Ranges: ``split_run`` cuts the n neurons into contiguous ranges aligned to ``ALIGN``, one per thread
 (``torch.get_num_threads()``, at most one range per ``MIN_WORK`` neuron-steps). Each neuron's time loop runs in one
 thread, so results do not depend on the split.
 """
@@ -33,13 +33,28 @@ import numpy as np
 import torch
 
 from ...errors import InvalidParameterError
-from ._compile import Descriptor, Entry, entry, kinds_of
+from torch import Tensor
 
-__all__ = ["BLOCK", "MIN_WORK", "Threading", "threading_choice", "set_threading", "split_run", "libgomp"]
+from ._compile import Descriptor, Entry, entry
 
-#: Neurons per block of the inner loops: the time loop runs over a block whose states stay in L1 (4 KiB per float32
-#: state), and the innermost loop over the block's neurons reads contiguous memory (vectorisable).
-BLOCK = 1024
+__all__ = ["SPAN", "BLOCK", "ALIGN", "MIN_WORK", "Threading", "threading_choice", "set_threading", "split_run", "libgomp"]
+
+#: Loop structure of every kernel: the neurons of a thread's range are taken ``SPAN`` at a time; for each span the
+#: time loop runs over all T steps (its states, 128 KiB per float32 state, stay in L2), and within a step the span is
+#: processed ``BLOCK`` neurons at a time (per-block scratch in L1), each loop over contiguous memory (vectorisable).
+#: Each step reads and writes 128 KiB of contiguous row per array: long streams for the hardware prefetchers (a
+#: span of 4 KiB, one page, measured up to 2× slower on large layers).
+SPAN = 32768
+BLOCK = 2048
+
+#: Thread ranges are multiples of this many neurons (whole cache lines: no two threads write one line).
+ALIGN = 256
+
+#: On the OpenMP team the neurons are cut into up to ``RANGES_PER_THREAD`` ranges per thread, of at least ``RANGE``
+#: neurons, claimed in turn: on a shared machine a thread that was descheduled leaves its share to the others
+#: instead of holding up the whole call.
+RANGES_PER_THREAD = 4
+RANGE = 8192
 
 #: Minimum neuron-steps per thread: below this a second thread costs more than it saves (measured: LIF and CLIF at
 #: 16 k neurons × T = 8 ran faster on one thread, at 16 k × 32 and 64 k × 8 on two).
@@ -114,12 +129,12 @@ def set_threading(mode: str, reason: str = "set_threading()") -> Threading:
 
 def split_run(kernel: Callable[..., Any], n: int, steps: int, *args: Any) -> None:
     """Run ``kernel(*args, n0, n1)`` over contiguous neuron ranges ``[n0, n1)`` covering ``0..n`` on the threads of
-    ``threading_choice()``."""
-    threads = max(1, min(torch.get_num_threads(), (n * max(steps, 1)) // MIN_WORK, -(-n // BLOCK)))
-    per = -(-(-(-n // threads)) // BLOCK) * BLOCK
-    ranges = max(1, -(-n // per))
+    ``threading_choice()``. ``args``: CPU tensors (C-contiguous, rank 1 or 2; the kernels see numpy views), bools,
+    ints, and Python floats, which the kernels receive as float32 scalars (rounded once, as PyTorch rounds a Python
+    scalar for a float32 op)."""
+    threads = max(1, min(torch.get_num_threads(), (n * max(steps, 1)) // MIN_WORK, -(-n // ALIGN)))
     if _choice.mode == "openmp":
-        kinds = kinds_of(args)
+        kinds, slots, floats = _describe(args)
         try:
             compiled = entry(kernel, kinds)
         except Exception as exc:  # a numba/LLVM that cannot build it: switch to the pool, say why once
@@ -127,30 +142,61 @@ def split_run(kernel: Callable[..., Any], n: int, steps: int, *args: Any) -> Non
             warnings.warn(f"snndeploy: the fused CPU loops switch to a thread pool: {reason}", RuntimeWarning,
                           stacklevel=3)
             set_threading("pool", reason)
-        else:
-            _run_entry(compiled, n, per, ranges, args)
+        else:  # more ranges than threads: whoever is free claims the next one
+            per = _aligned(max(RANGE, -(-n // (RANGES_PER_THREAD * threads)))) if threads > 1 else n
+            ranges = -(-n // per)
+            _run_entry(compiled, n, per, ranges, min(threads, ranges), slots, floats)
             return
-    _run_pool(kernel, n, per, ranges, args)
+    per = _aligned(-(-n // threads))
+    _run_pool(kernel, n, per, -(-n // per), _as_numba_args(args))
 
 
-def _run_entry(compiled: Entry, n: int, per: int, ranges: int, args: tuple) -> None:
-    floats = np.zeros(max(1, len(args)), np.float64)
-    counter = np.zeros(1, np.int64)
-    desc = np.zeros(Descriptor.ARGS + 3 * len(args), np.int64)
-    desc[: Descriptor.ARGS] = (floats.ctypes.data, counter.ctypes.data, ranges, per, n)
+def _aligned(count: int) -> int:
+    return max(ALIGN, -(-count // ALIGN) * ALIGN)
+
+
+def _describe(args: tuple) -> tuple[tuple, list[int], list[float]]:
+    """One pass over the arguments: their kinds (the layout ``_compile.entry`` generates code for), their three
+    descriptor slots each, and the float scalars (in argument order; the slots of a float argument are unused)."""
+    kinds, slots, floats = [], [], [0.0] * len(args)
     for i, a in enumerate(args):
-        s = Descriptor.ARGS + 3 * i
-        if isinstance(a, np.ndarray):
-            desc[s] = a.ctypes.data
-            desc[s + 1 : s + 1 + a.ndim] = a.shape
-        elif isinstance(a, (bool, np.bool_, int, np.integer)):
-            desc[s] = int(a)
+        if isinstance(a, Tensor):
+            shape = a.shape
+            if len(shape) > 2 or not a.is_contiguous() or a.is_cuda:  # an internal invariant: the entries' layout
+                raise ValueError("fused CPU loops take C-contiguous CPU tensors of rank 1 or 2")
+            kinds.append(("a", len(shape), a.dtype))
+            slots += (a.data_ptr(), shape[0], shape[1] if len(shape) == 2 else 0)
+        elif isinstance(a, bool):
+            kinds.append(("b",))
+            slots += (int(a), 0, 0)
+        elif isinstance(a, int):
+            kinds.append(("i",))
+            slots += (a, 0, 0)
         else:
+            kinds.append(("f",))
             floats[i] = float(a)
-    if ranges == 1:
-        compiled.call(desc.ctypes.data)
-    else:  # the team may be smaller than asked for (nested regions, limits): its threads claim every range
-        _GOMP.GOMP_parallel(compiled.address, desc.ctypes.data, ranges, 0)
+            slots += (0, 0, 0)
+    return tuple(kinds), slots, floats
+
+
+def _run_entry(compiled: Entry, n: int, per: int, ranges: int, threads: int, slots: list[int],
+               floats: list[float]) -> None:
+    """Fill the descriptor (``_compile.Descriptor``) and run the entry: on the calling thread alone for one thread,
+    else on ``threads`` threads of PyTorch's OpenMP team (which may be smaller: its threads claim every range)."""
+    scalars = (ctypes.c_double * max(1, len(floats)))(*floats)
+    desc = (ctypes.c_int64 * (Descriptor.ARGS + len(slots)))(ctypes.addressof(scalars), 0, ranges, per, n, 0,
+                                                             *slots)
+    desc[Descriptor.COUNTER] = ctypes.addressof(desc) + 8 * Descriptor.CLAIMED  # the range counter lives in desc
+    if threads == 1:
+        compiled.call(ctypes.addressof(desc))
+    else:
+        _GOMP.GOMP_parallel(compiled.address, ctypes.addressof(desc), threads, 0)
+
+
+def _as_numba_args(args: tuple) -> tuple:
+    """Tensors as numpy views, floats as float32 scalars (the kernels' float32 contract)."""
+    return tuple(a.detach().numpy() if isinstance(a, Tensor) else a if isinstance(a, (bool, int)) else np.float32(a)
+                 for a in args)
 
 
 _pool_lock = threading.Lock()

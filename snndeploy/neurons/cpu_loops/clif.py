@@ -18,10 +18,9 @@ from ..dynamics import charge_grads
 from ..engine import Backend, register_impl, require_device
 from ._common import (
     BLOCK,
-    as_array,
+    SPAN,
     charge,
     chunk_tails,
-    f32,
     fix_sigmoid_tails,
     fix_surrogate_tails,
     flat_or_empty,
@@ -29,7 +28,7 @@ from ._common import (
     njit,
     sigmoid,
     sigmoid_into,
-    sigmoid_tails,
+    step_tails,
     surrogate_args,
     surrogate_into,
 )
@@ -45,31 +44,33 @@ def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, th, tails, n0, n1
     zero = np.float32(0.0)
     T = x.shape[0]
     scratch = np.empty((2, BLOCK), np.float32)
-    for c0 in range(n0, n1, BLOCK):
-        c1 = min(c0 + BLOCK, n1)
-        n = c1 - c0
-        sig, tmp = scratch[0, :n], scratch[1, :n]
-        ub = u[c0:c1]
-        load_state(ub, u0, c0)
+    for c0 in range(n0, n1, SPAN):
+        c1 = min(c0 + SPAN, n1)
+        load_state(u[c0:c1], u0, c0)
         load_state(mp_seq[0, c0:c1], m0, c0)
         for t in range(T):
             # Not saving: u' in 1 row, m[t−1] in 2 alternating rows (indices modulo the row count).
             ru, rm = up_seq.shape[0], mp_seq.shape[0]
-            xr, upr, sr, mpr = x[t, c0:c1], up_seq[t % ru, c0:c1], s_out[t, c0:c1], mp_seq[t % rm, c0:c1]
-            mr = mp_seq[(t + 1) % rm, c0:c1] if t + 1 < T else m_last[c0:c1]  # m[t], the next step's m[t − 1]
-            for j in range(n):  # u' = u − u/τ + x
-                upr[j] = charge(ub[j], xr[j], tau, False, zero)
-            for j in range(n):  # σ(u'/τ)
-                sig[j] = sigmoid(upr[j] / tau)
-            fix_sigmoid_tails(upr, tau, sig, c0, tails)
-            for j in range(n):  # m = m[t−1]·σ(u'/τ) + s,  s = Θ(u' − V_th)
-                s = one if upr[j] >= th else zero
-                mr[j] = mpr[j] * sig[j] + s
-                sr[j] = s
-            sigmoid_into(mr, tmp)
-            fix_sigmoid_tails(mr, one, tmp, c0, tails)
-            for j in range(n):  # u = u' − s·(V_th + σ(m))
-                ub[j] = upr[j] - sr[j] * (tmp[j] + th)
+            for b0 in range(c0, c1, BLOCK):
+                b1 = min(b0 + BLOCK, c1)
+                n = b1 - b0
+                sig, tmp = scratch[0, :n], scratch[1, :n]
+                ub, xr, upr, sr = u[b0:b1], x[t, b0:b1], up_seq[t % ru, b0:b1], s_out[t, b0:b1]
+                mpr = mp_seq[t % rm, b0:b1]
+                mr = mp_seq[(t + 1) % rm, b0:b1] if t + 1 < T else m_last[b0:b1]  # m[t]: the next step's m[t − 1]
+                for j in range(n):  # u' = u − u/τ + x
+                    upr[j] = charge(ub[j], xr[j], tau, False, zero)
+                for j in range(n):  # σ(u'/τ)
+                    sig[j] = sigmoid(upr[j] / tau)
+                fix_sigmoid_tails(upr, tau, sig, b0, tails)
+                for j in range(n):  # m = m[t−1]·σ(u'/τ) + s,  s = Θ(u' − V_th)
+                    s = one if upr[j] >= th else zero
+                    mr[j] = mpr[j] * sig[j] + s
+                    sr[j] = s
+                sigmoid_into(mr, tmp)
+                fix_sigmoid_tails(mr, one, tmp, b0, tails)
+                for j in range(n):  # u = u' − s·(V_th + σ(m))
+                    ub[j] = upr[j] - sr[j] * (tmp[j] + th)
 
 
 @njit
@@ -78,38 +79,40 @@ def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, th, beta, det
     one = np.float32(1.0)
     zero = np.float32(0.0)
     scratch = np.empty((6, BLOCK), np.float32)
-    for c0 in range(n0, n1, BLOCK):
-        c1 = min(c0 + BLOCK, n1)
-        n = c1 - c0
-        sg, sig_u, sig_m, a_c, f_c, g_c = (scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n],
-                                           scratch[4, :n], scratch[5, :n])
-        gu, gm = g_u[c0:c1], g_m[c0:c1]
-        load_state(gu, g_u0, c0)
-        load_state(gm, g_m0, c0)
+    for c0 in range(n0, n1, SPAN):
+        c1 = min(c0 + SPAN, n1)
+        load_state(g_u[c0:c1], g_u0, c0)
+        load_state(g_m[c0:c1], g_m0, c0)
         for t in range(up_seq.shape[0] - 1, -1, -1):
-            upr, mpr, gr, xr = up_seq[t, c0:c1], mp_seq[t, c0:c1], g_s[t, c0:c1], g_x[t, c0:c1]
-            # coefficients from u' and m[t−1] (read before g_x, maybe u''s memory, is written)
             rows = tails[tails_at[t]:tails_at[t + 1]]  # where the eager loops' sigmoids use libm
-            surrogate_into(upr, th, sg, kind, alpha, half, inv, atan)  # sg(u' − V_th)
-            fix_surrogate_tails(upr, th, sg, c0, rows, kind, alpha)
-            for j in range(n):
-                sig_u[j] = sigmoid(upr[j] / tau)
-            fix_sigmoid_tails(upr, tau, sig_u, c0, rows)
-            for j in range(n):  # m[t] = m[t−1]·σ(u'/τ) + s, as in the forward
-                a_c[j] = mpr[j] * sig_u[j] + (one if upr[j] >= th else zero)
-            sigmoid_into(a_c, sig_m)  # (not in place: a loop over aliased arrays does not vectorise)
-            fix_sigmoid_tails(a_c, one, sig_m, c0, rows)
-            for j in range(n):
-                s = one if upr[j] >= th else zero
-                a_c[j] = s * (one - sig_m[j]) * sig_m[j]  # A = s·σ'(m[t])
-                f_c[j] = mpr[j] * (one - sig_u[j]) * sig_u[j] / tau + sg[j]  # F = sg + m[t−1]·σ'(u'/τ)/τ
-                g_c[j] = one if detach else one - (sig_m[j] + th) * sg[j]  # G = 1 − (V_th + σ(m))·sg
-            for j in range(n):
-                g_ms = gm[j] - gu[j] * a_c[j]  # g_m* = g_m − g_u·A
-                g_up = gr[j] * sg[j] + g_ms * f_c[j] + gu[j] * g_c[j]  # g_u' = g_spike·sg + g_m*·F + g_u·G
-                gm[j] = g_ms * sig_u[j]  # g_m[t−1] = g_m*·σ(u'/τ)
-                gu[j] = g_up * beta  # g_u[t−1] = β·g_u'
-                xr[j] = g_up
+            for b0 in range(c0, c1, BLOCK):
+                b1 = min(b0 + BLOCK, c1)
+                n = b1 - b0
+                sg, sig_u, sig_m, a_c, f_c, g_c = (scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n],
+                                                   scratch[4, :n], scratch[5, :n])
+                upr, mpr, gr, xr = up_seq[t, b0:b1], mp_seq[t, b0:b1], g_s[t, b0:b1], g_x[t, b0:b1]
+                gu, gm = g_u[b0:b1], g_m[b0:b1]
+                # coefficients from u' and m[t−1] (read before g_x, maybe u''s memory, is written)
+                surrogate_into(upr, th, sg, kind, alpha, half, inv, atan)  # sg(u' − V_th)
+                fix_surrogate_tails(upr, th, sg, b0, rows, kind, alpha)
+                for j in range(n):
+                    sig_u[j] = sigmoid(upr[j] / tau)
+                fix_sigmoid_tails(upr, tau, sig_u, b0, rows)
+                for j in range(n):  # m[t] = m[t−1]·σ(u'/τ) + s, as in the forward
+                    a_c[j] = mpr[j] * sig_u[j] + (one if upr[j] >= th else zero)
+                sigmoid_into(a_c, sig_m)  # (not in place: a loop over aliased arrays does not vectorise)
+                fix_sigmoid_tails(a_c, one, sig_m, b0, rows)
+                for j in range(n):
+                    s = one if upr[j] >= th else zero
+                    a_c[j] = s * (one - sig_m[j]) * sig_m[j]  # A = s·σ'(m[t])
+                    f_c[j] = mpr[j] * (one - sig_u[j]) * sig_u[j] / tau + sg[j]  # F = sg + m[t−1]·σ'(u'/τ)/τ
+                    g_c[j] = one if detach else one - (sig_m[j] + th) * sg[j]  # G = 1 − (V_th + σ(m))·sg
+                for j in range(n):
+                    g_ms = gm[j] - gu[j] * a_c[j]  # g_m* = g_m − g_u·A
+                    g_up = gr[j] * sg[j] + g_ms * f_c[j] + gu[j] * g_c[j]  # g_u' = g_spike·sg + g_m*·F + g_u·G
+                    gm[j] = g_ms * sig_u[j]  # g_m[t−1] = g_m*·σ(u'/τ)
+                    gu[j] = g_up * beta  # g_u[t−1] = β·g_u'
+                    xr[j] = g_up
 
 
 def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParams,
@@ -123,8 +126,8 @@ def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParam
     up_seq = empty((T if save else 1, x2.shape[1]))
     mp_seq = empty((T if save else 2, x2.shape[1]))
     u, m_last = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
-    split_run(_forward, u.numel(), T, as_array(x2), flat_or_empty(u0), flat_or_empty(m0), as_array(u), as_array(mp_seq),
-              as_array(m_last), as_array(s_seq), as_array(up_seq), f32(p.tau), f32(p.v_threshold), sigmoid_tails(u.numel()))
+    split_run(_forward, u.numel(), T, x2, flat_or_empty(u0), flat_or_empty(m0), u, mp_seq,
+              m_last, s_seq, up_seq, float(p.tau), float(p.v_threshold), step_tails(u.numel()))
     shape, step = x32.shape, x32.shape[1:]
     return (s_seq.reshape(shape), up_seq.reshape(-1, *step), mp_seq.reshape(-1, *step), u.reshape(step),
             m_last.reshape(step))
@@ -136,10 +139,10 @@ def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor
     T = up_seq.shape[0]
     beta, _ = charge_grads(p.tau, False)
     g_u, g_m = torch.empty((2, *up_seq.shape[1:]), dtype=torch.float32).unbind(0)
-    split_run(_backward, g_u.numel(), T, as_array(up_seq.reshape(T, -1)), as_array(mp_seq.reshape(T, -1)),
-              as_array(g_spikes.float().contiguous().reshape(T, -1)), flat_or_empty(g_uT), flat_or_empty(g_mT),
-              as_array(g_u.reshape(-1)), as_array(g_m.reshape(-1)), as_array(g_x.reshape(T, -1)), f32(p.tau),
-              f32(p.v_threshold), f32(beta), bool(p.detach_reset), *surrogate_args(p.surrogate),
+    split_run(_backward, g_u.numel(), T, up_seq.reshape(T, -1), mp_seq.reshape(T, -1),
+              g_spikes.float().contiguous().reshape(T, -1), flat_or_empty(g_uT), flat_or_empty(g_mT),
+              g_u.reshape(-1), g_m.reshape(-1), g_x.reshape(T, -1), float(p.tau),
+              float(p.v_threshold), float(beta), bool(p.detach_reset), *surrogate_args(p.surrogate),
               *chunk_tails(T, g_u.numel()))
     return g_x, g_u, g_m
 

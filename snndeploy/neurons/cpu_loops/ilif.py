@@ -18,17 +18,16 @@ from ..engine import Backend, register_impl, require_device
 from ..ilif import ILIFParams, make_seq
 from ._common import (
     BLOCK,
-    as_array,
+    SPAN,
     charge,
     chunk_tails,
-    f32,
     fix_sigmoid_tails,
     fix_surrogate_tails,
     flat_or_empty,
     load_state,
     njit,
     sigmoid_into,
-    sigmoid_tails,
+    step_tails,
     surrogate_args,
     surrogate_into,
 )
@@ -39,44 +38,48 @@ __all__ = ["ilif_forward", "ilif_backward", "LOOPS", "ilif_seq_numba"]
 
 
 @njit
-def _forward(x, v0, m0, i0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, th, gamma, tails, n0, n1):  # pragma: no cover
+def _forward(x, v0, m0, i0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, th, gamma, tails, n0,
+             n1):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     T = x.shape[0]
     scratch = np.empty((5, BLOCK), np.float32)
-    for c0 in range(n0, n1, BLOCK):
-        c1 = min(c0 + BLOCK, n1)
-        n = c1 - c0
-        vp, sm, xp_b, sp_b, m_b = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n], scratch[4, :n]
-        vb, ib = v[c0:c1], i[c0:c1]
-        load_state(vb, v0, c0)
-        load_state(ib, i0, c0)
-        load_state(m_b, m0, c0)
-        load_state(xp_b, xp0, c0)
-        load_state(sp_b, sp0, c0)
+    # Not saving: H and [I > 0] in 1 row, m in 2 alternating rows (indices modulo the row count).
+    rh, rm, ri = h_out.shape[0], m_out.shape[0], ipos_out.shape[0]
+    for c0 in range(n0, n1, SPAN):
+        c1 = min(c0 + SPAN, n1)
+        load_state(v[c0:c1], v0, c0)
+        load_state(i[c0:c1], i0, c0)
         for t in range(T):
-            # Not saving: H and [I > 0] in 1 row, m in 2 alternating rows (indices modulo the row count).
-            rh, rm, ri = h_out.shape[0], m_out.shape[0], ipos_out.shape[0]
-            xr, sr, hr = x[t, c0:c1], s_out[t, c0:c1], h_out[t % rh, c0:c1]
-            mr, ipr = m_out[t % rm, c0:c1], ipos_out[t % ri, c0:c1]
-            xpr = xp_b if t == 0 else x[t - 1, c0:c1]
-            spr = sp_b if t == 0 else s_out[t - 1, c0:c1]
-            mpr = m_b if t == 0 else m_out[(t - 1) % rm, c0:c1]
-            for j in range(n):
-                ij = (ib[j] + xpr[j] * spr[j]) * gamma  # I = γ·(I + x_prev·s_prev)
-                ib[j] = ij
-                h = charge(vb[j], xr[j], tau, False, zero) - (ij if ij > zero else zero)  # H = βv + x − max(I, 0)
-                s = one if h >= th else zero  # Θ(H − V_th)
-                vpj = h - s * th  # v' = H − s·V_th
-                mr[j] = mpr[j] + s * vpj  # m = m + s·v'
-                ipr[j] = ij > zero
-                hr[j] = h
-                sr[j] = s
-                vp[j] = vpj
-            sigmoid_into(mr, sm)
-            fix_sigmoid_tails(mr, one, sm, c0, tails)
-            for j in range(n):  # v = v' − s·σ(m)
-                vb[j] = vp[j] - sr[j] * sm[j]
+            for b0 in range(c0, c1, BLOCK):
+                b1 = min(b0 + BLOCK, c1)
+                n = b1 - b0
+                vp, sm, xp_b, sp_b, m_b = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n], scratch[4, :n]
+                vb, ib = v[b0:b1], i[b0:b1]
+                xr, sr, hr = x[t, b0:b1], s_out[t, b0:b1], h_out[t % rh, b0:b1]
+                mr, ipr = m_out[t % rm, b0:b1], ipos_out[t % ri, b0:b1]
+                if t == 0:  # the initial state's x_prev, s_prev and m
+                    load_state(xp_b, xp0, b0)
+                    load_state(sp_b, sp0, b0)
+                    load_state(m_b, m0, b0)
+                    xpr, spr, mpr = xp_b, sp_b, m_b
+                else:
+                    xpr, spr, mpr = x[t - 1, b0:b1], s_out[t - 1, b0:b1], m_out[(t - 1) % rm, b0:b1]
+                for j in range(n):
+                    ij = (ib[j] + xpr[j] * spr[j]) * gamma  # I = γ·(I + x_prev·s_prev)
+                    ib[j] = ij
+                    h = charge(vb[j], xr[j], tau, False, zero) - (ij if ij > zero else zero)  # H = βv + x − max(I, 0)
+                    s = one if h >= th else zero  # Θ(H − V_th)
+                    vpj = h - s * th  # v' = H − s·V_th
+                    mr[j] = mpr[j] + s * vpj  # m = m + s·v'
+                    ipr[j] = ij > zero
+                    hr[j] = h
+                    sr[j] = s
+                    vp[j] = vpj
+                sigmoid_into(mr, sm)
+                fix_sigmoid_tails(mr, one, sm, b0, tails)
+                for j in range(n):  # v = v' − s·σ(m)
+                    vb[j] = vp[j] - sr[j] * sm[j]
 
 
 @njit
@@ -86,55 +89,58 @@ def _backward(x, h_seq, m_seq, ipos_seq, g_s, g_v0, g_m0, g_v, g_m, g_p, g_sp, g
     zero = np.float32(0.0)
     T = h_seq.shape[0]
     scratch = np.empty((8, BLOCK), np.float32)
-    for c0 in range(n0, n1, BLOCK):
-        c1 = min(c0 + BLOCK, n1)
-        n = c1 - c0
-        sg, sig_m, s_b, a_c, c_v, c_m, c_p, ip = (scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n],
-                                                  scratch[4, :n], scratch[5, :n], scratch[6, :n], scratch[7, :n])
-        gv, gm, gp = g_v[c0:c1], g_m[c0:c1], g_p[c0:c1]
-        load_state(gv, g_v0, c0)
-        load_state(gm, g_m0, c0)
-        gp[:] = 0.0
+    for c0 in range(n0, n1, SPAN):
+        c1 = min(c0 + SPAN, n1)
+        load_state(g_v[c0:c1], g_v0, c0)
+        load_state(g_m[c0:c1], g_m0, c0)
+        g_p[c0:c1] = 0.0
         for t in range(T - 1, -1, -1):
-            hr, mr, xr_in, ipr = h_seq[t, c0:c1], m_seq[t, c0:c1], x[t, c0:c1], ipos_seq[t, c0:c1]
-            gr, gxr = g_s[t, c0:c1], g_x[t, c0:c1]
-            # coefficients (H read before g_x, maybe H's memory, is written)
             rows = tails[tails_at[t]:tails_at[t + 1]]  # where the eager loops' sigmoids use libm
-            surrogate_into(hr, th, sg, kind, alpha, half, inv, atan)  # sg(H − V_th)
-            fix_surrogate_tails(hr, th, sg, c0, rows, kind, alpha)
-            sigmoid_into(mr, sig_m)
-            fix_sigmoid_tails(mr, one, sig_m, c0, rows)
-            for j in range(n):
-                h = hr[j]
-                s = one if h >= th else zero
-                vp_sg = (h - s * th) * sg[j]  # v'·sg
-                s_b[j] = s
-                a_c[j] = s * (one - sig_m[j]) * sig_m[j]  # A = s·σ'(m)
-                c_p[j] = xr_in[j] * sg[j]  # C_p = x·sg
-                ip[j] = one if ipr[j] else zero
-                if detach:
-                    c_m[j] = s + vp_sg
-                    c_v[j] = one
-                else:
-                    c_m[j] = s * (one - th * sg[j]) + vp_sg  # s·(1 − V_th·sg) + v'·sg
-                    c_v[j] = one - (sig_m[j] + th) * sg[j]  # 1 − (σ(m) + V_th)·sg
-            last = t == T - 1
-            for j in range(n):
-                p_t = gr[j] * sg[j]  # P = g_spike·sg (+ the final s_prev's gradient at the last step)
-                if last and has_sp:
-                    p_t = p_t + g_sp[c0 + j] * sg[j]
-                gmj = gm[j] - gv[j] * a_c[j]  # g_m* (also g_m[t−1])
-                g_h = p_t + gv[j] * c_v[j] + gmj * c_m[j] + gp[j] * c_p[j]
-                gm[j] = gmj
-                gv[j] = g_h * beta  # g_v[t−1] = β·g_H
-                g_xt = g_h + gp[j] * s_b[j]  # g_x[t] = g_H + g_P·s
-                if last and has_xp:
-                    g_xt = g_xt + g_xp[c0 + j]
-                gpj = gp[j]
-                if last and has_i:
-                    gpj = gpj + g_i[c0 + j]
-                gp[j] = (gpj - g_h * ip[j]) * gamma  # g_P[t−1] = γ·(g_P − g_H·[I > 0])
-                gxr[j] = g_xt
+            for b0 in range(c0, c1, BLOCK):
+                b1 = min(b0 + BLOCK, c1)
+                n = b1 - b0
+                sg, sig_m, s_b, a_c, c_v, c_m, c_p, ip = (scratch[0, :n], scratch[1, :n], scratch[2, :n],
+                                                          scratch[3, :n], scratch[4, :n], scratch[5, :n],
+                                                          scratch[6, :n], scratch[7, :n])
+                gv, gm, gp = g_v[b0:b1], g_m[b0:b1], g_p[b0:b1]
+                hr, mr, xr_in, ipr = h_seq[t, b0:b1], m_seq[t, b0:b1], x[t, b0:b1], ipos_seq[t, b0:b1]
+                gr, gxr = g_s[t, b0:b1], g_x[t, b0:b1]
+                # coefficients (H read before g_x, maybe H's memory, is written)
+                surrogate_into(hr, th, sg, kind, alpha, half, inv, atan)  # sg(H − V_th)
+                fix_surrogate_tails(hr, th, sg, b0, rows, kind, alpha)
+                sigmoid_into(mr, sig_m)
+                fix_sigmoid_tails(mr, one, sig_m, b0, rows)
+                for j in range(n):
+                    h = hr[j]
+                    s = one if h >= th else zero
+                    vp_sg = (h - s * th) * sg[j]  # v'·sg
+                    s_b[j] = s
+                    a_c[j] = s * (one - sig_m[j]) * sig_m[j]  # A = s·σ'(m)
+                    c_p[j] = xr_in[j] * sg[j]  # C_p = x·sg
+                    ip[j] = one if ipr[j] else zero
+                    if detach:
+                        c_m[j] = s + vp_sg
+                        c_v[j] = one
+                    else:
+                        c_m[j] = s * (one - th * sg[j]) + vp_sg  # s·(1 − V_th·sg) + v'·sg
+                        c_v[j] = one - (sig_m[j] + th) * sg[j]  # 1 − (σ(m) + V_th)·sg
+                last = t == T - 1
+                for j in range(n):
+                    p_t = gr[j] * sg[j]  # P = g_spike·sg (+ the final s_prev's gradient at the last step)
+                    if last and has_sp:
+                        p_t = p_t + g_sp[b0 + j] * sg[j]
+                    gmj = gm[j] - gv[j] * a_c[j]  # g_m* (also g_m[t−1])
+                    g_h = p_t + gv[j] * c_v[j] + gmj * c_m[j] + gp[j] * c_p[j]
+                    gm[j] = gmj
+                    gv[j] = g_h * beta  # g_v[t−1] = β·g_H
+                    g_xt = g_h + gp[j] * s_b[j]  # g_x[t] = g_H + g_P·s
+                    if last and has_xp:
+                        g_xt = g_xt + g_xp[b0 + j]
+                    gpj = gp[j]
+                    if last and has_i:
+                        gpj = gpj + g_i[b0 + j]
+                    gp[j] = (gpj - g_h * ip[j]) * gamma  # g_P[t−1] = γ·(g_P − g_H·[I > 0])
+                    gxr[j] = g_xt
 
 
 def ilif_forward(x32: Tensor, v0: Tensor | None, m0: Tensor | None, i0: Tensor | None, xp0: Tensor | None,
@@ -151,9 +157,9 @@ def ilif_forward(x32: Tensor, v0: Tensor | None, m0: Tensor | None, i0: Tensor |
     m_seq = empty((T if save else 2, N))
     ipos_seq = empty((T if save else 1, N), torch.bool)
     v, i = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
-    split_run(_forward, v.numel(), T, as_array(x2), *(flat_or_empty(t) for t in (v0, m0, i0, xp0, sp0)), as_array(v),
-              as_array(i), as_array(s_seq), as_array(h_seq), as_array(m_seq), as_array(ipos_seq), f32(p.tau),
-              f32(p.v_threshold), f32(p.inhibition), sigmoid_tails(v.numel()))
+    split_run(_forward, v.numel(), T, x2, *(flat_or_empty(t) for t in (v0, m0, i0, xp0, sp0)), v,
+              i, s_seq, h_seq, m_seq, ipos_seq, float(p.tau),
+              float(p.v_threshold), float(p.inhibition), step_tails(v.numel()))
     shape, step = x32.shape, x32.shape[1:]
     m_last = m_seq[(T - 1) % m_seq.shape[0]].clone()
     return (s_seq.reshape(shape), h_seq.reshape(-1, *step), m_seq.reshape(-1, *step), ipos_seq.reshape(-1, *step),
@@ -167,11 +173,11 @@ def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor,
     T = h_seq.shape[0]
     beta, _ = charge_grads(p.tau, False)
     gv, gm, gp = torch.empty((3, *h_seq.shape[1:]), dtype=torch.float32).unbind(0)
-    flat = lambda t: as_array(t.reshape(T, -1))  # noqa: E731
+    flat = lambda t: t.reshape(T, -1)  # noqa: E731
     split_run(_backward, gv.numel(), T, flat(x_seq.float().contiguous()), flat(h_seq), flat(m_seq), flat(ipos_seq),
-              flat(g_spikes.float().contiguous()), flat_or_empty(g_v), flat_or_empty(g_m), as_array(gv.reshape(-1)),
-              as_array(gm.reshape(-1)), as_array(gp.reshape(-1)), *(flat_or_empty(g) for g in (g_sp, g_i, g_xp)),
-              flat(g_x), f32(p.v_threshold), f32(beta), f32(p.inhibition), bool(p.detach_reset), g_sp is not None,
+              flat(g_spikes.float().contiguous()), flat_or_empty(g_v), flat_or_empty(g_m), gv.reshape(-1),
+              gm.reshape(-1), gp.reshape(-1), *(flat_or_empty(g) for g in (g_sp, g_i, g_xp)),
+              flat(g_x), float(p.v_threshold), float(beta), float(p.inhibition), bool(p.detach_reset), g_sp is not None,
               g_i is not None, g_xp is not None, *surrogate_args(p.surrogate), *chunk_tails(T, gv.numel()))
     return g_x, gv, gm, gp
 

@@ -20,10 +20,9 @@ from ..lif import LIFParams, make_seq
 from ._buffers import empty
 from ._common import (
     BLOCK,
-    as_array,
+    SPAN,
     charge,
     chunk_tails,
-    f32,
     fix_surrogate_tails,
     flat_or_empty,
     load_state,
@@ -40,8 +39,8 @@ __all__ = ["lif_forward", "lif_backward", "LOOPS", "lif_seq_numba"]
 def _forward(x, v0, v, s_out, h_out, tau, th, v_rest, v_reset, decay_input, hard, n0, n1):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
-    for c0 in range(n0, n1, BLOCK):
-        c1 = min(c0 + BLOCK, n1)
+    for c0 in range(n0, n1, SPAN):
+        c1 = min(c0 + SPAN, n1)
         vb = v[c0:c1]
         load_state(vb, v0, c0)
         for t in range(x.shape[0]):
@@ -63,33 +62,35 @@ def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind,
     one = np.float32(1.0)
     zero = np.float32(0.0)
     scratch = np.empty((2, BLOCK), np.float32)
-    for c0 in range(n0, n1, BLOCK):
-        c1 = min(c0 + BLOCK, n1)
-        n = c1 - c0
-        sg, c = scratch[0, :n], scratch[1, :n]
-        gv = g_v[c0:c1]
-        load_state(gv, g_v0, c0)
+    for c0 in range(n0, n1, SPAN):
+        c1 = min(c0 + SPAN, n1)
+        load_state(g_v[c0:c1], g_v0, c0)
         for t in range(h_seq.shape[0] - 1, -1, -1):
-            hr, gr, xr = h_seq[t, c0:c1], g_s[t, c0:c1], g_x[t, c0:c1]
-            # coefficients from H (read before g_x, maybe the same memory, is written)
-            surrogate_into(hr, th, sg, kind, alpha, half, inv, atan)  # sg(H − V_th)
-            fix_surrogate_tails(hr, th, sg, c0, tails[tails_at[t]:tails_at[t + 1]], kind, alpha)
-            if hard:  # C = ∂V/∂H + sg·∂V/∂S = (1 − S) + sg·(V_r − H)
-                for j in range(n):
-                    c[j] = one if hr[j] < th else zero
-                if not detach:
+            rows = tails[tails_at[t]:tails_at[t + 1]]  # where the eager loops' sigmoid uses libm
+            for b0 in range(c0, c1, BLOCK):
+                b1 = min(b0 + BLOCK, c1)
+                n = b1 - b0
+                sg, c = scratch[0, :n], scratch[1, :n]
+                hr, gr, xr, gv = h_seq[t, b0:b1], g_s[t, b0:b1], g_x[t, b0:b1], g_v[b0:b1]
+                # coefficients from H (read before g_x, maybe the same memory, is written)
+                surrogate_into(hr, th, sg, kind, alpha, half, inv, atan)  # sg(H − V_th)
+                fix_surrogate_tails(hr, th, sg, b0, rows, kind, alpha)
+                if hard:  # C = ∂V/∂H + sg·∂V/∂S = (1 − S) + sg·(V_r − H)
                     for j in range(n):
-                        c[j] = c[j] + sg[j] * (v_reset - hr[j])
-            elif detach:
-                for j in range(n):
-                    c[j] = one
-            else:  # 1 − V_th·sg
-                for j in range(n):
-                    c[j] = one - th * sg[j]
-            for j in range(n):  # g_H = g_spike·sg + g_V·C;  g_X = b·g_H;  g_V[t−1] = a·g_H
-                g_h = gr[j] * sg[j] + gv[j] * c[j]
-                xr[j] = g_h * b
-                gv[j] = g_h * a
+                        c[j] = one if hr[j] < th else zero
+                    if not detach:
+                        for j in range(n):
+                            c[j] = c[j] + sg[j] * (v_reset - hr[j])
+                elif detach:
+                    for j in range(n):
+                        c[j] = one
+                else:  # 1 − V_th·sg
+                    for j in range(n):
+                        c[j] = one - th * sg[j]
+                for j in range(n):  # g_H = g_spike·sg + g_V·C;  g_X = b·g_H;  g_V[t−1] = a·g_H
+                    g_h = gr[j] * sg[j] + gv[j] * c[j]
+                    xr[j] = g_h * b
+                    gv[j] = g_h * a
 
 
 def lif_forward(x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True) -> tuple[Tensor, Tensor, Tensor]:
@@ -105,8 +106,8 @@ def lif_forward(x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True)
     h_seq = empty((T if save else 1, N))
     v = torch.empty(N, dtype=torch.float32)
     v_reset = p.v_reset if p.hard else 0.0
-    split_run(_forward, N, T, as_array(x2), flat_or_empty(v0), as_array(v), as_array(s_seq), as_array(h_seq),
-              f32(p.tau), f32(p.v_threshold), f32(p.v_rest), f32(v_reset), bool(p.decay_input), bool(p.hard))
+    split_run(_forward, N, T, x2, flat_or_empty(v0), v, s_seq, h_seq,
+              float(p.tau), float(p.v_threshold), float(p.v_rest), float(v_reset), bool(p.decay_input), bool(p.hard))
     return s_seq.reshape(x32.shape), h_seq.reshape(-1, *x32.shape[1:]), v.reshape(x32.shape[1:])
 
 
@@ -118,9 +119,9 @@ def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p: LIFPar
     g_v = torch.empty(h_seq.shape[1:], dtype=torch.float32)
     N = g_v.numel()
     v_reset = p.v_reset if p.hard else 0.0
-    split_run(_backward, N, T, as_array(h_seq.reshape(T, N)), as_array(g_spikes.float().contiguous().reshape(T, N)),
-              flat_or_empty(g_vT), as_array(g_v.reshape(N)), as_array(g_x.reshape(T, N)), f32(p.v_threshold),
-              f32(v_reset), f32(a), f32(b), bool(p.hard), bool(p.detach_reset), *surrogate_args(p.surrogate),
+    split_run(_backward, N, T, h_seq.reshape(T, N), g_spikes.float().contiguous().reshape(T, N),
+              flat_or_empty(g_vT), g_v.reshape(N), g_x.reshape(T, N), float(p.v_threshold),
+              float(v_reset), float(a), float(b), bool(p.hard), bool(p.detach_reset), *surrogate_args(p.surrogate),
               *chunk_tails(T, N))
     return g_x, g_v
 

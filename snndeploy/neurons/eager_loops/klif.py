@@ -4,7 +4,7 @@ Forward: the float32 operations of ``klif_step`` in the same order (bit-identica
 buffers; the hard reset F(1 − S) + V_r·S is ``mul`` + ``add(alpha=V_r)`` (exact products for S ∈ {0, 1}).
 Backward: the recursion of ``snndeploy/neurons/klif.py`` regrouped as g_F = P + g_V·C with P = g_spike·sg·[kH > 0]
 and C = [kH > 0]·((V_r − F)·sg + 1 − S) computed for a chunk of steps at once; g_X = b·k·g_F per chunk after its
-reverse loop; g_k per neuron, Σ_t g_F·H in float64 (``KLIFFunction`` sums over neurons). Every product and sum
+reverse loop; g_k per neuron, Σ_t g_F·H (``KLIFFunction`` sums over neurons in float64). Every product and sum
 rounds on its own (no ``addcmul``: PyTorch fuses it into one rounding where the CPU has FMA), so the fused engines,
 which repeat these operations, give bit-identical gradients.
 """
@@ -52,7 +52,7 @@ def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: Tenso
     g_spikes = g_spikes.float()
     g_v = state_or_zeros(g_vT, h_seq)
     tmp = torch.empty_like(g_v)
-    g_k = torch.zeros(g_v.shape, dtype=torch.float64, device=h_seq.device)  # Σ_t g_F·H per neuron
+    g_k = torch.zeros_like(g_v)  # Σ_t g_F·H per neuron
     for t0, t1 in reverse_chunks(h_seq.shape[0], h_seq[0].numel()):
         h = h_seq[t0:t1]  # intact until g_x[t0:t1] (maybe the same memory) is written at the end
         kh = h * kf
@@ -66,7 +66,7 @@ def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: Tenso
         for t in range(t1 - 1, t0 - 1, -1):
             g = g_f[t - t0].add_(torch.mul(g_v, c[t - t0], out=tmp))  # g_F = P + g_V·C
             torch.mul(g, a * kv, out=g_v)  # g_V[t−1] = a·k·g_F
-            g_k.add_(g.double().mul_(h[t - t0]))  # exact float64 product, one rounding per step
+            g_k.add_(torch.mul(g, h[t - t0], out=tmp))  # per neuron, in reverse time order
         torch.mul(g_f, b * kv, out=g_x[t0:t1])  # g_X = b·k·g_F
     return g_x, g_v, g_k
 
