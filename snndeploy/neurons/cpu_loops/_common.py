@@ -36,6 +36,7 @@ from ._threads import BLOCK, SPAN
 __all__ = [
     "njit",
     "f32",
+    "inv_pow2",
     "charge",
     "expf",
     "sigmoid",
@@ -52,6 +53,12 @@ __all__ = [
     "BLOCK",
     "SPAN",
 ]
+
+def inv_pow2(tau: float) -> float:
+    """1/τ when τ is a power of two (then x/τ = x·(1/τ) bit for bit, and the kernels multiply), else 0.0 (they
+    divide, as PyTorch's CPU ``tensor / scalar`` does)."""
+    return 1.0 / tau if math.frexp(tau)[0] == 0.5 else 0.0
+
 
 def f32(value: float) -> np.float32:
     """A Python float as the float32 scalar PyTorch's CPU kernels use for it (rounded once)."""

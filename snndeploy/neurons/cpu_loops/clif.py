@@ -24,6 +24,7 @@ from ._common import (
     fix_sigmoid_tails,
     fix_surrogate_tails,
     flat_or_empty,
+    inv_pow2,
     load_state,
     njit,
     sigmoid,
@@ -39,7 +40,7 @@ __all__ = ["clif_forward", "clif_backward", "LOOPS", "clif_seq_numba"]
 
 
 @njit
-def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, th, tails, n0, n1):  # pragma: no cover
+def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, inv_tau, th, tails, n0, n1):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     T = x.shape[0]
@@ -58,10 +59,16 @@ def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, th, tails, n0, n1
                 ub, xr, upr, sr = u[b0:b1], x[t, b0:b1], up_seq[t % ru, b0:b1], s_out[t, b0:b1]
                 mpr = mp_seq[t % rm, b0:b1]
                 mr = mp_seq[(t + 1) % rm, b0:b1] if t + 1 < T else m_last[b0:b1]  # m[t]: the next step's m[t − 1]
-                for j in range(n):  # u' = u − u/τ + x
-                    upr[j] = charge(ub[j], xr[j], tau, False, zero)
-                for j in range(n):  # σ(u'/τ)
-                    sig[j] = sigmoid(upr[j] / tau)
+                if inv_tau != zero:  # τ = 2^k: u/τ = u·(1/τ) exactly, and a product is cheaper than a division
+                    for j in range(n):  # u' = u − u/τ + x
+                        upr[j] = ub[j] - ub[j] * inv_tau + xr[j]
+                    for j in range(n):  # σ(u'/τ)
+                        sig[j] = sigmoid(upr[j] * inv_tau)
+                else:
+                    for j in range(n):
+                        upr[j] = charge(ub[j], xr[j], tau, False, zero)
+                    for j in range(n):
+                        sig[j] = sigmoid(upr[j] / tau)
                 fix_sigmoid_tails(upr, tau, sig, b0, tails)
                 for j in range(n):  # m = m[t−1]·σ(u'/τ) + s,  s = Θ(u' − V_th)
                     s = one if upr[j] >= th else zero
@@ -74,8 +81,8 @@ def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, th, tails, n0, n1
 
 
 @njit
-def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, th, beta, detach, kind, alpha, half, inv, atan,
-              tails, tails_at, n0, n1):  # pragma: no cover
+def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, inv_tau, th, beta, detach, kind, alpha, half, inv,
+              atan, tails, tails_at, n0, n1):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     scratch = np.empty((6, BLOCK), np.float32)
@@ -95,17 +102,25 @@ def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, th, beta, det
                 # coefficients from u' and m[t−1] (read before g_x, maybe u''s memory, is written)
                 surrogate_into(upr, th, sg, kind, alpha, half, inv, atan)  # sg(u' − V_th)
                 fix_surrogate_tails(upr, th, sg, b0, rows, kind, alpha)
-                for j in range(n):
-                    sig_u[j] = sigmoid(upr[j] / tau)
+                if inv_tau != zero:  # τ = 2^k (see the forward)
+                    for j in range(n):
+                        sig_u[j] = sigmoid(upr[j] * inv_tau)
+                else:
+                    for j in range(n):
+                        sig_u[j] = sigmoid(upr[j] / tau)
                 fix_sigmoid_tails(upr, tau, sig_u, b0, rows)
                 for j in range(n):  # m[t] = m[t−1]·σ(u'/τ) + s, as in the forward
                     a_c[j] = mpr[j] * sig_u[j] + (one if upr[j] >= th else zero)
                 sigmoid_into(a_c, sig_m)  # (not in place: a loop over aliased arrays does not vectorise)
                 fix_sigmoid_tails(a_c, one, sig_m, b0, rows)
+                for j in range(n):  # F = m[t−1]·σ'(u'/τ)/τ + sg
+                    if inv_tau != zero:
+                        f_c[j] = mpr[j] * (one - sig_u[j]) * sig_u[j] * inv_tau + sg[j]
+                    else:
+                        f_c[j] = mpr[j] * (one - sig_u[j]) * sig_u[j] / tau + sg[j]
                 for j in range(n):
                     s = one if upr[j] >= th else zero
                     a_c[j] = s * (one - sig_m[j]) * sig_m[j]  # A = s·σ'(m[t])
-                    f_c[j] = mpr[j] * (one - sig_u[j]) * sig_u[j] / tau + sg[j]  # F = sg + m[t−1]·σ'(u'/τ)/τ
                     g_c[j] = one if detach else one - (sig_m[j] + th) * sg[j]  # G = 1 − (V_th + σ(m))·sg
                 for j in range(n):
                     g_ms = gm[j] - gu[j] * a_c[j]  # g_m* = g_m − g_u·A
@@ -127,7 +142,7 @@ def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParam
     mp_seq = empty((T if save else 2, x2.shape[1]))
     u, m_last = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
     split_run(_forward, u.numel(), T, x2, flat_or_empty(u0), flat_or_empty(m0), u, mp_seq,
-              m_last, s_seq, up_seq, float(p.tau), float(p.v_threshold), step_tails(u.numel()))
+              m_last, s_seq, up_seq, float(p.tau), inv_pow2(p.tau), float(p.v_threshold), step_tails(u.numel()))
     shape, step = x32.shape, x32.shape[1:]
     return (s_seq.reshape(shape), up_seq.reshape(-1, *step), mp_seq.reshape(-1, *step), u.reshape(step),
             m_last.reshape(step))
@@ -141,7 +156,7 @@ def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor
     g_u, g_m = torch.empty((2, *up_seq.shape[1:]), dtype=torch.float32).unbind(0)
     split_run(_backward, g_u.numel(), T, up_seq.reshape(T, -1), mp_seq.reshape(T, -1),
               g_spikes.float().contiguous().reshape(T, -1), flat_or_empty(g_uT), flat_or_empty(g_mT),
-              g_u.reshape(-1), g_m.reshape(-1), g_x.reshape(T, -1), float(p.tau),
+              g_u.reshape(-1), g_m.reshape(-1), g_x.reshape(T, -1), float(p.tau), inv_pow2(p.tau),
               float(p.v_threshold), float(beta), bool(p.detach_reset), *surrogate_args(p.surrogate),
               *chunk_tails(T, g_u.numel()))
     return g_x, g_u, g_m
