@@ -2,24 +2,24 @@
 
 For each neuron, layer size B×F and sequence length T: forward + backward of spikes·g (one random upstream
 gradient; ``--inference``: the forward alone under ``torch.no_grad()``) on [T, B, F] float32 inputs around the
-threshold, 2 torch threads. Measured in interleaved rounds (each round runs every implementation once, in a rotating
-order, so that background load hits all alike; this VM stalls at random, so single runs mislead); the table gives
-medians over the rounds.
+threshold, 2 torch threads. Measured in interleaved rounds (each round runs every implementation once, in a
+rotating order, so that background load hits all alike; this VM stalls at random, so single runs mislead); the
+table gives medians over the rounds.
 
 Columns:
-- ``torch``: the reference engine (autograd through the step loop); ``numba``: the fused CPU loops; ``eager``: the
-  hand-written BPTT in PyTorch ops (what ``auto`` runs without numba);
+- ``torch``: the reference engine (autograd through the step loop); ``numba``: the fused CPU loops; ``eager``:
+  the hand-written BPTT in PyTorch ops (what ``auto`` runs without numba);
 - ``spikingjelly``: spikingjelly 2.0's node with the same dynamics (``LIFNode``, ``ComplementaryLIFNode``,
-  ``KLIFNode(scale_reset=False)``; its CPU path, ``step_mode="m"``; none for ILIF, whose spikingjelly namesake is a
-  different neuron); ``norse``: ``norse.torch.LIF`` (its default current-based LIF; LIF rows only);
+  ``KLIFNode(scale_reset=False)``; its CPU path, ``step_mode="m"``; none for ILIF, whose spikingjelly namesake
+  is a different neuron); ``norse``: ``norse.torch.LIF`` (its default current-based LIF; LIF rows only);
 - ``× torch``, ``× sj``, ``× norse``: time of that column / time of ``numba``;
-- ``floor``: the logical bytes the numba engine must move (docs/kernels.md: LIF and KLIF 24, CLIF 32, ILIF 38 bytes
-  per neuron-step for forward + backward; 8 for inference) divided by the copy bandwidth measured in the same run
-  (``dst.copy_(src)`` of 256 MiB, bytes read + written); ``/ floor``: numba's time over it.
-With ``--memory``: bytes saved for backward (unique storages seen by ``saved_tensors_hooks``, input excluded) and
-the peak resident-memory increase of one step in a fresh process (``VmHWM`` after ``/proc/self/clear_refs``), for
-``torch`` and ``numba``. ``--first-call``: the first call of each neuron's numba engine in fresh processes (warm
-cache), import excluded.
+- ``floor``: the logical bytes the numba engine must move (docs/kernels.md: LIF and KLIF 24, CLIF 32, ILIF 38
+  bytes per neuron-step for forward + backward; 8 for inference) divided by the copy bandwidth measured in the
+  same run (``dst.copy_(src)`` of 256 MiB, bytes read + written); ``/ floor``: numba's time over it.
+With ``--memory``: bytes saved for backward (unique storages seen by ``saved_tensors_hooks``, input excluded)
+and the peak resident-memory increase of one step in a fresh process (``VmHWM`` after
+``/proc/self/clear_refs``), for ``torch`` and ``numba``. ``--first-call``: the first call of each neuron's
+numba engine in fresh processes (warm cache), import excluded.
 
 Usage: ``python benchmarks/cpu_neurons.py [--T 8 16 32] [--sizes 16x256 128x1024] [--rounds 15] [--memory]``.
 Timings are printed, never asserted in tests.
@@ -75,14 +75,27 @@ def spikingjelly_run(name: str) -> Run | None:
     except ImportError:
         return None
     if name == "lif":
-        node = neuron.LIFNode(tau=2.0, decay_input=False, v_reset=None, surrogate_function=surrogate.Sigmoid(alpha=4.0),
-                              step_mode="m")
+        node = neuron.LIFNode(
+            tau=2.0,
+            decay_input=False,
+            v_reset=None,
+            surrogate_function=surrogate.Sigmoid(alpha=4.0),
+            step_mode="m",
+        )
     elif name == "clif":
-        node = neuron.ComplementaryLIFNode(tau=2.0, v_threshold=1.0, surrogate_function=surrogate.Rect(alpha=1.0),
-                                           step_mode="m")
+        node = neuron.ComplementaryLIFNode(
+            tau=2.0, v_threshold=1.0, surrogate_function=surrogate.Rect(alpha=1.0), step_mode="m"
+        )
     elif name == "klif":
-        node = neuron.KLIFNode(scale_reset=False, tau=2.0, v_threshold=1.0, v_reset=0.0, decay_input=True,
-                               surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode="m")
+        node = neuron.KLIFNode(
+            scale_reset=False,
+            tau=2.0,
+            v_threshold=1.0,
+            v_reset=0.0,
+            decay_input=True,
+            surrogate_function=surrogate.Sigmoid(alpha=4.0),
+            step_mode="m",
+        )
     else:
         return None
 
@@ -133,7 +146,8 @@ def fwd_no_grad(run: Run, x: torch.Tensor, g: torch.Tensor) -> None:
 
 
 def interleaved(impls: dict[str, Run], step, x, g, warmup: int, rounds: int) -> dict[str, float]:
-    """Median seconds per implementation over ``rounds`` rounds; every round runs each once, the order rotating."""
+    """Median seconds per implementation over ``rounds`` rounds; every round runs each once, the order
+    rotating."""
     names = list(impls)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(warmup + rounds):
@@ -148,7 +162,8 @@ def interleaved(impls: dict[str, Run], step, x, g, warmup: int, rounds: int) -> 
 
 
 def copy_bandwidth(mib: int = 256, repeats: int = 9) -> float:
-    """Bytes per second of ``dst.copy_(src)`` (bytes read + written), median of ``repeats``, far beyond the L3."""
+    """Bytes per second of ``dst.copy_(src)`` (bytes read + written), median of ``repeats``, far beyond the
+    L3."""
     src = torch.ones(mib << 18)
     dst = torch.empty_like(src)
     dst.copy_(src)
@@ -187,7 +202,8 @@ def _status_kib(field: str) -> int:
 
 
 def peak_child(name: str, backend: str, T: int, batch: int, features: int) -> None:
-    """In a fresh process: print the peak resident-memory increase (bytes) of one forward + backward (after one
+    """In a fresh process: print the peak resident-memory increase (bytes) of one forward + backward (after
+    one
     warm-up call of the same shape; writing 5 to /proc/self/clear_refs resets VmHWM to the current VmRSS)."""
     torch.set_num_threads(2)
     run = engine_run(name, backend)
@@ -212,8 +228,8 @@ import sys, time, torch
 import snndeploy.neurons as n
 torch.set_num_threads(2)
 name = sys.argv[1]
-p = {"lif": n.LIFParams(), "clif": n.CLIFParams(), "klif": n.KLIFParams(torch.tensor(1.0, requires_grad=True)),
-     "ilif": n.ILIFParams()}[name]
+k = torch.tensor(1.0, requires_grad=True)
+p = {"lif": n.LIFParams(), "clif": n.CLIFParams(), "klif": n.KLIFParams(k), "ilif": n.ILIFParams()}[name]
 x = torch.randn(8, 64, 1024, requires_grad=True)
 t0 = time.perf_counter()
 s, _ = n.get_impl(name, "numba")(x, p)
@@ -223,13 +239,20 @@ print(time.perf_counter() - t0)
 
 
 def first_calls(neurons: list[str], processes: int) -> None:
-    """Median seconds of the first forward + backward of the numba engine in fresh processes (cache warmed by the
+    """Median seconds of the first forward + backward of the numba engine in fresh processes (cache warmed by
+    the
     first process, which is not counted)."""
     print("| neuron | first call s (median) | processes |")
     print("|---|---|---|")
     for name in neurons:
-        runs = [float(subprocess.run([sys.executable, "-c", _FIRST_CALL, name], check=True, capture_output=True,
-                                     text=True).stdout.split()[-1]) for _ in range(processes + 1)]
+        runs = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", _FIRST_CALL, name], check=True, capture_output=True, text=True
+                ).stdout.split()[-1]
+            )
+            for _ in range(processes + 1)
+        ]
         print(f"| {name} | {statistics.median(runs[1:]):.3f} | {processes} |", flush=True)
 
 
@@ -260,17 +283,32 @@ def _ratio(a: float | None, b: float | None) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--T", type=int, nargs="+", default=[8, 16, 32])
-    ap.add_argument("--sizes", nargs="+", default=["16x256", "32x512", "64x1024", "128x1024"],
-                    help="layer sizes BxF (batch x features)")
+    ap.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["16x256", "32x512", "64x1024", "128x1024"],
+        help="layer sizes BxF (batch x features)",
+    )
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--neurons", nargs="+", default=NEURONS, choices=NEURONS)
-    ap.add_argument("--memory", action="store_true", help="add the saved-for-backward and peak-memory columns")
+    ap.add_argument(
+        "--memory", action="store_true", help="add the saved-for-backward and peak-memory columns"
+    )
     ap.add_argument("--inference", action="store_true", help="time the forward alone under torch.no_grad()")
-    ap.add_argument("--first-call", type=int, metavar="PROCESSES", default=0,
-                    help="only measure the numba engine's first call in this many fresh processes")
-    ap.add_argument("--peak-child", nargs=5, metavar=("NEURON", "BACKEND", "T", "BATCH", "FEATURES"),
-                    help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--first-call",
+        type=int,
+        metavar="PROCESSES",
+        default=0,
+        help="only measure the numba engine's first call in this many fresh processes",
+    )
+    ap.add_argument(
+        "--peak-child",
+        nargs=5,
+        metavar=("NEURON", "BACKEND", "T", "BATCH", "FEATURES"),
+        help=argparse.SUPPRESS,
+    )
     args = ap.parse_args(argv)
     if args.peak_child:
         n, b, T, B, F = args.peak_child
@@ -278,19 +316,23 @@ def main(argv: list[str] | None = None) -> None:
         return
     torch.set_num_threads(2)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# cpu_neurons: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu_model()}, {os.cpu_count()} cpus, "
-          f"load average {load:.1f}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"cpu capability {torch.backends.cpu.get_cpu_capability()}, fp32, median of {args.rounds} interleaved "
-          f"rounds after {args.warmup}" + (", forward only under torch.no_grad()" if args.inference else
-                                           ", forward + backward"))
+    print(
+        f"# cpu_neurons: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu_model()}, "
+        f"{os.cpu_count()} cpus, load average {load:.1f}, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}, cpu capability {torch.backends.cpu.get_cpu_capability()}, fp32, "
+        f"median of {args.rounds} interleaved rounds after {args.warmup}"
+        + (", forward only under torch.no_grad()" if args.inference else ", forward + backward")
+    )
     if args.first_call:
         first_calls(args.neurons, args.first_call)
         return
     bandwidth = copy_bandwidth()
     print(f"# copy bandwidth (dst.copy_(src), 256 MiB, read + write): {bandwidth / 1e9:.1f} GB/s")
     step = fwd_no_grad if args.inference else fwd_bwd
-    head = ("| neuron | B×F | T | torch ms | numba ms | eager ms | spikingjelly ms | norse ms | numba × torch "
-            "| numba × sj | numba × norse | floor ms | numba / floor |")
+    head = (
+        "| neuron | B×F | T | torch ms | numba ms | eager ms | spikingjelly ms | norse ms | numba × torch "
+        "| numba × sj | numba × norse | floor ms | numba / floor |"
+    )
     if args.memory and not args.inference:
         head += " saved torch MiB | saved numba MiB | peak torch MiB | peak numba MiB |"
     print(head)
@@ -306,10 +348,13 @@ def main(argv: list[str] | None = None) -> None:
                 per_step = BYTES_INFERENCE if args.inference else BYTES_TRAIN[name]
                 floor = per_step * T * batch * features / bandwidth
                 num = med["numba"]
-                row = (f"| {name} | {batch}×{features} | {T} | {_ms(med['torch'])} | {_ms(num)} | {_ms(med['eager'])} "
-                       f"| {_ms(med['spikingjelly'])} | {_ms(med['norse'])} | {_ratio(med['torch'], num)} "
-                       f"| {_ratio(med['spikingjelly'], num)} | {_ratio(med['norse'], num)} | {floor * 1e3:.2f} "
-                       f"| {_ratio(num, floor)} |")
+                row = (
+                    f"| {name} | {batch}×{features} | {T} | {_ms(med['torch'])} | {_ms(num)} "
+                    f"| {_ms(med['eager'])} "
+                    f"| {_ms(med['spikingjelly'])} | {_ms(med['norse'])} | {_ratio(med['torch'], num)} "
+                    f"| {_ratio(med['spikingjelly'], num)} | {_ratio(med['norse'], num)} | {floor * 1e3:.2f} "
+                    f"| {_ratio(num, floor)} |"
+                )
                 if args.memory and not args.inference:
                     params = make_params(name)
                     k = {params.k.untyped_storage().data_ptr()} if name == "klif" else set()

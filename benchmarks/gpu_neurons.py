@@ -1,12 +1,13 @@
 """GPU benchmark of the fused Triton neuron kernels (issue #6). Needs one CUDA GPU; prints markdown tables.
 
 For each neuron × T ∈ {4, 8, 32} × T·N ∈ {2^20, 2^24, 2^27} × {fp32, bf16}:
-- forward (inference kernel, no grad) and forward+backward (training) median time with ``triton.testing.do_bench``
-  (the working set of the large shapes is far beyond L2);
+- forward (inference kernel, no grad) and forward+backward (training) median time with
+  ``triton.testing.do_bench`` (the working set of the large shapes is far beyond L2);
 - logical bytes (each tensor read/written once; see docs/kernels.md), achieved GB/s and the fraction of the
   device-to-device copy bandwidth measured in the same run;
 - speed-up over the ``torch`` loop and the hand-written ``eager`` engines on the same GPU and shape;
-- speed-up over spikingjelly 2.0's LIF (``LIFNode(step_mode='m', backend='triton')``) for LIF, when importable;
+- speed-up over spikingjelly 2.0's LIF (``LIFNode(step_mode='m', backend='triton')``) for LIF, when
+  importable;
 - activation memory saved for backward and peak memory above the inputs, per neuron-step, in training.
 Then the end-to-end spiking ResNet-18 training step (random CIFAR-shaped data, batch 128, T = 6) per neuron,
 ``triton`` vs ``torch`` (and ``eager``) engines.
@@ -37,18 +38,24 @@ DEVICE = "cuda"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--neurons", nargs="+", default=list(NEURONS), choices=NEURONS)
     ap.add_argument("--T", nargs="+", type=int, default=[4, 8, 32], help="time steps")
     ap.add_argument("--log2-sizes", nargs="+", type=int, default=[20, 24, 27], help="log2 of T·N")
     ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"])
-    ap.add_argument("--ref-max-log2", type=int, default=27, help="largest log2(T·N) for the torch/eager baselines")
+    ap.add_argument(
+        "--ref-max-log2", type=int, default=27, help="largest log2(T·N) for the torch/eager baselines"
+    )
     ap.add_argument("--rep-ms", type=int, default=200, help="do_bench measuring time per case (ms)")
     ap.add_argument("--no-resnet", action="store_true", help="skip the end-to-end ResNet-18 training step")
     ap.add_argument("--resnet-steps", type=int, default=10)
     ap.add_argument("--resnet-batch", type=int, default=128)
     ap.add_argument("--resnet-T", type=int, default=6)
-    ap.add_argument("--markdown", type=Path, default=None, help="also write the tables, device, date and command here")
+    ap.add_argument(
+        "--markdown", type=Path, default=None, help="also write the tables, device, date and command here"
+    )
     return ap.parse_args(argv)
 
 
@@ -80,7 +87,9 @@ def _bench(fn: Callable[[], object], rep_ms: int, grad_to_none=None) -> float:
     """Median milliseconds of ``fn`` (triton.testing.do_bench, L2 flushed between runs)."""
     import triton
 
-    return float(triton.testing.do_bench(fn, warmup=25, rep=rep_ms, grad_to_none=grad_to_none, return_mode="median"))
+    return float(
+        triton.testing.do_bench(fn, warmup=25, rep=rep_ms, grad_to_none=grad_to_none, return_mode="median")
+    )
 
 
 def copy_bandwidth_gbs(rep_ms: int) -> float:
@@ -147,7 +156,9 @@ def bench_neurons(args: argparse.Namespace, copy_gbs: float) -> list[str]:
                     xg = x.clone().requires_grad_()
 
                     t_fwd = _bench(_fwd_fn(impls["triton"], x, params), args.rep_ms)
-                    t_train = _bench(_train_fn(impls["triton"], xg, g, params), args.rep_ms, grad_to_none=[xg])
+                    t_train = _bench(
+                        _train_fn(impls["triton"], xg, g, params), args.rep_ms, grad_to_none=[xg]
+                    )
                     b_fwd, b_train = logical_bytes(neuron, T, N, x.element_size())
                     gbs_fwd = b_fwd / (t_fwd * 1e-3) / 1e9
                     gbs_train = b_train / (t_train * 1e-3) / 1e9
@@ -155,7 +166,8 @@ def bench_neurons(args: argparse.Namespace, copy_gbs: float) -> list[str]:
                     for ref in ("torch", "eager"):
                         if lg <= args.ref_max_log2:
                             try:
-                                ratios[ref] = f"{_bench(_train_fn(impls[ref], xg, g, params), args.rep_ms, grad_to_none=[xg]) / t_train:.1f}"
+                                fn = _train_fn(impls[ref], xg, g, params)
+                                ratios[ref] = f"{_bench(fn, args.rep_ms, grad_to_none=[xg]) / t_train:.1f}"
                             except torch.cuda.OutOfMemoryError:
                                 ratios[ref] = "OOM"
                                 torch.cuda.empty_cache()
@@ -167,19 +179,23 @@ def bench_neurons(args: argparse.Namespace, copy_gbs: float) -> list[str]:
                         from snndeploy.neurons import LIFParams
 
                         p_sj = LIFParams(tau=2.0, v_reset=0.0, decay_input=True)
-                        t_ours = _bench(_train_fn(impls["triton"], xg, g, p_sj), args.rep_ms, grad_to_none=[xg])
+                        t_ours = _bench(
+                            _train_fn(impls["triton"], xg, g, p_sj), args.rep_ms, grad_to_none=[xg]
+                        )
                         sj = _bench_sj(sj_node, xg, g, args.rep_ms, t_ours)
                     saved, peak = _memory_per_step(impls["triton"], params, xg, g, T * N)
                     rows.append(
-                        f"| {neuron} | {T} | 2^{lg} | {dname} | {t_fwd:.3f} | {t_train:.3f} | {gbs_fwd:.0f} | "
-                        f"{gbs_train:.0f} | {100 * gbs_train / copy_gbs:.0f}% | {ratios['torch']} | {ratios['eager']} | "
-                        f"{sj} | {saved:.2f} | {peak:.2f} |"
+                        f"| {neuron} | {T} | 2^{lg} | {dname} | {t_fwd:.3f} | {t_train:.3f} | {gbs_fwd:.0f} "
+                        f"| {gbs_train:.0f} | {100 * gbs_train / copy_gbs:.0f}% | {ratios['torch']} "
+                        f"| {ratios['eager']} | {sj} | {saved:.2f} | {peak:.2f} |"
                     )
                     print(rows[-1], flush=True)
                     x = g = xg = None
     if "lif" in args.neurons:
-        rows.append(f"\nspikingjelly baseline: {sj_label}, its defaults (tau=2, hard reset to 0, decay_input=True, "
-                    "Sigmoid surrogate), against our LIF with the same dynamics on the same input.")
+        rows.append(
+            f"\nspikingjelly baseline: {sj_label}, its defaults (tau=2, hard reset to 0, decay_input=True, "
+            "Sigmoid surrogate), against our LIF with the same dynamics on the same input."
+        )
     return rows
 
 
@@ -206,17 +222,24 @@ def _bench_sj(node, xg, g, rep_ms: int, t_ours: float) -> str:
     import torch
 
     try:
+
         def run():
             node.reset()
             node(xg).backward(g)
 
         return f"{_bench(run, rep_ms, grad_to_none=[xg]) / t_ours:.2f}"
-    except (RuntimeError, TypeError, NotImplementedError, torch.cuda.OutOfMemoryError) as exc:  # report, don't die
+    except (
+        RuntimeError,
+        TypeError,
+        NotImplementedError,
+        torch.cuda.OutOfMemoryError,
+    ) as exc:  # report, don't die
         return f"error: {type(exc).__name__}"
 
 
 def _memory_per_step(impl, params, xg, g, steps: int) -> tuple[float, float]:
-    """(bytes held for backward after the forward, excluding the spike output; peak above the inputs) / neuron-step."""
+    """(bytes held for backward after the forward, excluding the spike output; peak above the inputs) /
+    neuron-step."""
     import torch
 
     torch.cuda.synchronize()
@@ -224,7 +247,12 @@ def _memory_per_step(impl, params, xg, g, steps: int) -> tuple[float, float]:
     torch.cuda.reset_peak_memory_stats()
     s, final = impl(xg, params)
     torch.cuda.synchronize()
-    held = torch.cuda.memory_allocated() - base - s.numel() * s.element_size() - sum(f.numel() * 4 for f in final)
+    held = (
+        torch.cuda.memory_allocated()
+        - base
+        - s.numel() * s.element_size()
+        - sum(f.numel() * 4 for f in final)
+    )
     s.backward(g)
     torch.cuda.synchronize()
     peak = torch.cuda.max_memory_allocated() - base
@@ -237,7 +265,8 @@ def _memory_per_step(impl, params, xg, g, steps: int) -> tuple[float, float]:
 
 
 def bench_resnet(args: argparse.Namespace) -> list[str]:
-    """End-to-end training step of the spiking ResNet-18 (default batch 128, T = 6, CIFAR-shaped random data)."""
+    """End-to-end training step of the spiking ResNet-18 (default batch 128, T = 6, CIFAR-shaped random
+    data)."""
     import torch
 
     try:
@@ -284,7 +313,8 @@ def bench_resnet(args: argparse.Namespace) -> list[str]:
 
 
 def _train_step_fn(model, x, y) -> Callable[[], None]:
-    """One SGD step of ``model`` on (x [T, B, ...], y [B]); the prediction is the mean of the logits over T."""
+    """One SGD step of ``model`` on (x [T, B, ...], y [B]); the prediction is the mean of the logits over
+    T."""
     import torch
 
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -306,8 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if not torch.cuda.is_available():
-        print("gpu_neurons.py: no CUDA GPU here; this benchmark needs one (the kernels' correctness is tested on CPU "
-              "by `TRITON_INTERPRET=1 pytest tests/test_kernels.py`).", file=sys.stderr)
+        print(
+            "gpu_neurons.py: no CUDA GPU here; this benchmark needs one (the kernels' correctness is tested "
+            "on CPU by `TRITON_INTERPRET=1 pytest tests/test_kernels.py`).",
+            file=sys.stderr,
+        )
         return 2
     try:
         import triton  # noqa: F401
@@ -331,8 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(header), flush=True)
     out = header + bench_neurons(args, copy_gbs)
     if not args.no_resnet:
-        out += ["", f"Spiking ResNet-18 training step (batch {args.resnet_batch}, T = {args.resnet_T}, "
-                "random CIFAR-shaped data):", ""]
+        out += [
+            "",
+            f"Spiking ResNet-18 training step (batch {args.resnet_batch}, T = {args.resnet_T}, "
+            "random CIFAR-shaped data):",
+            "",
+        ]
         out += bench_resnet(args)
     if args.markdown is not None:
         from snndeploy.io import atomic_write

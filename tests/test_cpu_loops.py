@@ -1,9 +1,10 @@
-"""The numba engine (``snndeploy/neurons/cpu_loops``): spikes, states and gradients equal to the eager engine's bit for
-bit (every surrogate, flag and initial state; layers split over threads), the sigmoid that must equal PyTorch's,
-the threading choice, the buffer pool, the cache and the compiled entry points.
+"""The numba engine (``snndeploy/neurons/cpu_loops``): spikes, states and gradients equal to the eager
+engine's bit for bit (every surrogate, flag and initial state; layers split over threads), the sigmoid that
+must equal PyTorch's, the threading choice, the buffer pool, the cache and the compiled entry points.
 
-tests/test_neurons.py and tests/test_neurons_peers.py run every neuron test on every registered engine; this file
-covers what those small layers cannot: layers large enough to be split over threads, and the helpers themselves.
+tests/test_neurons.py and tests/test_neurons_peers.py run every neuron test on every registered engine; this
+file covers what those small layers cannot: layers large enough to be split over threads, and the helpers
+themselves.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from snndeploy.neurons import (
 )
 from snndeploy.neurons.engine import Backend
 
-if Backend.NUMBA in unavailable():  # numba is a runtime dependency; only a Python it does not support yet lacks it
+if (
+    Backend.NUMBA in unavailable()
+):  # numba is a runtime dependency; only a Python it does not support yet lacks it
     pytest.skip(f"no numba engine here: {unavailable()[Backend.NUMBA]}", allow_module_level=True)
 
 from snndeploy.neurons import cpu_loops  # noqa: E402
@@ -109,7 +112,8 @@ def test_sigmoid_equals_torch_bit_for_bit(n, n_threads, threads):
 
 
 def test_sigmoid_tails_layout(threads):
-    """The scalar tails PyTorch leaves: the end of each thread's chunk that is not a multiple of two vectors."""
+    """The scalar tails PyTorch leaves: the end of each thread's chunk that is not a multiple of two
+    vectors."""
     width = {"AVX512": 32, "AVX2": 16}.get(torch.backends.cpu.get_cpu_capability())
     if width is None:
         pytest.skip("no vectorised sigmoid on this CPU")
@@ -139,7 +143,9 @@ def test_large_layer_numba_equals_eager(name, mode, threads, restore_threading):
     assert 0.05 < float(fused[0].mean()) < 0.95
     for a, b in zip(fused[1], eager[1], strict=True):
         assert torch.equal(a, b)
-    assert torch.equal(fused[2], eager[2]), f"grad x: max difference {float((fused[2] - eager[2]).abs().max())}"
+    assert torch.equal(fused[2], eager[2]), (
+        f"grad x: max difference {float((fused[2] - eager[2]).abs().max())}"
+    )
     if name == "klif":
         assert torch.equal(fused[3], eager[3])
 
@@ -161,7 +167,8 @@ def test_split_runs_on_pytorchs_openmp_team(monkeypatch, threads, restore_thread
 
 
 def test_klif_k_grad_does_not_depend_on_the_split(threads):
-    """KLIF's k gradient is accumulated per neuron and summed by the Function: 1 and 2 threads agree exactly."""
+    """KLIF's k gradient is accumulated per neuron and summed by the Function: 1 and 2 threads agree
+    exactly."""
     x = torch.randn(8, 40, 1751) * 0.8 + 0.6
     g = torch.randn_like(x)
     out = []
@@ -191,12 +198,15 @@ def _engine_grads(name, engine, x, g, params, init):
 
 def _case_params(name, sg, detach, variant):
     if name == "lif":
-        return LIFParams(v_reset=-0.1 if variant else None, decay_input=variant, surrogate=sg, detach_reset=detach)
+        return LIFParams(
+            v_reset=-0.1 if variant else None, decay_input=variant, surrogate=sg, detach_reset=detach
+        )
     if name == "clif":
         return CLIFParams(surrogate=sg, detach_reset=detach)
     if name == "klif":
-        return KLIFParams(torch.tensor(1.1, requires_grad=True), decay_input=variant, surrogate=sg,
-                          detach_reset=detach)
+        return KLIFParams(
+            torch.tensor(1.1, requires_grad=True), decay_input=variant, surrogate=sg, detach_reset=detach
+        )
     return ILIFParams(surrogate=sg, detach_reset=detach)
 
 
@@ -204,16 +214,21 @@ def _case_params(name, sg, detach, variant):
 @pytest.mark.parametrize("shape", [(7, 3, 45), (13, 5, 1000)], ids=["one-chunk", "chunks-split-over-threads"])
 @pytest.mark.parametrize("name", ["lif", "clif", "klif", "ilif"])
 def test_gradients_equal_the_eager_engine_bit_for_bit(name, shape, n_threads, threads):
-    """Every surrogate, attached or detached reset, hard/decay_input variants, zero or given initial state: spikes,
-    final states and every gradient (x, initial state, k) of the numba engine equal the eager engine's exactly.
+    """Every surrogate, attached or detached reset, hard/decay_input variants, zero or given initial state:
+    spikes, final states and every gradient (x, initial state, k) of the numba engine equal the eager engine's
+    exactly.
 
-    The shapes make the eager backward's sigmoids run over chunks of several steps whose scalar tails (libm) cross
-    step boundaries, in one chunk (945 neurons·steps) or in chunks split over two threads (13 000 neurons·steps)."""
+    The shapes make the eager backward's sigmoids run over chunks of several steps whose scalar tails (libm)
+    The shapes make the eager backward's sigmoids run over chunks of several steps whose scalar tails (libm)
+    cross step boundaries, in one chunk (945 neurons·steps) or in chunks split over two threads (13 000
+    neurons·steps)."""
     threads(n_threads)
     x = torch.randn(shape) * 0.8 + 0.6
     g = torch.randn(shape)
     n_state = len(STATES[name]._fields)
-    for sg, detach, variant, given in itertools.product(SURROGATES, (False, True), (False, True), (False, True)):
+    for sg, detach, variant, given in itertools.product(
+        SURROGATES, (False, True), (False, True), (False, True)
+    ):
         if variant and name in ("clif", "ilif"):
             continue
         init = [torch.randn(shape[1:]) * 0.3 for _ in range(n_state)] if given else None
@@ -232,7 +247,8 @@ def test_gradients_equal_the_eager_engine_bit_for_bit(name, shape, n_threads, th
 
 
 def test_kernel_cache_is_keyed_on_every_kernel_source(monkeypatch, tmp_path):
-    """numba checks only a cached function's own file; the cache directory is keyed on all of them, so an edited
+    """numba checks only a cached function's own file; the cache directory is keyed on all of them, so an
+    edited
     helper can never leave a stale kernel behind. ``SNNDEPLOY_NUMBA_CACHE=0`` turns caching off."""
     import numba
 
@@ -246,7 +262,8 @@ def test_kernel_cache_is_keyed_on_every_kernel_source(monkeypatch, tmp_path):
 
 
 def test_a_warm_cache_loads_the_entries_without_compiling(tmp_path):
-    """Two fresh processes share a cache directory: the second loads both entries of LIF from the disk cache and
+    """Two fresh processes share a cache directory: the second loads both entries of LIF from the disk cache
+    and
     compiles nothing (which is what keeps its first call short; no timing is asserted)."""
     script = textwrap.dedent("""
         import torch
@@ -259,9 +276,13 @@ def test_a_warm_cache_loads_the_entries_without_compiling(tmp_path):
         hits = sorted(e.cfunc.cache_hits for e in _compile._entries.values())
         print(hits, len(lif._forward.signatures) + len(lif._backward.signatures), _compile.CACHE_DIR)
     """)
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), SNNDEPLOY_NUMBA_CACHE="1", SNNDEPLOY_CPU_THREADS="openmp")
-    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-            for _ in range(2)]
+    env = dict(
+        os.environ, XDG_CACHE_HOME=str(tmp_path), SNNDEPLOY_NUMBA_CACHE="1", SNNDEPLOY_CPU_THREADS="openmp"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
     first, second = (r.stdout.split() for r in runs)
     if _threads.libgomp() is None:
         pytest.skip("no libgomp: the pool runs the kernels, not the entries")
@@ -271,7 +292,8 @@ def test_a_warm_cache_loads_the_entries_without_compiling(tmp_path):
 
 
 def test_an_entry_that_cannot_compile_switches_to_the_pool(monkeypatch, threads, restore_threading):
-    """A numba that cannot build an entry: one RuntimeWarning, the threading choice becomes "pool" (with the reason
+    """A numba that cannot build an entry: one RuntimeWarning, the threading choice becomes "pool" (with the
+    reason
     visible in ``threading_choice()``), same results."""
     if _threads.libgomp() is None:
         pytest.skip("no libgomp: the thread pool is the only path here")
@@ -304,7 +326,8 @@ def test_set_threading_refuses_unknown_modes():
 @pytest.mark.parametrize("name", list(PARAMS))
 def test_inference_keeps_no_saved_tensors_and_gives_the_same_results(name, T):
     """Without autograd (``torch.no_grad()`` or inputs that need no gradient) the fused loops write the saved
-    tensors into one or two rows of scratch instead of [T, B, *] buffers: the same spikes and states, bit for bit."""
+    tensors into one or two rows of scratch instead of [T, B, *] buffers: the same spikes and states, bit for
+    bit."""
     from snndeploy.neurons.cpu_loops import clif as cf
     from snndeploy.neurons.cpu_loops import ilif as inf
     from snndeploy.neurons.cpu_loops import klif as kf

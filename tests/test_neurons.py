@@ -245,7 +245,9 @@ def test_neuron_backend_matches_reference(case, shape, dtype, sg, detach, backen
         assert 0.02 < rate < 0.98, f"uninformative firing rate {rate}"
     for j, (a, b) in enumerate(zip(st, st_ref, strict=True)):
         assert a.dtype == torch.float32
-        torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-6, atol=1e-6, msg=lambda m, j=j: f"state {j}: {m}")
+        torch.testing.assert_close(
+            a.detach(), b.detach(), rtol=1e-6, atol=1e-6, msg=lambda m, j=j: f"state {j}: {m}"
+        )
     assert gx.dtype == dtype
     assert_grads_close(gx, gx_ref, dtype, f"{name} {backend} input grad")
 
@@ -282,7 +284,9 @@ def test_backends_agree_with_initial_and_final_state(case, T, detach, sg):
         s, st, grads = results[impl]
         assert_spikes_equal(s, s_ref, f"{impl} spikes")
         for j, (a, b) in enumerate(zip(st, st_ref, strict=True)):
-            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6, msg=lambda m, j=j, i=impl: f"{i} state {j}: {m}")
+            torch.testing.assert_close(
+                a, b, rtol=1e-6, atol=1e-6, msg=lambda m, j=j, i=impl: f"{i} state {j}: {m}"
+            )
         names = ["x"] + [f"state0[{j}]" for j in range(len(st0))] + (["k"] if name == "klif" else [])
         for nm, a, b in zip(names, grads, g_ref, strict=True):
             a = torch.zeros_like(b) if a is None and b is not None else a
@@ -292,7 +296,8 @@ def test_backends_agree_with_initial_and_final_state(case, T, detach, sg):
 
 
 def test_backends_forward_states_bit_identical():
-    """Every engine runs the reference's float32 operations forward: spikes and final states equal bit for bit."""
+    """Every engine runs the reference's float32 operations forward: spikes and final states equal bit for
+    bit."""
     for _, name, cfg, mean, std in CASES:
         shape = (24, 8, 33)
         x = torch.randn(shape) * std + mean
@@ -326,7 +331,9 @@ def test_klif_k_grad_matches_autograd(sg, decay_input):
         gk[impl] = k.grad
     assert gk["ref"].abs() > 1e-3  # a non-trivial gradient
     for impl in ENGINES:
-        torch.testing.assert_close(gk[impl], gk["ref"], rtol=1e-5, atol=1e-6, msg=lambda m, i=impl: f"{i}: {m}")
+        torch.testing.assert_close(
+            gk[impl], gk["ref"], rtol=1e-5, atol=1e-6, msg=lambda m, i=impl: f"{i}: {m}"
+        )
 
 
 def _klif_patterns(x32, k, cfg):
@@ -350,11 +357,12 @@ def test_klif_k_grad_matches_finite_differences(backend):
     Why FD is valid here: the loss uses only the final membrane V_T, and ``detach_reset=True``, so no
     surrogate term enters the backward (g_S = ∂loss/∂S = 0 at every step: spikes are not in the loss and the
     reset's spike factor is detached). What remains is the exact derivative of V_T as a function of k along a
-    fixed spike pattern and a fixed ReLU sign pattern; on that piece V_T is a polynomial in k. Only neurons whose
-    patterns are unchanged at k ± ε enter the loss, so the FD quotient differentiates that smooth piece. The
-    library computes in float32; ε = 3e-3 keeps the rounding error of the quotient (≈ 1e-7/ε) well below the tolerance,
-    and the truncation error O(ε²) of the central difference is small for this low-degree polynomial.
-    (The input is float64 for the loss and the FD quotient; the library upcasts/downcasts to float32 by design.)
+    fixed spike pattern and a fixed ReLU sign pattern; on that piece V_T is a polynomial in k. Only neurons
+    whose patterns are unchanged at k ± ε enter the loss, so the FD quotient differentiates that smooth piece.
+    The library computes in float32; ε = 3e-3 keeps the rounding error of the quotient (≈ 1e-7/ε) well below
+    the tolerance, and the truncation error O(ε²) of the central difference is small for this low-degree
+    polynomial. (The input is float64 for the loss and the FD quotient; the library upcasts/downcasts to
+    float32 by design.)
     """
     cfg = dict(tau=2.0, v_threshold=1.0, v_reset=0.0, decay_input=True)
     shape = (6, 4, 8)

@@ -20,7 +20,8 @@ from snndeploy.neurons import (
 from snndeploy.neurons.engine import Backend
 
 NAMES = ["lif", "clif", "klif", "ilif"]
-#: Every engine registered here that runs CPU tensors ("triton" only in its interpreter: tests/test_kernels.py).
+#: Every engine registered here that runs CPU tensors ("triton" only in its interpreter:
+#: tests/test_kernels.py).
 ENGINES = [b.value for b in available_backends("lif") if b is not Backend.TRITON]
 
 
@@ -56,7 +57,9 @@ def test_non_finite_input_refused(name, step_mode, bad):
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.uint8, torch.bool])
 @pytest.mark.parametrize("name", NAMES)
 def test_integer_input_refused(name, dtype):
-    with pytest.raises(InvalidInputError, match=r"x_seq must be a floating tensor.*" + str(dtype).split(".")[-1]):
+    with pytest.raises(
+        InvalidInputError, match=r"x_seq must be a floating tensor.*" + str(dtype).split(".")[-1]
+    ):
         make_neuron(name)(torch.ones(3, 2, 4, dtype=dtype))
 
 
@@ -158,7 +161,12 @@ def test_errors_are_snndeploy_errors_with_builtin_bases():
 
 
 def _params(name):
-    return {"lif": LIFParams(), "clif": CLIFParams(), "klif": KLIFParams(torch.tensor(1.0)), "ilif": ILIFParams()}[name]
+    return {
+        "lif": LIFParams(),
+        "clif": CLIFParams(),
+        "klif": KLIFParams(torch.tensor(1.0)),
+        "ilif": ILIFParams(),
+    }[name]
 
 
 @pytest.mark.parametrize("backend", ENGINES)
@@ -174,7 +182,9 @@ def test_functional_seq_checks_rank_dtype_and_state_shape(name, backend):
         seq(torch.ones(4, 3, dtype=torch.int64), p)
     _, st = seq(torch.ones(4, 3), p)
     bad = type(st)(*([torch.zeros(2)] + list(st[1:])))
-    with pytest.raises(InvalidInputError, match=rf"state\.{st._fields[0]} must have the shape of one step \(3,\)"):
+    with pytest.raises(
+        InvalidInputError, match=rf"state\.{st._fields[0]} must have the shape of one step \(3,\)"
+    ):
         seq(torch.ones(4, 3), p, bad)
 
 

@@ -1,4 +1,5 @@
-"""The neuron engine interface (``snndeploy/neurons/engine.py``): registration, ``auto`` per device, the deprecated
+"""The neuron engine interface (``snndeploy/neurons/engine.py``): registration, ``auto`` per device, the
+deprecated
 ``bptt`` name, and the one place optional engines are loaded (``engines.py``)."""
 
 from __future__ import annotations
@@ -44,11 +45,14 @@ def test_every_engine_has_the_same_signature():
         assert params == ["x_seq", "params", "state"], (name, backend, params)
 
 
-@pytest.mark.parametrize("device,expected", [
-    ("cpu", CPU_BPTT),
-    (None, CPU_BPTT),
-    ("meta", "eager"),  # any other device: the hand-written BPTT in PyTorch ops
-])
+@pytest.mark.parametrize(
+    "device,expected",
+    [
+        ("cpu", CPU_BPTT),
+        (None, CPU_BPTT),
+        ("meta", "eager"),  # any other device: the hand-written BPTT in PyTorch ops
+    ],
+)
 def test_auto_resolves_per_device(device, expected):
     for name in NEURONS:
         assert resolve_backend(name, "auto", device).value == expected

@@ -8,14 +8,15 @@ V = S·V_r + (1 − S)·F — the same maths and operation order as ours, so it 
 that are NOT compared (out of our model): ``scale_reset=True`` (V = F/k·(1 − S) + V_r·S, threshold V_th/k) and
 ``v_reset=None`` (soft reset V = F − S·V_th), which our KLIF does not offer (issue #3 defines the hard reset).
 
-Initial state: spikingjelly's ``BaseNode`` starts V at ``v_reset`` (hard reset) or 0 (soft reset); issue #3 starts
-every state at 0. Real semantic difference for hard reset with V_r ≠ 0 (with V_r = −0.3, 15 of 1008 spikes of a
-random sequence differ, from the first step on: not rounding). The LIF/KLIF comparisons therefore pass
-spikingjelly's initial state V[−1] = V_r to our functional form; the zero-start module is compared only where
-V_r = 0 or the reset is soft.
+Initial state: spikingjelly's ``BaseNode`` starts V at ``v_reset`` (hard reset) or 0 (soft reset); issue #3
+starts every state at 0. Real semantic difference for hard reset with V_r ≠ 0 (with V_r = −0.3, 15 of 1008
+spikes of a random sequence differ, from the first step on: not rounding). The LIF/KLIF comparisons therefore
+pass spikingjelly's initial state V[−1] = V_r to our functional form; the zero-start module is compared only
+where V_r = 0 or the reset is soft.
 
-CLIF: spikingjelly's ``Rect`` surrogate is parametrised differently from ours (height α on |z| < 1/(2α), a strict
-inequality) — for α = 1 both are 1 on the open interval (−½, ½) and differ only on the measure-zero boundary.
+CLIF: spikingjelly's ``Rect`` surrogate is parametrised differently from ours (height α on |z| < 1/(2α), a
+strict inequality) — for α = 1 both are 1 on the open interval (−½, ½) and differ only on the measure-zero
+boundary.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import torch
 from snndeploy.neurons import CLIF, KLIF, LIF, KLIFState, LIFState, available_backends, get_impl
 from snndeploy.neurons.engine import Backend
 
-#: Every engine registered here that runs CPU tensors ("triton" only in its interpreter: tests/test_kernels.py).
+#: Every engine registered here that runs CPU tensors ("triton" only in its interpreter:
+#: tests/test_kernels.py).
 ENGINES = [b.value for b in available_backends("lif") if b is not Backend.TRITON]
 
 neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
@@ -71,8 +73,9 @@ def _assert_same(a, b):
 def test_clif_equals_spikingjelly_complementary_lif(backend, tau, shape):
     x = torch.randn(shape) * 0.9 + 0.7
     ours = CLIF(tau=tau, v_threshold=1.0, backend=backend)
-    theirs = neuron.ComplementaryLIFNode(tau=tau, v_threshold=1.0, surrogate_function=sj_surrogate.Rect(alpha=1.0),
-                                         step_mode="m")
+    theirs = neuron.ComplementaryLIFNode(
+        tau=tau, v_threshold=1.0, surrogate_function=sj_surrogate.Rect(alpha=1.0), step_mode="m"
+    )
     a, b = _run_pair(ours, theirs, x)
     _assert_same(a, b)
     # Final (u, m) states: run our functional form and compare with the node's memories.
@@ -95,7 +98,9 @@ LIF_SETTINGS = [
 def test_lif_equals_spikingjelly_lif_node(backend, kw):
     x = torch.randn(12, 4, 21) * 0.9 + 0.8
     module = LIF(v_threshold=1.0, surrogate="sigmoid:4", backend=backend, **kw)
-    theirs = neuron.LIFNode(v_threshold=1.0, surrogate_function=sj_surrogate.Sigmoid(alpha=4.0), step_mode="m", **kw)
+    theirs = neuron.LIFNode(
+        v_threshold=1.0, surrogate_function=sj_surrogate.Sigmoid(alpha=4.0), step_mode="m", **kw
+    )
     v0, final = kw["v_reset"] or 0.0, []
     ours = module if v0 == 0.0 else _from_state("lif", backend, module.params(), LIFState, v0, final)
     _assert_same(*_run_pair(ours, theirs, x))
@@ -111,8 +116,14 @@ def test_lif_equals_spikingjelly_lif_node(backend, kw):
 def test_klif_equals_spikingjelly_klif_node(backend, kw, k):
     x = torch.randn(12, 4, 21) * 1.2 + 1.2
     module = KLIF(tau=2.0, v_threshold=1.0, k_init=k, surrogate="sigmoid:4", backend=backend, **kw)
-    theirs = neuron.KLIFNode(scale_reset=False, tau=2.0, v_threshold=1.0, surrogate_function=sj_surrogate.Sigmoid(4.0),
-                             step_mode="m", **kw)
+    theirs = neuron.KLIFNode(
+        scale_reset=False,
+        tau=2.0,
+        v_threshold=1.0,
+        surrogate_function=sj_surrogate.Sigmoid(4.0),
+        step_mode="m",
+        **kw,
+    )
     with torch.no_grad():
         theirs.k.fill_(k)
     final = []

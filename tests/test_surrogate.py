@@ -1,4 +1,5 @@
-"""Surrogate gradients: exact Heaviside forward, backward equal to the derivative of a smooth primitive, unit area."""
+"""Surrogate gradients: exact Heaviside forward, backward equal to the derivative of a smooth primitive, unit
+area."""
 
 from __future__ import annotations
 
@@ -62,9 +63,13 @@ def test_surrogate_grad_is_derivative_of_smooth_primitive(cls, alpha):
 def test_surrogate_integrates_to_one(cls, alpha):
     # Dense grid near 0, wide range for ATan's heavy 1/z² tails (its mass beyond |z| = L is ≈ 4/(π²·α·L)).
     L = 1e5
-    z = torch.cat([-torch.logspace(-6, math.log10(L), 200001, dtype=torch.float64).flip(0),
-                   torch.zeros(1, dtype=torch.float64),
-                   torch.logspace(-6, math.log10(L), 200001, dtype=torch.float64)])
+    z = torch.cat(
+        [
+            -torch.logspace(-6, math.log10(L), 200001, dtype=torch.float64).flip(0),
+            torch.zeros(1, dtype=torch.float64),
+            torch.logspace(-6, math.log10(L), 200001, dtype=torch.float64),
+        ]
+    )
     area = torch.trapezoid(cls(alpha=alpha).grad(z), z)
     assert abs(float(area) - 1.0) < 1e-3
 

@@ -1,4 +1,5 @@
-"""``snndeploy info``: versions of snndeploy and of every library it talks to, and which neuron engine runs where
+"""``snndeploy info``: versions of snndeploy and of every library it talks to, and which neuron engine runs
+where
 (paste it into bug reports)."""
 
 from __future__ import annotations
@@ -7,8 +8,11 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command("info", help="Print versions of snndeploy, torch, nir, onnx, onnxruntime and installed peers, and "
-                             "the neuron engines: what backend 'auto' picks per device, the numba cache and threads.")(info)
+    app.command(
+        "info",
+        help="Print versions of snndeploy, torch, nir, onnx, onnxruntime and installed peers, and "
+        "the neuron engines: what backend 'auto' picks per device, the numba cache and threads.",
+    )(info)
 
 
 def info() -> None:
@@ -20,8 +24,21 @@ def info() -> None:
     table = Table(title="snndeploy environment")
     table.add_column("package")
     table.add_column("version")
-    for pkg in ["snndeploy", "torch", "numpy", "numba", "nir", "onnx", "onnxruntime", "triton", "norse", "snntorch",
-                "spikingjelly", "mnist1d", "scikit-learn"]:
+    for pkg in [
+        "snndeploy",
+        "torch",
+        "numpy",
+        "numba",
+        "nir",
+        "onnx",
+        "onnxruntime",
+        "triton",
+        "norse",
+        "snntorch",
+        "spikingjelly",
+        "mnist1d",
+        "scikit-learn",
+    ]:
         try:
             version = metadata.version(pkg)
         except metadata.PackageNotFoundError:

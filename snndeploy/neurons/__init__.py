@@ -1,10 +1,10 @@
 """Spiking neuron layers: LIF, CLIF, KLIF, ILIF. Time-major ``[T, B, *]`` in, binary spikes out.
 
-Each neuron has a frozen ``*Params`` record, a ``*State`` NamedTuple, a reference ``*_step``/``*_seq`` (autograd
-through a loop), a hand-written BPTT ``*Function`` and a thin ``nn.Module``. Its time loop runs on one of the
-registered engines (``engine.py``): ``torch`` (the reference), ``eager`` (the hand-written BPTT in PyTorch ops),
-``numba`` (the same as fused CPU loops) and ``triton`` (fused GPU kernels); ``auto`` picks one per device. The
-optional engines are loaded by ``engines.py``, imported last below.
+Each neuron has a frozen ``*Params`` record, a ``*State`` NamedTuple, a reference ``*_step``/``*_seq``
+(autograd through a loop), a hand-written BPTT ``*Function`` and a thin ``nn.Module``. Its time loop runs on
+one of the registered engines (``engine.py``): ``torch`` (the reference), ``eager`` (the hand-written BPTT in
+PyTorch ops), ``numba`` (the same as fused CPU loops) and ``triton`` (fused GPU kernels); ``auto`` picks one
+per device. The optional engines are loaded by ``engines.py``, imported last below.
 """
 
 from . import engines  # noqa: E402, I001  (last: loads the engines, which import the neuron modules above)
@@ -19,16 +19,49 @@ from .registry import NEURONS, make_neuron
 from .surrogate import ATan, Rectangle, Sigmoid, Surrogate, Triangle, get_surrogate
 
 __all__ = [
-    "LIF", "CLIF", "KLIF", "ILIF",
-    "LIFParams", "CLIFParams", "KLIFParams", "ILIFParams",
-    "LIFState", "CLIFState", "KLIFState", "ILIFState",
-    "lif_step", "lif_seq", "lif_seq_eager",
-    "clif_step", "clif_seq", "clif_seq_eager",
-    "klif_step", "klif_seq", "klif_seq_eager",
-    "ilif_step", "ilif_seq", "ilif_seq_eager",
-    "lif_seq_bptt", "clif_seq_bptt", "klif_seq_bptt", "ilif_seq_bptt",
-    "Surrogate", "Rectangle", "Sigmoid", "ATan", "Triangle", "get_surrogate",
-    "Backend", "NeuronModule", "SpikingModule", "is_neuron", "get_impl", "resolve_backend", "available_backends",
-    "unavailable", "engines",
-    "NEURONS", "make_neuron",
+    "LIF",
+    "CLIF",
+    "KLIF",
+    "ILIF",
+    "LIFParams",
+    "CLIFParams",
+    "KLIFParams",
+    "ILIFParams",
+    "LIFState",
+    "CLIFState",
+    "KLIFState",
+    "ILIFState",
+    "lif_step",
+    "lif_seq",
+    "lif_seq_eager",
+    "clif_step",
+    "clif_seq",
+    "clif_seq_eager",
+    "klif_step",
+    "klif_seq",
+    "klif_seq_eager",
+    "ilif_step",
+    "ilif_seq",
+    "ilif_seq_eager",
+    "lif_seq_bptt",
+    "clif_seq_bptt",
+    "klif_seq_bptt",
+    "ilif_seq_bptt",
+    "Surrogate",
+    "Rectangle",
+    "Sigmoid",
+    "ATan",
+    "Triangle",
+    "get_surrogate",
+    "Backend",
+    "NeuronModule",
+    "SpikingModule",
+    "is_neuron",
+    "get_impl",
+    "resolve_backend",
+    "available_backends",
+    "unavailable",
+    "engines",
+    "NEURONS",
+    "make_neuron",
 ]

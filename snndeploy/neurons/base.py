@@ -6,7 +6,8 @@ Conventions (all neurons):
   produces bit-identical spikes; states are float32.
 - States start at 0 for every sequence in multi-step mode: no hidden state survives between calls.
 - The engines (backends) and their table live in ``engine.py`` (re-exported here): every engine registers
-  ``seq(x_seq, params, state=None) -> (spikes, final_state)`` per neuron; a module resolves ``auto`` per call's device.
+  ``seq(x_seq, params, state=None) -> (spikes, final_state)`` per neuron; a module resolves ``auto`` per
+  call's device.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def check_input(x: Any, name: str = "x_seq", min_rank: int = 2, finite: bool = T
     if not isinstance(x, Tensor):
         raise InvalidInputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
-        raise InvalidInputError(f"{name} must be a floating tensor (float32/bf16/fp16/float64), got {x.dtype}")
+        raise InvalidInputError(
+            f"{name} must be a floating tensor (float32/bf16/fp16/float64), got {x.dtype}"
+        )
     if x.dim() < min_rank:
         layout = "[T, B, *]" if min_rank >= 2 else "[B, *]"
         raise InvalidInputError(f"{name} must have rank >= {min_rank} ({layout}), got shape {tuple(x.shape)}")
@@ -94,19 +97,26 @@ def check_seq(x_seq: Any, state: Any = None) -> None:
     if not isinstance(x_seq, Tensor):
         raise InvalidInputError(f"x_seq must be a torch.Tensor, got {type(x_seq).__name__}")
     if not x_seq.is_floating_point():
-        raise InvalidInputError(f"x_seq must be a floating tensor (float32/bf16/fp16/float64), got {x_seq.dtype}")
+        raise InvalidInputError(
+            f"x_seq must be a floating tensor (float32/bf16/fp16/float64), got {x_seq.dtype}"
+        )
     if x_seq.dim() < 2 or x_seq.shape[0] < 1:
-        raise InvalidInputError(f"x_seq must have rank >= 2 ([T, B, *]) and T >= 1, got shape {tuple(x_seq.shape)}")
+        raise InvalidInputError(
+            f"x_seq must have rank >= 2 ([T, B, *]) and T >= 1, got shape {tuple(x_seq.shape)}"
+        )
     if state is not None:
         for field, t in zip(state._fields, state, strict=True):
             if not isinstance(t, Tensor) or t.shape != x_seq.shape[1:]:
                 got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-                raise InvalidInputError(f"state.{field} must have the shape of one step {tuple(x_seq.shape[1:])}, got {got}")
+                raise InvalidInputError(
+                    f"state.{field} must have the shape of one step {tuple(x_seq.shape[1:])}, got {got}"
+                )
 
 
 def grad_needed(*tensors: Any) -> bool:
-    """Whether autograd will want a backward through a Function applied to ``tensors`` now: grad mode is on and one
-    of them requires grad. (Inside ``Function.forward`` grad mode is always off and ``ctx.needs_input_grad`` ignores
+    """Whether autograd will want a backward through a Function applied to ``tensors`` now: grad mode is on
+    and one of them requires grad. (Inside ``Function.forward`` grad mode is always off and
+    ``ctx.needs_input_grad`` ignores
     ``torch.no_grad()``, so the BPTT Functions are told from outside whether to keep their saved tensors.)"""
     return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
 
@@ -140,8 +150,8 @@ def run_steps(
 
 
 class SpikingModule(nn.Module):
-    """What makes a module a neuron layer, everywhere in snndeploy: ``forward(x_seq)`` maps ``[T, B, *]`` inputs to
-    binary spikes of the same shape, with its own state starting at zero in every call.
+    """What makes a module a neuron layer, everywhere in snndeploy: ``forward(x_seq)`` maps ``[T, B, *]``
+    inputs to binary spikes of the same shape, with its own state starting at zero in every call.
 
     Subclasses: every snndeploy neuron (``NeuronModule``) and the folded ``exporters.lifspec.SpecLIF``. Use
     ``is_neuron(module)`` rather than a list of types.
@@ -160,22 +170,28 @@ class NeuronModule(SpikingModule):
     Subclasses set ``neuron_name``, implement ``params()`` (the frozen parameter record), ``init_state(x)``
     and ``step`` (the reference single-step function).
 
-    Input checks (``check_inputs``): ``True`` (default) checks rank and dtype everywhere and refuses NaN/inf on
-    the CPU; ``"full"`` also refuses NaN/inf on CUDA (one device→host sync per layer per call); ``False`` skips all.
+    Input checks (``check_inputs``): ``True`` (default) checks rank and dtype everywhere and refuses NaN/inf
+    on the CPU; ``"full"`` also refuses NaN/inf on CUDA (one device→host sync per layer per call); ``False``
+    skips all.
 
     Modes:
-    - ``step_mode="m"`` (default): ``forward(x_seq)`` takes ``[T, B, *]``, starts from zero state, returns spikes.
+    - ``step_mode="m"`` (default): ``forward(x_seq)`` takes ``[T, B, *]``, starts from zero state, returns
+      spikes.
     - ``step_mode="s"``: ``forward(x_t)`` takes ``[B, *]`` and keeps the state between calls until
       ``reset_state()``; it always runs the reference step, and equals the multi-step spikes exactly.
     """
 
     neuron_name: str = ""
 
-    def __init__(self, backend: str | Backend = Backend.AUTO, step_mode: str = "m", check_inputs: bool | str = True):
+    def __init__(
+        self, backend: str | Backend = Backend.AUTO, step_mode: str = "m", check_inputs: bool | str = True
+    ):
         super().__init__()
         self.backend = Backend.parse(backend)
         if step_mode not in ("m", "s"):
-            raise InvalidParameterError(f"step_mode must be 'm' (multi-step) or 's' (single-step), got {step_mode!r}")
+            raise InvalidParameterError(
+                f"step_mode must be 'm' (multi-step) or 's' (single-step), got {step_mode!r}"
+            )
         self.step_mode = step_mode
         self.check_inputs = check_inputs
         self._state: Any = None
@@ -202,7 +218,8 @@ class NeuronModule(SpikingModule):
         return self._state
 
     def forward(self, x: Tensor) -> Tensor:
-        # Finiteness needs a device→host sync: on CUDA it would stall every layer of every training step, so it runs
+        # Finiteness needs a device→host sync: on CUDA it would stall every layer of every training step, so
+        # it runs
         # there only with check_inputs="full"; shape and dtype are always checked (no sync).
         finite = self.check_inputs == "full" or (bool(self.check_inputs) and not getattr(x, "is_cuda", False))
         if self.step_mode == "m":
@@ -220,6 +237,8 @@ class NeuronModule(SpikingModule):
 
     def extra_repr(self) -> str:
         p = self.params()
-        fields = {k: v for k, v in vars(p).items() if not isinstance(v, Tensor)} if hasattr(p, "__dict__") else {}
+        fields = (
+            {k: v for k, v in vars(p).items() if not isinstance(v, Tensor)} if hasattr(p, "__dict__") else {}
+        )
         inner = ", ".join(f"{k}={v}" for k, v in fields.items())
         return f"{inner}, backend={self.backend.value}, step_mode={self.step_mode!r}"

@@ -10,10 +10,11 @@ Equations (Θ(z) = 1 if z ≥ 0; σ the logistic sigmoid):
     u[t]  = u'[t] − s[t]·(V_th + σ(m[t]))
 
 The complementary potential m remembers recent spikes and raises the effective reset. No learnable parameter;
-defaults ``tau=2.0, v_threshold=1.0``, Rectangle(α=1) surrogate. ``detach_reset`` stops the gradient through the
-spike factor of the reset (not through σ(m)).
+defaults ``tau=2.0, v_threshold=1.0``, Rectangle(α=1) surrogate. ``detach_reset`` stops the gradient through
+the spike factor of the reset (not through σ(m)).
 
-BPTT (the hand-written engines ``eager`` and ``numba``: ``CLIFFunction``), per step in reverse with g_u, g_m arriving at u[t], m[t]:
+BPTT (the hand-written engines ``eager`` and ``numba``: ``CLIFFunction``), per step in reverse with g_u, g_m
+arriving at u[t], m[t]:
     g_m* = g_m − g_u·s·σ'(m[t])
     g_s  = g_spike[t] + g_m* − g_u·(V_th + σ(m[t]))          (last term dropped with detach_reset)
     g_u' = g_s·sg(u' − V_th) + g_u + g_m*·m[t−1]·σ'(u'/τ)/τ
@@ -35,8 +36,17 @@ from .dynamics import charge, fire
 from .engine import Backend, SeqFn, deprecated_seq, register_impl
 from .surrogate import Rectangle, Surrogate, get_surrogate
 
-__all__ = ["CLIF", "CLIFParams", "CLIFState", "clif_init_state", "clif_step", "clif_seq", "CLIFFunction", "make_seq",
-           "clif_seq_bptt"]
+__all__ = [
+    "CLIF",
+    "CLIFParams",
+    "CLIFState",
+    "clif_init_state",
+    "clif_step",
+    "clif_seq",
+    "CLIFFunction",
+    "make_seq",
+    "clif_seq_bptt",
+]
 
 
 @dataclass(frozen=True)
@@ -83,17 +93,25 @@ def clif_seq(x_seq: Tensor, params: CLIFParams, state: CLIFState | None = None) 
 
 
 class CLIFFunction(torch.autograd.Function):
-    """CLIF sequence with a hand-written reverse-time backward (see the module docstring), on the loops of the engine
-    that built the sequence function (``make_seq``): ``eager_loops/clif.py`` or ``cpu_loops/clif.py``. Both compute
-    the float32 operations of ``clif_step`` in the same order and save the same tensors (u' and m[t−1]):
+    """CLIF sequence with a hand-written reverse-time backward (see the module docstring), on the loops of the
+    engine that built the sequence function (``make_seq``): ``eager_loops/clif.py`` or ``cpu_loops/clif.py``.
+    Both compute the float32 operations of ``clif_step`` in the same order and save the same tensors (u' and
+    m[t−1]):
 
         loops.forward(x32, u0 | None, m0 | None, params, save) -> (S, u', m[t−1], u[T−1], m[T−1])
         loops.backward(u', m[t−1], g_spikes, g_u | None, g_m | None, params, g_x) -> (g_x, g_u0, g_m0)
     """
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, u0: Tensor | None, m0: Tensor | None, params: CLIFParams, save: bool,  # type: ignore[override]
-                loops: BPTTLoops):
+    def forward(
+        ctx,
+        x_seq: Tensor,
+        u0: Tensor | None,
+        m0: Tensor | None,
+        params: CLIFParams,
+        save: bool,  # type: ignore[override]
+        loops: BPTTLoops,
+    ):
         s_seq, up_seq, mp_seq, u, m = loops.forward(x_seq.float(), u0, m0, params, save)
         ctx.save_for_backward(up_seq, mp_seq)
         ctx.loops, ctx.params, ctx.x_dtype, ctx.has_state = loops, params, x_seq.dtype, u0 is not None
@@ -102,7 +120,9 @@ class CLIFFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_spikes: Tensor, g_uT: Tensor | None, g_mT: Tensor | None):  # type: ignore[override]
         up_seq, mp_seq = ctx.saved_tensors
-        g_x, g_u, g_m = ctx.loops.backward(up_seq, mp_seq, g_spikes, g_uT, g_mT, ctx.params, grad_buffer(up_seq))
+        g_x, g_u, g_m = ctx.loops.backward(
+            up_seq, mp_seq, g_spikes, g_uT, g_mT, ctx.params, grad_buffer(up_seq)
+        )
         if not ctx.has_state:
             g_u = g_m = None
         return g_x.to(ctx.x_dtype), g_u, g_m, None, None, None

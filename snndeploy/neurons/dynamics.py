@@ -1,14 +1,14 @@
 """Charge / fire / reset: the named pieces every neuron is composed of (written once, used everywhere).
 
-The charge forms fix one floating-point operation order, the one of the CLIF reference step
-(spikingjelly 2.0 ``_ops/clif/reference.py``: ``h = v - (v - 0.0) / tau + x``) and of the KLIF paper's equation, so
-that rounding, and therefore every spike, is the same in every backend and kernel:
+The charge forms fix one floating-point operation order, the one of the CLIF reference step (spikingjelly 2.0
+``_ops/clif/reference.py``: ``h = v - (v - 0.0) / tau + x``) and of the KLIF paper's equation, so that
+rounding, and therefore every spike, is the same in every backend and kernel:
 
     decay_input=False:  H = V − (V − V_rest)/τ + X
     decay_input=True:   H = V + (X − (V − V_rest))/τ
 
-V_rest is the hard-reset value V_r (0 for soft reset). Both are H = a·V + b·X + c with a = 1 − 1/τ (= β),
-b = 1 or 1/τ, c = V_rest/τ; ``charge_grads`` gives (a, b). ``bptt.charge_into`` is the in-place twin of ``charge``
+V_rest is the hard-reset value V_r (0 for soft reset). Both are H = a·V + b·X + c with a = 1 − 1/τ (= β), b =
+1 or 1/τ, c = V_rest/τ; ``charge_grads`` gives (a, b). ``bptt.charge_into`` is the in-place twin of ``charge``
 that the eager BPTT loops use.
 """
 

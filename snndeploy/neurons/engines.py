@@ -1,12 +1,13 @@
 """The one place the neuron engines are loaded (``snndeploy.neurons`` imports this module last).
 
-- ``torch`` (the reference) is registered by each neuron module, ``eager`` by ``eager_loops/``: always present.
-- ``numba`` (``cpu_loops/``) when numba is installed, ``triton`` (``triton_kernels/``) when Triton is installed
-  and imports. A missing engine is recorded with the reason (``engine.unavailable()``), which ``get_impl``'s error
-  and ``snndeploy info`` show; ``auto`` then falls back to ``eager`` on that device.
+- ``torch`` (the reference) is registered by each neuron module, ``eager`` by ``eager_loops/``: always
+  present.
+- ``numba`` (``cpu_loops/``) when numba is installed, ``triton`` (``triton_kernels/``) when Triton is
+  installed and imports. A missing engine is recorded with the reason (``engine.unavailable()``), which
+  ``get_impl``'s error and ``snndeploy info`` show; ``auto`` then falls back to ``eager`` on that device.
 
-Only a missing or broken third-party package counts as missing: an ImportError raised for one of snndeploy's own
-modules propagates.
+Only a missing or broken third-party package counts as missing: an ImportError raised for one of snndeploy's
+own modules propagates.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ cpu_loops: ModuleType | None = None  # the numba engine's package, when loaded
 
 
 def _third_party(exc: ImportError, backend: Backend, package: str) -> None:
-    """Record an optional engine whose package failed to import; re-raise an ImportError of snndeploy itself."""
+    """Record an optional engine whose package failed to import; re-raise an ImportError of snndeploy
+    itself."""
     if (exc.name or "").startswith("snndeploy"):
         raise exc
     mark_unavailable(backend, f"{package} does not import: {exc}")
@@ -49,7 +51,8 @@ else:
 
 
 def describe() -> list[tuple[str, str]]:
-    """(what, value) rows about the engines of this process, for ``snndeploy info`` and bug reports: the engines
+    """(what, value) rows about the engines of this process, for ``snndeploy info`` and bug reports: the
+    engines
     loaded, why one is missing, what ``auto`` picks per device, and the numba engine's cache and threads."""
     rows = [("neuron engines loaded", ", ".join(b.value for b in available_backends("lif")))]
     rows += [(f"engine {b.value} missing", why) for b, why in unavailable().items()]
@@ -59,6 +62,10 @@ def describe() -> list[tuple[str, str]]:
     if cpu_loops is not None:
         choice = cpu_loops.threading_choice()
         rows.append(("numba cache", cpu_loops.CACHE_DIR or "off (SNNDEPLOY_NUMBA_CACHE=0, or not writable)"))
-        rows.append(("numba loop threads", f"{choice.mode}, up to torch.get_num_threads() = "
-                                           f"{torch.get_num_threads()} ({choice.reason})"))
+        rows.append(
+            (
+                "numba loop threads",
+                f"{choice.mode}, up to torch.get_num_threads() = {torch.get_num_threads()} ({choice.reason})",
+            )
+        )
     return rows

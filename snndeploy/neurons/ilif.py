@@ -1,24 +1,27 @@
 """ILIF: temporal inhibitory leaky integrate-and-fire (Sun et al. 2025, "ILIF: Temporal Inhibitory Leaky
-Integrate-and-Fire Neuron for Overactivation in Spiking Neural Networks"). Not spikingjelly's integer ``ILIFNode``.
+Integrate-and-Fire Neuron for Overactivation in Spiking Neural Networks"). Not spikingjelly's integer
+``ILIFNode``.
 
 Equations (Θ(z) = 1 if z ≥ 0; σ the logistic sigmoid; γ = ``inhibition``):
 
-    I[t]  = γ·(I[t−1] + x[t−1]·s[t−1])                 (current-inhibition trace of the last step's spiking input)
-    H[t]  = v[t−1] − v[t−1]/τ + x[t] − max(I[t], 0)     (= β·v + x − max(I, 0))
+    I[t]  = γ·(I[t−1] + x[t−1]·s[t−1])              (inhibition trace of the last step's spiking input)
+    H[t]  = v[t−1] − v[t−1]/τ + x[t] − max(I[t], 0)  (= β·v + x − max(I, 0))
     s[t]  = Θ(H[t] − V_th)
     v'[t] = H[t] − s[t]·V_th
-    m[t]  = m[t−1] + s[t]·v'[t]                          (membrane-inhibition memory)
+    m[t]  = m[t−1] + s[t]·v'[t]                       (membrane-inhibition memory)
     v[t]  = v'[t] − s[t]·σ(m[t])
 
-then x[t−1] ← x[t], s[t−1] ← s[t]. All states start at 0. Defaults ``tau=1.1, v_threshold=1.0, inhibition=0.03``,
-Sigmoid(α=4) surrogate. ``detach_reset`` stops the gradient through the spike factor of the two reset lines.
+then x[t−1] ← x[t], s[t−1] ← s[t]. All states start at 0. Defaults ``tau=1.1, v_threshold=1.0,
+inhibition=0.03``, Sigmoid(α=4) surrogate. ``detach_reset`` stops the gradient through the spike factor of the
+two reset lines.
 
-BPTT (the hand-written engines ``eager`` and ``numba``: ``ILIFFunction``), per step in reverse; g_v, g_m arrive at v[t], m[t]; g_P = γ·g_I[t+1] is the gradient of
-P[t] = I[t] + x[t]·s[t]:
+BPTT (the hand-written engines ``eager`` and ``numba``: ``ILIFFunction``), per step in reverse; g_v, g_m
+arrive at v[t], m[t]; g_P = γ·g_I[t+1] is the gradient of P[t] = I[t] + x[t]·s[t]:
     g_s  = g_spike[t] + g_P·x[t] − g_v·σ(m) ;          g_m* = g_m − g_v·s·σ'(m)
-    g_s += g_m*·v' ;  g_v' = g_v + g_m*·s ;  g_s −= g_v'·V_th   (the V_th and σ(m) terms dropped with detach_reset)
+    g_s += g_m*·v' ;  g_v' = g_v + g_m*·s ;  g_s −= g_v'·V_th   (V_th, σ(m) terms dropped with detach_reset)
     g_H  = g_v' + g_s·sg(H − V_th)
-    g_x[t] = g_H + g_P·s ;  g_v[t−1] = β·g_H ;  g_m[t−1] = g_m* ;  g_I[t] = g_P − g_H·[I > 0] ;  g_P[t−1] = γ·g_I[t]
+    g_x[t] = g_H + g_P·s ;  g_v[t−1] = β·g_H ;  g_m[t−1] = g_m* ;
+    g_I[t] = g_P − g_H·[I > 0] ;  g_P[t−1] = γ·g_I[t]
 Saved for backward: H and m (float32), [I > 0] (bool) and the input x: 9 bytes per neuron-step plus x.
 """
 
@@ -45,8 +48,17 @@ from .dynamics import charge, fire
 from .engine import Backend, SeqFn, deprecated_seq, register_impl
 from .surrogate import Sigmoid, Surrogate, get_surrogate
 
-__all__ = ["ILIF", "ILIFParams", "ILIFState", "ilif_init_state", "ilif_step", "ilif_seq", "ILIFFunction", "make_seq",
-           "ilif_seq_bptt"]
+__all__ = [
+    "ILIF",
+    "ILIFParams",
+    "ILIFState",
+    "ilif_init_state",
+    "ilif_step",
+    "ilif_seq",
+    "ILIFFunction",
+    "make_seq",
+    "ilif_seq_bptt",
+]
 
 
 @dataclass(frozen=True)
@@ -103,13 +115,15 @@ def ilif_seq(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) 
 
 
 class ILIFFunction(torch.autograd.Function):
-    """ILIF sequence with a hand-written reverse-time backward (see the module docstring), on the loops of the engine
-    that built the sequence function (``make_seq``): ``eager_loops/ilif.py`` or ``cpu_loops/ilif.py``. Both compute
-    the float32 operations of ``ilif_step`` in the same order (bit-identical for a binary s_prev) and save the same
-    tensors (H, m, [I > 0] and the input x); states in ``ILIFState`` order (v, m, i, x_prev, s_prev):
+    """ILIF sequence with a hand-written reverse-time backward (see the module docstring), on the loops of the
+    engine that built the sequence function (``make_seq``): ``eager_loops/ilif.py`` or ``cpu_loops/ilif.py``.
+    Both compute the float32 operations of ``ilif_step`` in the same order (bit-identical for a binary s_prev)
+    and save the same tensors (H, m, [I > 0] and the input x); states in ``ILIFState`` order (v, m, i, x_prev,
+    s_prev):
 
         loops.forward(x32, v0, m0, i0, xp0, sp0, params, save) -> (S, H, m, [I > 0], v[T−1], m[T−1], i[T−1])
-        loops.backward(x, H, m, [I > 0], g_spikes, g_v, g_m, g_i, g_xp, g_sp, params, g_x) -> (g_x, g_v0, g_m0, g_P)
+        loops.backward(x, H, m, [I > 0], g_spikes, g_v, g_m, g_i, g_xp, g_sp, params, g_x)
+            -> (g_x, g_v0, g_m0, g_P)
 
     (initial states ``None``: zeros; final-state gradients may be ``None``). g_P is the gradient of
     P[−1] = i0 + xp0·sp0, which feeds I[0]: g_i0 = g_P, g_xp0 = g_P·sp0, g_sp0 = g_P·xp0.
@@ -117,7 +131,9 @@ class ILIFFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_seq, v0, m0, i0, xp0, sp0, params: ILIFParams, save: bool, loops: BPTTLoops):  # type: ignore[override]
-        s_seq, h_seq, m_seq, ipos_seq, v, m, i = loops.forward(x_seq.float(), v0, m0, i0, xp0, sp0, params, save)
+        s_seq, h_seq, m_seq, ipos_seq, v, m, i = loops.forward(
+            x_seq.float(), v0, m0, i0, xp0, sp0, params, save
+        )
         ctx.save_for_backward(x_seq, h_seq, m_seq, ipos_seq, xp0, sp0)
         ctx.loops, ctx.params, ctx.x_dtype, ctx.has_state = loops, params, x_seq.dtype, v0 is not None
         T = x_seq.shape[0]
@@ -128,8 +144,9 @@ class ILIFFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_spikes, g_v, g_m, g_i, g_xp, g_sp):  # type: ignore[override]
         x_seq, h_seq, m_seq, ipos_seq, xp0, sp0 = ctx.saved_tensors
-        g_x, gv, gm, gp = ctx.loops.backward(x_seq, h_seq, m_seq, ipos_seq, g_spikes, g_v, g_m, g_i, g_xp, g_sp,
-                                             ctx.params, grad_buffer(h_seq))
+        g_x, gv, gm, gp = ctx.loops.backward(
+            x_seq, h_seq, m_seq, ipos_seq, g_spikes, g_v, g_m, g_i, g_xp, g_sp, ctx.params, grad_buffer(h_seq)
+        )
         if not ctx.has_state:
             return g_x.to(ctx.x_dtype), None, None, None, None, None, None, None, None
         return g_x.to(ctx.x_dtype), gv, gm, gp, gp * sp0.float(), gp * xp0.float(), None, None, None
@@ -176,7 +193,9 @@ class ILIF(NeuronModule):
         check_inputs: bool = True,
     ):
         super().__init__(backend, step_mode, check_inputs)
-        self._params = ILIFParams(tau, v_threshold, inhibition, detach_reset, get_surrogate(surrogate, Sigmoid))
+        self._params = ILIFParams(
+            tau, v_threshold, inhibition, detach_reset, get_surrogate(surrogate, Sigmoid)
+        )
 
     def params(self) -> ILIFParams:
         return self._params

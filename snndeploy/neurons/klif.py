@@ -10,10 +10,11 @@ Equations (Θ(z) = 1 if z ≥ 0):
     S[t] = Θ(F[t] − V_th)
     V[t] = F[t]·(1 − S[t]) + V_r·S[t]
 
-k is one learnable scalar per layer (init 1.0): it scales the slope the surrogate sees, dS/dH = k·sg(kH − V_th).
-Defaults ``tau=2.0, v_threshold=1.0, v_reset=0.0, decay_input=True``, Sigmoid(α=4) surrogate.
+k is one learnable scalar per layer (init 1.0): it scales the slope the surrogate sees, dS/dH = k·sg(kH −
+V_th). Defaults ``tau=2.0, v_threshold=1.0, v_reset=0.0, decay_input=True``, Sigmoid(α=4) surrogate.
 
-BPTT (the hand-written engines ``eager`` and ``numba``: ``KLIFFunction``), per step in reverse with g_V arriving at V[t]:
+BPTT (the hand-written engines ``eager`` and ``numba``: ``KLIFFunction``), per step in reverse with g_V
+arriving at V[t]:
     g_S = g_spike[t] + g_V·(V_r − F)        (dropped with detach_reset)
     g_F = g_S·sg(F − V_th) + g_V·(1 − S)
     g_H = g_F·k·[kH > 0];   g_k += Σ g_F·H·[kH > 0]
@@ -44,8 +45,17 @@ from .dynamics import charge, fire, hard_reset
 from .engine import Backend, SeqFn, deprecated_seq, register_impl
 from .surrogate import Sigmoid, Surrogate, get_surrogate
 
-__all__ = ["KLIF", "KLIFParams", "KLIFState", "klif_init_state", "klif_step", "klif_seq", "KLIFFunction", "make_seq",
-           "klif_seq_bptt"]
+__all__ = [
+    "KLIF",
+    "KLIFParams",
+    "KLIFState",
+    "klif_init_state",
+    "klif_step",
+    "klif_seq",
+    "KLIFFunction",
+    "make_seq",
+    "klif_seq_bptt",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +77,9 @@ class KLIFParams:
         object.__setattr__(self, "v_threshold", check_threshold("v_threshold", self.v_threshold))
         object.__setattr__(self, "v_reset", check_finite_number("v_reset", self.v_reset))
         if self.v_reset >= self.v_threshold:
-            raise InvalidParameterError(f"v_reset ({self.v_reset}) must be below v_threshold ({self.v_threshold})")
+            raise InvalidParameterError(
+                f"v_reset ({self.v_reset}) must be below v_threshold ({self.v_threshold})"
+            )
 
 
 class KLIFState(NamedTuple):
@@ -100,20 +112,28 @@ def klif_seq(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) 
 
 
 class KLIFFunction(torch.autograd.Function):
-    """KLIF sequence with a hand-written reverse-time backward, including the gradient of k, on the loops of the
-    engine that built the sequence function (``make_seq``): ``eager_loops/klif.py`` or ``cpu_loops/klif.py``. Both
-    compute the float32 operations of ``klif_step`` in the same order and save the same tensor (H):
+    """KLIF sequence with a hand-written reverse-time backward, including the gradient of k, on the loops of
+    the engine that built the sequence function (``make_seq``): ``eager_loops/klif.py`` or
+    ``cpu_loops/klif.py``. Both compute the float32 operations of ``klif_step`` in the same order and save the
+    same tensor (H):
 
         loops.forward(x32, v0 | None, k, params, save) -> (S, H, V[T−1])
         loops.backward(H, g_spikes, g_V | None, k, params, g_x) -> (g_x, g_V0, g_k per neuron)
 
-    The loops return Σ_t g_F·H per neuron (float32, summed in reverse time order); the Function adds them up in
-    float64, the same reduction for every engine, so g_k is bit-identical across engines and thread counts.
+    The loops return Σ_t g_F·H per neuron (float32, summed in reverse time order); the Function adds them up
+    in float64, the same reduction for every engine, so g_k is bit-identical across engines and thread counts.
     """
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, v0: Tensor | None, k: Tensor, params: KLIFParams, save: bool,  # type: ignore[override]
-                loops: BPTTLoops):
+    def forward(
+        ctx,
+        x_seq: Tensor,
+        v0: Tensor | None,
+        k: Tensor,
+        params: KLIFParams,
+        save: bool,  # type: ignore[override]
+        loops: BPTTLoops,
+    ):
         s_seq, h_seq, v = loops.forward(x_seq.float(), v0, k, params, save)
         ctx.save_for_backward(h_seq, k)
         ctx.loops, ctx.params, ctx.x_dtype, ctx.has_state = loops, params, x_seq.dtype, v0 is not None
@@ -174,8 +194,12 @@ class KLIF(NeuronModule):
         super().__init__(backend, step_mode, check_inputs)
         self.k = nn.Parameter(torch.tensor(check_finite_number("k_init", k_init)))
         self._config = dict(
-            tau=tau, v_threshold=v_threshold, v_reset=v_reset, decay_input=decay_input,
-            detach_reset=detach_reset, surrogate=get_surrogate(surrogate, Sigmoid),
+            tau=tau,
+            v_threshold=v_threshold,
+            v_reset=v_reset,
+            decay_input=decay_input,
+            detach_reset=detach_reset,
+            surrogate=get_surrogate(surrogate, Sigmoid),
         )
         self.params()  # validate now, not at the first forward
 

@@ -1,4 +1,5 @@
-"""LIF: leaky integrate-and-fire, soft or hard reset (the CLIF/ILIF repos' baseline, spikingjelly ``LIFNode``).
+"""LIF: leaky integrate-and-fire, soft or hard reset (the CLIF/ILIF repos' baseline, spikingjelly
+``LIFNode``).
 
 Equations (Θ(z) = 1 if z ≥ 0; β = 1 − 1/τ; V_rest = V_r for hard reset, 0 for soft):
 
@@ -11,7 +12,8 @@ Equations (Θ(z) = 1 if z ≥ 0; β = 1 − 1/τ; V_rest = V_r for hard reset, 0
 With ``detach_reset`` the S in the reset line carries no gradient. Defaults follow the CLIF/ILIF repos:
 ``tau=2.0, v_threshold=1.0, v_reset=None, decay_input=False``, Sigmoid(α=4) surrogate.
 
-BPTT (the hand-written engines ``eager`` and ``numba``: ``LIFFunction``), per step in reverse, with g_V the gradient arriving at V[t]:
+BPTT (the hand-written engines ``eager`` and ``numba``: ``LIFFunction``), per step in reverse, with g_V the
+gradient arriving at V[t]:
     soft: ∂V/∂H = 1,      ∂V/∂S = −V_th;   hard: ∂V/∂H = 1 − S,  ∂V/∂S = V_r − H  (∂V/∂S = 0 if detach_reset)
     g_S = g_spike[t] + g_V·∂V/∂S;   g_H = g_S·sg(H − V_th) + g_V·∂V/∂H
     g_X[t] = b·g_H;   g_V[t−1] = a·g_H            with (a, b) = ``charge_grads``.
@@ -41,8 +43,17 @@ from .dynamics import charge, fire, hard_reset, soft_reset
 from .engine import Backend, SeqFn, deprecated_seq, register_impl
 from .surrogate import Sigmoid, Surrogate, get_surrogate
 
-__all__ = ["LIF", "LIFParams", "LIFState", "lif_init_state", "lif_step", "lif_seq", "LIFFunction", "make_seq",
-           "lif_seq_bptt"]
+__all__ = [
+    "LIF",
+    "LIFParams",
+    "LIFState",
+    "lif_init_state",
+    "lif_step",
+    "lif_seq",
+    "LIFFunction",
+    "make_seq",
+    "lif_seq_bptt",
+]
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,9 @@ class LIFParams:
         if self.v_reset is not None:
             object.__setattr__(self, "v_reset", check_finite_number("v_reset", self.v_reset))
             if self.v_reset >= self.v_threshold:
-                raise InvalidParameterError(f"v_reset ({self.v_reset}) must be below v_threshold ({self.v_threshold})")
+                raise InvalidParameterError(
+                    f"v_reset ({self.v_reset}) must be below v_threshold ({self.v_threshold})"
+                )
 
     @property
     def hard(self) -> bool:
@@ -103,9 +116,10 @@ def lif_seq(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> 
 
 
 class LIFFunction(torch.autograd.Function):
-    """LIF sequence with a hand-written reverse-time backward (see the module docstring), on the loops of the engine
-    that built the sequence function (``make_seq``): ``eager_loops/lif.py`` (PyTorch ops) or ``cpu_loops/lif.py``
-    (numba). Both compute the float32 operations of ``lif_step`` in the same order and save the same tensor:
+    """LIF sequence with a hand-written reverse-time backward (see the module docstring), on the loops of the
+    engine that built the sequence function (``make_seq``): ``eager_loops/lif.py`` (PyTorch ops) or
+    ``cpu_loops/lif.py`` (numba). Both compute the float32 operations of ``lif_step`` in the same order and
+    save the same tensor:
 
         loops.forward(x32, v0 | None, params, save) -> (S, H, V[T−1])        (v0 None: zeros)
         loops.backward(H, g_spikes, g_V | None, params, g_x) -> (g_x, g_V0)  (g_x: where to write; may be H)
@@ -152,7 +166,7 @@ class LIF(NeuronModule):
         decay_input: scale the input by 1/τ (spikingjelly convention) instead of adding it whole.
         surrogate: a ``Surrogate``, a name such as ``"sigmoid:4"``, or ``None`` (Sigmoid, α = 4).
         detach_reset: no gradient through the spike in the reset.
-        backend: ``"auto"`` (per device: ``"triton"`` on CUDA, ``"numba"`` on CPU, else ``"eager"``), or one of
+        backend: ``"auto"`` (per device: ``"triton"`` on CUDA, ``"numba"`` on CPU, else ``"eager"``), or
             ``"torch"`` (reference), ``"eager"``, ``"numba"``, ``"triton"`` (see ``neurons/engine.py``).
         step_mode: ``"m"`` (sequences) or ``"s"`` (one step at a time, stateful; see ``reset_state``).
     """
@@ -172,7 +186,9 @@ class LIF(NeuronModule):
         check_inputs: bool = True,
     ):
         super().__init__(backend, step_mode, check_inputs)
-        self._params = LIFParams(tau, v_threshold, v_reset, decay_input, detach_reset, get_surrogate(surrogate, Sigmoid))
+        self._params = LIFParams(
+            tau, v_threshold, v_reset, decay_input, detach_reset, get_surrogate(surrogate, Sigmoid)
+        )
 
     def params(self) -> LIFParams:
         return self._params

@@ -25,7 +25,16 @@ from torch import Tensor
 
 from ..errors import InvalidParameterError, UnknownNameError
 
-__all__ = ["Surrogate", "Rectangle", "Sigmoid", "ATan", "Triangle", "heaviside", "get_surrogate", "SURROGATES"]
+__all__ = [
+    "Surrogate",
+    "Rectangle",
+    "Sigmoid",
+    "ATan",
+    "Triangle",
+    "heaviside",
+    "get_surrogate",
+    "SURROGATES",
+]
 
 
 def heaviside(z: Tensor) -> Tensor:
@@ -58,7 +67,9 @@ class Surrogate:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0):
-            raise InvalidParameterError(f"{type(self).__name__}: alpha must be a finite number > 0, got {self.alpha!r}")
+            raise InvalidParameterError(
+                f"{type(self).__name__}: alpha must be a finite number > 0, got {self.alpha!r}"
+            )
 
     def __call__(self, z: Tensor) -> Tensor:
         return _SpikeFunction.apply(z, self)
@@ -68,7 +79,8 @@ class Surrogate:
         raise NotImplementedError
 
     def grad_(self, z: Tensor) -> Tensor:
-        """In-place ``grad``: overwrites ``z`` (a floating tensor the caller owns) with ``grad(z)``, bit for bit,
+        """In-place ``grad``: overwrites ``z`` (a floating tensor the caller owns) with ``grad(z)``, bit for
+        bit,
         allocating at most one temporary (the BPTT backwards use it on their own scratch buffers)."""
         return z.copy_(self.grad(z))
 

@@ -4,13 +4,13 @@ One file per neuron family (kernels, their ``*_forward`` / ``*_backward`` wrappe
 ``<neuron>_seq_numba`` under ``Backend.NUMBA``), plus:
 
 - ``_common.py``: the charge, surrogates and a sigmoid equal to PyTorch's bit for bit, tensor views;
-- ``_compile.py``: numba options, the on-disk cache (``CACHE_DIR``) and the C entry points that run a kernel over
-  neuron ranges from any number of threads;
+- ``_compile.py``: numba options, the on-disk cache (``CACHE_DIR``) and the C entry points that run a kernel
+  over neuron ranges from any number of threads;
 - ``_threads.py``: which threads run them (``threading_choice()``: PyTorch's OpenMP team or a thread pool).
 
-Importing this package imports numba (``snndeploy/neurons/engines.py`` does it when numba is installed). The loops
-compute the same float32 operations in the same order as the ``eager`` engine and save the same tensors; see
-``docs/kernels.md`` for the design.
+Importing this package imports numba (``snndeploy/neurons/engines.py`` does it when numba is installed). The
+loops compute the same float32 operations in the same order as the ``eager`` engine and save the same tensors;
+see ``docs/kernels.md`` for the design.
 """
 
 from ._compile import CACHE_DIR
@@ -21,6 +21,12 @@ from .klif import klif_seq_numba
 from .lif import lif_seq_numba
 
 __all__ = [
-    "CACHE_DIR", "Threading", "threading_choice", "set_threading",
-    "lif_seq_numba", "clif_seq_numba", "klif_seq_numba", "ilif_seq_numba",
+    "CACHE_DIR",
+    "Threading",
+    "threading_choice",
+    "set_threading",
+    "lif_seq_numba",
+    "clif_seq_numba",
+    "klif_seq_numba",
+    "ilif_seq_numba",
 ]

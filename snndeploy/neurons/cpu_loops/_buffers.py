@@ -1,17 +1,18 @@
 """A pool that recycles the large output and saved buffers of the numba engine (``empty``).
 
-Why: a fresh [T, B, *] buffer from the system allocator is often fresh memory, and its first touch costs a page
-fault per 4 KiB page (measured: 2.6 ms to first-touch 8 MiB on one core, against 0.07 ms to rewrite warm memory),
-more than the loop that fills it. glibc hands back recently freed memory only while its heap stays below its trim
-threshold, which sequences of multi-MiB tensors exceed; the reference engine, whose per-step tensors are small, is
-not hit. The pool keeps buffers the engine allocated and hands one out again once no tensor uses it any more.
+Why: a fresh [T, B, *] buffer from the system allocator is often fresh memory, and its first touch costs a
+page fault per 4 KiB page (measured: 2.6 ms to first-touch 8 MiB on one core, against 0.07 ms to rewrite warm
+memory), more than the loop that fills it. glibc hands back recently freed memory only while its heap stays
+below its trim threshold, which sequences of multi-MiB tensors exceed; the reference engine, whose per-step
+tensors are small, is not hit. The pool keeps buffers the engine allocated and hands one out again once no
+tensor uses it any more.
 
 How: buffers are torch storages keyed by byte size; a buffer is free when the pool holds the only reference
 (``torch._C._storage_Use_Count``). Tensors built on them are ordinary CPU tensors (resizable, any view). Only
-buffers of at least ``MIN_BYTES`` are pooled. Free buffers beyond ``max_free_bytes`` (least recently used first)
-are released, so the memory the pool holds while unused is bounded: ``pool_stats()`` shows it, ``release_buffers()``
-frees it, ``set_pool_limit(0)`` turns pooling off. Every kernel writes all of a buffer it is given, so recycled
-contents never show.
+buffers of at least ``MIN_BYTES`` are pooled. Free buffers beyond ``max_free_bytes`` (least recently used
+first) are released, so the memory the pool holds while unused is bounded: ``pool_stats()`` shows it,
+``release_buffers()`` frees it, ``set_pool_limit(0)`` turns pooling off. Every kernel writes all of a buffer
+it is given, so recycled contents never show.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class _Pool:
     def __init__(self, max_free_bytes: int) -> None:
         self.max_free_bytes = max_free_bytes
         self._lock = threading.Lock()
-        self._buffers: OrderedDict[int, tuple[int, torch.UntypedStorage]] = OrderedDict()  # id → (nbytes, storage)
+        # id → (nbytes, storage)
+        self._buffers: OrderedDict[int, tuple[int, torch.UntypedStorage]] = OrderedDict()
 
     def empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
         nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
@@ -78,7 +80,9 @@ class _Pool:
     def stats(self) -> PoolStats:
         with self._lock:
             sizes = [(n, _use_count(s._cdata) == 1) for n, s in self._buffers.values()]
-        return PoolStats(len(sizes), sum(n for n, _ in sizes), sum(n for n, f in sizes if f), self.max_free_bytes)
+        return PoolStats(
+            len(sizes), sum(n for n, _ in sizes), sum(n for n, f in sizes if f), self.max_free_bytes
+        )
 
     def release(self) -> None:
         with self._lock:

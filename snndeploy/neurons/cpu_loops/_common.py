@@ -1,19 +1,19 @@
-"""What the fused CPU loops share: the charge, surrogate gradients and the sigmoid in numba, float32 scalars, and
-the numpy views of tensors they run on.
+"""What the fused CPU loops share: the charge, surrogate gradients and the sigmoid in numba, float32 scalars,
+and the numpy views of tensors they run on.
 
-Floating-point contract (as ``snndeploy/neurons/dynamics.py``): every loop performs the reference step's float32
-operations in the same order, one rounding each. Numba keeps float32 arithmetic in float32 when every operand is
-float32 (a float64 literal would promote), so the kernels take their constants as ``np.float32`` arguments; it
-compiles without fast-math, so LLVM neither fuses ``a*b + c`` into an FMA nor reassociates; division by τ is a true
-float32 division, as PyTorch's CPU ``tensor / scalar``. Hence states and spikes are bit-identical to the eager
-backends. The sigmoid (CLIF, ILIF) needs care: PyTorch's vectorised CPU kernel computes ``1 / (1 + exp(0 − x))``
-with SLEEF's ``expf_u10`` (AVX2/AVX-512), which ``expf`` below reproduces operation for operation (its FMAs
-included: 0 differences in 4 M random arguments), but it computes the last ``n mod 2W`` elements of each thread's
-chunk (W = 8 or 16 floats per vector) with the scalar ``1 / (1 + expf(−x))`` of libm, which differs by one ulp on a
-few percent of arguments. ``sigmoid_tails`` works out which neurons those are for a step of n neurons (from
-``torch.get_num_threads()``, ATen's grain size and the CPU capability) and ``fix_sigmoid_tails`` recomputes them with
-libm, so the loops match the eager backends bit for bit on x86 CPUs with AVX2 or AVX-512. (On other CPUs PyTorch uses
-libm throughout, and so do the loops.)
+Floating-point contract (as ``snndeploy/neurons/dynamics.py``): every loop performs the reference step's
+float32 operations in the same order, one rounding each. Numba keeps float32 arithmetic in float32 when every
+operand is float32 (a float64 literal would promote), so the kernels take their constants as ``np.float32``
+arguments; it compiles without fast-math, so LLVM neither fuses ``a*b + c`` into an FMA nor reassociates;
+division by τ is a true float32 division, as PyTorch's CPU ``tensor / scalar``. Hence states and spikes are
+bit-identical to the eager backends. The sigmoid (CLIF, ILIF) needs care: PyTorch's vectorised CPU kernel
+computes ``1 / (1 + exp(0 − x))`` with SLEEF's ``expf_u10`` (AVX2/AVX-512), which ``expf`` below reproduces
+operation for operation (its FMAs included: 0 differences in 4 M random arguments), but it computes the last
+``n mod 2W`` elements of each thread's chunk (W = 8 or 16 floats per vector) with the scalar ``1 / (1 +
+expf(−x))`` of libm, which differs by one ulp on a few percent of arguments. ``sigmoid_tails`` works out which
+neurons those are for a step of n neurons (from ``torch.get_num_threads()``, ATen's grain size and the CPU
+capability) and ``fix_sigmoid_tails`` recomputes them with libm, so the loops match the eager backends bit for
+bit on x86 CPUs with AVX2 or AVX-512. (On other CPUs PyTorch uses libm throughout, and so do the loops.)
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ __all__ = [
     "SPAN",
 ]
 
+
 def inv_pow2(tau: float) -> float:
     """1/τ when τ is a power of two (then x/τ = x·(1/τ) bit for bit, and the kernels multiply), else 0.0 (they
     divide, as PyTorch's CPU ``tensor / scalar`` does)."""
@@ -82,7 +83,9 @@ def _pow2i(typingctx, q):  # pragma: no cover - compiled
     """2^q as float32 for an int32 q in [−126, 127]: the bits (q + 127) << 23."""
 
     def codegen(context, builder, signature, args):
-        bits = builder.shl(builder.add(args[0], ir.Constant(ir.IntType(32), 127)), ir.Constant(ir.IntType(32), 23))
+        bits = builder.shl(
+            builder.add(args[0], ir.Constant(ir.IntType(32), 127)), ir.Constant(ir.IntType(32), 23)
+        )
         return builder.bitcast(bits, ir.FloatType())
 
     return types.float32(types.int32), codegen
@@ -92,7 +95,9 @@ def _pow2i(typingctx, q):  # pragma: no cover - compiled
 def expf(d):  # pragma: no cover - compiled
     """exp(d) in float32 by SLEEF's ``xexpf`` (the u10 variant PyTorch's ``Vectorized<float>::exp`` calls):
     Cody–Waite reduction by ln 2, a degree-6 polynomial evaluated with FMAs, scaling by 2^q in two halves."""
-    q = np.int32(np.rint(d * np.float32(1.442695040888963407359924681001892137426645954152985934135449406931)))
+    q = np.int32(
+        np.rint(d * np.float32(1.442695040888963407359924681001892137426645954152985934135449406931))
+    )
     qf = np.float32(q)
     s = _fma(qf, np.float32(-0.693145751953125), d)
     s = _fma(qf, np.float32(-1.428606765330187045e-06), s)
@@ -121,16 +126,21 @@ def sigmoid(x):  # pragma: no cover - compiled
 
 @njit
 def charge(v, x, tau, decay_input, v_rest):  # pragma: no cover - compiled
-    """H = V + (X − (V − V_rest))/τ (decay_input) or V − (V − V_rest)/τ + X: ``dynamics.charge``'s operation order."""
+    """H = V + (X − (V − V_rest))/τ (decay_input) or V − (V − V_rest)/τ + X: ``dynamics.charge``'s operation
+    order."""
     if decay_input:
         return v + (x - (v - v_rest)) / tau
     return v - (v - v_rest) / tau + x
 
 
 @njit
-def surrogate_into(z, shift, out, kind, alpha, half_alpha, inv_alpha, atan_scale):  # pragma: no cover - compiled
-    """out[j] = surrogate of Θ'(z[j] − shift) for ``kind`` (``Surrogate.kind_id``): 0 Rectangle, 1 Sigmoid, 2 ATan,
-    3 Triangle, with the constants of ``surrogate_args``. One simple loop per kind, so that each vectorises."""
+def surrogate_into(
+    z, shift, out, kind, alpha, half_alpha, inv_alpha, atan_scale
+):  # pragma: no cover - compiled
+    """out[j] = surrogate of Θ'(z[j] − shift) for ``kind`` (``Surrogate.kind_id``): 0 Rectangle, 1 Sigmoid, 2
+    ATan,
+    3 Triangle, with the constants of ``surrogate_args``. One simple loop per kind, so that each
+    vectorises."""
     one = np.float32(1.0)
     zero = np.float32(0.0)
     n = out.shape[0]
@@ -153,8 +163,10 @@ def surrogate_into(z, shift, out, kind, alpha, half_alpha, inv_alpha, atan_scale
 
 @njit
 def fix_surrogate_tails(z, shift, out, c0, tails, kind, alpha):  # pragma: no cover - compiled
-    """For the Sigmoid surrogate (``kind`` 1): out[j] = α·(1 − σ)·σ with σ = 1 / (1 + expf(−α·(z[j] − shift))) from
-    libm's expf (PyTorch's scalar loop) for the neurons c0 + j in the ``tails`` ranges (see ``fix_sigmoid_tails``)."""
+    """For the Sigmoid surrogate (``kind`` 1): out[j] = α·(1 − σ)·σ with σ = 1 / (1 + expf(−α·(z[j] − shift)))
+    from
+    libm's expf (PyTorch's scalar loop) for the neurons c0 + j in the ``tails`` ranges (see
+    ``fix_sigmoid_tails``)."""
     if kind != 1:
         return
     one = np.float32(1.0)
@@ -167,7 +179,8 @@ def fix_surrogate_tails(z, shift, out, c0, tails, kind, alpha):  # pragma: no co
 
 @njit
 def fix_sigmoid_tails(src, div, out, c0, tails):  # pragma: no cover - compiled
-    """out[j] = 1 / (1 + expf(−src[j]/div)) with libm's expf (PyTorch's scalar loop) for the neurons c0 + j that lie
+    """out[j] = 1 / (1 + expf(−src[j]/div)) with libm's expf (PyTorch's scalar loop) for the neurons c0 + j
+    that lie
     in one of the ``tails`` ranges ([a, b) rows of global neuron indices, from ``sigmoid_tails``)."""
     one = np.float32(1.0)
     n = out.shape[0]
@@ -177,12 +190,14 @@ def fix_sigmoid_tails(src, div, out, c0, tails):  # pragma: no cover - compiled
 
 
 def sigmoid_tails(n: int) -> np.ndarray:
-    """The neurons [a, b) (rows of an int64 array) whose sigmoid PyTorch computes with libm's expf, for one op over a
-    contiguous float32 tensor of ``n`` elements: the remainder of each thread's chunk after its vector loop.
+    """The neurons [a, b) (rows of an int64 array) whose sigmoid PyTorch computes with libm's expf, for one op
+    over a contiguous float32 tensor of ``n`` elements: the remainder of each thread's chunk after its vector
+    loop.
 
-    ATen's ``TensorIterator`` runs serially below its grain size (32768 elements) or with one thread, else splits
-    into ``min(threads, ⌈n/32768⌉)`` equal chunks of ``⌈n/chunks⌉``; ``vectorized_loop`` steps by two vectors (32
-    floats with AVX-512, 16 with AVX2) and leaves the rest to the scalar op. Without AVX2 every element is scalar.
+    ATen's ``TensorIterator`` runs serially below its grain size (32768 elements) or with one thread, else
+    splits into ``min(threads, ⌈n/32768⌉)`` equal chunks of ``⌈n/chunks⌉``; ``vectorized_loop`` steps by two
+    vectors (32 floats with AVX-512, 16 with AVX2) and leaves the rest to the scalar op. Without AVX2 every
+    element is scalar.
     """
     width = {"AVX512": 32, "AVX2": 16}.get(torch.backends.cpu.get_cpu_capability())
     if width is None:
@@ -215,7 +230,8 @@ def _chunk_tails(T: int, N: int, threads: int, capability: str) -> tuple[np.ndar
 
 
 def chunk_tails(T: int, N: int) -> tuple[Tensor, Tensor]:
-    """The scalar tails of the eager backward's sigmoids, which run over chunks of steps (``bptt.reverse_chunks``)
+    """The scalar tails of the eager backward's sigmoids, which run over chunks of steps
+    (``bptt.reverse_chunks``)
     rather than one step: for step t, the neuron ranges [a, b) are ``rows[offsets[t]:offsets[t + 1]]``."""
     return _chunk_tails(T, N, torch.get_num_threads(), torch.backends.cpu.get_cpu_capability())
 
@@ -238,8 +254,10 @@ def sigmoid_into(src, out):  # pragma: no cover - compiled
 
 
 def surrogate_args(surrogate: Any) -> tuple[int, np.float32, np.float32, np.float32, np.float32]:
-    """(kind, α, α/2, 1/α, π/2·α) of a ``Surrogate`` for ``surrogate_into``, each rounded to float32 as PyTorch
-    rounds the Python scalars of the ``Surrogate.grad_`` ops (1/α as the float32 division 1/α that ``div_`` does)."""
+    """(kind, α, α/2, 1/α, π/2·α) of a ``Surrogate`` for ``surrogate_into``, each rounded to float32 as
+    PyTorch
+    rounds the Python scalars of the ``Surrogate.grad_`` ops (1/α as the float32 division 1/α that ``div_``
+    does)."""
     a = float(surrogate.alpha)
     return (int(surrogate.kind_id), f32(a), f32(a / 2), np.float32(1.0) / f32(a), f32(math.pi / 2 * a))
 
@@ -248,11 +266,12 @@ _NONE = torch.empty(0, dtype=torch.float32)
 
 
 def flat_or_empty(t: Tensor | None) -> Tensor:
-    """A state tensor as a flat contiguous float32 tensor, or an empty one for ``None`` (the kernels then start
-    from zeros).
+    """A state tensor as a flat contiguous float32 tensor, or an empty one for ``None`` (the kernels then
+    start from zeros).
 
-    The copies into the kernels' own state buffers happen inside the kernels: a PyTorch op over a whole step here
-    would run on ATen's OpenMP threads, whose spin-wait afterwards takes a core from the kernels' second thread.
+    The copies into the kernels' own state buffers happen inside the kernels: a PyTorch op over a whole step
+    here would run on ATen's OpenMP threads, whose spin-wait afterwards takes a core from the kernels' second
+    thread.
     """
     return _NONE if t is None else t.detach().float().contiguous().reshape(-1)
 

@@ -1,22 +1,25 @@
-"""How the fused CPU loops are compiled and cached: ``njit`` (numba's, with fixed options and our own cache) and
-``entry`` (one C entry point per kernel, which runs the kernel over neuron ranges claimed from a shared counter).
+"""How the fused CPU loops are compiled and cached: ``njit`` (numba's, with fixed options and our own cache)
+and ``entry`` (one C entry point per kernel, which runs the kernel over neuron ranges claimed from a shared
+counter).
 
-Cache. Compiled code is cached on disk in ``CACHE_DIR`` = ``$XDG_CACHE_HOME/snndeploy/numba-<digest>`` (``~/.cache``
-by default), the digest taken over every source file of this package and the numba version; ``None`` (compile in
-every process) when that directory cannot be written or ``SNNDEPLOY_NUMBA_CACHE=0`` when this module is imported.
-numba re-validates a cached function against its own file only, not the helpers it calls from ``_common.py``;
-keying the directory on all the sources makes a stale kernel impossible. Each function gets its own cache object
-pointing there (``_DirCache``), so numba's global ``CACHE_DIR`` is never touched.
+Cache. Compiled code is cached on disk in ``CACHE_DIR`` = ``$XDG_CACHE_HOME/snndeploy/numba-<digest>``
+(``~/.cache`` by default), the digest taken over every source file of this package and the numba version;
+``None`` (compile in every process) when that directory cannot be written or ``SNNDEPLOY_NUMBA_CACHE=0`` when
+this module is imported. numba re-validates a cached function against its own file only, not the helpers it
+calls from ``_common.py``; keying the directory on all the sources makes a stale kernel impossible. Each
+function gets its own cache object pointing there (``_DirCache``), so numba's global ``CACHE_DIR`` is never
+touched.
 
-Entries. ``entry(kernel, kinds)`` generates, compiles and caches a numba ``cfunc`` ``void(void*)`` for one kernel
-and one layout of arguments (``kinds``: per argument ("a", rank, torch dtype) for an array, ("b",) for a bool,
-("i",) for an int, ("f",) for a float). Called
-with a descriptor (an int64 array, layout in ``Descriptor``), it unpacks the arguments, then repeatedly claims a
-range number r with an atomic add on a shared counter and runs ``kernel(*args, n0, n1)`` on the neurons of range r,
-until all ranges are taken. Any number of threads may call it at once: it needs no thread id, so it can run on PyTorch's OpenMP team
+Entries. ``entry(kernel, kinds)`` generates, compiles and caches a numba ``cfunc`` ``void(void*)`` for one
+kernel and one layout of arguments (``kinds``: per argument ("a", rank, torch dtype) for an array, ("b",) for
+a bool, ("i",) for an int, ("f",) for a float). Called with a descriptor (an int64 array, layout in
+``Descriptor``), it unpacks the arguments, then repeatedly claims a range number r with an atomic add on a
+shared counter and runs ``kernel(*args, n0, n1)`` on the neurons of range r, until all ranges are taken. Any
+number of threads may call it at once: it needs no thread id, so it can run on PyTorch's OpenMP team
 (``GOMP_parallel``), on pool threads or on the caller alone, and it refers to no process-specific address (no
-ctypes pointer), so numba can cache it. A cached entry loads in a few milliseconds (the kernel's code is inside it;
-``_load_cached`` skips numba's import of all its registries, which a cached function does not need).
+ctypes pointer), so numba can cache it. A cached entry loads in a few milliseconds (the kernel's code is
+inside it; ``_load_cached`` skips numba's import of all its registries, which a cached function does not
+need).
 """
 
 from __future__ import annotations
@@ -41,13 +44,13 @@ from numba.core.ccallback import CFunc
 from numba.core.registry import cpu_target
 from numba.core.runtime import rtsys
 from numba.extending import intrinsic
-from torch import Tensor
 
 __all__ = ["CACHE_DIR", "njit", "entry", "Entry", "Descriptor"]
 
 
 def _cache_dir() -> str | None:
-    """The cache directory for this package's sources and numba version (see the module docstring), or ``None``."""
+    """The cache directory for this package's sources and numba version (see the module docstring), or
+    ``None``."""
     if os.environ.get("SNNDEPLOY_NUMBA_CACHE", "1") == "0":
         return None
     h = hashlib.sha256(numba.__version__.encode())
@@ -100,7 +103,8 @@ class _DirCache(FunctionCache):
 
 
 def _cached(compiled: Any, py_func: Callable) -> Any:
-    """Attach the disk cache to a numba dispatcher or cfunc (what its ``enable_caching()`` does, with our locator)."""
+    """Attach the disk cache to a numba dispatcher or cfunc (what its ``enable_caching()`` does, with our
+    locator)."""
     if CACHE_DIR is not None:
         compiled._cache = _DirCache(py_func)
     return compiled
@@ -108,7 +112,8 @@ def _cached(compiled: Any, py_func: Callable) -> Any:
 
 def njit(fn: Callable) -> Callable:
     """numba's ``njit`` as every kernel uses it: no GIL (threads run in parallel), no fast-math (IEEE float32,
-    no FMA contraction), numpy's error model (no zero-division checks in the loops), cached in ``CACHE_DIR``."""
+    no FMA contraction), numpy's error model (no zero-division checks in the loops), cached in
+    ``CACHE_DIR``."""
     return _cached(numba.njit(nogil=True, fastmath=False, error_model="numpy")(fn), fn)
 
 
@@ -137,15 +142,21 @@ def _claim(typingctx, address):  # pragma: no cover - compiled
 
 
 class Descriptor:
-    """Slots of an entry's int64 descriptor: 0 address of the float64 scalars (one per argument), 1 address of the
-    int64 range counter (slot 5 of the descriptor itself, zero at the start), 2 number of ranges, 3 neurons per
-    range, 4 neurons; then three slots per argument (address and up to two dimensions of an array; or the value of
+    """Slots of an entry's int64 descriptor: 0 address of the float64 scalars (one per argument), 1 address of
+    the int64 range counter (slot 5 of the descriptor itself, zero at the start), 2 number of ranges, 3
+    neurons per range, 4 neurons; then three slots per argument (address and up to two dimensions of an array;
+    or the value of
     a bool or an int)."""
 
     FLOATS, COUNTER, RANGES, PER, N, CLAIMED, ARGS = range(7)
 
 
-_NP = {torch.float32: "np.float32", torch.float64: "np.float64", torch.bool: "np.bool_", torch.int64: "np.int64"}
+_NP = {
+    torch.float32: "np.float32",
+    torch.float64: "np.float64",
+    torch.bool: "np.bool_",
+    torch.int64: "np.int64",
+}
 
 
 def _entry_source(name: str, kinds: tuple) -> str:
@@ -181,10 +192,12 @@ def _entry_source(name: str, kinds: tuple) -> str:
 
 
 def _load_cached(cfunc: CFunc) -> bool:
-    """Load a compiled entry from the disk cache the way ``CFunc.compile`` does, minus its first step, which imports
-    every implementation registry of numba (numba.np.*, and through it scipy: 0.3–0.8 s, most of a process's first
-    call) although a cached function needs none of them, only the code generator and numba's runtime. False when the
-    entry is not cached or anything here fails (numba's private layout may change): ``compile`` then does it all."""
+    """Load a compiled entry from the disk cache the way ``CFunc.compile`` does, minus its first step, which
+    imports every implementation registry of numba (numba.np.*, and through it scipy: 0.3–0.8 s, most of a
+    every implementation registry of numba (numba.np.*, and through it scipy: 0.3–0.8 s, most of a process's
+    first call) although a cached function needs none of them, only the code generator and numba's runtime.
+    False when the entry is not cached or anything here fails (numba's private layout may change): ``compile``
+    then does it all."""
     if CACHE_DIR is None:
         return False
     try:
@@ -205,7 +218,8 @@ def _load_cached(cfunc: CFunc) -> bool:
 
 
 class Entry(NamedTuple):
-    """A compiled entry: ``call(descriptor_address)`` runs it on the calling thread, ``address`` is the C pointer."""
+    """A compiled entry: ``call(descriptor_address)`` runs it on the calling thread, ``address`` is the C
+    pointer."""
 
     call: Callable[[int], None]
     address: int
@@ -230,11 +244,18 @@ def entry(kernel: Callable, kinds: tuple) -> Entry:
             tag = hashlib.sha256(repr(kinds).encode()).hexdigest()[:12]
             name = f"entry_{Path(py.__code__.co_filename).stem}_{py.__name__.lstrip('_')}_{tag}"
             # __name__: numba rebuilds a cached function's environment by importing its module.
-            namespace = {"__name__": __name__, "carray": carray, "np": np, "_ptr": _ptr, "_claim": _claim,
-                         "kernel": kernel}
+            namespace = {
+                "__name__": __name__,
+                "carray": carray,
+                "np": np,
+                "_ptr": _ptr,
+                "_claim": _claim,
+                "kernel": kernel,
+            }
             exec(compile(_entry_source(name, kinds), f"<{name}>", "exec"), namespace)  # noqa: S102
-            cfunc = _cached(CFunc(namespace[name], _VOID_PTR_SIG, locals={}, options={"nopython": True}),
-                            namespace[name])
+            cfunc = _cached(
+                CFunc(namespace[name], _VOID_PTR_SIG, locals={}, options={"nopython": True}), namespace[name]
+            )
             if not _load_cached(cfunc):
                 cfunc.compile()
             fn = Entry(ctypes.CFUNCTYPE(None, ctypes.c_void_p)(cfunc.address), cfunc.address, cfunc)

@@ -2,8 +2,8 @@
 
 Same maths, same saved tensors (u' and m[t−1], float32) and the same float32 operations as the eager loops of
 ``snndeploy/neurons/clif.py``, whose module docstring gives the equations and the BPTT recursion. Per block of
-``BLOCK`` neurons the whole time loop runs in one compiled call; each step is a few simple loops (charge, the two
-sigmoids, the update) so that each vectorises.
+``BLOCK`` neurons the whole time loop runs in one compiled call; each step is a few simple loops (charge, the
+two sigmoids, the update) so that each vectorises.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ..bptt import BPTTLoops
 from ..clif import CLIFParams, make_seq
 from ..dynamics import charge_grads
 from ..engine import Backend, register_impl, require_device
+from ._buffers import empty
 from ._common import (
     BLOCK,
     SPAN,
@@ -33,14 +34,15 @@ from ._common import (
     surrogate_args,
     surrogate_into,
 )
-from ._buffers import empty
 from ._threads import split_run
 
 __all__ = ["clif_forward", "clif_backward", "LOOPS", "clif_seq_numba"]
 
 
 @njit
-def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, inv_tau, th, tails, n0, n1):  # pragma: no cover
+def _forward(
+    x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, inv_tau, th, tails, n0, n1
+):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     T = x.shape[0]
@@ -58,8 +60,10 @@ def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, inv_tau, th, tail
                 sig, tmp = scratch[0, :n], scratch[1, :n]
                 ub, xr, upr, sr = u[b0:b1], x[t, b0:b1], up_seq[t % ru, b0:b1], s_out[t, b0:b1]
                 mpr = mp_seq[t % rm, b0:b1]
-                mr = mp_seq[(t + 1) % rm, b0:b1] if t + 1 < T else m_last[b0:b1]  # m[t]: the next step's m[t − 1]
-                if inv_tau != zero:  # τ = 2^k: u/τ = u·(1/τ) exactly, and a product is cheaper than a division
+                # m[t]: the next step's m[t − 1]
+                mr = mp_seq[(t + 1) % rm, b0:b1] if t + 1 < T else m_last[b0:b1]
+                # τ = 2^k: u/τ = u·(1/τ) exactly, and a product is cheaper than a division
+                if inv_tau != zero:
                     for j in range(n):  # u' = u − u/τ + x
                         upr[j] = ub[j] - ub[j] * inv_tau + xr[j]
                     for j in range(n):  # σ(u'/τ)
@@ -81,8 +85,30 @@ def _forward(x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, inv_tau, th, tail
 
 
 @njit
-def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, inv_tau, th, beta, detach, kind, alpha, half, inv,
-              atan, tails, tails_at, n0, n1):  # pragma: no cover
+def _backward(
+    up_seq,
+    mp_seq,
+    g_s,
+    g_u0,
+    g_m0,
+    g_u,
+    g_m,
+    g_x,
+    tau,
+    inv_tau,
+    th,
+    beta,
+    detach,
+    kind,
+    alpha,
+    half,
+    inv,
+    atan,
+    tails,
+    tails_at,
+    n0,
+    n1,
+):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     scratch = np.empty((6, BLOCK), np.float32)
@@ -91,12 +117,18 @@ def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, inv_tau, th, 
         load_state(g_u[c0:c1], g_u0, c0)
         load_state(g_m[c0:c1], g_m0, c0)
         for t in range(up_seq.shape[0] - 1, -1, -1):
-            rows = tails[tails_at[t]:tails_at[t + 1]]  # where the eager loops' sigmoids use libm
+            rows = tails[tails_at[t] : tails_at[t + 1]]  # where the eager loops' sigmoids use libm
             for b0 in range(c0, c1, BLOCK):
                 b1 = min(b0 + BLOCK, c1)
                 n = b1 - b0
-                sg, sig_u, sig_m, a_c, f_c, g_c = (scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n],
-                                                   scratch[4, :n], scratch[5, :n])
+                sg, sig_u, sig_m, a_c, f_c, g_c = (
+                    scratch[0, :n],
+                    scratch[1, :n],
+                    scratch[2, :n],
+                    scratch[3, :n],
+                    scratch[4, :n],
+                    scratch[5, :n],
+                )
                 upr, mpr, gr, xr = up_seq[t, b0:b1], mp_seq[t, b0:b1], g_s[t, b0:b1], g_x[t, b0:b1]
                 gu, gm = g_u[b0:b1], g_m[b0:b1]
                 # coefficients from u' and m[t−1] (read before g_x, maybe u''s memory, is written)
@@ -124,15 +156,18 @@ def _backward(up_seq, mp_seq, g_s, g_u0, g_m0, g_u, g_m, g_x, tau, inv_tau, th, 
                     g_c[j] = one if detach else one - (sig_m[j] + th) * sg[j]  # G = 1 − (V_th + σ(m))·sg
                 for j in range(n):
                     g_ms = gm[j] - gu[j] * a_c[j]  # g_m* = g_m − g_u·A
-                    g_up = gr[j] * sg[j] + g_ms * f_c[j] + gu[j] * g_c[j]  # g_u' = g_spike·sg + g_m*·F + g_u·G
+                    # g_u' = g_spike·sg + g_m*·F + g_u·G
+                    g_up = gr[j] * sg[j] + g_ms * f_c[j] + gu[j] * g_c[j]
                     gm[j] = g_ms * sig_u[j]  # g_m[t−1] = g_m*·σ(u'/τ)
                     gu[j] = g_up * beta  # g_u[t−1] = β·g_u'
                     xr[j] = g_up
 
 
-def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParams,
-                 save: bool = True) -> tuple[Tensor, ...]:
-    """(spikes, u', m[t−1] per step, final u, final m) of CLIF over ``x32`` [T, B, *] (float32, CPU) from ``u0``,
+def clif_forward(
+    x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParams, save: bool = True
+) -> tuple[Tensor, ...]:
+    """(spikes, u', m[t−1] per step, final u, final m) of CLIF over ``x32`` [T, B, *] (float32, CPU) from
+    ``u0``,
     ``m0`` (``None``: zeros); ``save=False``: u' and m[t−1] are not kept (1 and 2 rows of scratch)."""
     require_device(x32, "numba", "cpu")
     T = x32.shape[0]
@@ -141,24 +176,66 @@ def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParam
     up_seq = empty((T if save else 1, x2.shape[1]))
     mp_seq = empty((T if save else 2, x2.shape[1]))
     u, m_last = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
-    split_run(_forward, u.numel(), T, x2, flat_or_empty(u0), flat_or_empty(m0), u, mp_seq,
-              m_last, s_seq, up_seq, float(p.tau), inv_pow2(p.tau), float(p.v_threshold), step_tails(u.numel()))
+    split_run(
+        _forward,
+        u.numel(),
+        T,
+        x2,
+        flat_or_empty(u0),
+        flat_or_empty(m0),
+        u,
+        mp_seq,
+        m_last,
+        s_seq,
+        up_seq,
+        float(p.tau),
+        inv_pow2(p.tau),
+        float(p.v_threshold),
+        step_tails(u.numel()),
+    )
     shape, step = x32.shape, x32.shape[1:]
-    return (s_seq.reshape(shape), up_seq.reshape(-1, *step), mp_seq.reshape(-1, *step), u.reshape(step),
-            m_last.reshape(step))
+    return (
+        s_seq.reshape(shape),
+        up_seq.reshape(-1, *step),
+        mp_seq.reshape(-1, *step),
+        u.reshape(step),
+        m_last.reshape(step),
+    )
 
 
-def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor | None, g_mT: Tensor | None,
-                  p: CLIFParams, g_x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def clif_backward(
+    up_seq: Tensor,
+    mp_seq: Tensor,
+    g_spikes: Tensor,
+    g_uT: Tensor | None,
+    g_mT: Tensor | None,
+    p: CLIFParams,
+    g_x: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
     """(grad x, grad u0, grad m0) of CLIF, written into ``g_x`` (which may be ``up_seq`` itself)."""
     T = up_seq.shape[0]
     beta, _ = charge_grads(p.tau, False)
     g_u, g_m = torch.empty((2, *up_seq.shape[1:]), dtype=torch.float32).unbind(0)
-    split_run(_backward, g_u.numel(), T, up_seq.reshape(T, -1), mp_seq.reshape(T, -1),
-              g_spikes.float().contiguous().reshape(T, -1), flat_or_empty(g_uT), flat_or_empty(g_mT),
-              g_u.reshape(-1), g_m.reshape(-1), g_x.reshape(T, -1), float(p.tau), inv_pow2(p.tau),
-              float(p.v_threshold), float(beta), bool(p.detach_reset), *surrogate_args(p.surrogate),
-              *chunk_tails(T, g_u.numel()))
+    split_run(
+        _backward,
+        g_u.numel(),
+        T,
+        up_seq.reshape(T, -1),
+        mp_seq.reshape(T, -1),
+        g_spikes.float().contiguous().reshape(T, -1),
+        flat_or_empty(g_uT),
+        flat_or_empty(g_mT),
+        g_u.reshape(-1),
+        g_m.reshape(-1),
+        g_x.reshape(T, -1),
+        float(p.tau),
+        inv_pow2(p.tau),
+        float(p.v_threshold),
+        float(beta),
+        bool(p.detach_reset),
+        *surrogate_args(p.surrogate),
+        *chunk_tails(T, g_u.numel()),
+    )
     return g_x, g_u, g_m
 
 

@@ -1,9 +1,9 @@
 """Fused CPU loops of ``ILIFFunction`` (forward and reverse-time backward), compiled with numba.
 
-Same maths, same saved tensors (H and m float32, [I > 0] bool, and the input x) and the same float32 operations as
-the eager loops of ``snndeploy/neurons/ilif.py``, whose module docstring gives the equations and the BPTT
-recursion. Per block of ``BLOCK`` neurons the whole time loop runs in one compiled call; each step is a few simple
-loops so that each vectorises.
+Same maths, same saved tensors (H and m float32, [I > 0] bool, and the input x) and the same float32
+operations as the eager loops of ``snndeploy/neurons/ilif.py``, whose module docstring gives the equations and
+the BPTT recursion. Per block of ``BLOCK`` neurons the whole time loop runs in one compiled call; each step is
+a few simple loops so that each vectorises.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ..bptt import BPTTLoops
 from ..dynamics import charge_grads
 from ..engine import Backend, register_impl, require_device
 from ..ilif import ILIFParams, make_seq
+from ._buffers import empty
 from ._common import (
     BLOCK,
     SPAN,
@@ -31,15 +32,15 @@ from ._common import (
     surrogate_args,
     surrogate_into,
 )
-from ._buffers import empty
 from ._threads import split_run
 
 __all__ = ["ilif_forward", "ilif_backward", "LOOPS", "ilif_seq_numba"]
 
 
 @njit
-def _forward(x, v0, m0, i0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, th, gamma, tails, n0,
-             n1):  # pragma: no cover
+def _forward(
+    x, v0, m0, i0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, th, gamma, tails, n0, n1
+):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     T = x.shape[0]
@@ -54,7 +55,13 @@ def _forward(x, v0, m0, i0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, 
             for b0 in range(c0, c1, BLOCK):
                 b1 = min(b0 + BLOCK, c1)
                 n = b1 - b0
-                vp, sm, xp_b, sp_b, m_b = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n], scratch[4, :n]
+                vp, sm, xp_b, sp_b, m_b = (
+                    scratch[0, :n],
+                    scratch[1, :n],
+                    scratch[2, :n],
+                    scratch[3, :n],
+                    scratch[4, :n],
+                )
                 vb, ib = v[b0:b1], i[b0:b1]
                 xr, sr, hr = x[t, b0:b1], s_out[t, b0:b1], h_out[t % rh, b0:b1]
                 mr, ipr = m_out[t % rm, b0:b1], ipos_out[t % ri, b0:b1]
@@ -68,7 +75,8 @@ def _forward(x, v0, m0, i0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, 
                 for j in range(n):
                     ij = (ib[j] + xpr[j] * spr[j]) * gamma  # I = γ·(I + x_prev·s_prev)
                     ib[j] = ij
-                    h = charge(vb[j], xr[j], tau, False, zero) - (ij if ij > zero else zero)  # H = βv + x − max(I, 0)
+                    # H = βv + x − max(I, 0)
+                    h = charge(vb[j], xr[j], tau, False, zero) - (ij if ij > zero else zero)
                     s = one if h >= th else zero  # Θ(H − V_th)
                     vpj = h - s * th  # v' = H − s·V_th
                     mr[j] = mpr[j] + s * vpj  # m = m + s·v'
@@ -83,8 +91,38 @@ def _forward(x, v0, m0, i0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, 
 
 
 @njit
-def _backward(x, h_seq, m_seq, ipos_seq, g_s, g_v0, g_m0, g_v, g_m, g_p, g_sp, g_i, g_xp, g_x, th, beta, gamma, detach,
-              has_sp, has_i, has_xp, kind, alpha, half, inv, atan, tails, tails_at, n0, n1):  # pragma: no cover
+def _backward(
+    x,
+    h_seq,
+    m_seq,
+    ipos_seq,
+    g_s,
+    g_v0,
+    g_m0,
+    g_v,
+    g_m,
+    g_p,
+    g_sp,
+    g_i,
+    g_xp,
+    g_x,
+    th,
+    beta,
+    gamma,
+    detach,
+    has_sp,
+    has_i,
+    has_xp,
+    kind,
+    alpha,
+    half,
+    inv,
+    atan,
+    tails,
+    tails_at,
+    n0,
+    n1,
+):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     T = h_seq.shape[0]
@@ -95,13 +133,20 @@ def _backward(x, h_seq, m_seq, ipos_seq, g_s, g_v0, g_m0, g_v, g_m, g_p, g_sp, g
         load_state(g_m[c0:c1], g_m0, c0)
         g_p[c0:c1] = 0.0
         for t in range(T - 1, -1, -1):
-            rows = tails[tails_at[t]:tails_at[t + 1]]  # where the eager loops' sigmoids use libm
+            rows = tails[tails_at[t] : tails_at[t + 1]]  # where the eager loops' sigmoids use libm
             for b0 in range(c0, c1, BLOCK):
                 b1 = min(b0 + BLOCK, c1)
                 n = b1 - b0
-                sg, sig_m, s_b, a_c, c_v, c_m, c_p, ip = (scratch[0, :n], scratch[1, :n], scratch[2, :n],
-                                                          scratch[3, :n], scratch[4, :n], scratch[5, :n],
-                                                          scratch[6, :n], scratch[7, :n])
+                sg, sig_m, s_b, a_c, c_v, c_m, c_p, ip = (
+                    scratch[0, :n],
+                    scratch[1, :n],
+                    scratch[2, :n],
+                    scratch[3, :n],
+                    scratch[4, :n],
+                    scratch[5, :n],
+                    scratch[6, :n],
+                    scratch[7, :n],
+                )
                 gv, gm, gp = g_v[b0:b1], g_m[b0:b1], g_p[b0:b1]
                 hr, mr, xr_in, ipr = h_seq[t, b0:b1], m_seq[t, b0:b1], x[t, b0:b1], ipos_seq[t, b0:b1]
                 gr, gxr = g_s[t, b0:b1], g_x[t, b0:b1]
@@ -143,10 +188,19 @@ def _backward(x, h_seq, m_seq, ipos_seq, g_s, g_v0, g_m0, g_v, g_m, g_p, g_sp, g
                     gxr[j] = g_xt
 
 
-def ilif_forward(x32: Tensor, v0: Tensor | None, m0: Tensor | None, i0: Tensor | None, xp0: Tensor | None,
-                 sp0: Tensor | None, p: ILIFParams, save: bool = True) -> tuple[Tensor, ...]:
-    """(spikes, H, m, [I > 0], final v, final m, final i) of ILIF over ``x32`` [T, B, *] (float32, CPU) from the
-    initial state in ``ILIFState`` order (each ``None``: zeros); ``save=False``: H, m and [I > 0] are not kept
+def ilif_forward(
+    x32: Tensor,
+    v0: Tensor | None,
+    m0: Tensor | None,
+    i0: Tensor | None,
+    xp0: Tensor | None,
+    sp0: Tensor | None,
+    p: ILIFParams,
+    save: bool = True,
+) -> tuple[Tensor, ...]:
+    """(spikes, H, m, [I > 0], final v, final m, final i) of ILIF over ``x32`` [T, B, *] (float32, CPU) from
+    the initial state in ``ILIFState`` order (each ``None``: zeros); ``save=False``: H, m and [I > 0] are not
+    kept
     (1, 2 and 1 rows)."""
     require_device(x32, "numba", "cpu")
     T = x32.shape[0]
@@ -157,28 +211,82 @@ def ilif_forward(x32: Tensor, v0: Tensor | None, m0: Tensor | None, i0: Tensor |
     m_seq = empty((T if save else 2, N))
     ipos_seq = empty((T if save else 1, N), torch.bool)
     v, i = torch.empty((2, x2.shape[1]), dtype=torch.float32).unbind(0)
-    split_run(_forward, v.numel(), T, x2, *(flat_or_empty(t) for t in (v0, m0, i0, xp0, sp0)), v,
-              i, s_seq, h_seq, m_seq, ipos_seq, float(p.tau),
-              float(p.v_threshold), float(p.inhibition), step_tails(v.numel()))
+    split_run(
+        _forward,
+        v.numel(),
+        T,
+        x2,
+        *(flat_or_empty(t) for t in (v0, m0, i0, xp0, sp0)),
+        v,
+        i,
+        s_seq,
+        h_seq,
+        m_seq,
+        ipos_seq,
+        float(p.tau),
+        float(p.v_threshold),
+        float(p.inhibition),
+        step_tails(v.numel()),
+    )
     shape, step = x32.shape, x32.shape[1:]
     m_last = m_seq[(T - 1) % m_seq.shape[0]].clone()
-    return (s_seq.reshape(shape), h_seq.reshape(-1, *step), m_seq.reshape(-1, *step), ipos_seq.reshape(-1, *step),
-            v.reshape(step), m_last.reshape(step), i.reshape(step))
+    return (
+        s_seq.reshape(shape),
+        h_seq.reshape(-1, *step),
+        m_seq.reshape(-1, *step),
+        ipos_seq.reshape(-1, *step),
+        v.reshape(step),
+        m_last.reshape(step),
+        i.reshape(step),
+    )
 
 
-def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor, g_spikes: Tensor,
-                  g_v: Tensor | None, g_m: Tensor | None, g_i: Tensor | None, g_xp: Tensor | None,
-                  g_sp: Tensor | None, p: ILIFParams, g_x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(grad x, grad v0, grad m0, grad of P[−1] = i0 + xp0·sp0) of ILIF, written into ``g_x`` (may be ``h_seq``)."""
+def ilif_backward(
+    x_seq: Tensor,
+    h_seq: Tensor,
+    m_seq: Tensor,
+    ipos_seq: Tensor,
+    g_spikes: Tensor,
+    g_v: Tensor | None,
+    g_m: Tensor | None,
+    g_i: Tensor | None,
+    g_xp: Tensor | None,
+    g_sp: Tensor | None,
+    p: ILIFParams,
+    g_x: Tensor,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(grad x, grad v0, grad m0, grad of P[−1] = i0 + xp0·sp0) of ILIF, written into ``g_x`` (may be
+    ``h_seq``)."""
     T = h_seq.shape[0]
     beta, _ = charge_grads(p.tau, False)
     gv, gm, gp = torch.empty((3, *h_seq.shape[1:]), dtype=torch.float32).unbind(0)
     flat = lambda t: t.reshape(T, -1)  # noqa: E731
-    split_run(_backward, gv.numel(), T, flat(x_seq.float().contiguous()), flat(h_seq), flat(m_seq), flat(ipos_seq),
-              flat(g_spikes.float().contiguous()), flat_or_empty(g_v), flat_or_empty(g_m), gv.reshape(-1),
-              gm.reshape(-1), gp.reshape(-1), *(flat_or_empty(g) for g in (g_sp, g_i, g_xp)),
-              flat(g_x), float(p.v_threshold), float(beta), float(p.inhibition), bool(p.detach_reset), g_sp is not None,
-              g_i is not None, g_xp is not None, *surrogate_args(p.surrogate), *chunk_tails(T, gv.numel()))
+    split_run(
+        _backward,
+        gv.numel(),
+        T,
+        flat(x_seq.float().contiguous()),
+        flat(h_seq),
+        flat(m_seq),
+        flat(ipos_seq),
+        flat(g_spikes.float().contiguous()),
+        flat_or_empty(g_v),
+        flat_or_empty(g_m),
+        gv.reshape(-1),
+        gm.reshape(-1),
+        gp.reshape(-1),
+        *(flat_or_empty(g) for g in (g_sp, g_i, g_xp)),
+        flat(g_x),
+        float(p.v_threshold),
+        float(beta),
+        float(p.inhibition),
+        bool(p.detach_reset),
+        g_sp is not None,
+        g_i is not None,
+        g_xp is not None,
+        *surrogate_args(p.surrogate),
+        *chunk_tails(T, gv.numel()),
+    )
     return g_x, gv, gm, gp
 
 

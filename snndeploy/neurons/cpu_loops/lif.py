@@ -1,10 +1,10 @@
 """LIF's BPTT loops fused and compiled with numba (engine ``numba``, CPU tensors).
 
-Same maths, same saved tensor (H, float32) and the same float32 operations, in the same order, as the eager loops
-(``snndeploy/neurons/eager_loops/lif.py``; equations and recursion in ``snndeploy/neurons/lif.py``), so spikes,
-states and gradients are bit-identical to them. The whole time loop runs in one compiled call per block of ``BLOCK``
-neurons (states stay in cache); per step, the per-neuron coefficients come from one simple loop and the recurrence
-from another, so that both vectorise.
+Same maths, same saved tensor (H, float32) and the same float32 operations, in the same order, as the eager
+loops (``snndeploy/neurons/eager_loops/lif.py``; equations and recursion in ``snndeploy/neurons/lif.py``), so
+spikes, states and gradients are bit-identical to them. The whole time loop runs in one compiled call per
+block of ``BLOCK`` neurons (states stay in cache); per step, the per-neuron coefficients come from one simple
+loop and the recurrence from another, so that both vectorise.
 """
 
 from __future__ import annotations
@@ -57,8 +57,28 @@ def _forward(x, v0, v, s_out, h_out, tau, th, v_rest, v_reset, decay_input, hard
 
 
 @njit
-def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind, alpha, half, inv, atan, tails,
-              tails_at, n0, n1):  # pragma: no cover
+def _backward(
+    h_seq,
+    g_s,
+    g_v0,
+    g_v,
+    g_x,
+    th,
+    v_reset,
+    a,
+    b,
+    hard,
+    detach,
+    kind,
+    alpha,
+    half,
+    inv,
+    atan,
+    tails,
+    tails_at,
+    n0,
+    n1,
+):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     scratch = np.empty((2, BLOCK), np.float32)
@@ -66,7 +86,7 @@ def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind,
         c1 = min(c0 + SPAN, n1)
         load_state(g_v[c0:c1], g_v0, c0)
         for t in range(h_seq.shape[0] - 1, -1, -1):
-            rows = tails[tails_at[t]:tails_at[t + 1]]  # where the eager loops' sigmoid uses libm
+            rows = tails[tails_at[t] : tails_at[t + 1]]  # where the eager loops' sigmoid uses libm
             for b0 in range(c0, c1, BLOCK):
                 b1 = min(b0 + BLOCK, c1)
                 n = b1 - b0
@@ -93,10 +113,13 @@ def _backward(h_seq, g_s, g_v0, g_v, g_x, th, v_reset, a, b, hard, detach, kind,
                     gv[j] = g_h * a
 
 
-def lif_forward(x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+def lif_forward(
+    x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True
+) -> tuple[Tensor, Tensor, Tensor]:
     """(spikes, H, final V) of LIF over ``x32`` [T, B, *] (float32, CPU) from ``v0`` [B, *] (``None``: zeros).
 
-    ``save=False`` (no gradient will be asked for): H is not kept, only one step of it is written (a [1, N] buffer).
+    ``save=False`` (no gradient will be asked for): H is not kept, only one step of it is written (a [1, N]
+    buffer).
     """
     require_device(x32, "numba", "cpu")
     T = x32.shape[0]
@@ -106,23 +129,52 @@ def lif_forward(x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True)
     h_seq = empty((T if save else 1, N))
     v = torch.empty(N, dtype=torch.float32)
     v_reset = p.v_reset if p.hard else 0.0
-    split_run(_forward, N, T, x2, flat_or_empty(v0), v, s_seq, h_seq,
-              float(p.tau), float(p.v_threshold), float(p.v_rest), float(v_reset), bool(p.decay_input), bool(p.hard))
+    split_run(
+        _forward,
+        N,
+        T,
+        x2,
+        flat_or_empty(v0),
+        v,
+        s_seq,
+        h_seq,
+        float(p.tau),
+        float(p.v_threshold),
+        float(p.v_rest),
+        float(v_reset),
+        bool(p.decay_input),
+        bool(p.hard),
+    )
     return s_seq.reshape(x32.shape), h_seq.reshape(-1, *x32.shape[1:]), v.reshape(x32.shape[1:])
 
 
-def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p: LIFParams,
-                 g_x: Tensor) -> tuple[Tensor, Tensor]:
+def lif_backward(
+    h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p: LIFParams, g_x: Tensor
+) -> tuple[Tensor, Tensor]:
     """(grad x, grad v0) of LIF, written into ``g_x`` (which may be ``h_seq`` itself)."""
     T = h_seq.shape[0]
     a, b = charge_grads(p.tau, p.decay_input)
     g_v = torch.empty(h_seq.shape[1:], dtype=torch.float32)
     N = g_v.numel()
     v_reset = p.v_reset if p.hard else 0.0
-    split_run(_backward, N, T, h_seq.reshape(T, N), g_spikes.float().contiguous().reshape(T, N),
-              flat_or_empty(g_vT), g_v.reshape(N), g_x.reshape(T, N), float(p.v_threshold),
-              float(v_reset), float(a), float(b), bool(p.hard), bool(p.detach_reset), *surrogate_args(p.surrogate),
-              *chunk_tails(T, N))
+    split_run(
+        _backward,
+        N,
+        T,
+        h_seq.reshape(T, N),
+        g_spikes.float().contiguous().reshape(T, N),
+        flat_or_empty(g_vT),
+        g_v.reshape(N),
+        g_x.reshape(T, N),
+        float(p.v_threshold),
+        float(v_reset),
+        float(a),
+        float(b),
+        bool(p.hard),
+        bool(p.detach_reset),
+        *surrogate_args(p.surrogate),
+        *chunk_tails(T, N),
+    )
     return g_x, g_v
 
 

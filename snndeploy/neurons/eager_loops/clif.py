@@ -1,13 +1,14 @@
 """CLIF's BPTT loops in PyTorch ops (engine ``eager``; any device): the spec the fused engines follow.
 
-Forward: the float32 operations of ``clif_step`` in the same order (bit-identical spikes and states) into owned
-buffers; m[t] is written straight into the saved slot of step t + 1, and u' − s·(V_th + σ(m)) is one ``addcmul``
-(s·(V_th + σ(m)) is exact for s ∈ {0, 1}). Backward: the recursion of ``snndeploy/neurons/clif.py`` regrouped as
+Forward: the float32 operations of ``clif_step`` in the same order (bit-identical spikes and states) into
+owned buffers; m[t] is written straight into the saved slot of step t + 1, and u' − s·(V_th + σ(m)) is one
+``addcmul`` (s·(V_th + σ(m)) is exact for s ∈ {0, 1}). Backward: the recursion of
+``snndeploy/neurons/clif.py`` regrouped as
     g_m* = g_m − g_u·A,   g_u' = P + g_m*·F + g_u·G,   g_m[t−1] = g_m*·σ(u'/τ),   g_u[t−1] = β·g_u'
 with A = s·σ'(m[t]), P = g_spike·sg, F = sg + m[t−1]·σ'(u'/τ)/τ and G = 1 − (V_th + σ(m[t]))·sg (G = 1 with
 detach_reset) computed for a chunk of steps at once; eight ops per step stay in the reverse-time loop. Every
-product and sum rounds on its own (no ``addcmul``: PyTorch fuses it into one rounding where the CPU has FMA), so the
-fused engines, which repeat these operations, give bit-identical gradients.
+product and sum rounds on its own (no ``addcmul``: PyTorch fuses it into one rounding where the CPU has FMA),
+so the fused engines, which repeat these operations, give bit-identical gradients.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from ..engine import Backend, register_impl
 __all__ = ["clif_forward", "clif_backward", "LOOPS", "clif_seq_eager"]
 
 
-def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParams,
-                 save: bool = True) -> tuple[Tensor, ...]:
-    """(spikes, u', m[t−1] per step, final u, final m) of CLIF over ``x32`` [T, B, *] float32 from ``u0``, ``m0``
+def clif_forward(
+    x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParams, save: bool = True
+) -> tuple[Tensor, ...]:
+    """(spikes, u', m[t−1] per step, final u, final m) of CLIF over ``x32`` [T, B, *] float32 from ``u0``,
+    ``m0``
     (``None``: zeros); keeps u' and m[t−1] whatever ``save`` says."""
     T = x32.shape[0]
     u = state_or_zeros(u0, x32)
@@ -51,9 +54,17 @@ def clif_forward(x32: Tensor, u0: Tensor | None, m0: Tensor | None, p: CLIFParam
     return s_seq, up_seq, mp_seq, u, m_last
 
 
-def clif_backward(up_seq: Tensor, mp_seq: Tensor, g_spikes: Tensor, g_uT: Tensor | None, g_mT: Tensor | None,
-                  p: CLIFParams, g_x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(grad x, grad u0, grad m0) of CLIF, written into ``g_x`` (which may be ``up_seq`` itself: a chunk is read
+def clif_backward(
+    up_seq: Tensor,
+    mp_seq: Tensor,
+    g_spikes: Tensor,
+    g_uT: Tensor | None,
+    g_mT: Tensor | None,
+    p: CLIFParams,
+    g_x: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(grad x, grad u0, grad m0) of CLIF, written into ``g_x`` (which may be ``up_seq`` itself: a chunk is
+    read
     before it is written)."""
     beta, _ = charge_grads(p.tau, False)
     th = p.v_threshold

@@ -1,14 +1,14 @@
 """ILIF's BPTT loops in PyTorch ops (engine ``eager``; any device): the spec the fused engines follow.
 
-Forward: the float32 operations of ``ilif_step`` in the same order (bit-identical spikes and states for a binary
-s_prev) into owned buffers; products with the binary spike are exact, so ``add(alpha=…)``/``addcmul`` give the
-reference's roundings. Backward: the recursion of ``snndeploy/neurons/ilif.py`` regrouped as
+Forward: the float32 operations of ``ilif_step`` in the same order (bit-identical spikes and states for a
+binary s_prev) into owned buffers; products with the binary spike are exact, so ``add(alpha=…)``/``addcmul``
+give the reference's roundings. Backward: the recursion of ``snndeploy/neurons/ilif.py`` regrouped as
     g_m* = g_m − g_v·A;   g_H = P + g_v·C_v + g_m*·C_m + g_P·C_p
     g_x[t] = g_H + g_P·s;   g_v[t−1] = β·g_H;   g_m[t−1] = g_m*;   g_P[t−1] = γ·(g_P − g_H·[I > 0])
-with A = s·σ'(m), P = g_spike·sg, C_v = 1 − (σ(m) + V_th)·sg, C_m = s·(1 − V_th·sg) + v'·sg, C_p = x·sg
-(with detach_reset: C_v = 1, C_m = s + v'·sg) computed for a chunk of steps at once. Every product and sum rounds
-on its own (no ``addcmul``: PyTorch fuses it into one rounding where the CPU has FMA), so the fused engines, which
-repeat these operations, give bit-identical gradients.
+with A = s·σ'(m), P = g_spike·sg, C_v = 1 − (σ(m) + V_th)·sg, C_m = s·(1 − V_th·sg) + v'·sg, C_p = x·sg (with
+detach_reset: C_v = 1, C_m = s + v'·sg) computed for a chunk of steps at once. Every product and sum rounds on
+its own (no ``addcmul``: PyTorch fuses it into one rounding where the CPU has FMA), so the fused engines,
+which repeat these operations, give bit-identical gradients.
 """
 
 from __future__ import annotations
@@ -24,9 +24,18 @@ from ..ilif import ILIFParams, make_seq
 __all__ = ["ilif_forward", "ilif_backward", "LOOPS", "ilif_seq_eager"]
 
 
-def ilif_forward(x32: Tensor, v0: Tensor | None, m0: Tensor | None, i0: Tensor | None, xp0: Tensor | None,
-                 sp0: Tensor | None, p: ILIFParams, save: bool = True) -> tuple[Tensor, ...]:
-    """(spikes, H, m, [I > 0], final v, final m, final i) of ILIF over ``x32`` [T, B, *] float32 from the initial
+def ilif_forward(
+    x32: Tensor,
+    v0: Tensor | None,
+    m0: Tensor | None,
+    i0: Tensor | None,
+    xp0: Tensor | None,
+    sp0: Tensor | None,
+    p: ILIFParams,
+    save: bool = True,
+) -> tuple[Tensor, ...]:
+    """(spikes, H, m, [I > 0], final v, final m, final i) of ILIF over ``x32`` [T, B, *] float32 from the
+    initial
     state (``None``: zeros); keeps H, m and [I > 0] whatever ``save`` says."""
     th = p.v_threshold
     shape = x32.shape
@@ -55,10 +64,22 @@ def ilif_forward(x32: Tensor, v0: Tensor | None, m0: Tensor | None, i0: Tensor |
     return s_seq, h_seq, m_seq, ipos_seq, v, m.clone(), i
 
 
-def ilif_backward(x_seq: Tensor, h_seq: Tensor, m_seq: Tensor, ipos_seq: Tensor, g_spikes: Tensor,
-                  g_v: Tensor | None, g_m: Tensor | None, g_i: Tensor | None, g_xp: Tensor | None,
-                  g_sp: Tensor | None, p: ILIFParams, g_x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(grad x, grad v0, grad m0, grad of P[−1] = i0 + xp0·sp0) of ILIF, written into ``g_x`` (may be ``h_seq``:
+def ilif_backward(
+    x_seq: Tensor,
+    h_seq: Tensor,
+    m_seq: Tensor,
+    ipos_seq: Tensor,
+    g_spikes: Tensor,
+    g_v: Tensor | None,
+    g_m: Tensor | None,
+    g_i: Tensor | None,
+    g_xp: Tensor | None,
+    g_sp: Tensor | None,
+    p: ILIFParams,
+    g_x: Tensor,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(grad x, grad v0, grad m0, grad of P[−1] = i0 + xp0·sp0) of ILIF, written into ``g_x`` (may be
+    ``h_seq``:
     a chunk is read before it is written)."""
     beta, _ = charge_grads(p.tau, False)
     th, gamma = p.v_threshold, p.inhibition

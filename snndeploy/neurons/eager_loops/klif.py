@@ -1,12 +1,12 @@
 """KLIF's BPTT loops in PyTorch ops (engine ``eager``; any device): the spec the fused engines follow.
 
-Forward: the float32 operations of ``klif_step`` in the same order (bit-identical spikes and states) into owned
-buffers; the hard reset F(1 − S) + V_r·S is ``mul`` + ``add(alpha=V_r)`` (exact products for S ∈ {0, 1}).
-Backward: the recursion of ``snndeploy/neurons/klif.py`` regrouped as g_F = P + g_V·C with P = g_spike·sg·[kH > 0]
-and C = [kH > 0]·((V_r − F)·sg + 1 − S) computed for a chunk of steps at once; g_X = b·k·g_F per chunk after its
-reverse loop; g_k per neuron, Σ_t g_F·H (``KLIFFunction`` sums over neurons in float64). Every product and sum
-rounds on its own (no ``addcmul``: PyTorch fuses it into one rounding where the CPU has FMA), so the fused engines,
-which repeat these operations, give bit-identical gradients.
+Forward: the float32 operations of ``klif_step`` in the same order (bit-identical spikes and states) into
+owned buffers; the hard reset F(1 − S) + V_r·S is ``mul`` + ``add(alpha=V_r)`` (exact products for S ∈ {0,
+1}). Backward: the recursion of ``snndeploy/neurons/klif.py`` regrouped as g_F = P + g_V·C with P =
+g_spike·sg·[kH > 0] and C = [kH > 0]·((V_r − F)·sg + 1 − S) computed for a chunk of steps at once; g_X =
+b·k·g_F per chunk after its reverse loop; g_k per neuron, Σ_t g_F·H (``KLIFFunction`` sums over neurons in
+float64). Every product and sum rounds on its own (no ``addcmul``: PyTorch fuses it into one rounding where
+the CPU has FMA), so the fused engines, which repeat these operations, give bit-identical gradients.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from ..klif import KLIFParams, make_seq
 __all__ = ["klif_forward", "klif_backward", "LOOPS", "klif_seq_eager"]
 
 
-def klif_forward(x32: Tensor, v0: Tensor | None, k: Tensor, p: KLIFParams,
-                 save: bool = True) -> tuple[Tensor, Tensor, Tensor]:
-    """(spikes, H, final V) of KLIF over ``x32`` [T, B, *] float32 with scale ``k`` from ``v0`` (``None``: zeros);
+def klif_forward(
+    x32: Tensor, v0: Tensor | None, k: Tensor, p: KLIFParams, save: bool = True
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(spikes, H, final V) of KLIF over ``x32`` [T, B, *] float32 with scale ``k`` from ``v0`` (``None``:
+    zeros);
     keeps H whatever ``save`` says."""
     v = state_or_zeros(v0, x32)
     kf = k.detach().float()
@@ -41,9 +43,11 @@ def klif_forward(x32: Tensor, v0: Tensor | None, k: Tensor, p: KLIFParams,
     return s_seq, h_seq, v
 
 
-def klif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: Tensor, p: KLIFParams,
-                  g_x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(grad x, grad v0, per-neuron parts of grad k) of KLIF, written into ``g_x`` (which may be ``h_seq`` itself:
+def klif_backward(
+    h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, k: Tensor, p: KLIFParams, g_x: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(grad x, grad v0, per-neuron parts of grad k) of KLIF, written into ``g_x`` (which may be ``h_seq``
+    itself:
     step t of H is read before step t of ``g_x`` is written)."""
     a, b = charge_grads(p.tau, p.decay_input)
     kf = k.detach().float()

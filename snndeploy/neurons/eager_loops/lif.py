@@ -1,12 +1,12 @@
 """LIF's BPTT loops in PyTorch ops (engine ``eager``; any device): the spec the fused engines follow.
 
-Forward: the float32 operations of ``lif_step`` in the same order (bit-identical spikes and states), written into
-buffers it owns; S·V_th is exact (S ∈ {0, 1}), so the soft reset is one ``add(alpha=−V_th)`` and the hard reset
-``(1 − S)·H`` plus ``add(alpha=V_r)``. Backward: the recursion of ``snndeploy/neurons/lif.py`` regrouped as
-g_H = P + g_V·C with the non-recurrent parts P = g_spike·sg and C = ∂V/∂H + sg·∂V/∂S computed for a chunk of
-steps at once, so only three ops per step stay in the reverse-time loop. Every product and sum rounds on its own
-(no ``addcmul``, which PyTorch fuses into one rounding where the CPU has FMA): the fused engines repeat exactly these
-operations, so their gradients are bit-identical too.
+Forward: the float32 operations of ``lif_step`` in the same order (bit-identical spikes and states), written
+into buffers it owns; S·V_th is exact (S ∈ {0, 1}), so the soft reset is one ``add(alpha=−V_th)`` and the hard
+reset ``(1 − S)·H`` plus ``add(alpha=V_r)``. Backward: the recursion of ``snndeploy/neurons/lif.py`` regrouped
+as g_H = P + g_V·C with the non-recurrent parts P = g_spike·sg and C = ∂V/∂H + sg·∂V/∂S computed for a chunk
+of steps at once, so only three ops per step stay in the reverse-time loop. Every product and sum rounds on
+its own (no ``addcmul``, which PyTorch fuses into one rounding where the CPU has FMA): the fused engines
+repeat exactly these operations, so their gradients are bit-identical too.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from ..lif import LIFParams, make_seq
 __all__ = ["lif_forward", "lif_backward", "LOOPS", "lif_seq_eager"]
 
 
-def lif_forward(x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True) -> tuple[Tensor, Tensor, Tensor]:
-    """(spikes, H, final V) of LIF over ``x32`` [T, B, *] float32 from ``v0`` (``None``: zeros); keeps H whatever
+def lif_forward(
+    x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(spikes, H, final V) of LIF over ``x32`` [T, B, *] float32 from ``v0`` (``None``: zeros); keeps H
+    whatever
     ``save`` says."""
     v = state_or_zeros(v0, x32)
     h_seq = torch.empty(x32.shape, dtype=torch.float32, device=x32.device)
@@ -39,9 +42,11 @@ def lif_forward(x32: Tensor, v0: Tensor | None, p: LIFParams, save: bool = True)
     return s_seq, h_seq, v
 
 
-def lif_backward(h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p: LIFParams,
-                 g_x: Tensor) -> tuple[Tensor, Tensor]:
-    """(grad x, grad v0) of LIF, written into ``g_x`` (which may be ``h_seq`` itself: a chunk of H is read before
+def lif_backward(
+    h_seq: Tensor, g_spikes: Tensor, g_vT: Tensor | None, p: LIFParams, g_x: Tensor
+) -> tuple[Tensor, Tensor]:
+    """(grad x, grad v0) of LIF, written into ``g_x`` (which may be ``h_seq`` itself: a chunk of H is read
+    before
     that chunk of ``g_x`` is written)."""
     a, b = charge_grads(p.tau, p.decay_input)
     th = p.v_threshold

@@ -1,16 +1,17 @@
 """Pieces every neuron kernel shares: surrogate gradients and the sigmoid in Triton, the division by τ in the
 reference's rounding, and the launch helpers (device check, flattening, block size / autotuning, grid).
 
-Floating-point contract (see ``snndeploy/neurons/dynamics.py``): the kernels perform the reference's operations in
-the same order, in float32, one rounding per operation, so spikes are bit-identical to the ``torch``/``eager``
-backends on the same device:
+Floating-point contract (see ``snndeploy/neurons/dynamics.py``): the kernels perform the reference's
+operations in the same order, in float32, one rounding per operation, so spikes are bit-identical to the
+``torch``/``eager`` backends on the same device:
 
 - Division by a Python scalar: PyTorch on CPU divides (``a / τ``); PyTorch on CUDA multiplies by the float32
   reciprocal (``a * (1/τ)``, ``div_true_kernel_cuda``). ``RECIP`` (constexpr) picks the form of the device.
-- ``exp`` and ``1/x`` in the sigmoid: on GPU, libdevice ``expf`` and IEEE ``div_rn`` (what ``torch.sigmoid``'s CUDA
-  kernel calls), not Triton's fast ``ex2.approx``/``div.full``; in interpreter mode numpy's float32 ``exp``/divide.
-- No fused multiply-add: ``a*b + c`` must round twice as in PyTorch's separate kernels, so every GPU launch passes
-  ``enable_fp_fusion=False``. (The interpreter runs numpy, which never fuses.)
+- ``exp`` and ``1/x`` in the sigmoid: on GPU, libdevice ``expf`` and IEEE ``div_rn`` (what ``torch.sigmoid``'s
+  CUDA kernel calls), not Triton's fast ``ex2.approx``/``div.full``; in interpreter mode numpy's float32
+  ``exp``/divide.
+- No fused multiply-add: ``a*b + c`` must round twice as in PyTorch's separate kernels, so every GPU launch
+  passes ``enable_fp_fusion=False``. (The interpreter runs numpy, which never fuses.)
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def check_device(x: Tensor) -> None:
     if x.device.type == "cuda" or (INTERPRET and x.device.type == "cpu"):
         return
     raise InvalidInputError(
-        f"backend 'triton' needs CUDA tensors; x_seq is on {x.device}. CPU tensors run only in Triton's interpreter "
+        f"backend 'triton' needs CUDA tensors; x_seq is on {x.device}. CPU tensors run only in Triton's "
+        "interpreter "
         "(set TRITON_INTERPRET=1 before importing triton), or use backend='auto' (numba or eager) on CPU"
     )
 
@@ -120,7 +122,9 @@ def state_in(s: Tensor | None, shape: Sequence[int], name: str, like: Tensor) ->
     if s is None:
         return None
     if tuple(s.shape) != tuple(shape):
-        raise InvalidInputError(f"state.{name} must have shape {tuple(shape)} (one time step of x_seq), got {tuple(s.shape)}")
+        raise InvalidInputError(
+            f"state.{name} must have shape {tuple(shape)} (one time step of x_seq), got {tuple(s.shape)}"
+        )
     if s.device != like.device:
         raise InvalidInputError(f"state.{name} is on {s.device} but x_seq is on {like.device}")
     return s.float().contiguous()
@@ -142,27 +146,39 @@ def _block_for(n: int) -> int:
     return max(16, min(16384, triton.next_power_of_2(max(n, 1))))
 
 
-# (BLOCK, warps, stages): small blocks keep all SMs busy when N is small (the time loop is sequential per program);
+# (BLOCK, warps, stages): small blocks keep all SMs busy when N is small (the time loop is sequential per
+# program);
 # stages > 1 lets Triton prefetch the next step's loads.
 _CONFIGS = [
     triton.Config({"BLOCK": b}, num_warps=w, num_stages=st)
-    for b, w, st in ((128, 1, 1), (256, 2, 1), (512, 4, 1), (1024, 4, 1), (1024, 8, 1), (2048, 8, 1), (512, 4, 3), (1024, 4, 3))
+    for b, w, st in (
+        (128, 1, 1),
+        (256, 2, 1),
+        (512, 4, 1),
+        (1024, 4, 1),
+        (1024, 8, 1),
+        (2048, 8, 1),
+        (512, 4, 3),
+        (1024, 4, 3),
+    )
 ]
 
 
 class Launcher:
     """Launches one ``@triton.jit`` kernel over a 1-D grid of neuron blocks.
 
-    On GPU the kernel is wrapped in ``triton.autotune`` keyed on (N, T) (block size and warps; tensors listed in
-    ``reset_to_zero`` are zeroed before each trial, for atomics). In interpreter mode autotuning would rerun the
-    numpy kernel for every config, so a fixed block is used.
+    On GPU the kernel is wrapped in ``triton.autotune`` keyed on (N, T) (block size and warps; tensors listed
+    in ``reset_to_zero`` are zeroed before each trial, for atomics). In interpreter mode autotuning would
+    rerun the numpy kernel for every config, so a fixed block is used.
     """
 
     def __init__(self, kernel: Any, reset_to_zero: list[str] | None = None):
         self.kernel = kernel
         self.tuned: Callable | None = None
         if not INTERPRET:
-            self.tuned = triton.autotune(configs=_CONFIGS, key=["N", "T"], reset_to_zero=reset_to_zero)(kernel)
+            self.tuned = triton.autotune(configs=_CONFIGS, key=["N", "T"], reset_to_zero=reset_to_zero)(
+                kernel
+            )
 
     def __call__(self, N: int, *args: Any, **kwargs: Any) -> None:
         if N == 0:

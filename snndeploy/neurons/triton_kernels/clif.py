@@ -1,12 +1,13 @@
 """CLIF in Triton: fused forward (u, m in registers) and reverse-time BPTT backward.
 
-Equations and BPTT: ``snndeploy/neurons/clif.py`` (the ``eager`` engine, ``eager_loops/clif.py``, is the spec; same operation order).
+Equations and BPTT: ``snndeploy/neurons/clif.py`` (the ``eager`` engine, ``eager_loops/clif.py``, is the spec;
+same operation order).
 
-Saved for backward: u' and m[t−1] in float32 (8 B/neuron-step); s = Θ(u' − V_th), σ(u'/τ) and m[t] = m[t−1]·σ + s
-are recomputed. m[t−1] cannot be recovered from m[t] without dividing by σ(u'/τ) (error grows like Π 1/σ over the
-reverse loop), and the m recursion cannot be rerun backwards, so it is saved.
-Bytes per neuron-step (fp32 I/O): forward 16 (read x, write s, u', m[t−1]), backward 16 (read u', m[t−1], dL/ds,
-write dL/dx); inference 8. bf16 I/O: 12 / 12 / 4.
+Saved for backward: u' and m[t−1] in float32 (8 B/neuron-step); s = Θ(u' − V_th), σ(u'/τ) and m[t] = m[t−1]·σ
++ s are recomputed. m[t−1] cannot be recovered from m[t] without dividing by σ(u'/τ) (error grows like Π 1/σ
+over the reverse loop), and the m recursion cannot be rerun backwards, so it is saved. Bytes per neuron-step
+(fp32 I/O): forward 16 (read x, write s, u', m[t−1]), backward 16 (read u', m[t−1], dL/ds, write dL/dx);
+inference 8. bf16 I/O: 12 / 12 / 4.
 """
 
 from __future__ import annotations
@@ -35,8 +36,24 @@ __all__ = ["clif_seq_triton", "CLIFTritonFunction", "clif_fwd", "clif_bwd"]
 
 @triton.jit
 def _clif_fwd_kernel(
-    x_ptr, u0_ptr, m0_ptr, s_ptr, up_ptr, mp_ptr, uT_ptr, mT_ptr, N, T, tau, inv_tau, v_th,
-    HAS_STATE: tl.constexpr, SAVE: tl.constexpr, RECIP: tl.constexpr, LIBDEVICE: tl.constexpr, BLOCK: tl.constexpr,
+    x_ptr,
+    u0_ptr,
+    m0_ptr,
+    s_ptr,
+    up_ptr,
+    mp_ptr,
+    uT_ptr,
+    mT_ptr,
+    N,
+    T,
+    tau,
+    inv_tau,
+    v_th,
+    HAS_STATE: tl.constexpr,
+    SAVE: tl.constexpr,
+    RECIP: tl.constexpr,
+    LIBDEVICE: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -72,10 +89,29 @@ def _clif_fwd_kernel(
 
 @triton.jit
 def _clif_bwd_kernel(
-    gs_ptr, up_ptr, mp_ptr, guT_ptr, gmT_ptr, gx_ptr, gu0_ptr, gm0_ptr, N, T, last_off,
-    tau, inv_tau, v_th, beta, alpha,
-    HAS_GT: tl.constexpr, WRITE_G0: tl.constexpr, DETACH: tl.constexpr, KIND: tl.constexpr,
-    RECIP: tl.constexpr, LIBDEVICE: tl.constexpr, BLOCK: tl.constexpr,
+    gs_ptr,
+    up_ptr,
+    mp_ptr,
+    guT_ptr,
+    gmT_ptr,
+    gx_ptr,
+    gu0_ptr,
+    gm0_ptr,
+    N,
+    T,
+    last_off,
+    tau,
+    inv_tau,
+    v_th,
+    beta,
+    alpha,
+    HAS_GT: tl.constexpr,
+    WRITE_G0: tl.constexpr,
+    DETACH: tl.constexpr,
+    KIND: tl.constexpr,
+    RECIP: tl.constexpr,
+    LIBDEVICE: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -101,7 +137,9 @@ def _clif_bwd_kernel(
         g_s = g_spk + g_m
         if not DETACH:
             g_s = g_s - g_u * (v_th + sig_m)
-        g_up = g_s * surrogate_grad(z, alpha, KIND, LIBDEVICE) + g_u + g_m * mp * sig_u * (1.0 - sig_u) * inv_tau
+        g_up = (
+            g_s * surrogate_grad(z, alpha, KIND, LIBDEVICE) + g_u + g_m * mp * sig_u * (1.0 - sig_u) * inv_tau
+        )
         g_m = g_m * sig_u
         tl.store(gx_p, g_up.to(gx_ptr.dtype.element_ty), mask=mask)
         g_u = g_up * beta
@@ -122,7 +160,8 @@ _bwd = Launcher(_clif_bwd_kernel)
 def clif_fwd(
     x: Tensor, u0: Tensor | None, m0: Tensor | None, tau: float, v_th: float, save: bool
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Forward launcher: spikes, u[T], m[T] and the saved u', m[t−1] ([T, N] float32, empty unless ``save``)."""
+    """Forward launcher: spikes, u[T], m[T] and the saved u', m[t−1] ([T, N] float32, empty unless
+    ``save``)."""
     x2, T, N = flatten_time_major(x)
     spikes = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     f32 = dict(dtype=torch.float32, device=x.device)
@@ -131,9 +170,23 @@ def clif_fwd(
     uT, mT = torch.empty(x.shape[1:], **f32), torch.empty(x.shape[1:], **f32)
     has_state = u0 is not None and m0 is not None
     _fwd(
-        N, x2, u0 if has_state else uT, m0 if has_state else mT, spikes,
-        up if save else spikes, mp if save else spikes, uT, mT, N, T, tau, inv_f32(tau), v_th,
-        HAS_STATE=has_state, SAVE=save, **float_flags(x2),
+        N,
+        x2,
+        u0 if has_state else uT,
+        m0 if has_state else mT,
+        spikes,
+        up if save else spikes,
+        mp if save else spikes,
+        uT,
+        mT,
+        N,
+        T,
+        tau,
+        inv_f32(tau),
+        v_th,
+        HAS_STATE=has_state,
+        SAVE=save,
+        **float_flags(x2),
     )
     return spikes, uT, mT, up, mp
 
@@ -143,14 +196,29 @@ def _(x, u0, m0, tau, v_th, save):
     T = x.shape[0]
     saved = (T, x.numel() // T) if save else (0,)
     f32 = dict(dtype=torch.float32)
-    return (torch.empty_like(x), x.new_empty(x.shape[1:], **f32), x.new_empty(x.shape[1:], **f32),
-            x.new_empty(saved, **f32), x.new_empty(saved, **f32))
+    return (
+        torch.empty_like(x),
+        x.new_empty(x.shape[1:], **f32),
+        x.new_empty(x.shape[1:], **f32),
+        x.new_empty(saved, **f32),
+        x.new_empty(saved, **f32),
+    )
 
 
 @torch.library.custom_op("snndeploy::clif_bwd", mutates_args=())
 def clif_bwd(
-    g_spikes: Tensor, up: Tensor, mp: Tensor, g_uT: Tensor | None, g_mT: Tensor | None, tau: float, v_th: float,
-    alpha: float, kind: int, detach: bool, write_g0: bool, x_dtype: torch.dtype,
+    g_spikes: Tensor,
+    up: Tensor,
+    mp: Tensor,
+    g_uT: Tensor | None,
+    g_mT: Tensor | None,
+    tau: float,
+    v_th: float,
+    alpha: float,
+    kind: int,
+    detach: bool,
+    write_g0: bool,
+    x_dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Backward launcher: dL/dx [T, N] (``x_dtype``), dL/du0 and dL/dm0 ([N], empty unless ``write_g0``)."""
     T, N = up.shape
@@ -165,10 +233,28 @@ def clif_bwd(
     gm0 = torch.empty(N if write_g0 else 0, dtype=torch.float32, device=dev)
     flags = float_flags(up)
     _bwd(
-        N, g_s, up, mp, guT if has_gt else up, gmT if has_gt else up, g_x,
-        gu0 if write_g0 else up, gm0 if write_g0 else up, N, T, (T - 1) * N,
-        tau, inv_f32(tau) if flags["RECIP"] else 1.0 / tau, v_th, 1.0 - 1.0 / tau, alpha,
-        HAS_GT=has_gt, WRITE_G0=write_g0, DETACH=detach, KIND=kind, **flags,
+        N,
+        g_s,
+        up,
+        mp,
+        guT if has_gt else up,
+        gmT if has_gt else up,
+        g_x,
+        gu0 if write_g0 else up,
+        gm0 if write_g0 else up,
+        N,
+        T,
+        (T - 1) * N,
+        tau,
+        inv_f32(tau) if flags["RECIP"] else 1.0 / tau,
+        v_th,
+        1.0 - 1.0 / tau,
+        alpha,
+        HAS_GT=has_gt,
+        WRITE_G0=write_g0,
+        DETACH=detach,
+        KIND=kind,
+        **flags,
     )
     return g_x, gu0, gm0
 
@@ -198,8 +284,18 @@ class CLIFTritonFunction(torch.autograd.Function):
         write_g0 = ctx.has_state and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
         g_s = torch.zeros_like(up) if g_spikes is None else g_spikes
         g_x, gu0, gm0 = clif_bwd(
-            g_s, up, mp, g_uT, g_mT, p.tau, p.v_threshold, p.surrogate.alpha, p.surrogate.kind_id,
-            p.detach_reset, write_g0, ctx.x_dtype,
+            g_s,
+            up,
+            mp,
+            g_uT,
+            g_mT,
+            p.tau,
+            p.v_threshold,
+            p.surrogate.alpha,
+            p.surrogate.kind_id,
+            p.detach_reset,
+            write_g0,
+            ctx.x_dtype,
         )
         rest = ctx.shape[1:]
         if not write_g0:
@@ -208,8 +304,11 @@ class CLIFTritonFunction(torch.autograd.Function):
 
 
 @register_impl("clif", Backend.TRITON)
-def clif_seq_triton(x_seq: Tensor, params: CLIFParams, state: CLIFState | None = None) -> tuple[Tensor, CLIFState]:
-    """CLIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``clif_seq``/``clif_seq_eager``.
+def clif_seq_triton(
+    x_seq: Tensor, params: CLIFParams, state: CLIFState | None = None
+) -> tuple[Tensor, CLIFState]:
+    """CLIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as
+    ``clif_seq``/``clif_seq_eager``.
 
     Runs the lighter inference kernel (nothing saved) when no gradient is needed.
     """

@@ -1,13 +1,14 @@
 """ILIF in Triton: fused forward (v, m, I, x[t−1], s[t−1] in registers) and reverse-time BPTT backward.
 
-Equations and BPTT: ``snndeploy/neurons/ilif.py`` (the ``eager`` engine, ``eager_loops/ilif.py``, is the spec; same operation order).
+Equations and BPTT: ``snndeploy/neurons/ilif.py`` (the ``eager`` engine, ``eager_loops/ilif.py``, is the spec;
+same operation order).
 
 Saved for backward: H and m in float32 and [I > 0] as uint8 (9 B/neuron-step), plus a reference to the input x
-(the backward needs x[t] for the x·s inhibition term; it costs no copy, but keeps x alive: +4 B fp32 / +2 B bf16 if
-nothing else holds it). s and v' = H − s·V_th are recomputed. Recomputing m in reverse (m[t−1] = m[t] − s·v') would
-save 4 B but accumulates one rounding per step in σ(m); kept as in the reference.
-Bytes per neuron-step (fp32 I/O): forward 17 (read x, write s, H, m, [I>0]), backward 21 (read x, H, m, [I>0],
-dL/ds, write dL/dx); inference 8. bf16 I/O: 13 / 15 / 4.
+(the backward needs x[t] for the x·s inhibition term; it costs no copy, but keeps x alive: +4 B fp32 / +2 B
+bf16 if nothing else holds it). s and v' = H − s·V_th are recomputed. Recomputing m in reverse (m[t−1] = m[t]
+− s·v') would save 4 B but accumulates one rounding per step in σ(m); kept as in the reference. Bytes per
+neuron-step (fp32 I/O): forward 17 (read x, write s, H, m, [I>0]), backward 21 (read x, H, m, [I>0], dL/ds,
+write dL/dx); inference 8. bf16 I/O: 13 / 15 / 4.
 """
 
 from __future__ import annotations
@@ -35,9 +36,32 @@ __all__ = ["ilif_seq_triton", "ILIFTritonFunction", "ilif_fwd", "ilif_bwd"]
 
 @triton.jit
 def _ilif_fwd_kernel(
-    x_ptr, v0_ptr, m0_ptr, i0_ptr, xp0_ptr, sp0_ptr, s_ptr, h_ptr, msv_ptr, ipos_ptr,
-    vT_ptr, mT_ptr, iT_ptr, xpT_ptr, spT_ptr, N, T, tau, inv_tau, v_th, gamma,
-    HAS_STATE: tl.constexpr, SAVE: tl.constexpr, RECIP: tl.constexpr, LIBDEVICE: tl.constexpr, BLOCK: tl.constexpr,
+    x_ptr,
+    v0_ptr,
+    m0_ptr,
+    i0_ptr,
+    xp0_ptr,
+    sp0_ptr,
+    s_ptr,
+    h_ptr,
+    msv_ptr,
+    ipos_ptr,
+    vT_ptr,
+    mT_ptr,
+    iT_ptr,
+    xpT_ptr,
+    spT_ptr,
+    N,
+    T,
+    tau,
+    inv_tau,
+    v_th,
+    gamma,
+    HAS_STATE: tl.constexpr,
+    SAVE: tl.constexpr,
+    RECIP: tl.constexpr,
+    LIBDEVICE: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -87,10 +111,33 @@ def _ilif_fwd_kernel(
 
 @triton.jit
 def _ilif_bwd_kernel(
-    gs_ptr, x_ptr, h_ptr, msv_ptr, ipos_ptr, gvT_ptr, gmT_ptr, giT_ptr, gxpT_ptr, gspT_ptr,
-    gx_ptr, gv0_ptr, gm0_ptr, gp0_ptr, N, T, last_off, v_th, beta, gamma, alpha,
-    HAS_GT: tl.constexpr, WRITE_G0: tl.constexpr, DETACH: tl.constexpr, KIND: tl.constexpr,
-    LIBDEVICE: tl.constexpr, BLOCK: tl.constexpr,
+    gs_ptr,
+    x_ptr,
+    h_ptr,
+    msv_ptr,
+    ipos_ptr,
+    gvT_ptr,
+    gmT_ptr,
+    giT_ptr,
+    gxpT_ptr,
+    gspT_ptr,
+    gx_ptr,
+    gv0_ptr,
+    gm0_ptr,
+    gp0_ptr,
+    N,
+    T,
+    last_off,
+    v_th,
+    beta,
+    gamma,
+    alpha,
+    HAS_GT: tl.constexpr,
+    WRITE_G0: tl.constexpr,
+    DETACH: tl.constexpr,
+    KIND: tl.constexpr,
+    LIBDEVICE: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -154,8 +201,16 @@ _bwd = Launcher(_ilif_bwd_kernel)
 
 @torch.library.custom_op("snndeploy::ilif_fwd", mutates_args=())
 def ilif_fwd(
-    x: Tensor, v0: Tensor | None, m0: Tensor | None, i0: Tensor | None, xp0: Tensor | None, sp0: Tensor | None,
-    tau: float, v_th: float, gamma: float, save: bool,
+    x: Tensor,
+    v0: Tensor | None,
+    m0: Tensor | None,
+    i0: Tensor | None,
+    xp0: Tensor | None,
+    sp0: Tensor | None,
+    tau: float,
+    v_th: float,
+    gamma: float,
+    save: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Forward launcher: spikes, the final (v, m, i, x_prev, s_prev) and the saved H, m ([T, N] float32) and
     [I > 0] ([T, N] uint8), empty unless ``save``. The initial state is all five tensors or none (zeros)."""
@@ -170,9 +225,23 @@ def ilif_fwd(
     st = (v0, m0, i0, xp0, sp0)
     has_state = all(t is not None for t in st)
     _fwd(
-        N, x2, *(st if has_state else finals), spikes, h if save else spikes, msv if save else spikes,
-        ipos if save else spikes, *finals, N, T, tau, inv_f32(tau), v_th, gamma,
-        HAS_STATE=has_state, SAVE=save, **float_flags(x2),
+        N,
+        x2,
+        *(st if has_state else finals),
+        spikes,
+        h if save else spikes,
+        msv if save else spikes,
+        ipos if save else spikes,
+        *finals,
+        N,
+        T,
+        tau,
+        inv_f32(tau),
+        v_th,
+        gamma,
+        HAS_STATE=has_state,
+        SAVE=save,
+        **float_flags(x2),
     )
     return (spikes, *finals, h, msv, ipos)
 
@@ -182,17 +251,37 @@ def _(x, v0, m0, i0, xp0, sp0, tau, v_th, gamma, save):
     T = x.shape[0]
     saved = (T, x.numel() // T) if save else (0,)
     finals = [x.new_empty(x.shape[1:], dtype=torch.float32) for _ in range(5)]
-    return (torch.empty_like(x), *finals, x.new_empty(saved, dtype=torch.float32),
-            x.new_empty(saved, dtype=torch.float32), x.new_empty(saved, dtype=torch.uint8))
+    return (
+        torch.empty_like(x),
+        *finals,
+        x.new_empty(saved, dtype=torch.float32),
+        x.new_empty(saved, dtype=torch.float32),
+        x.new_empty(saved, dtype=torch.uint8),
+    )
 
 
 @torch.library.custom_op("snndeploy::ilif_bwd", mutates_args=())
 def ilif_bwd(
-    g_spikes: Tensor, x: Tensor, h: Tensor, msv: Tensor, ipos: Tensor,
-    g_vT: Tensor | None, g_mT: Tensor | None, g_iT: Tensor | None, g_xpT: Tensor | None, g_spT: Tensor | None,
-    tau: float, v_th: float, gamma: float, alpha: float, kind: int, detach: bool, write_g0: bool,
+    g_spikes: Tensor,
+    x: Tensor,
+    h: Tensor,
+    msv: Tensor,
+    ipos: Tensor,
+    g_vT: Tensor | None,
+    g_mT: Tensor | None,
+    g_iT: Tensor | None,
+    g_xpT: Tensor | None,
+    g_spT: Tensor | None,
+    tau: float,
+    v_th: float,
+    gamma: float,
+    alpha: float,
+    kind: int,
+    detach: bool,
+    write_g0: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Backward launcher: dL/dx [T, N] (x's dtype) and dL/dv0, dL/dm0, dL/dP[−1] ([N], empty unless ``write_g0``);
+    """Backward launcher: dL/dx [T, N] (x's dtype) and dL/dv0, dL/dm0, dL/dP[−1] ([N], empty unless
+    ``write_g0``);
     P[−1] = i0 + x_prev0·s_prev0, so dL/di0 = dL/dP[−1]."""
     T, N = h.shape
     dev = h.device
@@ -207,15 +296,35 @@ def ilif_bwd(
         g_t = [h] * 5
     g0 = [torch.empty(N if write_g0 else 0, dtype=torch.float32, device=dev) for _ in range(3)]
     _bwd(
-        N, g_s, x.contiguous().view(T, N), h, msv, ipos, *g_t, g_x, *(g0 if write_g0 else [h] * 3), N, T,
-        (T - 1) * N, v_th, 1.0 - 1.0 / tau, gamma, alpha,
-        HAS_GT=has_gt, WRITE_G0=write_g0, DETACH=detach, KIND=kind, LIBDEVICE=float_flags(h)["LIBDEVICE"],
+        N,
+        g_s,
+        x.contiguous().view(T, N),
+        h,
+        msv,
+        ipos,
+        *g_t,
+        g_x,
+        *(g0 if write_g0 else [h] * 3),
+        N,
+        T,
+        (T - 1) * N,
+        v_th,
+        1.0 - 1.0 / tau,
+        gamma,
+        alpha,
+        HAS_GT=has_gt,
+        WRITE_G0=write_g0,
+        DETACH=detach,
+        KIND=kind,
+        LIBDEVICE=float_flags(h)["LIBDEVICE"],
     )
     return (g_x, *g0)
 
 
 @ilif_bwd.register_fake
-def _(g_spikes, x, h, msv, ipos, g_vT, g_mT, g_iT, g_xpT, g_spT, tau, v_th, gamma, alpha, kind, detach, write_g0):
+def _(
+    g_spikes, x, h, msv, ipos, g_vT, g_mT, g_iT, g_xpT, g_spT, tau, v_th, gamma, alpha, kind, detach, write_g0
+):
     n0 = h.shape[1] if write_g0 else 0
     return (torch.empty_like(h, dtype=x.dtype), h.new_empty(n0), h.new_empty(n0), h.new_empty(n0))
 
@@ -226,7 +335,9 @@ class ILIFTritonFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq, v0, m0, i0, xp0, sp0, params: ILIFParams):  # type: ignore[override]
         p = params
-        spikes, *finals, h, msv, ipos = ilif_fwd(x_seq, v0, m0, i0, xp0, sp0, p.tau, p.v_threshold, p.inhibition, True)
+        spikes, *finals, h, msv, ipos = ilif_fwd(
+            x_seq, v0, m0, i0, xp0, sp0, p.tau, p.v_threshold, p.inhibition, True
+        )
         has_state = v0 is not None
         ctx.save_for_backward(x_seq, h, msv, ipos, *((xp0, sp0) if has_state else ()))
         ctx.params = p
@@ -241,8 +352,19 @@ class ILIFTritonFunction(torch.autograd.Function):
         write_g0 = ctx.has_state and any(ctx.needs_input_grad[1:6])
         g_s = torch.zeros_like(h) if g_spikes is None else g_spikes
         g_x, g_v0, g_m0, g_p = ilif_bwd(
-            g_s, x_seq, h, msv, ipos, *g_final, p.tau, p.v_threshold, p.inhibition, p.surrogate.alpha,
-            p.surrogate.kind_id, p.detach_reset, write_g0,
+            g_s,
+            x_seq,
+            h,
+            msv,
+            ipos,
+            *g_final,
+            p.tau,
+            p.v_threshold,
+            p.inhibition,
+            p.surrogate.alpha,
+            p.surrogate.kind_id,
+            p.detach_reset,
+            write_g0,
         )
         g_x = g_x.view(ctx.shape)
         if not write_g0:
@@ -255,8 +377,11 @@ class ILIFTritonFunction(torch.autograd.Function):
 
 
 @register_impl("ilif", Backend.TRITON)
-def ilif_seq_triton(x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None) -> tuple[Tensor, ILIFState]:
-    """ILIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``ilif_seq``/``ilif_seq_eager``.
+def ilif_seq_triton(
+    x_seq: Tensor, params: ILIFParams, state: ILIFState | None = None
+) -> tuple[Tensor, ILIFState]:
+    """ILIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as
+    ``ilif_seq``/``ilif_seq_eager``.
 
     Runs the lighter inference kernel (nothing saved) when no gradient is needed.
     """

@@ -1,10 +1,10 @@
 """KLIF in Triton: fused forward and reverse-time BPTT backward with the gradient of the learnable scalar k.
 
-Equations and BPTT: ``snndeploy/neurons/klif.py`` (the ``eager`` engine, ``eager_loops/klif.py``, is the spec; same operation order).
-k is read from device memory inside the kernel (no ``.item()``, no host-device sync). dL/dk: each program
-accumulates Σ_t g_F·H·[kH > 0] per lane in registers, reduces its block with ``tl.sum`` and adds it to one float32
-cell with ``tl.atomic_add`` (one atomic per program, not per neuron-step; the summation order, hence the last bits
-of dL/dk, depends on the schedule).
+Equations and BPTT: ``snndeploy/neurons/klif.py`` (the ``eager`` engine, ``eager_loops/klif.py``, is the spec;
+same operation order). k is read from device memory inside the kernel (no ``.item()``, no host-device sync).
+dL/dk: each program accumulates Σ_t g_F·H·[kH > 0] per lane in registers, reduces its block with ``tl.sum``
+and adds it to one float32 cell with ``tl.atomic_add`` (one atomic per program, not per neuron-step; the
+summation order, hence the last bits of dL/dk, depends on the schedule).
 
 Saved for backward: H in float32 (4 B/neuron-step); F = ReLU(kH) and S are recomputed from H and k.
 Bytes per neuron-step (fp32 I/O): forward 12, backward 12, inference 8; bf16 I/O: 8 / 8 / 4.
@@ -27,9 +27,24 @@ __all__ = ["klif_seq_triton", "KLIFTritonFunction", "klif_fwd", "klif_bwd"]
 
 @triton.jit
 def _klif_fwd_kernel(
-    x_ptr, v0_ptr, k_ptr, s_ptr, h_ptr, vT_ptr, N, T, tau, inv_tau, v_th, v_reset,
-    HAS_V0: tl.constexpr, SAVE: tl.constexpr, DECAY_INPUT: tl.constexpr,
-    RECIP: tl.constexpr, LIBDEVICE: tl.constexpr, BLOCK: tl.constexpr,
+    x_ptr,
+    v0_ptr,
+    k_ptr,
+    s_ptr,
+    h_ptr,
+    vT_ptr,
+    N,
+    T,
+    tau,
+    inv_tau,
+    v_th,
+    v_reset,
+    HAS_V0: tl.constexpr,
+    SAVE: tl.constexpr,
+    DECAY_INPUT: tl.constexpr,
+    RECIP: tl.constexpr,
+    LIBDEVICE: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -58,9 +73,27 @@ def _klif_fwd_kernel(
 
 @triton.jit
 def _klif_bwd_kernel(
-    gs_ptr, h_ptr, k_ptr, gvT_ptr, gx_ptr, gv0_ptr, gk_ptr, N, T, last_off, v_th, v_reset, a, b, alpha,
-    HAS_GVT: tl.constexpr, WRITE_GV0: tl.constexpr, DETACH: tl.constexpr, KIND: tl.constexpr,
-    LIBDEVICE: tl.constexpr, BLOCK: tl.constexpr,
+    gs_ptr,
+    h_ptr,
+    k_ptr,
+    gvT_ptr,
+    gx_ptr,
+    gv0_ptr,
+    gk_ptr,
+    N,
+    T,
+    last_off,
+    v_th,
+    v_reset,
+    a,
+    b,
+    alpha,
+    HAS_GVT: tl.constexpr,
+    WRITE_GV0: tl.constexpr,
+    DETACH: tl.constexpr,
+    KIND: tl.constexpr,
+    LIBDEVICE: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -104,9 +137,17 @@ _bwd = Launcher(_klif_bwd_kernel, reset_to_zero=["gk_ptr"])
 
 @torch.library.custom_op("snndeploy::klif_fwd", mutates_args=())
 def klif_fwd(
-    x: Tensor, v0: Tensor | None, k: Tensor, tau: float, v_th: float, v_reset: float, decay_input: bool, save: bool
+    x: Tensor,
+    v0: Tensor | None,
+    k: Tensor,
+    tau: float,
+    v_th: float,
+    v_reset: float,
+    decay_input: bool,
+    save: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Forward launcher: spikes (x's shape and dtype), V[T] (float32), H [T, N] (float32, empty unless ``save``)."""
+    """Forward launcher: spikes (x's shape and dtype), V[T] (float32), H [T, N] (float32, empty unless
+    ``save``)."""
     x2, T, N = flatten_time_major(x)
     if k.device != x.device:
         raise InvalidInputError(f"KLIF k is on {k.device} but x_seq is on {x.device}")
@@ -114,9 +155,23 @@ def klif_fwd(
     h = torch.empty((T, N) if save else (0,), dtype=torch.float32, device=x.device)
     vT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
     _fwd(
-        N, x2, v0 if v0 is not None else vT, k.contiguous(), spikes, h if save else spikes, vT, N, T,
-        tau, inv_f32(tau), v_th, v_reset,
-        HAS_V0=v0 is not None, SAVE=save, DECAY_INPUT=decay_input, **float_flags(x2),
+        N,
+        x2,
+        v0 if v0 is not None else vT,
+        k.contiguous(),
+        spikes,
+        h if save else spikes,
+        vT,
+        N,
+        T,
+        tau,
+        inv_f32(tau),
+        v_th,
+        v_reset,
+        HAS_V0=v0 is not None,
+        SAVE=save,
+        DECAY_INPUT=decay_input,
+        **float_flags(x2),
     )
     return spikes, vT, h
 
@@ -130,10 +185,22 @@ def _(x, v0, k, tau, v_th, v_reset, decay_input, save):
 
 @torch.library.custom_op("snndeploy::klif_bwd", mutates_args=())
 def klif_bwd(
-    g_spikes: Tensor, h: Tensor, k: Tensor, g_vT: Tensor | None, v_th: float, v_reset: float, a: float, b: float,
-    alpha: float, kind: int, detach: bool, write_gv0: bool, x_dtype: torch.dtype,
+    g_spikes: Tensor,
+    h: Tensor,
+    k: Tensor,
+    g_vT: Tensor | None,
+    v_th: float,
+    v_reset: float,
+    a: float,
+    b: float,
+    alpha: float,
+    kind: int,
+    detach: bool,
+    write_gv0: bool,
+    x_dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Backward launcher: dL/dX [T, N] (``x_dtype``), dL/dV0 [N] (empty unless ``write_gv0``), dL/dk [1] (float32)."""
+    """Backward launcher: dL/dX [T, N] (``x_dtype``), dL/dV0 [N] (empty unless ``write_gv0``), dL/dk [1]
+    (float32)."""
     T, N = h.shape
     g_s = g_spikes.contiguous().view(T, N)
     g_x = torch.empty((T, N), dtype=x_dtype, device=h.device)
@@ -141,9 +208,26 @@ def klif_bwd(
     g_k = torch.zeros(1, dtype=torch.float32, device=h.device)
     gvT = g_vT.float().contiguous().view(N) if g_vT is not None else None
     _bwd(
-        N, g_s, h, k.contiguous(), gvT if gvT is not None else h, g_x, g_v0 if write_gv0 else h, g_k, N, T,
-        (T - 1) * N, v_th, v_reset, a, b, alpha,
-        HAS_GVT=gvT is not None, WRITE_GV0=write_gv0, DETACH=detach, KIND=kind,
+        N,
+        g_s,
+        h,
+        k.contiguous(),
+        gvT if gvT is not None else h,
+        g_x,
+        g_v0 if write_gv0 else h,
+        g_k,
+        N,
+        T,
+        (T - 1) * N,
+        v_th,
+        v_reset,
+        a,
+        b,
+        alpha,
+        HAS_GVT=gvT is not None,
+        WRITE_GV0=write_gv0,
+        DETACH=detach,
+        KIND=kind,
         LIBDEVICE=float_flags(h)["LIBDEVICE"],
     )
     return g_x, g_v0, g_k
@@ -154,7 +238,9 @@ def _(g_spikes, h, k, g_vT, v_th, v_reset, a, b, alpha, kind, detach, write_gv0,
     return torch.empty_like(h, dtype=x_dtype), h.new_empty(h.shape[1] if write_gv0 else 0), h.new_empty(1)
 
 
-def _fwd_op(x: Tensor, v0: Tensor | None, k: Tensor, p: KLIFParams, save: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _fwd_op(
+    x: Tensor, v0: Tensor | None, k: Tensor, p: KLIFParams, save: bool
+) -> tuple[Tensor, Tensor, Tensor]:
     return klif_fwd(x, v0, k, p.tau, p.v_threshold, p.v_reset, p.decay_input, save)
 
 
@@ -181,16 +267,30 @@ class KLIFTritonFunction(torch.autograd.Function):
         a = 1.0 - 1.0 / p.tau
         b = 1.0 / p.tau if p.decay_input else 1.0
         g_x, g_v0, g_k = klif_bwd(
-            g_s, h, k, g_vT, p.v_threshold, p.v_reset, a, b, p.surrogate.alpha, p.surrogate.kind_id,
-            p.detach_reset, write_gv0, ctx.x_dtype,
+            g_s,
+            h,
+            k,
+            g_vT,
+            p.v_threshold,
+            p.v_reset,
+            a,
+            b,
+            p.surrogate.alpha,
+            p.surrogate.kind_id,
+            p.detach_reset,
+            write_gv0,
+            ctx.x_dtype,
         )
         g_v0 = g_v0.view(ctx.shape[1:]) if write_gv0 else None
         return g_x.view(ctx.shape), g_v0, g_k.reshape(ctx.k_shape).to(ctx.k_dtype), None
 
 
 @register_impl("klif", Backend.TRITON)
-def klif_seq_triton(x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None) -> tuple[Tensor, KLIFState]:
-    """KLIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``klif_seq``/``klif_seq_eager``.
+def klif_seq_triton(
+    x_seq: Tensor, params: KLIFParams, state: KLIFState | None = None
+) -> tuple[Tensor, KLIFState]:
+    """KLIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as
+    ``klif_seq``/``klif_seq_eager``.
 
     Runs the lighter inference kernel (nothing saved) when no gradient is needed.
     """

@@ -1,12 +1,13 @@
 """LIF in Triton: fused forward (time loop in registers) and reverse-time BPTT backward.
 
-Equations and BPTT: ``snndeploy/neurons/lif.py`` (the ``eager`` engine, ``eager_loops/lif.py``, is the spec; same operation order).
-Grid: one program per BLOCK neurons (all non-time dims flattened), V in registers across the T steps.
+Equations and BPTT: ``snndeploy/neurons/lif.py`` (the ``eager`` engine, ``eager_loops/lif.py``, is the spec;
+same operation order). Grid: one program per BLOCK neurons (all non-time dims flattened), V in registers
+across the T steps.
 
-Saved for backward: H in float32 (4 B/neuron-step); S is recomputed as H ≥ V_th, V is not needed. The alternative,
-recomputing H from X in the backward, would need a forward pass before the reverse loop (H[t] depends on all of
-X[0..t]), i.e. writing H anyway or 2× the reads; saving H is the minimum.
-Bytes per neuron-step (fp32 I/O): forward 12 (read X, write S, write H), backward 12 (read H, dL/dS, write dL/dX);
+Saved for backward: H in float32 (4 B/neuron-step); S is recomputed as H ≥ V_th, V is not needed. The
+alternative, recomputing H from X in the backward, would need a forward pass before the reverse loop (H[t]
+depends on all of X[0..t]), i.e. writing H anyway or 2× the reads; saving H is the minimum. Bytes per
+neuron-step (fp32 I/O): forward 12 (read X, write S, write H), backward 12 (read H, dL/dS, write dL/dX);
 inference forward 8 (read X, write S). bf16 I/O: 8 / 8 / 4.
 """
 
@@ -26,9 +27,24 @@ __all__ = ["lif_seq_triton", "LIFTritonFunction", "lif_fwd", "lif_bwd"]
 
 @triton.jit
 def _lif_fwd_kernel(
-    x_ptr, v0_ptr, s_ptr, h_ptr, vT_ptr, N, T, tau, inv_tau, v_th, v_rest,
-    HAS_V0: tl.constexpr, SAVE: tl.constexpr, HARD: tl.constexpr, DECAY_INPUT: tl.constexpr,
-    RECIP: tl.constexpr, LIBDEVICE: tl.constexpr, BLOCK: tl.constexpr,
+    x_ptr,
+    v0_ptr,
+    s_ptr,
+    h_ptr,
+    vT_ptr,
+    N,
+    T,
+    tau,
+    inv_tau,
+    v_th,
+    v_rest,
+    HAS_V0: tl.constexpr,
+    SAVE: tl.constexpr,
+    HARD: tl.constexpr,
+    DECAY_INPUT: tl.constexpr,
+    RECIP: tl.constexpr,
+    LIBDEVICE: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -59,9 +75,26 @@ def _lif_fwd_kernel(
 
 @triton.jit
 def _lif_bwd_kernel(
-    gs_ptr, h_ptr, gvT_ptr, gx_ptr, gv0_ptr, N, T, last_off, v_th, v_reset, a, b, alpha,
-    HAS_GVT: tl.constexpr, WRITE_GV0: tl.constexpr, HARD: tl.constexpr, DETACH: tl.constexpr,
-    KIND: tl.constexpr, LIBDEVICE: tl.constexpr, BLOCK: tl.constexpr,
+    gs_ptr,
+    h_ptr,
+    gvT_ptr,
+    gx_ptr,
+    gv0_ptr,
+    N,
+    T,
+    last_off,
+    v_th,
+    v_reset,
+    a,
+    b,
+    alpha,
+    HAS_GVT: tl.constexpr,
+    WRITE_GV0: tl.constexpr,
+    HARD: tl.constexpr,
+    DETACH: tl.constexpr,
+    KIND: tl.constexpr,
+    LIBDEVICE: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -103,17 +136,39 @@ _bwd = Launcher(_lif_bwd_kernel)
 
 @torch.library.custom_op("snndeploy::lif_fwd", mutates_args=())
 def lif_fwd(
-    x: Tensor, v0: Tensor | None, tau: float, v_th: float, v_rest: float, hard: bool, decay_input: bool, save: bool
+    x: Tensor,
+    v0: Tensor | None,
+    tau: float,
+    v_th: float,
+    v_rest: float,
+    hard: bool,
+    decay_input: bool,
+    save: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Forward launcher. Returns spikes (x's shape and dtype), V[T] (float32) and H [T, N] (empty unless ``save``)."""
+    """Forward launcher. Returns spikes (x's shape and dtype), V[T] (float32) and H [T, N] (empty unless
+    ``save``)."""
     x2, T, N = flatten_time_major(x)
     spikes = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     h = torch.empty((T, N) if save else (0,), dtype=torch.float32, device=x.device)
     vT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
     _fwd(
-        N, x2, v0 if v0 is not None else vT, spikes, h if save else spikes, vT, N, T,
-        tau, inv_f32(tau), v_th, v_rest,
-        HAS_V0=v0 is not None, SAVE=save, HARD=hard, DECAY_INPUT=decay_input, **float_flags(x2),
+        N,
+        x2,
+        v0 if v0 is not None else vT,
+        spikes,
+        h if save else spikes,
+        vT,
+        N,
+        T,
+        tau,
+        inv_f32(tau),
+        v_th,
+        v_rest,
+        HAS_V0=v0 is not None,
+        SAVE=save,
+        HARD=hard,
+        DECAY_INPUT=decay_input,
+        **float_flags(x2),
     )
     return spikes, vT, h
 
@@ -127,8 +182,19 @@ def _(x, v0, tau, v_th, v_rest, hard, decay_input, save):
 
 @torch.library.custom_op("snndeploy::lif_bwd", mutates_args=())
 def lif_bwd(
-    g_spikes: Tensor, h: Tensor, g_vT: Tensor | None, v_th: float, v_rest: float, a: float, b: float,
-    alpha: float, kind: int, hard: bool, detach: bool, write_gv0: bool, x_dtype: torch.dtype,
+    g_spikes: Tensor,
+    h: Tensor,
+    g_vT: Tensor | None,
+    v_th: float,
+    v_rest: float,
+    a: float,
+    b: float,
+    alpha: float,
+    kind: int,
+    hard: bool,
+    detach: bool,
+    write_gv0: bool,
+    x_dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor]:
     """Backward launcher. Returns dL/dX [T, N] (``x_dtype``) and dL/dV0 [N] (empty unless ``write_gv0``)."""
     T, N = h.shape
@@ -137,9 +203,25 @@ def lif_bwd(
     g_v0 = torch.empty(N if write_gv0 else 0, dtype=torch.float32, device=h.device)
     gvT = g_vT.float().contiguous().view(N) if g_vT is not None else None
     _bwd(
-        N, g_s, h, gvT if gvT is not None else h, g_x, g_v0 if write_gv0 else h, N, T, (T - 1) * N,
-        v_th, v_rest, a, b, alpha,
-        HAS_GVT=gvT is not None, WRITE_GV0=write_gv0, HARD=hard, DETACH=detach, KIND=kind,
+        N,
+        g_s,
+        h,
+        gvT if gvT is not None else h,
+        g_x,
+        g_v0 if write_gv0 else h,
+        N,
+        T,
+        (T - 1) * N,
+        v_th,
+        v_rest,
+        a,
+        b,
+        alpha,
+        HAS_GVT=gvT is not None,
+        WRITE_GV0=write_gv0,
+        HARD=hard,
+        DETACH=detach,
+        KIND=kind,
         LIBDEVICE=float_flags(h)["LIBDEVICE"],
     )
     return g_x, g_v0
@@ -175,15 +257,29 @@ class LIFTritonFunction(torch.autograd.Function):
         a = 1.0 - 1.0 / p.tau
         b = 1.0 / p.tau if p.decay_input else 1.0
         g_x, g_v0 = lif_bwd(
-            g_s, h, g_vT, p.v_threshold, p.v_rest, a, b, p.surrogate.alpha, p.surrogate.kind_id,
-            p.hard, p.detach_reset, write_gv0, ctx.x_dtype,
+            g_s,
+            h,
+            g_vT,
+            p.v_threshold,
+            p.v_rest,
+            a,
+            b,
+            p.surrogate.alpha,
+            p.surrogate.kind_id,
+            p.hard,
+            p.detach_reset,
+            write_gv0,
+            ctx.x_dtype,
         )
         return g_x.view(ctx.shape), g_v0.view(ctx.shape[1:]) if write_gv0 else None, None
 
 
 @register_impl("lif", Backend.TRITON)
-def lif_seq_triton(x_seq: Tensor, params: LIFParams, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
-    """LIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as ``lif_seq``/``lif_seq_eager``.
+def lif_seq_triton(
+    x_seq: Tensor, params: LIFParams, state: LIFState | None = None
+) -> tuple[Tensor, LIFState]:
+    """LIF over ``x_seq`` [T, B, *] with the fused Triton kernels; same results as
+    ``lif_seq``/``lif_seq_eager``.
 
     Runs the lighter inference kernel (nothing saved) when no gradient is needed.
     """
