@@ -19,7 +19,8 @@ Columns:
 With ``--memory``: bytes saved for backward (unique storages seen by ``saved_tensors_hooks``, input excluded)
 and the peak resident-memory increase of one step in a fresh process (``VmHWM`` after
 ``/proc/self/clear_refs``), for ``torch`` and ``numba``. ``--first-call``: the first call of each neuron's
-numba engine in fresh processes (warm cache), import excluded.
+numba engine in fresh processes (warm cache), import excluded. ``--breakdown``: where the time goes (forward
+and backward apart, one thread, the fixed cost of a call, the floor).
 
 Usage: ``python benchmarks/cpu_neurons.py [--T 8 16 32] [--sizes 16x256 128x1024] [--rounds 15] [--memory]``.
 Timings are printed, never asserted in tests.
@@ -256,6 +257,55 @@ def first_calls(neurons: list[str], processes: int) -> None:
         print(f"| {name} | {statistics.median(runs[1:]):.3f} | {processes} |", flush=True)
 
 
+def breakdown(
+    neurons: list[str], sizes: list[tuple[int, int]], Ts: list[int], rounds: int, bandwidth: float
+) -> None:
+    """Where the time goes: forward and backward of the numba and torch engines timed apart (medians of
+    interleaved rounds), the numba forward + backward on one thread, the fixed cost of a call (a 256-neuron
+    layer, T = 1) and the memory floor."""
+    print(
+        "| neuron | B×F | T | numba fwd ms | numba bwd ms | numba 1 thread ms | torch fwd ms | torch bwd ms "
+        "| fixed cost ms | floor ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    tiny = make_inputs(1, 1, 256)
+    for name in neurons:
+        runs = {b: engine_run(name, b) for b in ("numba", "torch")}
+        for batch, features in sizes:
+            for T in Ts:
+                x, g = make_inputs(T, batch, features)
+                times: dict[str, list[float]] = {k: [] for k in ("nf", "nb", "n1", "tf", "tb", "fixed")}
+                for r in range(2 + rounds):
+                    for key, run in (("n", runs["numba"]), ("t", runs["torch"])):
+                        xx = x.detach().requires_grad_()
+                        t0 = time.perf_counter()
+                        s = run(xx)
+                        t1 = time.perf_counter()
+                        s.backward(g)
+                        t2 = time.perf_counter()
+                        if r >= 2:
+                            times[key + "f"].append(t1 - t0)
+                            times[key + "b"].append(t2 - t1)
+                    torch.set_num_threads(1)
+                    t0 = time.perf_counter()
+                    fwd_bwd(runs["numba"], x, g)
+                    t1 = time.perf_counter()
+                    fwd_bwd(runs["numba"], *tiny)
+                    t2 = time.perf_counter()
+                    torch.set_num_threads(2)
+                    if r >= 2:
+                        times["n1"].append(t1 - t0)
+                        times["fixed"].append(t2 - t1)
+                med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+                floor = BYTES_TRAIN[name] * T * batch * features / bandwidth * 1e3
+                print(
+                    f"| {name} | {batch}×{features} | {T} | {med['nf']:.2f} | {med['nb']:.2f} "
+                    f"| {med['n1']:.2f} "
+                    f"| {med['tf']:.2f} | {med['tb']:.2f} | {med['fixed']:.3f} | {floor:.2f} |",
+                    flush=True,
+                )
+
+
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
@@ -304,6 +354,11 @@ def main(argv: list[str] | None = None) -> None:
         help="only measure the numba engine's first call in this many fresh processes",
     )
     ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="where the time goes: forward and backward apart, one thread, the fixed cost of a call, floor",
+    )
+    ap.add_argument(
         "--peak-child",
         nargs=5,
         metavar=("NEURON", "BACKEND", "T", "BATCH", "FEATURES"),
@@ -328,6 +383,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     bandwidth = copy_bandwidth()
     print(f"# copy bandwidth (dst.copy_(src), 256 MiB, read + write): {bandwidth / 1e9:.1f} GB/s")
+    if args.breakdown:
+        breakdown(args.neurons, [parse_size(t) for t in args.sizes], args.T, args.rounds, bandwidth)
+        return
     step = fwd_no_grad if args.inference else fwd_bwd
     head = (
         "| neuron | B×F | T | torch ms | numba ms | eager ms | spikingjelly ms | norse ms | numba × torch "

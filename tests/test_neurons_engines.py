@@ -142,4 +142,4 @@ def test_describe_names_the_engine_auto_picks_per_device():
     assert "neuron engines loaded" in rows
     if HAS_NUMBA:
         assert rows["numba loop threads"].split(",")[0] in ("openmp", "pool")
-        assert "numba cache" in rows
+        assert "numba cache" in rows and "numba buffer pool" in rows

@@ -61,11 +61,15 @@ def describe() -> list[tuple[str, str]]:
         rows.append((f"backend auto on {device}", resolve_backend("lif", "auto", device).value + note))
     if cpu_loops is not None:
         choice = cpu_loops.threading_choice()
-        rows.append(("numba cache", cpu_loops.CACHE_DIR or "off (SNNDEPLOY_NUMBA_CACHE=0, or not writable)"))
-        rows.append(
+        pool = cpu_loops.pool_stats()
+        mib = 2.0**20
+        rows += [
+            ("numba cache", cpu_loops.CACHE_DIR or "off (SNNDEPLOY_NUMBA_CACHE=0, or not writable)"),
+            ("numba loop threads", f"{choice.mode}, up to {torch.get_num_threads()} ({choice.reason})"),
             (
-                "numba loop threads",
-                f"{choice.mode}, up to torch.get_num_threads() = {torch.get_num_threads()} ({choice.reason})",
-            )
-        )
+                "numba buffer pool",
+                f"keeps up to {pool.max_free_bytes / mib:.0f} MiB unused; holds {pool.buffers} buffers, "
+                f"{pool.bytes / mib:.1f} MiB ({pool.free_bytes / mib:.1f} MiB unused)",
+            ),
+        ]
     return rows
