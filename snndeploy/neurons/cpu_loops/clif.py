@@ -111,7 +111,7 @@ def _backward(
 ):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
-    scratch = np.empty((6, BLOCK), np.float32)
+    scratch = np.empty((5, BLOCK), np.float32)
     for c0 in range(n0, n1, SPAN):
         c1 = min(c0 + SPAN, n1)
         load_state(g_u[c0:c1], g_u0, c0)
@@ -121,14 +121,8 @@ def _backward(
             for b0 in range(c0, c1, BLOCK):
                 b1 = min(b0 + BLOCK, c1)
                 n = b1 - b0
-                sg, sig_u, sig_m, a_c, f_c, g_c = (
-                    scratch[0, :n],
-                    scratch[1, :n],
-                    scratch[2, :n],
-                    scratch[3, :n],
-                    scratch[4, :n],
-                    scratch[5, :n],
-                )
+                sg, sig_u, sig_m = scratch[0, :n], scratch[1, :n], scratch[2, :n]
+                m_t, s_b = scratch[3, :n], scratch[4, :n]
                 upr, mpr, gr, xr = up_seq[t, b0:b1], mp_seq[t, b0:b1], g_s[t, b0:b1], g_x[t, b0:b1]
                 gu, gm = g_u[b0:b1], g_m[b0:b1]
                 # coefficients from u' and m[t−1] (read before g_x, maybe u''s memory, is written)
@@ -142,23 +136,22 @@ def _backward(
                         sig_u[j] = sigmoid(upr[j] / tau)
                 fix_sigmoid_tails(upr, tau, sig_u, b0, rows)
                 for j in range(n):  # m[t] = m[t−1]·σ(u'/τ) + s, as in the forward
-                    a_c[j] = mpr[j] * sig_u[j] + (one if upr[j] >= th else zero)
-                sigmoid_into(a_c, sig_m)  # (not in place: a loop over aliased arrays does not vectorise)
-                fix_sigmoid_tails(a_c, one, sig_m, b0, rows)
-                for j in range(n):  # F = m[t−1]·σ'(u'/τ)/τ + sg
-                    if inv_tau != zero:
-                        f_c[j] = mpr[j] * (one - sig_u[j]) * sig_u[j] * inv_tau + sg[j]
-                    else:
-                        f_c[j] = mpr[j] * (one - sig_u[j]) * sig_u[j] / tau + sg[j]
-                for j in range(n):
                     s = one if upr[j] >= th else zero
-                    a_c[j] = s * (one - sig_m[j]) * sig_m[j]  # A = s·σ'(m[t])
-                    g_c[j] = one if detach else one - (sig_m[j] + th) * sg[j]  # G = 1 − (V_th + σ(m))·sg
+                    s_b[j] = s  # (kept: g_x, written below, may share u''s memory)
+                    m_t[j] = mpr[j] * sig_u[j] + s
+                sigmoid_into(m_t, sig_m)  # (not in place: a loop over aliased arrays does not vectorise)
+                fix_sigmoid_tails(m_t, one, sig_m, b0, rows)
                 for j in range(n):
-                    g_ms = gm[j] - gu[j] * a_c[j]  # g_m* = g_m − g_u·A
-                    # g_u' = g_spike·sg + g_m*·F + g_u·G
-                    g_up = gr[j] * sg[j] + g_ms * f_c[j] + gu[j] * g_c[j]
-                    gm[j] = g_ms * sig_u[j]  # g_m[t−1] = g_m*·σ(u'/τ)
+                    s, sgj, su, sm = s_b[j], sg[j], sig_u[j], sig_m[j]
+                    a_c = s * (one - sm) * sm  # A = s·σ'(m[t])
+                    if inv_tau != zero:  # F = m[t−1]·σ'(u'/τ)/τ + sg
+                        f_c = mpr[j] * (one - su) * su * inv_tau + sgj
+                    else:
+                        f_c = mpr[j] * (one - su) * su / tau + sgj
+                    g_c = one if detach else one - (sm + th) * sgj  # G = 1 − (V_th + σ(m))·sg
+                    g_ms = gm[j] - gu[j] * a_c  # g_m* = g_m − g_u·A
+                    g_up = gr[j] * sgj + g_ms * f_c + gu[j] * g_c  # g_u' = g_spike·sg + g_m*·F + g_u·G
+                    gm[j] = g_ms * su  # g_m[t−1] = g_m*·σ(u'/τ)
                     gu[j] = g_up * beta  # g_u[t−1] = β·g_u'
                     xr[j] = g_up
 

@@ -126,7 +126,7 @@ def _backward(
     one = np.float32(1.0)
     zero = np.float32(0.0)
     T = h_seq.shape[0]
-    scratch = np.empty((8, BLOCK), np.float32)
+    scratch = np.empty((3, BLOCK), np.float32)
     for c0 in range(n0, n1, SPAN):
         c1 = min(c0 + SPAN, n1)
         load_state(g_v[c0:c1], g_v0, c0)
@@ -137,16 +137,7 @@ def _backward(
             for b0 in range(c0, c1, BLOCK):
                 b1 = min(b0 + BLOCK, c1)
                 n = b1 - b0
-                sg, sig_m, s_b, a_c, c_v, c_m, c_p, ip = (
-                    scratch[0, :n],
-                    scratch[1, :n],
-                    scratch[2, :n],
-                    scratch[3, :n],
-                    scratch[4, :n],
-                    scratch[5, :n],
-                    scratch[6, :n],
-                    scratch[7, :n],
-                )
+                sg, sig_m, hb = scratch[0, :n], scratch[1, :n], scratch[2, :n]
                 gv, gm, gp = g_v[b0:b1], g_m[b0:b1], g_p[b0:b1]
                 hr, mr, xr_in, ipr = h_seq[t, b0:b1], m_seq[t, b0:b1], x[t, b0:b1], ipos_seq[t, b0:b1]
                 gr, gxr = g_s[t, b0:b1], g_x[t, b0:b1]
@@ -155,36 +146,37 @@ def _backward(
                 fix_surrogate_tails(hr, th, sg, b0, rows, kind, alpha)
                 sigmoid_into(mr, sig_m)
                 fix_sigmoid_tails(mr, one, sig_m, b0, rows)
-                for j in range(n):
-                    h = hr[j]
-                    s = one if h >= th else zero
-                    vp_sg = (h - s * th) * sg[j]  # v'·sg
-                    s_b[j] = s
-                    a_c[j] = s * (one - sig_m[j]) * sig_m[j]  # A = s·σ'(m)
-                    c_p[j] = xr_in[j] * sg[j]  # C_p = x·sg
-                    ip[j] = one if ipr[j] else zero
-                    if detach:
-                        c_m[j] = s + vp_sg
-                        c_v[j] = one
-                    else:
-                        c_m[j] = s * (one - th * sg[j]) + vp_sg  # s·(1 − V_th·sg) + v'·sg
-                        c_v[j] = one - (sig_m[j] + th) * sg[j]  # 1 − (σ(m) + V_th)·sg
+                for j in range(n):  # H (copied: g_x may share its memory)
+                    hb[j] = hr[j]
                 last = t == T - 1
                 for j in range(n):
-                    p_t = gr[j] * sg[j]  # P = g_spike·sg (+ the final s_prev's gradient at the last step)
+                    h = hb[j]
+                    sgj, smj = sg[j], sig_m[j]
+                    s = one if h >= th else zero
+                    vp_sg = (h - s * th) * sgj  # v'·sg
+                    a_c = s * (one - smj) * smj  # A = s·σ'(m)
+                    c_p = xr_in[j] * sgj  # C_p = x·sg
+                    ip = one if ipr[j] else zero
+                    if detach:
+                        c_m = s + vp_sg
+                        c_v = one
+                    else:
+                        c_m = s * (one - th * sgj) + vp_sg  # s·(1 − V_th·sg) + v'·sg
+                        c_v = one - (smj + th) * sgj  # 1 − (σ(m) + V_th)·sg
+                    p_t = gr[j] * sgj  # P = g_spike·sg (+ the final s_prev's gradient at the last step)
                     if last and has_sp:
-                        p_t = p_t + g_sp[b0 + j] * sg[j]
-                    gmj = gm[j] - gv[j] * a_c[j]  # g_m* (also g_m[t−1])
-                    g_h = p_t + gv[j] * c_v[j] + gmj * c_m[j] + gp[j] * c_p[j]
+                        p_t = p_t + g_sp[b0 + j] * sgj
+                    gmj = gm[j] - gv[j] * a_c  # g_m* (also g_m[t−1])
+                    g_h = p_t + gv[j] * c_v + gmj * c_m + gp[j] * c_p
                     gm[j] = gmj
                     gv[j] = g_h * beta  # g_v[t−1] = β·g_H
-                    g_xt = g_h + gp[j] * s_b[j]  # g_x[t] = g_H + g_P·s
+                    g_xt = g_h + gp[j] * s  # g_x[t] = g_H + g_P·s
                     if last and has_xp:
                         g_xt = g_xt + g_xp[b0 + j]
                     gpj = gp[j]
                     if last and has_i:
                         gpj = gpj + g_i[b0 + j]
-                    gp[j] = (gpj - g_h * ip[j]) * gamma  # g_P[t−1] = γ·(g_P − g_H·[I > 0])
+                    gp[j] = (gpj - g_h * ip) * gamma  # g_P[t−1] = γ·(g_P − g_H·[I > 0])
                     gxr[j] = g_xt
 
 
