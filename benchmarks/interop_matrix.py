@@ -190,19 +190,15 @@ def findings_of(config: dict) -> dict:
     groups: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
     for c in config["cells"]:
         a = c.get("agreement")
-        key = (
-            c["peer"],
-            c["direction"],
-            c["status"],
-            c.get("reason", "") if c["status"] != "identical" else "",
-        )
-        groups[key].append(
-            f"{c['model']}/{c['neuron']}" + (f" {100 * a:.2f}%" if a is not None and a < 1 else "")
-        )
+        direction = c["direction"] if c["direction"] == "export" else (
+            "write" if c.get("corrected") else "write-as-is")
+        key = (c["peer"], direction, c["status"], c.get("reason", "") if c["status"] != "identical" else "")
+        where = c["model"] if c["direction"] == "write" else f"{c['model']}/{c['neuron']}"
+        groups[key].append(where + (f" {100 * a:.2f}%" if a is not None and a < 1 else ""))
     for (peer, direction, status, reason), where in groups.items():
-        what = (
-            "snndeploy export --for " + peer if direction == "export" else f"{peer}'s own writer → check-nir"
-        )
+        what = {"export": f"snndeploy export --for {peer}",
+                "write": f"{peer}'s own writer → snndeploy check-nir --writer {peer}",
+                "write-as-is": f"{peer}'s own writer → nirsim with no corrections"}[direction]
         peers[peer].append(f"{what}: {status} on {', '.join(where)}" + (f" — {reason}" if reason else ""))
     v = config["versions"]
     versions = {
@@ -272,9 +268,9 @@ def to_markdown(configs: list[dict], args: argparse.Namespace) -> str:
         "previous "
         "step's membrane, so every layer one step late) but no adapter: JAX needs its own venv "
         "(`../shared/VENDOR_SIMS.md`); its cells say `not run`.",
-        "- Other peer releases and nir 1.0.6/1.0.7: run `--versions` (each in its own venv); the "
-        "configurations above "
-        "are the ones that ran.",
+        "- Only the configurations above ran. Another one: `python benchmarks/interop_matrix.py --skip-main "
+        "--versions \"nir==1.0.7,snntorch==0.9.4\"` (its own venv; pinned packages installed with --no-deps over "
+        "this venv's torch and numpy, so a release that needs other versions of those fails there, and says so).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -21,6 +21,7 @@ reset and cycle semantics).
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Callable
@@ -237,6 +238,7 @@ def _neuron(m: nn.Module, path: str, name: str, srcs: list[str], shape: Shape, b
     if isinstance(m, LIF):
         m = fold_lif(m, path, None)[0]
     spec, info = m.spec, dict(m.fold_info)
+    spec.check_shape(shape, path_name(path))  # per-neuron reset arrays must broadcast to the layer's neurons
     layer = {
         "path": path,
         "node": name,
@@ -266,8 +268,9 @@ def _neuron(m: nn.Module, path: str, name: str, srcs: list[str], shape: Shape, b
         ], shape
     e = to_euler(spec, b.dt)
     names = {"li": f"{name}_li", "threshold": f"{name}_thr", "reset": f"{name}_reset"}
-    w = -spec.decay * spec.reset_amount / spec.input_gain
-    extra = {"nodes": names, "recurrent_scale": w}
+    # one value, or one per neuron when the reset amount is per neuron
+    w = -spec.decay * np.asarray(spec.reset_amount, dtype=np.float64) / spec.input_gain
+    extra = {"nodes": names, "recurrent_scale": w.tolist()}
     b.add(
         names["li"],
         nir.LI(
@@ -490,7 +493,8 @@ def read_nir(path: str | os.PathLike[str], type_check: bool = True) -> nir.NIRGr
 
     Before reading any data, the HDF5 layout is scanned (``snndeploy.filecheck.scan_nir_hdf5``: dataset sizes
     against ``snndeploy.limits``); after reading, every node is validated (finite numeric parameters, shapes).
-    ``type_check=False`` skips NIR's shape inference (for older peer files that fail it).
+    ``type_check=False`` skips NIR's shape inference (for older peer files that fail it; nir ≥ 1.0.7, whose
+    ``nir.read`` has the argument: nir 1.0.6 always type-checks).
     """
     import h5py
     from nir.serialization import hdf2dict
@@ -508,7 +512,9 @@ def read_nir(path: str | os.PathLike[str], type_check: bool = True) -> nir.NIRGr
         raise ExportError(f"{path}: not a NIR (HDF5) file: {type(exc).__name__}: {exc}") from None
     _check_types(d, "", str(path))
     try:
-        graph = nir.read(path, type_check=type_check)
+        # nir < 1.0.7's read has no type_check argument (and always type-checks)
+        kwargs = {"type_check": type_check} if "type_check" in inspect.signature(nir.read).parameters else {}
+        graph = nir.read(path, **kwargs)
     except SnnDeployError:
         raise
     except Exception as exc:  # nir's own checks (ValueError, AssertionError, ...) and corrupted fields

@@ -228,7 +228,11 @@ def write_cell(
             warnings.simplefilter("ignore")
             s = write_sample(peer, T=T, batch=samples, seed=seed, **options)
     except ImportError as exc:
-        return Cell(peer, "mlp", "peer's own", "write", "not run", reason=f"not installed: {exc}")
+        return Cell(peer, "mlp", "peer's own", "write", "not run", reason=f"not importable: {str(exc)[:160]}")
+    except Exception as exc:  # the peer's own writer failing (e.g. against another nir release): the reason
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return Cell(peer, "mlp", "peer's own", "write", "fails",
+                    reason=f"the peer's own writer raised {type(exc).__name__}: {first[:200]}")
     w = WRITERS.get(peer)
     dt = w.dt if w.dt is not None else (infer_dt(s.graph) or 1e-3)
     cell = Cell(
