@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from snndeploy.checkpoint import save_checkpoint
 from snndeploy.cli.app import main
@@ -130,3 +131,22 @@ def test_checkpoint_and_nir_routes_agree(tmp_path):
             other = b["per_sample_pj"][key]
             same = other is None if value is None else other == pytest.approx(value, rel=1e-12)
             assert same, (a["profile"], key)
+
+
+def test_energy_of_a_nir_file_no_dataset_fits_runs_on_random_input(tmp_path):
+    """A foreign NIR graph whose input shape matches no embedded dataset: counted on seeded random input (said in
+    the report), instead of refusing."""
+    from exporters.fold.api import fold
+    from exporters.nir import to_nir, write_nir
+    from snndeploy.models.layers import TimeDistributed
+    from snndeploy.neurons import LIF
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(TimeDistributed(torch.nn.Linear(5, 7, bias=False)), LIF(v_reset=0.0))
+    folded, _ = fold(model)
+    write_nir(tmp_path / "m.nir", to_nir(folded, (5,), dt=1e-3))
+    out = tmp_path / "energy"
+    assert main(["energy", str(tmp_path / "m.nir"), "--limit", "4", "--out", str(out)]) == 0
+    report = json.loads((out / "energy.json").read_text())
+    assert report["meta"]["dataset"] == "random (no dataset fits)"
+    assert report["data"]["samples"] == 4 and report["totals"]["neurons"] == 7

@@ -35,6 +35,7 @@ from torch import Tensor
 from exporters.nir import contract_of, read_nir
 
 from ..energy import build_report, builtin_profiles, count_nir_ops
+from ..energy.report import missing_text
 from ..errors import ExportError, InvalidInputError, SnnDeployError
 from ..hardware.nir_check import check_nir
 from ..hardware.targets import builtin_targets
@@ -219,7 +220,8 @@ def _energy(graph: nir.NIRGraph, x: Tensor, dt: float, file: str) -> dict[str, A
     return {
         "totals": report.get("totals"),
         "energy": [
-            {"profile": e.get("profile"), "per_sample_pj": e.get("per_sample_pj")}
+            {"profile": e.get("profile"), "per_sample_pj": e.get("per_sample_pj"), "complete": e.get("complete"),
+             "missing": missing_text(e) if not e.get("complete", True) else ""}
             for e in report.get("energy", [])
         ],
     }

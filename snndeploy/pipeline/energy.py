@@ -28,7 +28,7 @@ from ..energy import (
     write_report,
 )
 from ..errors import InvalidParameterError
-from ..nirsim import NIRSimulator
+from ..nirsim import NIRSimulator, random_input
 
 __all__ = ["energy_of_file", "test_batches"]
 
@@ -68,11 +68,15 @@ def energy_of_file(
         meta = {"checkpoint": str(source), "model": config.model, "neuron": config.neuron,
                 "batchnorm": {"folded": True, "layers": folds}}
     name = data or default_dataset(input_shape)
-    if name is None:
+    if name is None and graph is None:
         raise InvalidParameterError(
             f"{source}: cannot infer the dataset from input_shape {input_shape}; pass --data")
+    if name is None:  # a foreign NIR graph no dataset fits: count it on seeded random input, and say so
+        name = "random (no dataset fits)"
+        batches: Any = [random_input(graph, T=16, batch=limit)]
+    else:
+        batches, _ = test_batches(name, data_dir, limit, batch_size)
     meta["dataset"] = name
-    batches, _ = test_batches(name, data_dir, limit, batch_size)
     profs = list(builtin_profiles().values()) if not profiles else [get_profile(p) for p in profiles]
     counts = count_ops(model, batches) if graph is None else count_nir_ops(graph, batches, dt=dt)
     report = build_report(counts, profs, meta, {"dataset": name, "split": "test", "limit": limit})
