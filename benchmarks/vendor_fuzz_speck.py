@@ -1,20 +1,21 @@
-"""Fuzz the integer Speck model against sinabs' own ``DynapcnnNetwork`` forward (spikes, v_mem, discretisation).
+"""Fuzz the integer Speck model against sinabs' ``DynapcnnNetwork`` forward (spikes, v_mem, discretisation).
 
 Usage: ``python benchmarks/vendor_fuzz_speck.py [--cases N] [--seed S] [--batch K] [--max-t T] [--agreement]``
 
 Draws ``N`` random networks and inputs (``snndeploy.hardware.chips.speck_fuzz.random_case``: conv and linear
-layers, stride/padding/sum pooling, grid-edge weights, biases, thresholds 1..32767, silent to saturating inputs,
-T up to ``--max-t``), runs them ``K`` at a time through one sinabs driver call each (the discretised
+layers, stride/padding/sum pooling, grid-edge weights, biases, thresholds 1..32767, silent to saturating
+inputs, T up to ``--max-t``), runs them ``K`` at a time through one sinabs driver call each (the discretised
 ``DynapcnnNetwork`` forward stands in for the chip simulator, which lives in samna), and compares every spike
 count, every recorded ``v_mem`` and the parameters sinabs' discretisation ended with, exactly. Prints the case
 count, the mismatch count, the first mismatch in detail, and timings. Needs the ``sinabs`` vendor venv
 (``snndeploy vendor setup sinabs``). Exit code 1 on any mismatch.
 
-``--agreement`` instead trains a small Speck-shaped SNN on sklearn's digits (pixel values 0..16 fed as event counts
-every step, T = 8; Conv 1→8 3×3 → LIF → AvgPool 2 → Linear 72→10 → LIF, LIF with τ = 1e7, θ = 1 and soft reset,
-i.e. an IAF; surrogate gradients on counts / 16, the 1/16 then folded into the conv weights), maps it with ``map_model`` and prints ``compare_mapping`` on the test split: the float
-LIF model vs the chip (rounding plus one spike per step vs multi-spike) and the same weights in ``SpeckIAF`` (the
-chip's neuron in float) vs the chip (rounding only), with accuracies and the vendor check.
+``--agreement`` instead trains a small Speck-shaped SNN on sklearn's digits (pixel values 0..16 fed as event
+counts every step, T = 8; Conv 1→8 3×3 → LIF → AvgPool 2 → Linear 72→10 → LIF, LIF with τ = 1e7, θ = 1 and
+soft reset, i.e. an IAF; surrogate gradients on counts / 16, the 1/16 then folded into the conv weights), maps
+it with ``map_model`` and prints ``compare_mapping`` on the test split: the float LIF model vs the chip
+(rounding plus one spike per step vs multi-spike) and the same weights in ``SpeckIAF`` (the chip's neuron in
+float) vs the chip (rounding only), with accuracies and the vendor check.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def main() -> int:
             if bad is not None:
                 mismatches += 1
                 if first is None:
-                    first = {"case": done + k, "seed": args.seed, "style": case.style, "factors": case.factors,
+                    first = {"case": done + k, "seed": args.seed, "style": case.style,
+                             "factors": case.factors,
                              "network": {"input_shape": case.network.input_shape,
                                          "layers": [{"kind": lyr.kind, "weight": list(lyr.weight.shape),
                                                      "threshold": lyr.threshold, "min_v_mem": lyr.min_v_mem,
@@ -122,8 +124,9 @@ def main() -> int:
                                                     for lyr in case.network.layers]},
                              "input_shape": list(case.x.shape), "difference": bad}
         done += len(cases)
-    print(f"cases: {done} ({rediscretised} rediscretised by sinabs from random floats q·c, {off_edge} off the grid "
-          f"edge run with discretize=False); layers: {layers}; sample-steps: {steps}; spikes: {spikes}")
+    print(f"cases: {done} ({rediscretised} rediscretised by sinabs from random floats q·c, {off_edge} off "
+          f"the grid edge run with discretize=False); layers: {layers}; sample-steps: {steps}; spikes: "
+          f"{spikes}")
     print(f"mismatches: {mismatches}")
     if first is not None:
         print("first mismatch:", json.dumps(first, indent=1, default=str))

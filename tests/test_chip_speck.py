@@ -1,5 +1,5 @@
-"""Integer Speck model (sinabs DYNAP-CNN arithmetic): hand-computed rules, an independent loop reference, sinabs'
-discretisation rule, the mapping from float models, the NIR writer, and typed errors for bad input.
+"""Integer Speck model (sinabs DYNAP-CNN arithmetic): hand-computed rules, an independent loop reference,
+sinabs' discretisation rule, the mapping from float models, the NIR writer, and typed errors for bad input.
 
 The cross-check against sinabs' own ``DynapcnnNetwork`` (vendor venv) is in ``test_chip_speck_vendor.py``.
 """
@@ -33,9 +33,10 @@ def lin(w, th, mv=None, bias=None, name="fc"):
                       None if bias is None else np.array(bias, np.int64))
 
 
-# -- the neuron, by hand ------------------------------------------------------------------------------------------
+# -- the neuron, by hand -------------------------------------------------------------------------------------
 def test_multispike_subtract_and_min_v_mem_by_hand():
-    # θ = 3, min_v_mem = −4: 7 → 2 spikes, v 1; 1 → 0; 1−10 = −9 → clipped −4; −4+2 = −2; −2+6 = 4 → 1 spike, v 1
+    # θ = 3, min_v_mem = −4: 7 → 2 spikes, v 1; 1 → 0; 1−10 = −9 → clipped −4; −4+2 = −2;
+    # −2+6 = 4 → 1 spike, v 1
     s, v = iaf_multispike(np.array([7, 0, -10, 2, 6]).reshape(5, 1, 1), threshold=3, min_v_mem=-4)
     assert s.ravel().tolist() == [2, 0, 0, 0, 1]
     assert v.ravel().tolist() == [1, 1, -4, -2, 1]
@@ -58,7 +59,8 @@ def test_linear_layer_with_bias_by_hand():
 
 def test_sum_pool_floors_and_sums():
     x = torch.arange(25).reshape(1, 1, 5, 5)
-    assert sum_pool(x, 2).reshape(-1).tolist() == [0 + 1 + 5 + 6, 2 + 3 + 7 + 8, 10 + 11 + 15 + 16, 12 + 13 + 17 + 18]
+    want = [0 + 1 + 5 + 6, 2 + 3 + 7 + 8, 10 + 11 + 15 + 16, 12 + 13 + 17 + 18]
+    assert sum_pool(x, 2).reshape(-1).tolist() == want
     assert sum_pool(x, 4).reshape(-1).tolist() == [sum(r * 5 + c for r in range(4) for c in range(4))]
 
 
@@ -135,7 +137,8 @@ def test_sums_past_float32_range_stay_exact():
 
 def test_silent_input_gives_no_spikes_and_bias_alone_drives():
     net = SpeckNetwork((1, 1, 1), (lin([[1]], 4, bias=[3]),))
-    assert net.run(np.zeros((4, 1, 1), np.int64)).output.ravel().tolist() == [0, 1, 1, 1]  # v: 3, 6→2, 5→1, 4→0
+    # v: 3, 6 → 2, 5 → 1, 4 → 0
+    assert net.run(np.zeros((4, 1, 1), np.int64)).output.ravel().tolist() == [0, 1, 1, 1]
 
 
 def test_to_dict_round_trip():
@@ -145,7 +148,7 @@ def test_to_dict_round_trip():
     np.testing.assert_array_equal(back.run(x).output, net.run(x).output)
 
 
-# -- typed errors -------------------------------------------------------------------------------------------------
+# -- typed errors --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, words", [
     ({"weight": [[128]]}, ["'bad'", "weight[0, 0] = 128", "[-128, 127]"]),
     ({"weight": [[-129]]}, ["weight", "-129"]),
@@ -200,7 +203,7 @@ def test_bad_inputs_are_refused(x, err, words):
     assert words in str(e.value)
 
 
-# -- sinabs' discretisation rule ----------------------------------------------------------------------------------
+# -- sinabs' discretisation rule -----------------------------------------------------------------------------
 def test_scale_by_hand_and_round_half_to_even():
     # weights bind: s = 127/0.5 = 254; −0.25·254 = −63.5 → −64 (half to even); θ 1 → 254
     s = discretization_scale([0.5, -0.25], None, 1.0, -1.0)
@@ -224,7 +227,7 @@ def test_scale_quirks_of_sinabs_rule():
     assert tensor_scale([-128.0, 1.0], 8).item() == 1.0
 
 
-# -- mapping float models -----------------------------------------------------------------------------------------
+# -- mapping float models ------------------------------------------------------------------------------------
 def dyadic_model():
     """Weights on multiples of 1/128 with max 127/128 and θ = 3/4: float32 is exact, so float == chip."""
     g = torch.Generator().manual_seed(3)
@@ -283,9 +286,12 @@ def test_large_tau_lif_maps_with_a_warning():
 @pytest.mark.parametrize("build, words", [
     (lambda: nn.Sequential(TD(nn.Linear(2, 2)), LIF(tau=2.0, v_reset=None)), ["'1'", "τ = 2", "1e+06"]),
     (lambda: nn.Sequential(TD(nn.Linear(2, 2)), LIF(tau=1e7, v_reset=0.0)), ["'1'", "reset 'zero'"]),
-    (lambda: nn.Sequential(TD(nn.Linear(2, 2)), SpeckIAF(), TD(nn.Linear(2, 2))), ["'2'", "ends with a weight"]),
-    (lambda: nn.Sequential(TD(nn.Linear(2, 2)), TD(nn.Linear(2, 2)), SpeckIAF()), ["'1'", "two weight layers"]),
-    (lambda: nn.Sequential(TD(nn.Linear(2, 2)), TD(nn.BatchNorm1d(2)), SpeckIAF()), ["'1'", "fold BatchNorm"]),
+    (lambda: nn.Sequential(TD(nn.Linear(2, 2)), SpeckIAF(), TD(nn.Linear(2, 2))), ["'2'", "ends with a "
+                                                                                          "weight"]),
+    (lambda: nn.Sequential(TD(nn.Linear(2, 2)), TD(nn.Linear(2, 2)), SpeckIAF()), ["'1'", "two weight "
+                                                                                          "layers"]),
+    (lambda: nn.Sequential(TD(nn.Linear(2, 2)), TD(nn.BatchNorm1d(2)), SpeckIAF()), ["'1'", "fold "
+                                                                                            "BatchNorm"]),
     (lambda: nn.Sequential(SpeckIAF()), ["'0'", "without a weight layer"]),
     (lambda: nn.Sequential(Residual(nn.Sequential(TD(nn.Linear(2, 2)), SpeckIAF()))), ["Residual"]),
 ])
@@ -313,14 +319,15 @@ def test_map_model_refuses_bad_pooling_and_a_zero_threshold():
 
 def test_encode_takes_only_event_counts():
     assert encode_events(torch.tensor([[[2.0, 0.0]]]), (2, 1, 1)).dtype == np.int64
-    for bad, word in ((torch.tensor([[[0.5, 0.0]]]), "x[0, 0, 0] = 0.5"), (torch.tensor([[[-1.0, 0.0]]]), "-1.0"),
+    for bad, word in ((torch.tensor([[[0.5, 0.0]]]), "x[0, 0, 0] = "
+                                                     "0.5"), (torch.tensor([[[-1.0, 0.0]]]), "-1.0"),
                       (torch.tensor([[[float("nan"), 0.0]]]), "nan")):
         with pytest.raises(InvalidInputError, match="non-negative integer event count") as err:
             encode_events(bad, (2, 1, 1))
         assert word in str(err.value)
 
 
-# -- NIR writer and the sinabs dialect (reading with sinabs: test_chip_speck_vendor.py) ------------------------------
+# -- NIR writer and the sinabs dialect (reading with sinabs: test_chip_speck_vendor.py) ----------------------
 def test_network_to_nir_refuses_what_sinabs_cannot_carry(tmp_path):
     with pytest.raises(ChipMappingError, match="min_v_mem -3 != -threshold"):
         network_to_nir(SpeckNetwork((1, 1, 1), (lin([[127]], 5, mv=-3),)))
@@ -342,14 +349,15 @@ def _foreign_graph(thr=None, node=None):
                            bias=np.zeros(2, np.float32)),
         "if1": nir.IF(r=np.full((2, 3, 3), 2.0, np.float32), v_threshold=thr if thr is not None else
                       np.full((2, 3, 3), 1.5, np.float32), v_reset=np.full((2, 3, 3), 0.1, np.float32)),
-        "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                              padding=np.array([0, 0])),
         "flat": nir.Flatten(input_type={"input": np.array([2, 1, 1])}, start_dim=0, end_dim=-1),
         "fc": node if node is not None else nir.Linear(weight=np.ones((3, 2), np.float32)),
         "if2": nir.IF(r=np.ones(3, np.float32), v_threshold=np.full(3, 1.0, np.float32)),
         "out": nir.Output(output_type={"output": np.array([3])}),
     }
-    edges = [("in", "conv"), ("conv", "if1"), ("if1", "pool"), ("pool", "flat"), ("flat", "fc"), ("fc", "if2"),
-             ("if2", "out")]
+    edges = [("in", "conv"), ("conv", "if1"), ("if1", "pool"), ("pool", "flat"), ("flat", "fc"),
+             ("fc", "if2"), ("if2", "out")]
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
 
 

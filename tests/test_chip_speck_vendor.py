@@ -1,12 +1,14 @@
-"""Speck integer model vs sinabs' own code (the ``sinabs`` vendor venv; ``DynapcnnNetwork``'s discretised forward
-stands in for the chip simulator, which lives in samna).
+"""Speck integer model vs sinabs' own code (the ``sinabs`` vendor venv; ``DynapcnnNetwork``'s discretised
+forward stands in for the chip simulator, which lives in samna).
 
-- 330 random networks and inputs (``speck_fuzz.random_case``: conv and linear layers, grid-edge weights, biases,
-  thresholds 1..32767, silent to saturating inputs, T up to 100): spikes, every ``v_mem`` and the parameters
-  sinabs' discretisation ended with must equal ours (one driver call with the next three items: ``batch``);
+- 330 random networks and inputs (``speck_fuzz.random_case``: conv and linear layers, grid-edge weights,
+  biases, thresholds 1..32767, silent to saturating inputs, T up to 100): spikes, every ``v_mem`` and the
+  parameters sinabs' discretisation ended with must equal ours (one driver call with the next three items:
+  ``batch``);
 - ``map_model``'s rounding against sinabs' discretisation of the same float parameters;
 - the float32 boundary: past 2**24 sinabs' float forward and the integer model part (measured);
-- core placement (``map_layers_to_cores``), the written NIR artifact loaded and run by sinabs, the NIR dialect;
+- core placement (``map_layers_to_cores``), the written NIR artifact loaded and run by sinabs, the NIR
+  dialect;
 - the samna guard.
 """
 
@@ -49,7 +51,8 @@ def _random_float_model(g: torch.Generator, k: int) -> tuple[nn.Module, torch.Te
             if m.bias is not None:
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.05 * scale)
             th.append(float(m.weight.abs().max()) * float(10 ** (torch.rand(1, generator=g) * 3 - 1.5)))
-    model = nn.Sequential(TD(conv), SpeckIAF(th[0]), TD(nn.AvgPool2d(2)), TD(nn.Flatten()), TD(fc), SpeckIAF(th[1]))
+    model = nn.Sequential(TD(conv), SpeckIAF(th[0]), TD(nn.AvgPool2d(2)), TD(nn.Flatten()), TD(fc),
+                          SpeckIAF(th[1]))
     return model, torch.randint(0, 4, (12, 2, 2, 6, 6), generator=g).float()
 
 
@@ -60,9 +63,10 @@ DEEP = SpeckNetwork((1, 1, 1), tuple(SpeckLayer(f"l{j}", np.array([[127]]), 5, -
 
 @pytest.fixture(scope="module")
 def batch():
-    """One driver call (each costs seconds): the random cases, the mapped models (sent as their float parameters,
-    discretised by sinabs), the float32 boundary and an oversized network, all with core placement. (Module scope,
-    so it repeats the skip/fail rule of conftest's function-scoped ``vendor_python``.)"""
+    """One driver call (each costs seconds): the random cases, the mapped models (sent as their float
+    parameters, discretised by sinabs), the float32 boundary and an oversized network, all with core
+    placement. (Module scope, so it repeats the skip/fail rule of conftest's function-scoped
+    ``vendor_python``.)"""
     if find_env("sinabs") is None:
         msg = f"vendor venv 'sinabs' is not built in {vendor_home()} (run `snndeploy vendor setup sinabs`)"
         if os.environ.get("SNNDEPLOY_REQUIRE_VENDOR") == "1":
@@ -88,10 +92,11 @@ def batch():
 def test_random_networks_match_sinabs_spike_for_spike(batch):
     cases, vendor = batch["cases"], batch["random"]
     ours = [c.network.run(c.x) for c in cases]
-    bad = [(i, d) for i, (c, o, v) in enumerate(zip(cases, ours, vendor, strict=True)) if (d := compare(c, o, v))]
-    assert not bad, f"{len(bad)} of {N_RANDOM} cases differ; first: case {bad[0][0]} ({cases[bad[0][0]].style}): " \
-                    f"{bad[0][1]}"
-    # the draw covers what it claims: rediscretised from random floats, off-edge, multi-spike, long and silent runs
+    bad = [(i, d) for i, (c, o, v) in enumerate(zip(cases, ours, vendor, strict=True))
+           if (d := compare(c, o, v))]
+    first = f"case {bad[0][0]} ({cases[bad[0][0]].style}): {bad[0][1]}" if bad else ""
+    assert not bad, f"{len(bad)} of {N_RANDOM} cases differ; first: {first}"
+    # the draw covers what it claims: rediscretised from floats, off-edge, multi-spike, long, silent runs
     assert sum(c.factors is not None for c in cases) > 100 and sum(not v.discretized for v in vendor) > 15
     assert max(int(s.max()) for o in ours for s in o.spikes) > 1000
     assert max(c.x.shape[0] for c in cases) >= 90 and sum(not c.x.any() for c in cases) > 10
@@ -138,36 +143,39 @@ def test_artifact_is_loaded_placed_and_run_by_sinabs(sinabs_venv, tmp_path):
         np.testing.assert_array_equal(a, b)
     assert sum(int(s.sum()) for s in ours.spikes) > 0
     assert got.placement["fits"] and "IAFSqueeze" in got.placement["modules"]
-    for lyr, p in zip(m.network.layers, got.params, strict=True):  # DynapcnnNetwork(discretize=True) kept them
+    for lyr, p in zip(m.network.layers, got.params, strict=True):  # DynapcnnNetwork(discretize=True) kept it
         np.testing.assert_array_equal(p.weight, lyr.weight)
     rep = compare_mapping(model, m, x, vendor=True)  # what hw-check --quantize reports
     assert rep.vendor_mismatches == 0 and 0.0 <= rep.agreement <= 1.0
 
 
 def _dialect_graph(variant: str) -> nir.NIRGraph:
-    """Conv(2×2, w = 63.5, r = 2) → IF(θ 300, per-neuron) → AvgPool 2 → Flatten → Linear(4·k) → IF(θ 200): after
-    ``to_sinabs_nir`` it is on sinabs' grid edge (conv 127, linear k with 127 in it)."""
+    """Conv(2×2, w = 63.5, r = 2) → IF(θ 300, per-neuron) → AvgPool 2 → Flatten → Linear(4·k) → IF(θ 200):
+    after ``to_sinabs_nir`` it is on sinabs' grid edge (conv 127, linear k with 127 in it)."""
     w2 = np.arange(-3, 3, dtype=np.float32).reshape(3, 2) * 4
     w2[0, 0] = 127 * 4
     nodes = {
         "in": nir.Input(input_type={"input": np.array([1, 4, 4])}),
-        "conv": nir.Conv2d(input_shape=(4, 4), weight=np.full((2, 1, 2, 2), 63.5, np.float32), stride=1, padding=0,
-                           dilation=1, groups=1, bias=np.zeros(2, np.float32)),
-        "if1": nir.IF(r=np.full((2, 3, 3), 2.0, np.float32), v_threshold=np.full((2, 3, 3), 300.0, np.float32)),
-        "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "conv": nir.Conv2d(input_shape=(4, 4), weight=np.full((2, 1, 2, 2), 63.5, np.float32), stride=1,
+                           padding=0, dilation=1, groups=1, bias=np.zeros(2, np.float32)),
+        "if1": nir.IF(r=np.full((2, 3, 3), 2.0, np.float32),
+                      v_threshold=np.full((2, 3, 3), 300.0, np.float32)),
+        "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                              padding=np.array([0, 0])),
         "flat": nir.Flatten(input_type={"input": np.array([2, 1, 1])}, start_dim=0, end_dim=-1),
         "fc": nir.Linear(weight=w2),
         "if2": nir.IF(r=np.ones(3, np.float32), v_threshold=np.full(3, 200.0, np.float32)),
         "out": nir.Output(output_type={"output": np.array([3])}),
     }
-    edges = [("in", "conv"), ("conv", "if1"), ("if1", "pool"), ("pool", "flat"), ("flat", "fc"), ("fc", "if2"),
-             ("if2", "out")]
+    edges = [("in", "conv"), ("conv", "if1"), ("if1", "pool"), ("pool", "flat"), ("flat", "fc"),
+             ("fc", "if2"), ("if2", "out")]
     graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
     if variant == "raw":
         return graph
     fixed, _ = to_sinabs_nir(graph)
     if variant == "per_neuron_threshold":
-        fixed.nodes["if1"] = nir.IF(r=np.ones((2, 3, 3), np.float32), v_threshold=np.full((2, 3, 3), 300.0, np.float32))
+        fixed.nodes["if1"] = nir.IF(r=np.ones((2, 3, 3), np.float32),
+                                    v_threshold=np.full((2, 3, 3), 300.0, np.float32))
     elif variant == "avgpool":
         fixed.nodes["pool"] = graph.nodes["pool"]
     elif variant == "linear":
@@ -183,12 +191,14 @@ def test_sinabs_nir_dialect_as_measured(sinabs_venv, tmp_path):
         files.append((tmp_path / f"{v}.nir", (1, 4, 4)))
     *reports, checked = probe_nir(files + [(files[0][0], (1, 4, 4), True)])
     rep = dict(zip(variants, reports, strict=True))
-    assert rep["sinabs"]["dynapcnn"] == "ok" and rep["sinabs"]["layers"] == 2 and rep["sinabs"]["place"]["fits"]
+    ok = rep["sinabs"]
+    assert ok["dynapcnn"] == "ok" and ok["layers"] == 2 and ok["place"]["fits"]
     assert {"Conv2d", "IAFSqueeze", "SumPool2d", "Flatten", "Linear"} <= set(rep["sinabs"]["modules"])
-    assert rep["raw"]["from_nir"].startswith("KeyError")  # unreadable nodes (Linear, AvgPool2d) come back as None
+    assert rep["raw"]["from_nir"].startswith("KeyError")  # unreadable nodes (Linear, AvgPool2d) give None
     assert "only one element tensors" in rep["per_neuron_threshold"]["dynapcnn"]
-    # AvgPool2d or Linear alone are dropped without an error and the graph is rewired around them: DynapcnnNetwork
-    # then builds fewer layers than the graph has, or fails on shapes (which one varies between runs: measured)
+    # AvgPool2d or Linear alone are dropped without an error and the graph is rewired around them:
+    # DynapcnnNetwork then builds fewer layers than the graph has, or fails on shapes (which one varies
+    # between runs: measured)
     for v in ("avgpool", "linear"):
         assert rep[v]["from_nir"] == "ok" and (rep[v]["dynapcnn"] != "ok" or rep[v]["layers"] < 2), rep[v]
     assert "SumPool2d" not in rep["avgpool"]["modules"] and "Linear" not in rep["linear"]["modules"]
@@ -218,4 +228,5 @@ def test_samna_guard_stubs_samna_and_refuses_a_real_one(sinabs_venv, tmp_path):
     env["PYTHONPATH"] = f"{DRIVERS_DIR}:{tmp_path}"
     out = subprocess.run([str(sinabs_venv), "-c", "import sinabs_guard; sinabs_guard.install()"],
                          capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode != 0 and "SamnaPresentError" in out.stderr and "REAL-SAMNA-IMPORTED" not in out.stderr
+    assert out.returncode != 0 and "SamnaPresentError" in out.stderr
+    assert "REAL-SAMNA-IMPORTED" not in out.stderr

@@ -1,19 +1,20 @@
-"""Bit-accurate integer model of SynSense Speck / DYNAP-CNN as sinabs 3.1.3 runs it (``DynapcnnNetwork`` forward).
+"""Bit-accurate integer model of SynSense Speck / DYNAP-CNN as sinabs 3.1.3 runs it (``DynapcnnNetwork``).
 
 The chip simulator (specksim) lives in samna, which must never be installed here; the vendor reference is the
-*discretised* ``DynapcnnNetwork`` forward pass of ``sinabs.backend.dynapcnn`` (sinabs' own stand-in for the chip),
-run in the ``sinabs`` vendor venv (``speck_vendor.py``). This module reproduces it with exact integer arithmetic.
+*discretised* ``DynapcnnNetwork`` forward pass of ``sinabs.backend.dynapcnn`` (sinabs' own stand-in for the
+chip), run in the ``sinabs`` vendor venv (``speck_vendor.py``). This module reproduces it with exact integer
+arithmetic.
 
-A network is a chain of DYNAP-CNN layers (one per core), each ``weights → IAF → sum pooling``
-(sinabs ``backend/dynapcnn/dynapcnn_layer.py`` ``DynapcnnLayer.forward``: conv, then ``spk``, then
-``lp_pool2d(norm_type=1)`` per destination). Parameters (``discretize.py``: ``DYNAPCNN_WEIGHT_PRECISION_BITS = 8``,
-``DYNAPCNN_STATE_PRECISION_BITS = 16``):
+A network is a chain of DYNAP-CNN layers (one per core), each ``weights → IAF → sum pooling`` (sinabs
+``backend/dynapcnn/dynapcnn_layer.py`` ``DynapcnnLayer.forward``: conv, then ``spk``, then
+``lp_pool2d(norm_type=1)`` per destination). Parameters (``discretize.py``:
+``DYNAPCNN_WEIGHT_PRECISION_BITS = 8``, ``DYNAPCNN_STATE_PRECISION_BITS = 16``):
 
-- ``weight``: int8 ``[-128, 127]``; a conv kernel ``[C_out, C_in, k, k]`` (square, stride ∈ {1, 2, 4, 8},
-  zero padding 0..7) or a linear matrix ``[N_out, N_in]``: sinabs turns ``nn.Linear`` into a conv whose kernel is
-  the whole input (``dynapcnn_layer.py`` ``convert_linear_to_conv``), so it reads the input flattened in (C, H, W)
-  order, its input map must be square (H = W: ``DynapcnnLayer`` refuses non-square kernels, measured) and its
-  neurons have shape (N_out, 1, 1);
+- ``weight``: int8 ``[-128, 127]``; a conv kernel ``[C_out, C_in, k, k]`` (square, stride ∈ {1, 2, 4, 8}, zero
+  padding 0..7) or a linear matrix ``[N_out, N_in]``: sinabs turns ``nn.Linear`` into a conv whose kernel is
+  the whole input (``dynapcnn_layer.py`` ``convert_linear_to_conv``), so it reads the input flattened in
+  (C, H, W) order, its input map must be square (H = W: ``DynapcnnLayer`` refuses non-square kernels,
+  measured) and its neurons have shape (N_out, 1, 1);
 - ``bias``: optional, int8 on the weights' scale, added every step (on the chip a bias is a leak driven by the
   slow clock: sinabs ``docs/speck/faqs/available_algorithmic_operation.md``; the forward adds it per step);
 - ``threshold`` θ (``spike_threshold``): 16-bit, 1..32767, one per layer; ``min_v_mem`` (``threshold_low``):
@@ -24,32 +25,33 @@ Equations of one layer and step t, all integers (``[T, B, ...]`` time-major; sta
 
 1. I[t] = Σ w·x[t] + b: the conv (or matrix product) of the layer's input events (``nn.Conv2d`` in
    ``DynapcnnLayer.forward``);
-2. v ← v + I[t]  (``layers/functional/lif.py`` ``lif_forward_single`` with IAF's ``alpha_mem = 1``, no synapse);
+2. v ← v + I[t]  (``layers/functional/lif.py`` ``lif_forward_single`` with IAF's ``alpha_mem = 1``, no
+   synapse);
 3. n = trunc(v / θ) · [v > 0]  (``activation/spike_generation.py`` ``MultiSpike.forward``: several spikes per
    step; for v > 0 truncation is floor);
 4. v ← v − n·θ  (``activation/reset_mechanism.py`` ``MembraneSubtract`` with ``subtract_value=None``);
 5. v ← max(v, min_v_mem)  (``lif_forward_single``: ``relu(v − min_v_mem) + min_v_mem``);
 6. the layer's output events: n, sum-pooled over p×p windows (``sum_pool2d`` = ``lp_pool2d(norm_type=1)``).
 
-After step 4, 0 ≤ v < θ when v was positive, so the stored state always fits 16 bits; only the transient v + I is
-wider, and this model keeps it exact (int64) where the chip processes events one by one (see below).
+After step 4, 0 ≤ v < θ when v was positive, so the stored state always fits 16 bits; only the transient v + I
+is wider, and this model keeps it exact where the chip processes events one by one (see below).
 
-Float vs integer: sinabs computes 1–5 in float32 on integer-valued tensors. That is exact while every partial sum of
-step 1 and |v + I| stay below 2**24 (float32 represents every integer up to 2**24; then the quotient v/θ, correctly
-rounded, cannot cross an integer, so trunc is exact too; ``lp_pool2d`` divides by p² and multiplies back, exact for
-p ∈ {1, 2, 4}). ``SpeckNetwork.float32_headroom`` gives, per layer, max over the run of Σ|w|·x + |b| +
-max(θ − 1, −min_v_mem): below ``FLOAT32_EXACT`` the vendor's float forward equals this model; above, it may differ
-(this model stays exact: it is the chip's integer arithmetic, not float32's).
+Float vs integer: sinabs computes 1–5 in float32 on integer-valued tensors. That is exact while every partial
+sum of step 1 and |v + I| stay below 2**24 (float32 represents every integer up to 2**24; then the quotient
+v/θ, correctly rounded, cannot cross an integer, so trunc is exact too; ``lp_pool2d`` divides by p² and
+multiplies back, exact for p ∈ {1, 2, 4}). ``SpeckNetwork.float32_headroom`` gives, per layer, max over the
+run of Σ|w|·x + |b| + max(θ − 1, −min_v_mem): below ``FLOAT32_EXACT`` the vendor's float forward equals this
+model; above, it may differ (this model stays exact: it is the chip's integer arithmetic, not float32's).
 
-Not modelled: the chip is asynchronous and event-driven (no time step; sinabs ``docs/speck/dangers.md``): events
-arrive one at a time, so an inhibitory event that follows an excitatory one within the same "step" may change the
-output; timing, power, routing, the readout layer, the DVS layer and reset-to-zero (``MembraneReset``) are out of
-scope. Core placement is the vendor's: ``speck_vendor.place_on_cores``.
+Not modelled: the chip is asynchronous and event-driven (no time step; sinabs ``docs/speck/dangers.md``):
+events arrive one at a time, so an inhibitory event that follows an excitatory one within the same "step" may
+change the output; timing, power, routing, the readout layer, the DVS layer and reset-to-zero
+(``MembraneReset``) are out of scope. Core placement is the vendor's: ``speck_vendor.place_on_cores``.
 
-Input convention: ``x`` is ``[T, B, C, H, W]`` non-negative integer event counts per pixel and step (for a network
-whose input shape is (N, 1, 1), ``[T, B, N]`` is accepted). ``run`` returns one spike-count array per layer (the
-IAF's output before pooling: ``[T, B, C, H, W]`` for conv layers, ``[T, B, N]`` for linear layers) and
-``states["v"]``, the membrane after each step in the same layout.
+Input convention: ``x`` is ``[T, B, C, H, W]`` non-negative integer event counts per pixel and step (for a
+network whose input shape is (N, 1, 1), ``[T, B, N]`` is accepted). ``run`` returns one spike-count array per
+layer (the IAF's output before pooling: ``[T, B, C, H, W]`` for conv layers, ``[T, B, N]`` for linear layers)
+and ``states["v"]``, the membrane after each step in the same layout.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ from .base import ChipRun, ChipSupport, register_chip
 
 __all__ = [
     "WEIGHT_MIN", "WEIGHT_MAX", "STATE_MIN", "STATE_MAX", "STRIDES", "POOLS", "MAX_KERNEL", "MAX_PADDING",
-    "FLOAT32_EXACT", "SIMULATOR", "SUPPORT", "SpeckLayer", "SpeckNetwork", "int_array", "sum_pool", "iaf_multispike",
+    "FLOAT32_EXACT", "SIMULATOR", "SUPPORT", "SpeckLayer", "SpeckNetwork", "int_array", "sum_pool",
+    "iaf_multispike",
 ]
 
 WEIGHT_MIN, WEIGHT_MAX = -128, 127  # DYNAPCNN_WEIGHT_PRECISION_BITS = 8
@@ -81,23 +84,27 @@ FLOAT32_EXACT = 2**24
 _FLOAT64_EXACT = 2**53
 
 
-def int_array(value: Any, layer: str, field: str, lo: int, hi: int, ndim: tuple[int, ...] | None = None) -> np.ndarray:
+def int_array(value: Any, layer: str, field: str, lo: int, hi: int,
+              ndim: tuple[int, ...] | None = None) -> np.ndarray:
     """``value`` as a read-only int64 array with every element in [lo, hi] (``InvalidParameterError`` naming
     the layer, field, offending value and limit otherwise). Integer-valued float arrays are refused: a chip
     parameter must already be an integer."""
     arr = np.asarray(value)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        raise InvalidParameterError(f"layer {layer!r}: {field} must be an integer array, got dtype {arr.dtype}")
+        raise InvalidParameterError(f"layer {layer!r}: {field} must be an integer array, got dtype "
+                                    f"{arr.dtype}")
     if ndim is not None and arr.ndim not in ndim:
-        raise InvalidParameterError(f"layer {layer!r}: {field} must have {' or '.join(map(str, ndim))} dimensions, "
-                                    f"got shape {arr.shape}")
+        dims = " or ".join(map(str, ndim))
+        raise InvalidParameterError(f"layer {layer!r}: {field} must have {dims} dimensions, got shape "
+                                    f"{arr.shape}")
     arr = arr.astype(np.int64)
     if arr.size:
         bad = np.flatnonzero((arr < lo) | (arr > hi))
         if bad.size:
             idx = np.unravel_index(bad[0], arr.shape)
+            where = ", ".join(map(str, idx))
             raise InvalidParameterError(
-                f"layer {layer!r}: {field}[{', '.join(map(str, idx))}] = {int(arr[idx])} is outside [{lo}, {hi}] "
+                f"layer {layer!r}: {field}[{where}] = {int(arr[idx])} is outside [{lo}, {hi}] "
                 f"({bad.size} element(s) out of range)")
     arr.setflags(write=False)
     return arr
@@ -148,16 +155,18 @@ class SpeckLayer:
         if self.bias is not None:
             b = int_array(self.bias, n, "bias", WEIGHT_MIN, WEIGHT_MAX, ndim=(1,))
             if b.shape[0] != w.shape[0]:
-                raise InvalidParameterError(f"layer {n!r}: bias has {b.shape[0]} entries, weight {w.shape[0]} outputs")
+                raise InvalidParameterError(f"layer {n!r}: bias has {b.shape[0]} entries, weight "
+                                            f"{w.shape[0]} outputs")
             object.__setattr__(self, "bias", b)
         object.__setattr__(self, "threshold", _int_scalar(self.threshold, n, "threshold", 1, STATE_MAX))
         object.__setattr__(self, "min_v_mem", _int_scalar(self.min_v_mem, n, "min_v_mem", STATE_MIN, 0))
         lin = w.ndim == 2
-        object.__setattr__(self, "stride", _int_scalar(self.stride, n, "stride", 1, 1 if lin else max(STRIDES)))
+        max_stride, max_pad, max_pool = (1, 0, 1) if lin else (max(STRIDES), MAX_PADDING, max(POOLS))
+        object.__setattr__(self, "stride", _int_scalar(self.stride, n, "stride", 1, max_stride))
         if self.stride not in STRIDES:
             raise InvalidParameterError(f"layer {n!r}: stride {self.stride} is not one of {STRIDES}")
-        object.__setattr__(self, "padding", _int_scalar(self.padding, n, "padding", 0, 0 if lin else MAX_PADDING))
-        object.__setattr__(self, "pool", _int_scalar(self.pool, n, "pool", 1, 1 if lin else max(POOLS)))
+        object.__setattr__(self, "padding", _int_scalar(self.padding, n, "padding", 0, max_pad))
+        object.__setattr__(self, "pool", _int_scalar(self.pool, n, "pool", 1, max_pool))
         if self.pool not in POOLS:
             raise InvalidParameterError(f"layer {n!r}: pool {self.pool} is not one of {POOLS}")
 
@@ -167,30 +176,33 @@ class SpeckLayer:
         return "linear" if self.weight.ndim == 2 else "conv"
 
     def neuron_shape(self, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
-        """(C, H, W) of the neurons for an input of shape ``in_shape`` (``InvalidParameterError`` on mismatch)."""
+        """(C, H, W) of the neurons for an input shaped ``in_shape`` (``InvalidParameterError`` if wrong)."""
         c, h, w = in_shape
         if self.kind == "linear":
             if self.weight.shape[1] != c * h * w:
-                raise InvalidParameterError(f"layer {self.name!r}: linear weight takes {self.weight.shape[1]} inputs, "
-                                            f"the layer before gives {c}x{h}x{w} = {c * h * w}")
+                n_in = self.weight.shape[1]
+                raise InvalidParameterError(f"layer {self.name!r}: linear weight takes {n_in} inputs, the "
+                                            f"layer before gives {c}x{h}x{w} = {c * h * w}")
             if h != w:
                 raise InvalidParameterError(
-                    f"layer {self.name!r}: a linear layer needs a square input map, got {h}x{w} (sinabs makes it a "
-                    "conv with kernel = the input map, and DynapcnnLayer refuses non-square kernels)")
+                    f"layer {self.name!r}: a linear layer needs a square input map, got {h}x{w} (sinabs "
+                    "makes it a conv with kernel = the input map, and DynapcnnLayer refuses non-square "
+                    "kernels)")
             return (self.weight.shape[0], 1, 1)
         k = self.weight.shape[2]
         if self.weight.shape[1] != c:
-            raise InvalidParameterError(f"layer {self.name!r}: conv weight takes {self.weight.shape[1]} channels, "
-                                        f"the layer before gives {c}")
+            raise InvalidParameterError(f"layer {self.name!r}: conv weight takes {self.weight.shape[1]} "
+                                        f"channels, the layer before gives {c}")
         ho, wo = ((d + 2 * self.padding - k) // self.stride + 1 for d in (h, w))
         if ho < 1 or wo < 1:
-            raise InvalidParameterError(f"layer {self.name!r}: kernel {k} (padding {self.padding}) does not fit the "
-                                        f"{h}x{w} input")
+            raise InvalidParameterError(f"layer {self.name!r}: kernel {k} (padding {self.padding}) does not "
+                                        f"fit the {h}x{w} input")
         return (self.weight.shape[0], ho, wo)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "weight": self.weight.tolist(), "threshold": self.threshold,
-                "min_v_mem": self.min_v_mem, "bias": None if self.bias is None else self.bias.tolist(),
+        return {"name": self.name, "kind": self.kind, "weight": self.weight.tolist(),
+                "threshold": self.threshold, "min_v_mem": self.min_v_mem,
+                "bias": None if self.bias is None else self.bias.tolist(),
                 "stride": self.stride, "padding": self.padding, "pool": self.pool}
 
     @classmethod
@@ -202,9 +214,9 @@ class SpeckLayer:
 
 
 def iaf_multispike(current: Any, threshold: int, min_v_mem: int) -> tuple[np.ndarray, np.ndarray]:
-    """Steps 2–5 of the module docstring over ``current`` ``[T, B, ...]`` (integers): (spike counts, v after each
-    step), both ``[T, B, ...]`` int64, from v = 0. numpy: its per-call overhead is a fraction of torch's, and the
-    time loop makes many small calls."""
+    """Steps 2–5 of the module docstring over ``current`` ``[T, B, ...]`` (integers): (spike counts, v after
+    each step), both ``[T, B, ...]`` int64, from v = 0. numpy: its per-call overhead is a fraction of torch's,
+    and the time loop makes many small calls."""
     cur = np.asarray(current, dtype=np.int64)
     v = np.zeros(cur.shape[1:], dtype=np.int64)
     spikes = np.empty_like(cur)
@@ -220,7 +232,7 @@ def iaf_multispike(current: Any, threshold: int, min_v_mem: int) -> tuple[np.nda
 
 
 def sum_pool(x: torch.Tensor, p: int) -> torch.Tensor:
-    """Sum over non-overlapping p×p windows of ``x`` ``[N, C, H, W]`` (floor: trailing rows/columns dropped)."""
+    """Sum over non-overlapping p×p windows of ``x`` ``[N, C, H, W]`` (floor: trailing rows/columns go)."""
     if p == 1:
         return x
     n, c, h, w = x.shape
@@ -237,8 +249,10 @@ class SpeckNetwork:
 
     def __post_init__(self) -> None:
         shape = tuple(self.input_shape)
-        if len(shape) != 3 or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1 for d in shape):
-            raise InvalidParameterError(f"input_shape must be three positive integers (C, H, W), got {self.input_shape!r}")
+        if len(shape) != 3 or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1
+                                  for d in shape):
+            raise InvalidParameterError(f"input_shape must be three positive integers (C, H, W), got "
+                                        f"{self.input_shape!r}")
         object.__setattr__(self, "input_shape", tuple(int(d) for d in shape))
         layers = tuple(self.layers)
         if not layers:
@@ -277,16 +291,18 @@ class SpeckNetwork:
         if arr.ndim == 3 and h == w == 1 and arr.shape[2] == c:
             arr = arr.reshape(*arr.shape, 1, 1)
         if arr.ndim != 5 or tuple(arr.shape[2:]) != self.input_shape:
-            raise InvalidInputError(f"Speck input must be [T, B, {c}, {h}, {w}] (or [T, B, {c}] when H = W = 1), "
-                                    f"got shape {arr.shape}")
+            raise InvalidInputError(f"Speck input must be [T, B, {c}, {h}, {w}] (or [T, B, {c}] when "
+                                    f"H = W = 1), got shape {arr.shape}")
         if arr.size and int(arr.min()) < 0:
             idx = np.unravel_index(int(np.argmin(arr)), arr.shape)
-            raise InvalidInputError(f"Speck input events must be >= 0, got x[{', '.join(map(str, idx))}] = {arr[idx]}")
+            where = ", ".join(map(str, idx))
+            raise InvalidInputError(f"Speck input events must be >= 0, got x[{where}] = {arr[idx]}")
         return torch.from_numpy(arr.astype(np.int64))
 
     def _forward(self, x: Any, headroom: bool) -> tuple[ChipRun, list[int]]:
-        # One intra-op thread for the many small convs: with torch's default two on a busy two-core machine they
-        # ran 15-25x slower (barrier waits; measured on 330 fuzz networks, 0.3 s vs 4.5 s). Restored after.
+        # One intra-op thread for the many small convs: with torch's default two on a busy two-core machine
+        # they ran 15-25x slower (barrier waits; measured on 330 fuzz networks, 0.3 s vs 4.5 s). Restored
+        # after.
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
@@ -306,8 +322,8 @@ class SpeckNetwork:
             bound = xmax * fan + 128 + 2**15
             if bound >= _FLOAT64_EXACT:
                 raise ResourceLimitError(
-                    f"layer {layer.name!r}: input counts up to {xmax} times a fan-in of Σ|w| = {fan} can reach "
-                    f"{bound}, beyond the exact range 2**53 of this model")
+                    f"layer {layer.name!r}: input counts up to {xmax} times a fan-in of Σ|w| = {fan} can "
+                    f"reach {bound}, beyond the exact range 2**53 of this model")
             # Exact integer sums in floating point: float32 when every partial sum is below 2**24 (its exact
             # integer range; torch's float32 conv is ~10x faster than float64's), else float64 (below 2**53).
             dt = torch.float32 if bound < FLOAT32_EXACT else torch.float64
@@ -327,9 +343,10 @@ class SpeckNetwork:
         return ChipRun(spikes=tuple(spikes), states={"v": tuple(states)}), peaks
 
     @staticmethod
-    def _synapse(layer: SpeckLayer, flat: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-        """Step 1 on integer-valued floats: exact, since every partial sum is an integer below the float type's
-        exact range (checked by the caller)."""
+    def _synapse(layer: SpeckLayer, flat: torch.Tensor, w: torch.Tensor,
+                 b: torch.Tensor | None) -> torch.Tensor:
+        """Step 1 on integer-valued floats: exact, since every partial sum is an integer below the float
+        type's exact range (checked by the caller)."""
         if layer.kind == "linear":
             out = flat.reshape(flat.shape[0], -1) @ w.T
             return out if b is None else out + b
@@ -340,21 +357,24 @@ class SpeckNetwork:
         return self._forward(x, headroom=False)[0]
 
     def float32_headroom(self, x: Any) -> tuple[int, ...]:
-        """Per layer, the largest Σ|w|·x + |b| + max(θ − 1, −min_v_mem) over the run of ``x``: an upper bound on
-        every partial sum and on |v + I|. sinabs' float32 forward equals ``run`` when all are < ``FLOAT32_EXACT``."""
+        """Per layer, the largest Σ|w|·x + |b| + max(θ − 1, −min_v_mem) over the run of ``x``: an upper bound
+        on every partial sum and on |v + I|. sinabs' float32 forward equals ``run`` when all are below
+        ``FLOAT32_EXACT``."""
         return tuple(self._forward(x, headroom=True)[1])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"chip": "speck", "input_shape": list(self.input_shape), "layers": [lyr.to_dict() for lyr in self.layers]}
+        return {"chip": "speck", "input_shape": list(self.input_shape),
+                "layers": [lyr.to_dict() for lyr in self.layers]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SpeckNetwork:
         if d.get("chip", "speck") != "speck":
             raise InvalidParameterError(f"not a Speck network record: chip = {d.get('chip')!r}")
-        return cls(input_shape=tuple(d["input_shape"]), layers=tuple(SpeckLayer.from_dict(x) for x in d["layers"]))
+        layers = tuple(SpeckLayer.from_dict(x) for x in d["layers"])
+        return cls(input_shape=tuple(d["input_shape"]), layers=layers)
 
 
-# --------------------------------------------------------------------------- registration (hw-check --quantize)
+# ---------------------------------------------------------------------- registration (hw-check --quantize)
 def _map_model(model: Any, calibration_x: Any = None, target: str = "speck") -> Any:
     from .speck_map import map_model
 
@@ -374,8 +394,8 @@ def _write_artifacts(network: SpeckNetwork, out_dir: Any) -> list:
 
 
 #: What the vendor reference is, in every report.
-SIMULATOR = ("sinabs 3.1.3 DynapcnnNetwork forward (discretised), standing in for the chip simulator specksim, "
-             "which lives in samna and is not installed")
+SIMULATOR = ("sinabs 3.1.3 DynapcnnNetwork forward (discretised), standing in for the chip simulator "
+             "specksim, which lives in samna and is not installed")
 
 SUPPORT = register_chip(ChipSupport(
     name="speck", targets=("speck",), vendor_env="sinabs", simulator=SIMULATOR,

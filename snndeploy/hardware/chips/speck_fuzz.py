@@ -1,12 +1,12 @@
-"""Random Speck networks and inputs for the cross-check against sinabs (tests and ``benchmarks/vendor_fuzz_speck.py``).
+"""Random Speck networks and inputs for the cross-check against sinabs (tests, ``vendor_fuzz_speck.py``).
 
-``random_case(rng)`` draws a network of 1–4 layers (conv with random kernel 1–5, stride 1/2/4, padding 0–2, sum
-pooling 1/2/4 where it fits; linear layers, also after convs), weights in one of several styles (uniform over the
-whole int8 range, sparse, one-signed, tiny {−1, 0, 1}) with grid-edge values (−128, 127), optional biases,
-thresholds from 1 to 32767 (mostly a fraction of a neuron's Σ|w|, so that layers fire), ``min_v_mem`` from −32768
-to 0, and an input ``[T, B, C, H, W]`` with T ≤ 100 (log-uniform) that is silent, sparse, dense or saturating
-(many spikes per step). Inputs are scaled down until ``float32_headroom`` < 2**24, the range in which sinabs'
-float32 forward must equal the integer model.
+``random_case(rng)`` draws a network of 1–4 layers (conv with random kernel 1–5, stride 1/2/4, padding 0–2,
+sum pooling 1/2/4 where it fits; linear layers, also after convs), weights in one of several styles (uniform
+over the whole int8 range, sparse, one-signed, tiny {−1, 0, 1}) with grid-edge values (−128, 127), optional
+biases, thresholds from 1 to 32767 (mostly a fraction of a neuron's Σ|w|, so that layers fire), ``min_v_mem``
+from −32768 to 0, and an input ``[T, B, C, H, W]`` with T ≤ 100 (log-uniform) that is silent, sparse, dense or
+saturating (many spikes per step). Inputs are scaled down until ``float32_headroom`` < 2**24, the range in
+which sinabs' float32 forward must equal the integer model.
 
 Most networks sit on sinabs' grid edge (one parameter per layer at the end of its range), so
 ``DynapcnnNetwork(discretize=True)`` reproduces the integers, often from floats q·c with a random factor c per
@@ -66,7 +66,8 @@ def _min_v(rng: np.random.Generator, theta: int) -> int:
 
 def _put_on_edge(rng: np.random.Generator, lyr: dict[str, Any]) -> None:
     """Make one parameter of the layer bind sinabs' scale (so its discretisation scale is exactly 1)."""
-    where = rng.choice(["weight", "weight", "threshold", "min_v_mem"] + (["bias"] if lyr["bias"] is not None else []))
+    places = ["weight", "weight", "threshold", "min_v_mem"] + (["bias"] if lyr["bias"] is not None else [])
+    where = rng.choice(places)
     if where == "weight":
         w = lyr["weight"].reshape(-1)
         w[rng.integers(w.size)] = 127 if w.max() >= -w.min() or rng.random() < 0.3 else -128
@@ -103,11 +104,13 @@ def _layers(rng: np.random.Generator, shape: tuple[int, int, int], edge: bool) -
                "bias": rng.integers(-128, 128, out) if rng.random() < 0.3 else None}
         if edge:
             _put_on_edge(rng, lyr)
-        layers.append(SpeckLayer(f"l{j}", lyr["weight"], lyr["threshold"], lyr["min_v_mem"], lyr["bias"], **geo))
+        layers.append(SpeckLayer(f"l{j}", lyr["weight"], lyr["threshold"], lyr["min_v_mem"], lyr["bias"],
+                                 **geo))
     return layers
 
 
-def _input(rng: np.random.Generator, net: SpeckNetwork, t_max: int, b_max: int) -> tuple[np.ndarray, str] | None:
+def _input(rng: np.random.Generator, net: SpeckNetwork, t_max: int,
+           b_max: int) -> tuple[np.ndarray, str] | None:
     # T log-uniform over 1..t_max (mean ≈ 21 for 100): long runs are drawn, short ones keep the suites fast.
     T, B = int(np.exp(rng.uniform(0.0, np.log(t_max + 1)))), int(rng.integers(1, b_max + 1))
     shape = (T, B, *net.input_shape)
@@ -121,9 +124,9 @@ def _input(rng: np.random.Generator, net: SpeckNetwork, t_max: int, b_max: int) 
     else:
         x = rng.poisson(rng.uniform(50, 3000), shape).astype(np.int64)
     peak = max(net.float32_headroom(x))
-    while peak >= FLOAT32_EXACT:  # shrink into the exact float32 range (the headroom grows about linearly with x)
+    while peak >= FLOAT32_EXACT:  # shrink into the exact float32 range (headroom grows about linearly in x)
         if not x.any():
-            return None  # biases alone drive it past 2**24 (θ = 1 fires 127 times a step): draw another network
+            return None  # biases alone drive it past 2**24 (θ = 1 fires 127 times a step): draw again
         x = x * (FLOAT32_EXACT // 2) // peak
         peak = max(net.float32_headroom(x))
     return x, style
@@ -138,7 +141,7 @@ def random_case(rng: np.random.Generator, t_max: int = 100, b_max: int = 3) -> F
         drawn = _input(rng, net, t_max, b_max)
     x, style = drawn
     factors = None
-    edge = on_grid_edge(net)  # _put_on_edge can be undone: sinabs scales a tensor whose max is -128 by 127/128
+    edge = on_grid_edge(net)  # _put_on_edge can be undone: a tensor whose max is -128 is scaled by 127/128
     if edge and rng.random() < 0.5:
         factors = tuple(float(np.exp(rng.uniform(np.log(1e-3), np.log(1e3)))) for _ in net.layers)
     return FuzzCase(net, x, factors, f"{style}{'' if edge else ', off-edge'}")
@@ -154,13 +157,13 @@ def compare(case: FuzzCase, ours: ChipRun, vendor: SpeckVendorResult) -> str | N
             diff = np.argwhere(a != b)
             if diff.size:
                 idx = tuple(int(i) for i in diff[0])
-                return (f"layer {lyr.name}: {what} differ at {list(idx)} (t, b, ...): ours {a[idx]}, sinabs {b[idx]} "
-                        f"({len(diff)} elements)")
+                return (f"layer {lyr.name}: {what} differ at {list(idx)} (t, b, ...): ours {a[idx]}, sinabs "
+                        f"{b[idx]} ({len(diff)} elements)")
         p = vendor.params[j]
         bias = lyr.bias if lyr.bias is not None else np.zeros(lyr.weight.shape[0], dtype=np.int64)
         if vendor.discretized and not (np.array_equal(p.weight, lyr.weight) and np.array_equal(p.bias, bias)
                                        and (p.threshold, p.min_v_mem) == (lyr.threshold, lyr.min_v_mem)):
-            return (f"layer {lyr.name}: sinabs discretised to θ={p.threshold}, min_v_mem={p.min_v_mem}, max |w| "
-                    f"{int(np.abs(p.weight).max())} (ours θ={lyr.threshold}, min_v_mem={lyr.min_v_mem}, max |w| "
-                    f"{int(np.abs(lyr.weight).max())})")
+            return (f"layer {lyr.name}: sinabs discretised to θ={p.threshold}, min_v_mem={p.min_v_mem}, max "
+                    f"|w| {int(np.abs(p.weight).max())} (ours θ={lyr.threshold}, min_v_mem={lyr.min_v_mem}, "
+                    f"max |w| {int(np.abs(lyr.weight).max())})")
     return None

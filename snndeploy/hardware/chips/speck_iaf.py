@@ -11,8 +11,8 @@ neurons emit at most one spike per step. Per step, in float32 (sinabs ``layers/f
     V ← V − N·θ
     V ← max(V, V_min)                   (V_min = −θ by default, as ``sinabs.from_nir`` sets for NIR IF)
 
-``forward(x_seq)``: ``[T, B, *]`` → spike counts ``[T, B, *]`` (non-negative integers, not only 0/1), state from 0.
-Not differentiable (no surrogate): it is a deployment reference, not a training neuron.
+``forward(x_seq)``: ``[T, B, *]`` → spike counts ``[T, B, *]`` (non-negative integers, not only 0/1), state
+from 0. Not differentiable (no surrogate): it is a deployment reference, not a training neuron.
 """
 
 from __future__ import annotations
@@ -43,12 +43,13 @@ class SpeckIAFParams:
         object.__setattr__(self, "v_threshold", float(th))
         mv = -self.v_threshold if self.min_v_mem is None else self.min_v_mem
         if isinstance(mv, bool) or not isinstance(mv, (int, float)) or not math.isfinite(mv) or mv > 0:
-            raise InvalidParameterError(f"SpeckIAF min_v_mem must be a finite number <= 0, got {self.min_v_mem!r}")
+            raise InvalidParameterError("SpeckIAF min_v_mem must be a finite number <= 0, got "
+                                        f"{self.min_v_mem!r}")
         object.__setattr__(self, "min_v_mem", float(mv))
 
 
 def speck_iaf_seq(x_seq: Tensor, params: SpeckIAFParams) -> tuple[Tensor, Tensor]:
-    """The module docstring's loop over ``x_seq`` ``[T, B, *]`` in float32. Returns (spike counts, final V)."""
+    """The module docstring's loop over ``x_seq`` ``[T, B, *]`` in float32: (spike counts, final V)."""
     x32 = x_seq.float()
     v = torch.zeros_like(x32[0])
     out = torch.empty_like(x32)

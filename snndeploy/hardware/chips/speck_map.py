@@ -1,23 +1,23 @@
 """Quantise a float snndeploy model onto Speck's integer parameters (``map_model``) and measure the result.
 
-Accepted models (walked with ``hardware.check.walk_model``, the walk ``quantize.py`` uses), time-major
+Accepted models (walked with ``models.tree.walk``, the walk ``quantize.py`` uses), time-major
 ``[T, B, *]``: a chain of ``TimeDistributed(nn.Conv2d | nn.Linear)`` → neuron → optional
-``TimeDistributed(nn.AvgPool2d)``, with ``Flatten``/``Dropout``/``Identity`` anywhere. Every weight layer must be
-followed by a neuron (Speck's readout is spikes). Neurons:
+``TimeDistributed(nn.AvgPool2d)``, with ``Flatten``/``Dropout``/``Identity`` anywhere. Every weight layer must
+be followed by a neuron (Speck's readout is spikes). Neurons:
 
 - ``SpeckIAF`` (``speck_iaf.py``): exactly the chip's neuron in float;
-- a folded ``SpecLIF`` or a ``LIF`` with subtractive reset by θ and τ ≥ ``IAF_TAU_MIN`` (1e6): mapped as an IAF,
-  with warnings (its leak of 1/τ per step is dropped, it fires at most once per step where the chip fires
+- a folded ``SpecLIF`` or a ``LIF`` with subtractive reset by θ and τ ≥ ``IAF_TAU_MIN`` (1e6): mapped as an
+  IAF, with warnings (its leak of 1/τ per step is dropped, it fires at most once per step where the chip fires
   trunc(v/θ) times, and it has no lower bound where the chip clips at −θ). Its input gain b (1/τ with
-  ``decay_input``) multiplies the weights and its constant term c becomes a bias. A leakier neuron
-  (τ < 1e6), a hard reset or another neuron type raises ``ChipMappingError`` naming the layer, the value and the limit.
+  ``decay_input``) multiplies the weights and its constant term c becomes a bias. A leakier neuron (τ < 1e6),
+  a hard reset or another neuron type raises ``ChipMappingError`` naming the layer, the value and the limit.
 
 Per layer (weights W, bias b, threshold θ, lower bound V_min = −θ unless ``SpeckIAF`` sets it):
 
-1. pooling: ``AvgPool2d(k, stride=k, padding=0)`` with ``divisor_override=1`` is a sum pool; a plain average pool
-   becomes a sum pool and the next layer's weights are multiplied by 1/k² (float32, exact for k ∈ {1, 2, 4}), as
-   sinabs does (``dynapcnn_layer_utils.py`` ``extract_pooling_from_module``); consecutive pools multiply
-   (the product must be 1, 2 or 4);
+1. pooling: ``AvgPool2d(k, stride=k, padding=0)`` with ``divisor_override=1`` is a sum pool; a plain average
+   pool becomes a sum pool and the next layer's weights are multiplied by 1/k² (float32, exact for
+   k ∈ {1, 2, 4}), as sinabs does (``dynapcnn_layer_utils.py`` ``extract_pooling_from_module``); consecutive
+   pools multiply (the product must be 1, 2 or 4);
 2. scale: s = min(scale(W, 8 bit), scale(b, 8 bit), scale((V_min, θ), 16 bit)) by sinabs' rule
    (``speck_scale.py``, from ``discretize.py``), computed in float32 exactly as sinabs does;
 3. rounding: q = round(x·s), half to even (``torch.round``), for W, b, θ, V_min. The results lie in range by
@@ -27,7 +27,8 @@ Per layer (weights W, bias b, threshold θ, lower bound V_min = −θ unless ``S
 ``encode(x)``: the chip takes events, so float inputs must already be non-negative integer event counts
 (``[T, B, C, H, W]``, or ``[T, B, N]`` for a linear first layer); anything else raises ``InvalidInputError``.
 ``compare_mapping`` runs the float model and the integer model on the same inputs and reports per-layer spike
-agreement (exact equality of counts) and accuracy, and optionally the vendor's forward against the integer model.
+agreement (exact equality of counts) and accuracy, and optionally the vendor's forward against the integer
+model.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ _NOOP = (nn.Flatten, nn.Dropout, nn.Identity)
 
 @dataclass(frozen=True)
 class LayerScale:
-    """How one layer was quantised: the float parameters sinabs would discretise, the scale and the rounding."""
+    """How one layer was quantised: the float parameters sinabs would discretise, the scale, the rounding."""
 
     name: str
     neuron: str
@@ -116,8 +117,9 @@ def encode_events(x: Any, input_shape: tuple[int, int, int]) -> np.ndarray:
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             raise InvalidInputError(
-                f"Speck input x{list(idx)} = {float(arr[idx])} is not a non-negative integer event count; the chip "
-                "takes events (e.g. DVS counts or spike trains), so encode analog inputs as events first")
+                f"Speck input x{list(idx)} = {float(arr[idx])} is not a non-negative integer event count; "
+                "the chip takes events (e.g. DVS counts or spike trains), so encode analog inputs as events "
+                "first")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
         raise InvalidInputError(f"Speck input events must be >= 0, got {int(arr.min())}")
@@ -133,17 +135,17 @@ def _neuron_params(name: str, mod: nn.Module, notes: list[MappingNote]) -> tuple
         return p.v_threshold, float(p.min_v_mem), 1.0, 0.0
     view = neuron_view(mod)
     if view.kind != "lif" or view.decay is None or view.threshold is None:
-        raise ChipMappingError(f"layer {name!r}: a {view.kind} neuron cannot run on Speck (IAF only); fold it with "
-                               "exporters.fold or use SpeckIAF")
+        raise ChipMappingError(f"layer {name!r}: a {view.kind} neuron cannot run on Speck (IAF only); fold "
+                               "it with exporters.fold or use SpeckIAF")
     if view.reset != "subtract":
-        raise ChipMappingError(f"layer {name!r}: reset {view.reset!r} is not modelled; the Speck path (sinabs "
-                               "IAFSqueeze, MembraneSubtract) needs a soft reset by the threshold")
+        raise ChipMappingError(f"layer {name!r}: reset {view.reset!r} is not modelled; the Speck path "
+                               "(sinabs IAFSqueeze, MembraneSubtract) needs a soft reset by the threshold")
     if not 0.0 < view.decay <= 1.0:
         raise ChipMappingError(f"layer {name!r}: decay {view.decay} is not in (0, 1]: not a leak-free neuron")
     tau = math.inf if view.decay == 1.0 else 1.0 / (1.0 - view.decay)
     if tau < IAF_TAU_MIN:
-        raise ChipMappingError(f"layer {name!r}: τ = {tau:.6g} steps is leaky; Speck runs IAF neurons only, so "
-                               f"τ must be >= {IAF_TAU_MIN:g} (no leak) or the neuron a SpeckIAF")
+        raise ChipMappingError(f"layer {name!r}: τ = {tau:.6g} steps is leaky; Speck runs IAF neurons only, "
+                               f"so τ must be >= {IAF_TAU_MIN:g} (no leak) or the neuron a SpeckIAF")
     spec = getattr(mod, "spec", None)
     if spec is not None:
         gain, leak = float(spec.input_gain), float(spec.leak)
@@ -151,9 +153,9 @@ def _neuron_params(name: str, mod: nn.Module, notes: list[MappingNote]) -> tuple
         p = mod.params() if isinstance(mod, LIF) else None
         gain = 1.0 / p.tau if p is not None and p.decay_input else 1.0
         leak = 0.0
-    notes.append(MappingNote(name, "neuron", f"LIF with τ = {tau:.6g} >= {IAF_TAU_MIN:g} mapped as IAF: its leak "
-                             "is dropped, it fires at most once per step where the chip fires trunc(v/θ) times, "
-                             "and the chip clips v at −θ"))
+    msg = (f"LIF with τ = {tau:.6g} >= {IAF_TAU_MIN:g} mapped as IAF: its leak is dropped, it fires at most "
+           "once per step where the chip fires trunc(v/θ) times, and the chip clips v at −θ")
+    notes.append(MappingNote(name, "neuron", msg))
     return view.threshold, -view.threshold, gain, leak
 
 
@@ -164,8 +166,9 @@ def _pool(name: str, mod: nn.Module) -> tuple[int, float]:
     pd = mod.padding if isinstance(mod.padding, int) else tuple(mod.padding)
     k = k if isinstance(k, int) else (k[0] if k[0] == k[1] else -1)
     if k < 1 or s not in (None, k, (k, k)) or pd not in (0, (0, 0)) or mod.ceil_mode:
-        raise ChipMappingError(f"layer {name!r}: pooling must be square, stride = kernel, no padding, floor mode "
-                               f"(got kernel {mod.kernel_size}, stride {mod.stride}, padding {mod.padding})")
+        raise ChipMappingError(f"layer {name!r}: pooling must be square, stride = kernel, no padding, floor "
+                               f"mode (got kernel {mod.kernel_size}, stride {mod.stride}, padding "
+                               f"{mod.padding})")
     d = mod.divisor_override
     return k, 1.0 if d == 1 else 1.0 / (d if d else k * k)
 
@@ -180,14 +183,15 @@ def _walk(model: nn.Module) -> tuple[list[_Stage], list[MappingNote]]:
             continue
         if isinstance(mod, (nn.Linear, nn.Conv2d)):
             if pending is not None:
-                raise ChipMappingError(f"layer {name!r}: two weight layers in a row ({pending.name!r} → {name!r}); "
-                                       "each Speck core runs weights → IAF → pooling")
+                raise ChipMappingError(f"layer {name!r}: two weight layers in a row ({pending.name!r} → "
+                                       f"{name!r}); each Speck core runs weights → IAF → pooling")
             pending, carry = _Stage(name, mod, carry), 1.0
         elif is_neuron(mod):
             if pending is None:
                 raise ChipMappingError(f"layer {name!r}: a neuron layer without a weight layer before it")
             th, mv, gain, leak = _neuron_params(name, mod, notes)
-            pending.neuron, pending.threshold, pending.min_v_mem, pending.gain, pending.leak = name, th, mv, gain, leak
+            pending.neuron, pending.threshold, pending.min_v_mem = name, th, mv
+            pending.gain, pending.leak = gain, leak
             stages.append(pending)
             pending = None
         elif isinstance(mod, nn.AvgPool2d):
@@ -200,27 +204,27 @@ def _walk(model: nn.Module) -> tuple[list[_Stage], list[MappingNote]]:
                 raise ChipMappingError(f"layer {name!r}: total pooling {stages[-1].pool} after "
                                        f"{stages[-1].neuron!r} is not one of {POOLS}")
             if factor != 1.0:
-                notes.append(MappingNote(name, "pool", f"AvgPool2d({k}) runs as a sum pool; the next weights are "
-                                         f"multiplied by {factor:g}", "info"))
+                msg = f"AvgPool2d({k}) runs as a sum pool; the next weights are multiplied by {factor:g}"
+                notes.append(MappingNote(name, "pool", msg, "info"))
         else:
             hint = " (fold BatchNorm first: exporters.fold)" if "BatchNorm" in type(mod).__name__ else ""
             raise ChipMappingError(f"layer {name!r}: {type(mod).__name__} cannot be mapped onto Speck{hint}")
     if pending is not None:
-        raise ChipMappingError(f"layer {pending.name!r}: the model ends with a weight layer; Speck's output is "
-                               "spikes, so every weight layer needs a neuron after it (e.g. SpeckIAF)")
+        raise ChipMappingError(f"layer {pending.name!r}: the model ends with a weight layer; Speck's output "
+                               "is spikes, so every weight layer needs a neuron after it (e.g. SpeckIAF)")
     if not stages:
         raise ChipMappingError("the model has no weight layer")
     return stages, notes
 
 
 def _conv_geometry(name: str, mod: nn.Conv2d) -> tuple[int, int]:
-    ks, st, pd, dl = (tuple(v) if isinstance(v, tuple) else v for v in (mod.kernel_size, mod.stride, mod.padding,
-                                                                         mod.dilation))
-    if isinstance(pd, str) or ks[0] != ks[1] or st[0] != st[1] or pd[0] != pd[1] or dl != (1, 1) or mod.groups != 1 \
-            or mod.padding_mode != "zeros":
-        raise ChipMappingError(f"layer {name!r}: Speck convolutions need square kernel/stride/padding, dilation 1, "
-                               f"groups 1, zero padding (got kernel {ks}, stride {st}, padding {pd}, dilation {dl}, "
-                               f"groups {mod.groups})")
+    ks, st, pd, dl = (tuple(v) if isinstance(v, tuple) else v
+                      for v in (mod.kernel_size, mod.stride, mod.padding, mod.dilation))
+    square = not isinstance(pd, str) and ks[0] == ks[1] and st[0] == st[1] and pd[0] == pd[1]
+    if not square or dl != (1, 1) or mod.groups != 1 or mod.padding_mode != "zeros":
+        raise ChipMappingError(f"layer {name!r}: Speck convolutions need square kernel/stride/padding, "
+                               f"dilation 1, groups 1, zero padding (got kernel {ks}, stride {st}, padding "
+                               f"{pd}, dilation {dl}, groups {mod.groups})")
     return st[0], pd[0]
 
 
@@ -238,31 +242,34 @@ def _quantise(stage: _Stage, notes: list[MappingNote]) -> tuple[SpeckLayer, Laye
     qmv = int(discretize([stage.min_v_mem], s)[0])
     qb = None if b is None else discretize(b, s)
     if qth < 1:
-        raise ChipMappingError(f"layer {name!r}: threshold {stage.threshold:g} × scale {s:.6g} rounds to {qth}; "
-                               "Speck needs a threshold >= 1 (the weights are too large relative to θ: the 8-bit "
-                               "weight scale leaves θ below one state LSB)")
+        raise ChipMappingError(f"layer {name!r}: threshold {stage.threshold:g} × scale {s:.6g} rounds to "
+                               f"{qth}; Speck needs a threshold >= 1 (the weights are too large relative to "
+                               "θ: the 8-bit weight scale leaves θ below one state LSB)")
     stride, padding = _conv_geometry(name, mod) if isinstance(mod, nn.Conv2d) else (1, 0)
     layer = SpeckLayer(name, qw, qth, qmv, qb, stride, padding, stage.pool)
     exact = [w.numpy().ravel() * s, np.array([stage.threshold * s, stage.min_v_mem * s])]
     if b is not None:
         exact.append(b.numpy() * s)
     lsb = float(max(np.abs(e - np.round(e)).max() for e in exact if e.size))
-    notes.append(MappingNote(name, "scale", f"scale s = {s:.6g}: weights → int8 (max |q| {int(np.abs(qw).max())}), "
-                             f"θ {stage.threshold:g} → {qth}, min_v_mem {stage.min_v_mem:g} → {qmv}", "info"))
+    msg = (f"scale s = {s:.6g}: weights → int8 (max |q| {int(np.abs(qw).max())}), θ {stage.threshold:g} → "
+           f"{qth}, min_v_mem {stage.min_v_mem:g} → {qmv}")
+    notes.append(MappingNote(name, "scale", msg, "info"))
     nz = w.numpy() != 0
     zeroed = int(np.count_nonzero(qw[nz] == 0))
     if zeroed:
         notes.append(MappingNote(name, "weight", f"{zeroed} of {int(nz.sum())} non-zero weights round to 0 "
                                  f"(|w| < {0.5 / s:.3g} at scale {s:.6g})"))
     if b is not None:
-        notes.append(MappingNote(name, "bias", "the bias is added every time step here and in sinabs' forward; on "
-                                 "the chip it is a leak driven by the slow clock (sinabs FAQ 'Neuron Leakage')"))
+        msg = ("the bias is added every time step here and in sinabs' forward; on the chip it is a leak "
+               "driven by the slow clock (sinabs FAQ 'Neuron Leakage')")
+        notes.append(MappingNote(name, "bias", msg))
         if np.count_nonzero(qb[b.numpy() != 0] == 0):
             notes.append(MappingNote(name, "bias", f"non-zero biases round to 0 at scale {s:.6g}"))
     rel = abs(qth - stage.threshold * s) / (stage.threshold * s)
     if rel > 0.005:
-        notes.append(MappingNote(name, "threshold", f"θ {stage.threshold:g} × {s:.6g} = {stage.threshold * s:.4g} "
-                                 f"rounds to {qth} ({rel:.2%} off; limit 0.5 %)"))
+        msg = (f"θ {stage.threshold:g} × {s:.6g} = {stage.threshold * s:.4g} rounds to {qth} ({rel:.2%} "
+               "off; limit 0.5 %)")
+        notes.append(MappingNote(name, "threshold", msg))
     rec = LayerScale(name, stage.neuron, s, w.numpy().copy(), None if b is None else b.numpy().copy(),
                      stage.threshold, stage.min_v_mem, stage.pool, stage.rescale, lsb)
     return layer, rec
@@ -274,16 +281,19 @@ def _input_shape(stages: list[_Stage], x: Tensor | None) -> tuple[int, int, int]
             return (int(x.shape[2]), 1, 1)
         if x.dim() == 5:
             return tuple(int(d) for d in x.shape[2:])  # type: ignore[return-value]
-        raise InvalidInputError(f"Speck calibration input must be [T, B, C, H, W] or [T, B, N], got {tuple(x.shape)}")
+        raise InvalidInputError("Speck calibration input must be [T, B, C, H, W] or [T, B, N], got "
+                                f"{tuple(x.shape)}")
     first = stages[0].mod
     if isinstance(first, nn.Linear):
         return (first.in_features, 1, 1)
-    raise InvalidInputError(f"layer {stages[0].name!r}: a conv network needs a calibration input to know (C, H, W)")
+    raise InvalidInputError(f"layer {stages[0].name!r}: a conv network needs a calibration input to know "
+                            "(C, H, W)")
 
 
 def map_model(model: nn.Module, calibration_x: Tensor | None = None, target: str = "speck") -> SpeckMapping:
-    """Map a float model onto Speck's integers (module docstring). ``calibration_x`` (``[T, B, *]``) gives the input
-    shape; the model is not modified. Raises ``ChipMappingError`` for anything the chip cannot represent."""
+    """Map a float model onto Speck's integers (module docstring). ``calibration_x`` (``[T, B, *]``) gives the
+    input shape; the model is not modified. Raises ``ChipMappingError`` for anything the chip cannot
+    represent."""
     stages, notes = _walk(model)
     shape = _input_shape(stages, calibration_x)
     layers, recs = [], []
@@ -292,8 +302,8 @@ def map_model(model: nn.Module, calibration_x: Tensor | None = None, target: str
         layers.append(layer)
         recs.append(rec)
     net = SpeckNetwork(shape, tuple(layers))
-    return SpeckMapping(chip=target, network=net, encode=lambda x: encode_events(x, shape), notes=tuple(notes),
-                        layers=tuple(recs))
+    return SpeckMapping(chip=target, network=net, encode=lambda x: encode_events(x, shape),
+                        notes=tuple(notes), layers=tuple(recs))
 
 
 @dataclass
@@ -317,10 +327,10 @@ class SpeckAgreement:
 
 def compare_mapping(model: nn.Module, mapping: SpeckMapping, x: Tensor, labels: Tensor | None = None,
                     vendor: bool = False) -> SpeckAgreement:
-    """Per neuron layer: firing rates (mean spike count per neuron-step) and the fraction of neuron-steps whose
-    spike counts are identical between ``model`` and ``mapping.network`` on ``x``; with ``labels`` ([B]), both
-    accuracies (argmax over classes of the last layer's counts summed over T); with ``vendor``, the number of
-    spike counts where sinabs' forward differs from the integer model (must be 0)."""
+    """Per neuron layer: firing rates (mean spike count per neuron-step) and the fraction of neuron-steps
+    whose spike counts are identical between ``model`` and ``mapping.network`` on ``x``; with ``labels``
+    ([B]), both accuracies (argmax over classes of the last layer's counts summed over T); with ``vendor``,
+    the number of spike counts where sinabs' forward differs from the integer model (must be 0)."""
     events = mapping.encode(x)
     chip = mapping.network.run(events)
     floats, _ = _spikes(model, x)
@@ -343,5 +353,6 @@ def compare_mapping(model: nn.Module, mapping: SpeckMapping, x: Tensor, labels: 
         from .speck_vendor import vendor_run
 
         ven = vendor_run(mapping.network, events)
-        res.vendor_mismatches = int(sum(np.count_nonzero(a != b) for a, b in zip(chip.spikes, ven.spikes, strict=True)))
+        pairs = zip(chip.spikes, ven.spikes, strict=True)
+        res.vendor_mismatches = int(sum(np.count_nonzero(a != b) for a, b in pairs))
     return res

@@ -47,12 +47,13 @@ def tensor_scale(obj: Any, bits: int) -> torch.Tensor:
 
 
 def discretization_scale(weight: Any, bias: Any | None, threshold: Any, min_v_mem: Any) -> float:
-    """The layer scale s = min(scale(W, 8), scale(b, 8), scale((min_v_mem, θ), 16)) as a Python float (exactly the
-    float32 value sinabs computes)."""
+    """The layer scale s = min(scale(W, 8), scale(b, 8), scale((min_v_mem, θ), 16)) as a Python float
+    (exactly the float32 value sinabs computes)."""
     w = _f32(weight)
     b = _f32(bias) if bias is not None else torch.zeros(w.shape[0])
     pair = torch.tensor((float(_f32(min_v_mem)), float(_f32(threshold))), dtype=torch.float32)
-    return float(min(tensor_scale(w, WEIGHT_BITS), tensor_scale(b, WEIGHT_BITS), tensor_scale(pair, STATE_BITS)))
+    scales = (tensor_scale(w, WEIGHT_BITS), tensor_scale(b, WEIGHT_BITS), tensor_scale(pair, STATE_BITS))
+    return float(min(scales))
 
 
 def discretize(x: Any, scale: float) -> np.ndarray:

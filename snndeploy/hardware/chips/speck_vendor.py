@@ -1,4 +1,4 @@
-"""The bridge to sinabs' own code for Speck: run ``SpeckNetwork``s through ``DynapcnnNetwork`` in the vendor venv.
+"""The bridge to sinabs' code for Speck: run ``SpeckNetwork``s through ``DynapcnnNetwork`` in the vendor venv.
 
 The ``sinabs`` vendor venv (``snndeploy/hardware/vendor/recipes/sinabs.py``) runs the driver
 ``drivers/sinabs_run.py``. The vendor reference is the discretised ``DynapcnnNetwork`` forward pass (sinabs
@@ -6,11 +6,12 @@ The ``sinabs`` vendor venv (``snndeploy/hardware/vendor/recipes/sinabs.py``) run
 
 How an integer network reaches sinabs: each layer's parameters are sent as float32 ``q·c`` (``c`` a positive
 per-layer factor, 1 by default) and ``DynapcnnNetwork(discretize=True)`` rediscretises them with its own rule
-(``discretize.py`` ``_discretize_conv_spk_``). That returns exactly ``q`` when the layer sits on the edge of the
-grid (its scale by sinabs' rule is 1/c: some weight or bias at −128/127, or θ or ``min_v_mem`` at the 16-bit edge),
-which every ``map_model`` result does. A layer off the edge would be scaled up by sinabs, so such networks run with
-``discretize=False`` (the same ``DynapcnnLayer`` forward on the integers as given). The driver returns the
-parameters sinabs ended with, so a test can check that its discretisation gave back ours.
+(``discretize.py`` ``_discretize_conv_spk_``). That returns exactly ``q`` when the layer sits on the edge of
+the grid (its scale by sinabs' rule is 1/c: some weight or bias at −128/127, or θ or ``min_v_mem`` at the
+16-bit edge), which every ``map_model`` result does. A layer off the edge would be scaled up by sinabs, so
+such networks run with ``discretize=False`` (the same ``DynapcnnLayer`` forward on the integers as given).
+The driver returns the parameters sinabs ended with, so a test can check that its discretisation gave back
+ours.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class VendorLayerParams:
 @dataclass(frozen=True)
 class SpeckVendorResult:
     """One network run by sinabs: spikes/states (``ChipRun``), the parameters it used, whether it discretised,
-    and the core placement (``{"fits": bool, "cores": {layer: core}}`` or ``{"fits": False, "error": ...}``)."""
+    and the core placement (``{"fits": bool, "cores": {layer: core}}`` or ``{"fits": False, "error": ...}``).
+    """
 
     run: ChipRun
     params: tuple[VendorLayerParams, ...]
@@ -57,7 +59,7 @@ class SpeckVendorResult:
 
 
 def on_grid_edge(network: SpeckNetwork) -> bool:
-    """True when sinabs' discretisation scale of every layer's integers is exactly 1 (it leaves them unchanged)."""
+    """True when sinabs' discretisation scale of every layer's integers is exactly 1 (leaves them as is)."""
     return all(discretization_scale(lyr.weight, lyr.bias, lyr.threshold, lyr.min_v_mem) == 1.0
                for lyr in network.layers)
 
@@ -65,7 +67,8 @@ def on_grid_edge(network: SpeckNetwork) -> bool:
 def _as_int(a: np.ndarray, what: str) -> np.ndarray:
     r = np.rint(a)
     if not np.array_equal(r, a):
-        raise InvalidParameterError(f"sinabs returned non-integer {what} (max deviation {np.abs(r - a).max()})")
+        dev = np.abs(r - a).max()
+        raise InvalidParameterError(f"sinabs returned non-integer {what} (max deviation {dev})")
     return r.astype(np.int64)
 
 
@@ -80,12 +83,13 @@ def vendor_run_many(
 
     Args:
         cases: networks and their inputs ``[T, B, C, H, W]`` (int event counts).
-        factors: per case, per layer, the factor c of the float parameters q·c sent to sinabs (``None``: 1). With
-            any factor, the case runs with ``discretize=True``, else only when ``on_grid_edge``.
+        factors: per case, per layer, the factor c of the float parameters q·c sent to sinabs (``None``: 1).
+            With any factor, the case runs with ``discretize=True``, else only when ``on_grid_edge``.
         place: also ask ``map_layers_to_cores`` for a core placement.
-        float_params: per case, per layer (weight, bias or None, threshold, min_v_mem) floats to send instead of
-            q·c (e.g. a mapping's ``LayerScale`` values): sinabs discretises them itself (``discretize=True``), so
-            comparing its parameters with the network's checks ``map_model``'s rounding.
+        float_params: per case, per layer (weight, bias or None, threshold, min_v_mem) floats to send instead
+            of q·c (e.g. a mapping's ``LayerScale`` values): sinabs discretises them itself
+            (``discretize=True``), so comparing its parameters with the network's checks ``map_model``'s
+            rounding.
     """
     arrays: dict[str, np.ndarray] = {}
     metas = []
@@ -117,7 +121,8 @@ def vendor_run_many(
             "discretize": fac is not None or flt is not None or on_grid_edge(net), "place": place,
         })
     out, meta = run_driver(VENDOR_ENV, DRIVER, arrays, {"mode": "run", "cases": metas}, timeout=timeout)
-    return [_result(net, out, f"c{i}", metas[i]["discretize"], meta["cases"][i]) for i, (net, _) in enumerate(cases)]
+    return [_result(net, out, f"c{i}", metas[i]["discretize"], meta["cases"][i])
+            for i, (net, _) in enumerate(cases)]
 
 
 def _result(net: SpeckNetwork, out: dict[str, np.ndarray], prefix: str, discretized: bool,
@@ -131,10 +136,11 @@ def _result(net: SpeckNetwork, out: dict[str, np.ndarray], prefix: str, discreti
         states.append(v.reshape(*v.shape[:2], *shape))
         th, mv = _as_int(out[f"{prefix}_l{j}_qth"], "thresholds")
         w = _as_int(out[f"{prefix}_l{j}_qw"], "weights")
-        params.append(VendorLayerParams(w.reshape(lyr.weight.shape), _as_int(out[f"{prefix}_l{j}_qb"], "bias"),
-                                        int(th), int(mv)))
+        bias = _as_int(out[f"{prefix}_l{j}_qb"], "bias")
+        params.append(VendorLayerParams(w.reshape(lyr.weight.shape), bias, int(th), int(mv)))
     placement = {k: v for k, v in info.items() if k in ("fits", "cores", "error")}
-    return SpeckVendorResult(ChipRun(tuple(spikes), {"v": tuple(states)}), tuple(params), discretized, placement)
+    run = ChipRun(tuple(spikes), {"v": tuple(states)})
+    return SpeckVendorResult(run, tuple(params), discretized, placement)
 
 
 def vendor_run(network: SpeckNetwork, x: np.ndarray) -> ChipRun:
@@ -144,7 +150,8 @@ def vendor_run(network: SpeckNetwork, x: np.ndarray) -> ChipRun:
 
 def place_on_cores(network: SpeckNetwork) -> dict[str, Any]:
     """sinabs' core placement of ``network`` on speck2fmodule (``map_layers_to_cores``): ``{"fits": True,
-    "cores": {layer index: core}}`` or ``{"fits": False, "error": "ValueError: No valid mapping found ..."}``."""
+    "cores": {layer index: core}}`` or ``{"fits": False, "error": "ValueError: No valid mapping found ..."}``.
+    """
     c, h, w = network.input_shape
     x = np.zeros((1, 1, c, h, w), dtype=np.int64)
     return vendor_run_many([(network, x)], place=True)[0].placement
@@ -161,11 +168,10 @@ def run_artifact(nir_path: str | Path, network: SpeckNetwork, x: np.ndarray) -> 
     return SpeckVendorResult(res.run, res.params, True, {**res.placement, "modules": info.get("modules", [])})
 
 
-def probe_nir(files: Sequence[tuple[str | Path, tuple[int, int, int]] | tuple[str | Path, tuple[int, int, int], bool]]
-              ) -> list[dict[str, Any]]:
-    """What sinabs makes of NIR files (driver mode ``probe``, one call), per ``(path, input_shape[, type_check])``
-    (``nir.read``'s type check, off by default): ``{"read", "from_nir", "dynapcnn": "ok" or the error, "modules":
-    [imported module types], "layers": number of DYNAP-CNN layers, "place": placement}``."""
+def probe_nir(files: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """What sinabs makes of NIR files (driver mode ``probe``, one call), per ``(path, input_shape[,
+    type_check])`` (``nir.read``'s type check, off by default): ``{"read", "from_nir", "dynapcnn": "ok" or the
+    error, "modules": [imported module types], "layers": number of DYNAP-CNN layers, "place": placement}``."""
     meta = {"mode": "probe", "files": [{"nir": str(Path(f[0]).resolve()), "input_shape": list(f[1]),
                                         "type_check": bool(f[2]) if len(f) > 2 else False} for f in files]}
     _, info = run_driver(VENDOR_ENV, DRIVER, {}, meta)

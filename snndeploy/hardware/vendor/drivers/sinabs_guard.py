@@ -1,19 +1,20 @@
-"""Keep the real ``samna`` out of the sinabs venv: an import hook that serves inert ``samna``/``samnagui`` modules.
+"""Keep the real ``samna`` out of the sinabs venv: an import hook serving inert ``samna``, ``samnagui``.
 
-``sinabs.backend.dynapcnn`` imports samna at module level (``dynapcnn_network.py``, ``io.py``, ``config_builder.py``,
-``chips/speck2e.py``/``speck2f.py``: ``from samna.speck2f.configuration import SpeckConfiguration``; ``io.py`` also
-imports ``samnagui``), but building, discretising and running a ``DynapcnnNetwork`` and placing it on cores
-(``map_layers_to_cores``) never call it. The real samna package downloads itself from outside on import, so it
-must never be installed or imported here.
+``sinabs.backend.dynapcnn`` imports samna at module level (``dynapcnn_network.py``, ``io.py``,
+``config_builder.py``, ``chips/speck2e.py``/``speck2f.py``: ``from samna.speck2f.configuration import
+SpeckConfiguration``; ``io.py`` also imports ``samnagui``), but building, discretising and running a
+``DynapcnnNetwork`` and placing it on cores (``map_layers_to_cores``) never call it. The real samna package
+downloads itself from outside on import, so it must never be installed or imported here.
 
-``install()`` refuses to act when a real samna or samnagui is importable (``SamnaPresentError``); otherwise it puts
-a finder first on ``sys.meta_path`` that answers every ``samna``, ``samna.*``, ``samnagui``, ``samnagui.*`` import
-with an empty module. Any attribute of such a module (and of its attributes, for annotations such as
-``samna.device.DeviceInfo``) is a placeholder class; creating one raises ``RuntimeError`` naming the samna object,
-so code that really needs samna (``make_config``, ``to(device)``, the specksim chip simulator) fails loudly.
+``install()`` refuses to act when a real samna or samnagui is importable (``SamnaPresentError``); otherwise it
+puts a finder first on ``sys.meta_path`` that answers every ``samna``, ``samna.*``, ``samnagui``,
+``samnagui.*`` import with an empty module. Any attribute of such a module (and of its attributes, for
+annotations such as ``samna.device.DeviceInfo``) is a placeholder class; creating one raises ``RuntimeError``
+naming the samna object, so code that really needs samna (``make_config``, ``to(device)``, the specksim chip
+simulator) fails loudly.
 
-Used by the driver (``sinabs_run.py``) and, as source text, by the venv probe (``recipes/sinabs.py``). Imports only
-the standard library (it runs in the vendor venv, never inside snndeploy).
+Used by the driver (``sinabs_run.py``) and, as source text, by the venv probe (``recipes/sinabs.py``). Imports
+only the standard library (it runs in the vendor venv, never inside snndeploy).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def install() -> None:
             raise SamnaPresentError(f"a real {name} module is already imported; refusing to stub it")
         if importlib.util.find_spec(name) is not None:
             raise SamnaPresentError(
-                f"a real {name} package is installed in this venv; the snndeploy sinabs venv must not contain it "
-                "(samna downloads itself on import). Rebuild the venv with `snndeploy vendor setup sinabs`."
+                f"a real {name} package is installed in this venv; the snndeploy sinabs venv must not "
+                "contain it (samna downloads itself on import). Rebuild the venv with `snndeploy vendor "
+                "setup sinabs`."
             )
     sys.meta_path.insert(0, _SamnaStubFinder())

@@ -1,27 +1,30 @@
 """Driver for the ``sinabs`` vendor venv: run integer Speck networks through sinabs' own ``DynapcnnNetwork``.
 
-Run as ``python sinabs_run.py IN.npz OUT.npz`` by ``snndeploy.hardware.vendor.run_driver`` (imports only sinabs,
-nir, torch and numpy; never snndeploy; the real samna is kept out by ``sinabs_guard``). ``__meta__["mode"]``:
+Run as ``python sinabs_run.py IN.npz OUT.npz`` by ``snndeploy.hardware.vendor.run_driver`` (imports only
+sinabs, nir, torch and numpy; never snndeploy; the real samna is kept out by ``sinabs_guard``).
+``__meta__["mode"]``:
 
 - ``"run"``: ``meta["cases"]`` is a list of networks, each ``{"input_shape": [C, H, W], "batch": B, "T": T,
   "layers": [{"kind": "conv"|"linear", "stride", "padding", "pool", "bias": bool}, ...], "discretize": bool,
   "place": bool}``; arrays ``c{i}_x`` (``[T, B, C, H, W]`` event counts), ``c{i}_l{j}_w``, ``c{i}_l{j}_b``
-  (float32 parameters) and ``c{i}_l{j}_th`` (float32 ``[threshold, min_v_mem]``). For each case the driver builds
-  ``nn.Sequential(Conv2d | Flatten+Linear, IAFSqueeze(spike_threshold, min_v_mem), [SumPool2d], ...)``, hands it
-  to ``DynapcnnNetwork(snn, input_shape, batch_size, discretize)`` (sinabs ``backend/dynapcnn/dynapcnn_network.py``;
-  with ``discretize=True`` each ``DynapcnnLayer`` runs ``discretize_conv_spike_``), zeroes every ``v_mem`` and runs
-  its forward pass (``DynapcnnNetworkModule``: per layer conv → IAFSqueeze → sum pooling). It writes back, per
-  case and layer: ``c{i}_l{j}_s`` the IAF's output spikes ``[T, B, *]`` (a forward hook on ``spk``),
-  ``c{i}_l{j}_v`` the recorded ``v_mem`` after every step (``record_states``), ``c{i}_l{j}_qw``/``_qb``/``_qth``
-  the parameters the layer ended with (after sinabs' discretisation); and in the meta, per case, the core
-  placement of ``ChipFactory("speck2fmodule").get_config_builder().map_layers_to_cores`` (or its error).
-- ``"artifact"``: ``meta["nir"]`` (a NIR file in the sinabs dialect) and ``meta["batch"]``; array ``x``. Loads it
-  with ``nir.read(type_check=False)`` + ``sinabs.from_nir``, builds ``DynapcnnNetwork(discretize=True)``, places it
-  and runs ``x`` as above (outputs ``a_l{j}_s``, ``a_l{j}_v``, ``a_l{j}_q*``; the imported module types in the meta).
+  (float32 parameters) and ``c{i}_l{j}_th`` (float32 ``[threshold, min_v_mem]``). For each case the driver
+  builds ``nn.Sequential(Conv2d | Flatten+Linear, IAFSqueeze(spike_threshold, min_v_mem), [SumPool2d], ...)``,
+  hands it to ``DynapcnnNetwork(snn, input_shape, batch_size, discretize)`` (sinabs
+  ``backend/dynapcnn/dynapcnn_network.py``; with ``discretize=True`` each ``DynapcnnLayer`` runs
+  ``discretize_conv_spike_``), zeroes every ``v_mem`` and runs its forward pass (``DynapcnnNetworkModule``:
+  per layer conv → IAFSqueeze → sum pooling). It writes back, per case and layer: ``c{i}_l{j}_s`` the IAF's
+  output spikes ``[T, B, *]`` (a forward hook on ``spk``), ``c{i}_l{j}_v`` the recorded ``v_mem`` after every
+  step (``record_states``), ``c{i}_l{j}_qw``/``_qb``/``_qth`` the parameters the layer ended with (after
+  sinabs' discretisation); and in the meta, per case, the core placement of
+  ``ChipFactory("speck2fmodule").get_config_builder().map_layers_to_cores`` (or its error).
+- ``"artifact"``: ``meta["nir"]`` (a NIR file in the sinabs dialect) and ``meta["batch"]``; array ``x``. Loads
+  it with ``nir.read(type_check=False)`` + ``sinabs.from_nir``, builds ``DynapcnnNetwork(discretize=True)``,
+  places it and runs ``x`` as above (outputs ``a_l{j}_s``, ``a_l{j}_v``, ``a_l{j}_q*``; the imported module
+  types in the meta).
 
-- ``"probe"``: ``meta["files"]``, each ``{"nir", "input_shape", "type_check"}``: reads each file and reports (meta
-  only) whether ``nir.read``, ``sinabs.from_nir`` and ``DynapcnnNetwork`` accept it, the imported module types, the
-  number of DYNAP-CNN layers and the placement: how the vendor NIR dialect is measured.
+- ``"probe"``: ``meta["files"]``, each ``{"nir", "input_shape", "type_check"}``: reads each file and reports
+  (meta only) whether ``nir.read``, ``sinabs.from_nir`` and ``DynapcnnNetwork`` accept it, the imported module
+  types, the number of DYNAP-CNN layers and the placement: how the vendor NIR dialect is measured.
 
 The float32 forward is exact on integer-valued tensors while every partial sum stays below 2**24 (see
 ``snndeploy/hardware/chips/speck.py``).
@@ -59,8 +62,8 @@ def _build(case: dict, arrays: dict, prefix: str) -> nn.Sequential:
         thr, min_v = (float(v) for v in arrays[f"{prefix}_l{j}_th"])
         conv_later = any(lyr["kind"] == "conv" for lyr in case["layers"][j + 1:])
         if spec["kind"] == "linear" and conv_later:
-            # A torch Linear outputs [N, out], which a later Conv2d cannot take: write it as the conv sinabs makes
-            # of it anyway (dynapcnn_layer.py convert_linear_to_conv: kernel = the whole input).
+            # A torch Linear outputs [N, out], which a later Conv2d cannot take: write it as the conv sinabs
+            # makes of it anyway (dynapcnn_layer.py convert_linear_to_conv: kernel = the whole input).
             conv = nn.Conv2d(shape[0], weight.shape[0], (shape[1], shape[2]), bias=bias is not None)
             conv.weight.data = weight.reshape(weight.shape[0], *shape)
             if bias is not None:
@@ -84,7 +87,8 @@ def _build(case: dict, arrays: dict, prefix: str) -> nn.Sequential:
                 conv.bias.data = torch.from_numpy(bias.astype(np.float32))
             mods.append(conv)
             shape = (weight.shape[0], (shape[1] + 2 * p - k) // s + 1, (shape[2] + 2 * p - k) // s + 1)
-        mods.append(sl.IAFSqueeze(batch_size=case["batch"], spike_threshold=torch.tensor(thr), min_v_mem=min_v))
+        mods.append(sl.IAFSqueeze(batch_size=case["batch"], spike_threshold=torch.tensor(thr),
+                                  min_v_mem=min_v))
         if spec["pool"] > 1:
             mods.append(sl.SumPool2d(spec["pool"]))
             shape = (shape[0], shape[1] // spec["pool"], shape[2] // spec["pool"])
@@ -106,7 +110,8 @@ def _run(net: DynapcnnNetwork, x: np.ndarray, out: dict, prefix: str) -> None:
     xt = xt.reshape(B * T, *x.shape[2:])
     layers = [net.dynapcnn_layers[i] for i in sorted(net.dynapcnn_layers)]
     recorded: list[torch.Tensor] = []
-    hooks = [lyr.spk.register_forward_hook(lambda m, a, y: recorded.append(y.detach().clone())) for lyr in layers]
+    hooks = [lyr.spk.register_forward_hook(lambda m, a, y: recorded.append(y.detach().clone()))
+             for lyr in layers]
     for lyr in layers:
         lyr.spk.record_states = True
         # Zero state of the right batch (a stale or mis-sized v_mem is resampled at random by sinabs).
@@ -139,7 +144,8 @@ def _mode_run(arrays: dict, meta: dict) -> tuple[dict, dict]:
         net = DynapcnnNetwork(snn, input_shape=tuple(case["input_shape"]), batch_size=case["batch"],
                               discretize=bool(case.get("discretize", True)))
         info = _place(net) if case.get("place") else {}
-        info["pools"] = [[int(p) for p in np.ravel(lyr.pool)] for _, lyr in sorted(net.dynapcnn_layers.items())]
+        info["pools"] = [[int(p) for p in np.ravel(lyr.pool)]
+                         for _, lyr in sorted(net.dynapcnn_layers.items())]
         _run(net, arrays[f"c{i}_x"], out, f"c{i}")
         results.append(info)
     return out, {"cases": results}

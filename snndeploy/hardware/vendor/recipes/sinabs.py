@@ -5,12 +5,12 @@ Recipe (``../shared/VENDOR_SIMS.md``, measured on Python 3.11, CPU):
 1. ``torch==2.13.0`` first: the local CPU wheel, so nothing below can pull a CUDA build;
 2. ``nir==1.0.8`` (with its deps h5py, numpy), ``pbr`` (sinabs' ``__init__`` reads its version through it) and
    ``matplotlib`` (``sinabs/network.py`` imports ``pylab`` at module level);
-3. ``nirtorch==2.6`` and ``sinabs==3.1.3`` with ``--no-deps``: sinabs pins ``nir<=1.0.4`` (its NIR reader works with
-   1.0.8, measured) and requires ``samna``, which must never be installed (it downloads itself on import);
-   torchvision is not used.
+3. ``nirtorch==2.6`` and ``sinabs==3.1.3`` with ``--no-deps``: sinabs pins ``nir<=1.0.4`` (its NIR reader
+   works with 1.0.8, measured) and requires ``samna``, which must never be installed (it downloads itself on
+   import); torchvision is not used.
 
-No patch is needed: sinabs' only import problem is samna, which the driver answers with an in-process import hook
-(``drivers/sinabs_guard.py``, also run by the probe below) instead of editing sinabs' files.
+No patch is needed: sinabs' only import problem is samna, which the driver answers with an in-process import
+hook (``drivers/sinabs_guard.py``, also run by the probe below) instead of editing sinabs' files.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ print(json.dumps({p: md.version(p) for p in ("sinabs", "nir", "nirtorch", "numpy
 RECIPE = register_recipe(
     VendorRecipe(
         name="sinabs",
-        summary="sinabs 3.1.3 DYNAP-CNN backend (Speck): the discretised DynapcnnNetwork forward, core placement",
+        summary="sinabs 3.1.3 DYNAP-CNN backend (Speck): the discretised DynapcnnNetwork forward, core "
+                "placement",
         steps=(
             ("install", "torch==2.13.0"),
             ("install", "nir==1.0.8", "pbr", "matplotlib"),
