@@ -129,7 +129,7 @@ def test_calibration_picks_the_best_candidate_and_reports_agreement(neuron):
     model = tiny_model("mlp", neuron)
     x = _x("mlp", T=12, B=64)
     _, plain = fold(model)
-    folded, calibrated = fold(model, x)
+    folded, calibrated = fold(model, x, granularity="layer")
     for rec in calibrated.layers:
         if rec.source.startswith("BatchNorm"):
             continue

@@ -45,3 +45,18 @@ def test_bad_input_exits_2_and_writes_nothing(checkpoint, tmp_path, capsys):
     assert main(["export", str(checkpoint), "-o", str(tmp_path / "m.nir"), "--dt", "-1", "--limit", "4"]) == 2
     assert "dt" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fold_checkpoint_granularity_and_finetune(checkpoint):
+    from exporters.fold import fold_checkpoint
+    from exporters.fold.calibration import total_agreement
+    from snndeploy.checkpoint import load
+    from snndeploy.data import calibration_inputs
+
+    folded, report = fold_checkpoint(checkpoint, limit=16, finetune_epochs=1, granularity="auto")
+    assert report.metrics["granularity"]["mode"] == "auto"
+    ft = report.metrics["finetune"]
+    assert ft["selection"] == "spikes" and ft["best_epoch"] in (0, 1)
+    source, config = load(checkpoint)
+    x = calibration_inputs(config.input_shape, None, None, 16)[0]
+    assert total_agreement(source, folded, x) == pytest.approx(ft["total_spike_agreement"])

@@ -8,15 +8,20 @@ Derivations: ``docs/folding.md``. Summary (β = 1 − 1/τ, θ = V_th):
   threshold θ and hard reset V_r (in F units; H units: threshold θ/k, reset V_r/k). Exact whenever k·H ≥ 0;
   k ≤ 0 or k·β ≥ 1 is refused.
 - CLIF: soft reset subtracting c = θ + σ(1) is exact up to and including each neuron's second spike (σ(m) = σ(1)
-  at the first reset); or hard reset to V_r. Calibration picks c (from a grid) or V_r per layer.
-- ILIF: drop the inhibition trace (γ·…), replace σ(m) by a constant: soft reset by θ + c, or hard reset.
+  at the first reset); or hard reset to V_r. Calibration picks c (from a grid) or V_r per layer, or — with
+  ``LayerData.granularity`` "channel"/"neuron" — one value per channel/neuron from a finer grid
+  (``calibration.choose_per_neuron``; never more mismatches on the calibration data than the per-layer choice).
+- ILIF: drop the inhibition trace (γ·…), replace σ(m) by a constant: soft reset by θ + c, or hard reset; per layer,
+  channel or neuron as for CLIF.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,8 +30,8 @@ from snndeploy.neurons import CLIF, ILIF, KLIF, LIF
 from snndeploy.neurons.dynamics import charge, hard_reset
 from snndeploy.registry import Registry
 
-from ..lifspec import LIFSpec, SpecLIF
-from .calibration import LayerData, score_specs
+from ..lifspec import LIFSpec, SpecLIF, format_value
+from .calibration import LayerData, choose_per_neuron, mismatch_counts
 from .report import LayerFold
 
 __all__ = ["FoldRule", "FOLD_RULES", "register_fold_rule", "get_fold_rule", "CLIF_SIGMA_GRID", "ILIF_SIGMA_GRID"]
@@ -40,6 +45,24 @@ CLIF_SIGMA_GRID = (1.0, 0.5, 0.75, 1.25, 1.5, 2.0, 3.0, 5.0)
 ILIF_SIGMA_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0)
 #: hard-reset values tried, in units of θ (a CLIF/ILIF reset leaves u ≈ overshoot − σ(m) ≈ −0.5…−0.7·θ).
 HARD_RESET_GRID = (0.0, -0.25, -0.5, -0.75)
+#: extra σ values (c = θ + σ) tried only by per-channel/per-neuron calibration: σ(m) ∈ (0.5, 1) for m ≥ 0.
+FINE_SIGMA_GRID = tuple(round(0.5 + 0.025 * i, 3) for i in range(21))
+#: extra hard-reset values (units of θ) tried only by per-channel/per-neuron calibration.
+FINE_HARD_RESET_GRID = tuple(round(-0.1 * i, 1) for i in range(11))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Candidate:
+    """A candidate spec; ``per_layer`` False: tried only by per-channel/per-neuron calibration."""
+
+    name: str
+    spec: LIFSpec
+    per_layer: bool = True
+
+    @property
+    def value(self) -> float:
+        """The calibrated parameter: the soft-reset amount or the hard-reset value."""
+        return float(self.spec.reset_amount if self.spec.reset == "soft" else self.spec.v_reset)
 
 
 def register_fold_rule(cls: type[nn.Module]) -> Callable[[FoldRule], FoldRule]:
@@ -68,14 +91,47 @@ def _agreement(spec: LIFSpec, data: LayerData | None) -> tuple[float | None, flo
     return 1.0 - int((s != data.target).sum()) / n, 1.0 - int((s != data.local_target).sum()) / n
 
 
-def _pick(candidates: list[tuple[str, LIFSpec]], data: LayerData | None) -> tuple[str, LIFSpec, list[dict]]:
-    """The first candidate when there is no data, else the one with the fewest spike mismatches (ties: first)."""
+def _pick(candidates: list[_Candidate], data: LayerData | None, family: str
+          ) -> tuple[str, LIFSpec, list[dict], dict | None]:
+    """(rule name, spec, candidate table, per-neuron record or None).
+
+    No data: the first candidate. Per layer: the ``per_layer`` candidate with the fewest spike mismatches (ties:
+    first). Per channel/neuron (``data.granularity``): for each reset kind, every neuron takes its best candidate
+    (``calibration.choose_per_neuron``, anchored at that kind's per-layer best); the kind with fewer mismatches
+    wins (ties: the per-layer choice's kind), so the total never exceeds the per-layer choice's.
+    """
     if data is None:
-        return candidates[0][0], candidates[0][1], []
-    scores = score_specs([spec for _, spec in candidates], data)
-    table = [{"rule": name, "mismatches": n, **spec.to_dict()} for (name, spec), (_, n) in zip(candidates, scores, strict=True)]
-    best = min(range(len(scores)), key=lambda i: scores[i][1])
-    return candidates[best][0], candidates[best][1], table
+        return candidates[0].name, candidates[0].spec, [], None
+    tried = [c for c in candidates if c.per_layer or data.granularity != "layer"]
+    counts = mismatch_counts([c.spec for c in tried], data)
+    totals = [int(n) for n in counts.flatten(1).sum(1)]
+    table = [{"rule": c.name, "mismatches": n, **c.spec.to_dict()} for c, n in zip(tried, totals, strict=True)
+             if c.per_layer]
+    layer_best = min((i for i, c in enumerate(tried) if c.per_layer), key=lambda i: totals[i])
+    best = tried[layer_best]
+    if data.granularity == "layer":
+        return best.name, best.spec, table, None
+    choices = []
+    for kind in ("soft", "hard"):
+        idx = [i for i, c in enumerate(tried) if c.spec.reset == kind]
+        if not idx:
+            continue
+        anchor = min((i for i in idx if tried[i].per_layer), key=lambda i: totals[i], default=idx[0])
+        index, total = choose_per_neuron(counts[idx], [tried[i].value for i in idx], idx.index(anchor),
+                                         data.granularity)
+        choices.append((total, kind != best.spec.reset, kind, idx, anchor, index))
+    total, _, kind, idx, anchor, index = min(choices, key=lambda c: (c[0], c[1]))
+    values = torch.tensor([tried[i].value for i in idx], dtype=torch.float32)[index].numpy()
+    changed = int((index != idx.index(anchor)).sum())
+    record = {"granularity": data.granularity, "layer_choice": best.name, "layer_mismatches": totals[layer_best],
+              "anchor": tried[anchor].name, "mismatches": total, "changed": changed, "choices": int(index.numel())}
+    if changed == 0:
+        return tried[anchor].name, tried[anchor].spec, table, record
+    field = "reset_amount" if kind == "soft" else "v_reset"
+    spec = dataclasses.replace(tried[anchor].spec, **{field: np.ascontiguousarray(values)})
+    symbol = "c" if kind == "soft" else "V_r"
+    record["values"] = format_value(spec.reset_amount if kind == "soft" else spec.v_reset)
+    return f"{family}.{kind}({symbol} per {data.granularity})", spec, table, record
 
 
 def _params_dict(module: nn.Module) -> dict:
@@ -149,50 +205,60 @@ def fold_klif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spe
     return SpecLIF(spec, p.surrogate, {"source": "KLIF", "rule": "klif.rescale", "exact": False}), rec
 
 
-def _clif_candidates(p) -> list[tuple[str, LIFSpec]]:
-    theta32 = torch.tensor(p.v_threshold, dtype=torch.float32)
-    out = []
-    for m in CLIF_SIGMA_GRID:  # c exactly as the kernel computes θ + σ(m) in float32
-        c = _f32(theta32 + torch.sigmoid(torch.tensor(m, dtype=torch.float32)))
-        out.append((f"clif.soft(c=θ+σ({m:g}))", LIFSpec(p.tau, False, 0.0, p.v_threshold, "soft", reset_amount=c)))
-    for f in HARD_RESET_GRID:
-        vr = f * p.v_threshold
-        out.append((f"clif.hard(V_r={vr:g})", LIFSpec(p.tau, False, 0.0, p.v_threshold, "hard", v_reset=vr)))
+def _grid(family: str, p, soft: list[tuple[str, float]], fine_sigma: tuple[float, ...]) -> list[_Candidate]:
+    """Per-layer candidates (``soft`` (name, c) pairs, then ``HARD_RESET_GRID``), then the fine per-neuron ones."""
+    theta = p.v_threshold
+    out = [_Candidate(name, LIFSpec(p.tau, False, 0.0, theta, "soft", reset_amount=c)) for name, c in soft]
+    out += [_Candidate(f"{family}.hard(V_r={f * theta:g})", LIFSpec(p.tau, False, 0.0, theta, "hard", v_reset=f * theta))
+            for f in HARD_RESET_GRID]
+    seen = {(c.spec.reset, c.value) for c in out}
+    fine = [("soft", _f32(theta + sg)) for sg in fine_sigma] + [("hard", _f32(f * theta)) for f in FINE_HARD_RESET_GRID]
+    for kind, v in fine:
+        if (kind, v) not in seen:
+            seen.add((kind, v))
+            spec = LIFSpec(p.tau, False, 0.0, theta, kind, **({"reset_amount": v} if kind == "soft" else {"v_reset": v}))
+            out.append(_Candidate(f"{family}.{kind}({'c' if kind == 'soft' else 'V_r'}={v:.6g})", spec, False))
     return out
+
+
+def _clif_candidates(p) -> list[_Candidate]:
+    theta32 = torch.tensor(p.v_threshold, dtype=torch.float32)
+    soft = [(f"clif.soft(c=θ+σ({m:g}))", _f32(theta32 + torch.sigmoid(torch.tensor(m, dtype=torch.float32))))
+            for m in CLIF_SIGMA_GRID]  # c exactly as the kernel computes θ + σ(m) in float32
+    return _grid("clif", p, soft, FINE_SIGMA_GRID)
 
 
 @register_fold_rule(CLIF)
 def fold_clif(module: nn.Module, path: str, data: LayerData | None) -> tuple[SpecLIF, LayerFold]:
     """CLIF → soft-reset LIF subtracting c = θ + σ(m*) or hard reset to V_r, picked by calibration."""
     p = module.params()
-    rule, spec, table = _pick(_clif_candidates(p), data)
+    rule, spec, table, per_neuron = _pick(_clif_candidates(p), data, "clif")
     agree, local = _agreement(spec, data)
     cond = ("exact up to and including each neuron's second spike (σ(m) = σ(1) at the first reset)"
             if rule.startswith("clif.soft(c=θ+σ(1))") else "approximate: CLIF's reset θ + σ(m) varies with spike history")
     rec = LayerFold(path, "CLIF", rule, False, cond, spec.to_dict(), agree,
-                    {"local_agreement": local, "candidates": table, "source_params": _params_dict(module)})
-    return SpecLIF(spec, p.surrogate, {"source": "CLIF", "rule": rule, "exact": False}), rec
+                    {"local_agreement": local, "candidates": table, "per_neuron": per_neuron,
+                     "source_params": _params_dict(module)})
+    return SpecLIF(spec, p.surrogate, {"source": "CLIF", "rule": rule, "exact": False, "layer": path}), rec
 
 
-def _ilif_candidates(p) -> list[tuple[str, LIFSpec]]:
-    out = [(f"ilif.soft(σ(m)→{c:g})", LIFSpec(p.tau, False, 0.0, p.v_threshold, "soft",
-                                             reset_amount=_f32(p.v_threshold + c))) for c in ILIF_SIGMA_GRID]
-    out += [(f"ilif.hard(V_r={f * p.v_threshold:g})",
-             LIFSpec(p.tau, False, 0.0, p.v_threshold, "hard", v_reset=f * p.v_threshold)) for f in HARD_RESET_GRID]
-    return out
+def _ilif_candidates(p) -> list[_Candidate]:
+    soft = [(f"ilif.soft(σ(m)→{c:g})", _f32(p.v_threshold + c)) for c in ILIF_SIGMA_GRID]
+    return _grid("ilif", p, soft, FINE_SIGMA_GRID)
 
 
 @register_fold_rule(ILIF)
 def fold_ilif(module: nn.Module, path: str, data: LayerData | None) -> tuple[SpecLIF, LayerFold]:
     """ILIF → LIF: drop the inhibition trace, σ(m) → calibrated constant (soft reset θ + c) or hard reset."""
     p = module.params()
-    rule, spec, table = _pick(_ilif_candidates(p), data)
+    rule, spec, table, per_neuron = _pick(_ilif_candidates(p), data, "ilif")
     agree, local = _agreement(spec, data)
     cond = (f"approximate: the current-inhibition trace (γ = {p.inhibition}) is dropped and σ(m) is a constant; exact "
             "until the first spike when γ = 0")
     rec = LayerFold(path, "ILIF", rule, False, cond, spec.to_dict(), agree,
-                    {"local_agreement": local, "candidates": table, "source_params": _params_dict(module)})
-    return SpecLIF(spec, p.surrogate, {"source": "ILIF", "rule": rule, "exact": False}), rec
+                    {"local_agreement": local, "candidates": table, "per_neuron": per_neuron,
+                     "source_params": _params_dict(module)})
+    return SpecLIF(spec, p.surrogate, {"source": "ILIF", "rule": rule, "exact": False, "layer": path}), rec
 
 
 @register_fold_rule(SpecLIF)

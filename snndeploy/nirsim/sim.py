@@ -82,16 +82,17 @@ class _SpecNeuron(Executor):
             h = sp.scale * h
         s = (h > self.thr).to(torch.float32)
         if sp.reset == "hard":
-            return s, hard_reset(h, s, sp.v_reset)
-        return s, soft_reset(h, s, sp.reset_amount)
+            return s, hard_reset(h, s, sp.operand("v_reset", h))  # a float, or the per-neuron float32 tensor
+        return s, soft_reset(h, s, sp.operand("reset_amount", h))
 
 
-def _check_close(name: str, what: str, got: Any, expected: float) -> None:
+def _check_close(name: str, what: str, got: Any, expected: Any) -> None:
     got = np.asarray(got, dtype=np.float64)
-    if not np.allclose(got, expected, rtol=1e-5, atol=1e-7):
+    want = np.asarray(expected, dtype=np.float64)  # a number, or per-neuron values (broadcast)
+    if not np.allclose(got, want, rtol=1e-5, atol=1e-7):
         raise ExportError(
             f"node {name!r}: NIR {what} = {got.ravel()[:3]} disagrees with its snndeploy metadata "
-            f"(expected {expected:.8g}); the graph was edited after export"
+            f"(expected {want.ravel()[:3]}); the graph was edited after export"
         )
 
 
