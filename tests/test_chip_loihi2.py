@@ -13,10 +13,10 @@ import pytest
 
 from snndeploy.errors import InvalidInputError, InvalidParameterError
 from snndeploy.hardware.chips import get_chip
+from snndeploy.hardware.chips.loihi2_support import SUPPORT
 from snndeploy.hardware.chips.loihi2 import (
     EXCITATORY,
     INHIBITORY,
-    SUPPORT,
     Loihi2Layer,
     Loihi2Network,
     effective_weights,
@@ -257,6 +257,6 @@ def test_loihi2_record_round_trip_and_registry():
     x = np.arange(6).reshape(3, 1, 2)
     for a, b in zip(network.run(x).states["v"], back.run(x).states["v"], strict=True):
         np.testing.assert_array_equal(a, b)
-    assert get_chip("loihi2") is SUPPORT and SUPPORT.vendor_env == "lava"
+    assert get_chip("loihi2") is SUPPORT and SUPPORT.vendor_env == "lava" and SUPPORT.compare is not None
     with pytest.raises(InvalidParameterError, match="missing field 'vth'"):
         Loihi2Network.from_dict({"layers": [{"name": "x", "weights": [[1]]}]})

@@ -11,7 +11,7 @@ from rich.table import Table
 
 __all__ = [
     "print_epoch", "print_rates", "print_fold_report", "print_verify_report", "print_check_nir",
-    "print_profile_export", "print_energy", "print_hw_check",
+    "print_profile_export", "print_energy", "print_hw_check", "print_chip_check",
 ]
 
 
@@ -204,6 +204,8 @@ def print_hw_check(console: Console, result: Any) -> None:
                           f"{a.agreement:.4f}{flag}")
         if q.accuracy:
             console.print(f"accuracy float {q.accuracy[0]:.4f} → quantised {q.accuracy[1]:.4f}")
+    if result.chip is not None:
+        print_chip_check(console, result.chip)
     rep = result.report
     for v in rep.violations:
         color = "red" if v.severity == "error" else "yellow"
@@ -212,3 +214,26 @@ def print_hw_check(console: Console, result: Any) -> None:
     if rep.not_checked:
         console.print(f"not checked (no source found): {', '.join(rep.not_checked)}")
     console.print(f"{result.target.name}: {len(rep.errors)} error(s), {len(rep.violations) - len(rep.errors)} warning(s)")
+
+
+def print_chip_check(console: Console, chip: Any) -> None:
+    """Float model vs the integer chip model per layer, accuracies, the vendor cross-check, the mapping's notes."""
+    if chip.error is not None:
+        console.print(f"[yellow]integer chip model[/]: {escape(chip.error)}")
+        return
+    agreement = chip.agreement
+    for la in agreement.layers:
+        console.print(f"{la.layer}: rate {la.rate_float:.4f} → chip {la.rate_chip:.4f}, spike agreement "
+                      f"{la.agreement:.4f} (float model vs {chip.chip} integer model)")
+    if agreement.accuracy:
+        console.print(f"accuracy float {agreement.accuracy[0]:.4f} → integer chip model {agreement.accuracy[1]:.4f}")
+    v = chip.vendor
+    if v is not None and v.ran:
+        color = "green" if v.mismatches == 0 else "red"
+        console.print(f"[{color}]vendor cross-check[/]: {v.simulator}: {v.mismatches} differing spike counts of "
+                      f"{v.spikes} ({v.samples} samples)")
+    elif v is not None:
+        console.print(f"[yellow]vendor cross-check not run[/]: {escape(v.reason or '')}")
+    for n in chip.notes:
+        if n.severity == "warning":
+            console.print(f"[yellow]mapping[/] {escape(n.layer)}.{n.field}: {escape(n.message)}")

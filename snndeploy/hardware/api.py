@@ -17,6 +17,7 @@ from exporters.nir import read_nir
 from ..checkpoint import load
 from ..data import default_dataset, load_dataset
 from .check import CheckReport, check_model
+from .handoff import ChipCheck, chip_check
 from .nir_check import check_nir
 from .quantize import QuantizationResult, quantize_model
 from .targets import HardwareTarget, get_target
@@ -33,6 +34,7 @@ class HardwareCheck:
     report: CheckReport
     fold: dict[str, Any] | None = None
     quantization: QuantizationResult | None = None
+    chip: ChipCheck | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -41,6 +43,8 @@ class HardwareCheck:
             out["fold"] = self.fold
         if self.quantization is not None:
             out["quantization"] = self.quantization.to_dict()
+        if self.chip is not None:
+            out["chip"] = self.chip.to_dict()
         out.update(self.extra)
         out["check"] = self.report.to_dict()
         return out
@@ -55,12 +59,15 @@ def check_file(
     data: str | None = None,
     data_dir: Path | None = None,
     limit: int = 64,
+    vendor: bool = True,
 ) -> HardwareCheck:
     """Check ``source`` (a checkpoint or a ``.nir`` file) against ``target``.
 
     A checkpoint is folded first (``fold_model``; calibrated on ``limit`` test samples of ``data``, by default the
     embedded dataset matching its input shape), then checked with those samples for shapes and activity; with
-    ``quantize`` its copy on the target's grid is compared spike for spike.
+    ``quantize`` its copy on the target's grid is compared spike for spike, and the model is mapped onto the chip's
+    integer model (``handoff.chip_check``): float vs integer agreement and, with ``vendor`` and the vendor's venv
+    built, the integer model vs the vendor's own simulator.
     """
     t = target if isinstance(target, HardwareTarget) else get_target(target)
     if str(source).endswith(".nir"):
@@ -79,4 +86,6 @@ def check_file(
     result = HardwareCheck(str(source), t, check_model(model, t, x), fold=fold_metrics)
     if quantize:
         result.quantization = quantize_model(model, t, x, y)
+        if x is not None:
+            result.chip = chip_check(model, t, x, y, vendor=vendor)
     return result

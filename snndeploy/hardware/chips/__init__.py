@@ -1,8 +1,21 @@
-"""Bit-accurate integer models of the chips' neurons (Loihi 2, Xylo, Speck), one module per chip (see ``base.py``)."""
+"""Bit-accurate integer models of the chips' neurons (Loihi 2, Xylo, Speck): one family of modules per chip, each
+registered by its ``<chip>_support.py`` (see ``base.py``)."""
 
-from .base import ChipMapping, ChipMappingError, ChipNetwork, ChipRun, ChipSupport, MappingNote, chips, get_chip, register_chip
+from .base import (
+    ChipAgreement,
+    ChipMapping,
+    ChipMappingError,
+    ChipNetwork,
+    ChipRun,
+    ChipSupport,
+    LayerMatch,
+    MappingNote,
+    chips,
+    get_chip,
+    register_chip,
+)
 
 __all__ = [
-    "ChipMapping", "ChipMappingError", "ChipNetwork", "ChipRun", "ChipSupport", "MappingNote", "chips", "get_chip",
-    "register_chip",
+    "ChipAgreement", "ChipMapping", "ChipMappingError", "ChipNetwork", "ChipRun", "ChipSupport", "LayerMatch",
+    "MappingNote", "chips", "get_chip", "register_chip",
 ]

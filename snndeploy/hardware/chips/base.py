@@ -1,9 +1,10 @@
 """What every integer chip model provides, and the registry keyed by hardware target name.
 
-A chip module (``loihi2.py``, ``xylo.py``, ``speck.py``) implements the chip's documented fixed-point neuron and
+A chip family (``loihi2*.py``, ``xylo*.py``, ``speck*.py``) implements the chip's documented fixed-point neuron and
 synapse arithmetic as a batched integer model, maps a float LIF-family model onto the chip's parameters
-(``map_model``), runs the vendor's own simulator on the same integer network (``vendor_run``, in the vendor venv)
-and writes the artifacts the vendor's flow loads (``write_artifacts``). It registers one ``ChipSupport`` per family.
+(``map_model``), runs the vendor's own simulator on the same integer network (``vendor_run``, in the vendor venv),
+writes the artifacts the vendor's flow loads (``write_artifacts``) and compares the float model with its integer
+network (``compare``). Its ``<chip>_support.py`` module registers one ``ChipSupport`` for the family.
 
 Conventions:
 - Integer inputs are time-major ``[T, B, N_in]`` (``np.int64``): events (or graded values) per input channel per step.
@@ -30,6 +31,8 @@ __all__ = [
     "ChipRun",
     "ChipNetwork",
     "ChipMapping",
+    "LayerMatch",
+    "ChipAgreement",
     "ChipSupport",
     "register_chip",
     "get_chip",
@@ -95,6 +98,38 @@ class ChipMapping:
 
 
 @dataclass(frozen=True)
+class LayerMatch:
+    """One neuron layer, float model vs integer chip model on the same inputs: firing rates (spikes per
+    neuron-step), the fraction of identical neuron-steps, and where they first differ."""
+
+    layer: str
+    rate_float: float
+    rate_chip: float
+    agreement: float
+    first_divergence: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class ChipAgreement:
+    """Float model vs its integer chip model: every neuron layer, and accuracies ``(float, chip)`` with labels."""
+
+    layers: tuple[LayerMatch, ...]
+    accuracy: tuple[float, float] | None = None
+
+    @property
+    def spike_agreement(self) -> float:
+        """Mean over the layers of the fraction of identical neuron-steps (1.0 with no layer)."""
+        return float(np.mean([la.agreement for la in self.layers])) if self.layers else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spike_agreement": self.spike_agreement, "layers": [la.to_dict() for la in self.layers],
+                "accuracy": {"float": self.accuracy[0], "chip": self.accuracy[1]} if self.accuracy else None}
+
+
+@dataclass(frozen=True)
 class ChipSupport:
     """What one chip family provides (registered per family, looked up by target name).
 
@@ -106,6 +141,8 @@ class ChipSupport:
         map_model: ``(model, calibration_x, target) -> ChipMapping``.
         vendor_run: ``(network, x) -> ChipRun`` through the vendor's own code.
         write_artifacts: ``(network, out_dir) -> list[Path]``: files the vendor's flow loads.
+        compare: ``(mapping, model, x, labels) -> ChipAgreement``: the float model vs the integer network on the
+            same inputs (``x`` the float model's input ``[T, B, *]``; ``labels`` ``[B]`` or ``None``).
     """
 
     name: str
@@ -115,6 +152,7 @@ class ChipSupport:
     map_model: Callable[..., ChipMapping]
     vendor_run: Callable[[Any, np.ndarray], ChipRun]
     write_artifacts: Callable[[Any, Path], list[Path]]
+    compare: Callable[..., ChipAgreement]
 
 
 _CHIPS: dict[str, ChipSupport] = {}
@@ -135,7 +173,7 @@ def _load_builtin() -> None:
 
     package = __name__.rpartition(".")[0]
     for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if not mod.name.startswith("_") and mod.name != "base":
+        if mod.name.endswith("_support"):  # each chip registers itself from its <chip>_support module
             importlib.import_module(f"{package}.{mod.name}")
 
 

@@ -44,13 +44,12 @@ for MIXED); num_weight_bits 1..8. Not from lava (its Python models check nothing
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import InvalidParameterError
-from .base import ChipMapping, ChipRun, ChipSupport, register_chip
+from .base import ChipRun
 from .loihi2_intmath import (
     as_int_array,
     check_input,
@@ -70,7 +69,6 @@ __all__ = [
     "Loihi2Network",
     "determine_sign_mode",
     "effective_weights",
-    "SUPPORT",
 ]
 
 #: lava ``SignMode`` values (``lava/utils/weightutils.py``).
@@ -352,34 +350,3 @@ class Loihi2Network:
             d.get("input_message_bits", 0),
             d.get("meta", {}),
         )
-
-
-def _map_model(model: Any, calibration_x: Any = None, target: str = "loihi2", **kwargs: Any) -> ChipMapping:
-    from .loihi2_map import map_model
-
-    return map_model(model, calibration_x, target, **kwargs)
-
-
-def _vendor_run(network: Loihi2Network, x: np.ndarray) -> ChipRun:
-    from .loihi2_vendor import vendor_run
-
-    return vendor_run(network, x)
-
-
-def _write_artifacts(network: Loihi2Network, out_dir: Path) -> list[Path]:
-    from .loihi2_netx import write_artifacts
-
-    return write_artifacts(network, out_dir)
-
-
-SUPPORT = register_chip(
-    ChipSupport(
-        name="loihi2",
-        targets=("loihi2",),
-        vendor_env="lava",
-        simulator="lava-nc 0.10.0 Loihi2SimCfg(select_tag='fixed_pt'): RingBuffer -> Dense -> LIF models",
-        map_model=_map_model,
-        vendor_run=_vendor_run,
-        write_artifacts=_write_artifacts,
-    )
-)

@@ -26,6 +26,7 @@ from ...models.tree import walk
 from ...verify.compare import compare_spikes
 from .base import ChipRun
 from .loihi2_map import Loihi2Mapping
+from .loihi2_vendor import vendor_run
 
 __all__ = ["Loihi2Agreement", "compare_mapping", "chip_outputs"]
 
@@ -80,8 +81,6 @@ def chip_outputs(
     t_steps = x_int.shape[0]
     pad = np.concatenate([x_int, np.zeros((len(net.layers),) + x_int.shape[1:], np.int64)])
     if vendor:
-        from .loihi2_vendor import vendor_run
-
         run = vendor_run(net, pad)
     else:
         run = net.run(pad, states=False)

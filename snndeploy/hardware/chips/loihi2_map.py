@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ...neurons import LIF
 from .base import ChipMapping, ChipMappingError, MappingNote
 from .loihi2 import BIAS_MANT, EXCITATORY, INHIBITORY, MIXED, VTH_MAX, Loihi2Layer, Loihi2Network
 from .loihi2_encode import InputEncoding, choose_encoding
@@ -100,8 +101,6 @@ def neuron_coefficients(name: str, mod: nn.Module) -> dict[str, Any]:
             "reset": reset,
             "v_reset": float(spec.v_reset),
         }
-    from ...neurons import LIF
-
     if isinstance(mod, LIF):
         p = mod.params()
         v_r = 0.0 if p.v_reset is None else float(p.v_reset)

@@ -64,11 +64,11 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import InvalidInputError, InvalidParameterError, ResourceLimitError
-from .base import ChipRun, ChipSupport, register_chip
+from .base import ChipRun
 
 __all__ = [
     "WEIGHT_MIN", "WEIGHT_MAX", "STATE_MIN", "STATE_MAX", "STRIDES", "POOLS", "MAX_KERNEL", "MAX_PADDING",
-    "FLOAT32_EXACT", "SIMULATOR", "SUPPORT", "SpeckLayer", "SpeckNetwork", "int_array", "sum_pool",
+    "FLOAT32_EXACT", "SpeckLayer", "SpeckNetwork", "int_array", "sum_pool",
     "iaf_multispike",
 ]
 
@@ -372,32 +372,3 @@ class SpeckNetwork:
             raise InvalidParameterError(f"not a Speck network record: chip = {d.get('chip')!r}")
         layers = tuple(SpeckLayer.from_dict(x) for x in d["layers"])
         return cls(input_shape=tuple(d["input_shape"]), layers=layers)
-
-
-# ---------------------------------------------------------------------- registration (hw-check --quantize)
-def _map_model(model: Any, calibration_x: Any = None, target: str = "speck") -> Any:
-    from .speck_map import map_model
-
-    return map_model(model, calibration_x, target)
-
-
-def _vendor_run(network: SpeckNetwork, x: np.ndarray) -> ChipRun:
-    from .speck_vendor import vendor_run
-
-    return vendor_run(network, x)
-
-
-def _write_artifacts(network: SpeckNetwork, out_dir: Any) -> list:
-    from .speck_nir import write_artifacts
-
-    return write_artifacts(network, out_dir)
-
-
-#: What the vendor reference is, in every report.
-SIMULATOR = ("sinabs 3.1.3 DynapcnnNetwork forward (discretised), standing in for the chip simulator "
-             "specksim, which lives in samna and is not installed")
-
-SUPPORT = register_chip(ChipSupport(
-    name="speck", targets=("speck",), vendor_env="sinabs", simulator=SIMULATOR,
-    map_model=_map_model, vendor_run=_vendor_run, write_artifacts=_write_artifacts,
-))

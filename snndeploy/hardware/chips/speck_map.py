@@ -52,6 +52,7 @@ from .base import ChipMapping, ChipMappingError, MappingNote
 from .speck import POOLS, SpeckLayer, SpeckNetwork
 from .speck_iaf import SpeckIAF
 from .speck_scale import discretization_scale, discretize
+from .speck_vendor import vendor_run
 
 __all__ = ["IAF_TAU_MIN", "LayerScale", "SpeckMapping", "map_model", "encode_events", "SpeckAgreement",
            "compare_mapping"]
@@ -350,8 +351,6 @@ def compare_mapping(model: nn.Module, mapping: SpeckMapping, x: Tensor, labels: 
         acc_c = float((out_c.sum(0).reshape(out_c.shape[1], -1).argmax(-1) == labels).float().mean())
         res.accuracy = (acc_f, acc_c)
     if vendor:
-        from .speck_vendor import vendor_run
-
         ven = vendor_run(mapping.network, events)
         pairs = zip(chip.spikes, ven.spikes, strict=True)
         res.vendor_mismatches = int(sum(np.count_nonzero(a != b) for a, b in pairs))

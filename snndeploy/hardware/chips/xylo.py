@@ -38,13 +38,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import InvalidInputError
-from .base import ChipMappingError, ChipRun, ChipSupport, register_chip
+from .base import ChipMappingError, ChipRun
 from .xylo_intops import int_range, saturate, saturating_accumulate, shift_decay, wrap
 
 __all__ = ["XYLO_CHIPS", "XyloChip", "XyloNetwork", "MAX_INPUT_EVENTS", "MAX_HIDDEN_SPIKES", "MAX_OUT_SPIKES"]
@@ -312,33 +311,3 @@ class XyloNetwork:
         v = saturate(v + dv, STATE_BITS)
         n = np.where(v >= theta, np.minimum(v // theta, n_max), 0)
         return n, v - n * theta
-
-
-# chip support -------------------------------------------------------------------------------------------------
-def _map_model(model: Any, calibration_x: Any, target: str = "xylo_audio2", **kwargs: Any) -> Any:
-    from .xylo_map import map_model
-
-    return map_model(model, calibration_x, target, **kwargs)
-
-
-def _vendor_run(network: XyloNetwork, x: np.ndarray) -> ChipRun:
-    from .xylo_vendor import vendor_run
-
-    return vendor_run(network, x)
-
-
-def _write_artifacts(network: XyloNetwork, out_dir: Path) -> list[Path]:
-    from .xylo_vendor import write_artifacts
-
-    return write_artifacts(network, out_dir)
-
-
-SUPPORT = register_chip(ChipSupport(
-    name="xylo",
-    targets=tuple(XYLO_CHIPS),
-    vendor_env="xylosim",
-    simulator="rockpool 3.1.0 XyloSim.from_specification on the C++ bit-accurate xylosim 0.1.3 (xylosim.v2.XyloLayer)",
-    map_model=_map_model,
-    vendor_run=_vendor_run,
-    write_artifacts=_write_artifacts,
-))

@@ -52,11 +52,13 @@ from torch import nn
 
 from ...errors import InvalidInputError
 from ...models.tree import walk as walk_model
+from ...neurons import LIF
 from ...neurons.base import is_neuron
 from ..targets import get_target
 from ..views import BATCHNORM
 from .base import ChipMapping, ChipMappingError, ChipRun, MappingNote
 from .xylo import XYLO_CHIPS, XyloNetwork
+from .xylo_agree import compare_mapping
 from .xylo_encode import InputCoding, choose_coding
 
 __all__ = ["MappedLayer", "XyloMapping", "Stage", "map_model", "float_layers"]
@@ -132,8 +134,6 @@ class Stage:
 def _neuron_spec(name: str, mod: nn.Module) -> Any:
     from exporters.fold.rules import fold_lif
     from exporters.lifspec import LIFSpec
-
-    from ...neurons import LIF
 
     if isinstance(mod, LIF):
         return fold_lif(mod, name, None)[0].spec
@@ -255,8 +255,6 @@ def map_model(model: nn.Module, calibration_x: Any = None, target: str = "xylo_a
     candidates = [_build(model, x, chip.name, g, headroom, tau_tolerance, input_mode, max_shift) for g in gains]
     if len(candidates) == 1:
         return candidates[0]
-    from .xylo_agree import compare_mapping
-
     scored = [(compare_mapping(m, model, torch.from_numpy(x).float()).score, m) for m in candidates]
     best = max(scored, key=lambda sm: sm[0])[1]
     summary = ", ".join(f"gain {m.synapse_gain:g}: {s:.4f}" for s, m in scored)
