@@ -27,11 +27,13 @@ vendor: $(STAMP)
 	$(BIN)/snndeploy vendor setup
 
 # SNNDEPLOY_REQUIRE_VENDOR=1: a test that needs a vendor venv fails instead of skipping when it is missing.
-test: $(STAMP) vendor
+test: $(STAMP) vendor lint
 	SNNDEPLOY_REQUIRE_VENDOR=1 TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
+# ruff (style, line length) and import-linter (the package layering of docs/architecture.md); part of `make test`.
 lint: $(STAMP)
 	$(BIN)/ruff check snndeploy exporters tests benchmarks examples
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cpu_neurons.py

@@ -13,7 +13,6 @@ import pytest
 
 from snndeploy.errors import InvalidInputError, InvalidParameterError
 from snndeploy.hardware.chips import get_chip
-from snndeploy.hardware.chips.loihi2_support import SUPPORT
 from snndeploy.hardware.chips.loihi2 import (
     EXCITATORY,
     INHIBITORY,
@@ -21,6 +20,7 @@ from snndeploy.hardware.chips.loihi2 import (
     Loihi2Network,
     effective_weights,
 )
+from snndeploy.hardware.chips.loihi2_support import SUPPORT
 
 BIG = 2**17 - 1
 
