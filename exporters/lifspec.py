@@ -9,26 +9,29 @@ model (``SpecLIF``) consume it. Discrete-time equations, one step (Θ(z) = 1 if 
     V[t] = (1 − S)·H + S·V_reset      (reset "hard")
     V[t] = H − S·reset_amount         (reset "soft")
 
-``k`` (``scale``) is 1 except for folded KLIF, whose scaled membrane F = k·H is the state. The operation order is
-exactly the one of ``dynamics.charge`` / ``fire`` / ``hard_reset`` / ``soft_reset``, so a spec built from a LIF
-module reproduces its spikes bit for bit.
+``k`` (``scale``) is 1 except for folded KLIF, whose scaled membrane F = k·H is the state. The operation order
+is exactly the one of ``dynamics.charge`` / ``fire`` / ``hard_reset`` / ``soft_reset``, so a spec built from a
+LIF module reproduces its spikes bit for bit.
 
-Discretisation (``to_euler`` / ``from_euler``; NIR LIF/LI: τ_n·dv/dt = (v_leak − v) + r·I, forward Euler with step
-dt: v ← v + dt/τ_n·(v_leak − v + r·I) = (1 − dt/τ_n)·v + dt/τ_n·v_leak + dt/τ_n·r·I). Matching coefficients:
+Discretisation (``to_euler`` / ``from_euler``; NIR LIF/LI: τ_n·dv/dt = (v_leak − v) + r·I, forward Euler with
+step dt: v ← v + dt/τ_n·(v_leak − v + r·I) = (1 − dt/τ_n)·v + dt/τ_n·v_leak + dt/τ_n·r·I). Matching
+coefficients:
 
     a = 1 − dt/τ_n        →  τ_n    = dt / (1 − a)            (= τ·dt when k = 1)
     b = dt/τ_n · r        →  r      = b / (1 − a)             (= τ, or 1 with decay_input, when k = 1)
     c = dt/τ_n · v_leak   →  v_leak = c / (1 − a)             (= V_rest when k = 1)
 
-The threshold: our neurons fire at H ≥ θ computed in float32 (``h − θ`` with θ cast to float32), NIR at v > θ_n.
-For float32 v, ``v > nextafter(float32(θ), −inf)`` ⟺ ``v ≥ float32(θ)``, so ``nir_threshold`` exports that value.
+The threshold: our neurons fire at H ≥ θ computed in float32 (``h − θ`` with θ cast to float32), NIR at v >
+θ_n. For float32 v, ``v > nextafter(float32(θ), −inf)`` ⟺ ``v ≥ float32(θ)``, so ``nir_threshold`` exports
+that value.
 
-Per-neuron reset parameters: ``v_reset`` and ``reset_amount`` are a number (one value for the layer) or a per-neuron
-array (float32, read-only) that broadcasts to the layer's neuron shape ``[*shape]`` (without T and batch): e.g.
-``[C, H, W]`` per neuron or ``[C, 1, 1]`` per channel. The equations hold elementwise (V = H − S ⊙ c); the arrays
-enter the float32 operations as float32 tensors, so a per-neuron value equal everywhere to a scalar gives the scalar's
-spikes bit for bit. τ, θ, V_rest and k stay per layer. Readers that only handle scalars check ``spec.per_neuron``
-(the names of the per-neuron fields; empty for a scalar spec) and refuse or approximate the others.
+Per-neuron reset parameters: ``v_reset`` and ``reset_amount`` are a number (one value for the layer) or a
+per-neuron array (float32, read-only) that broadcasts to the layer's neuron shape ``[*shape]`` (without T and
+batch): e.g. ``[C, H, W]`` per neuron or ``[C, 1, 1]`` per channel. The equations hold elementwise (V = H − S
+⊙ c); the arrays enter the float32 operations as float32 tensors, so a per-neuron value equal everywhere to a
+scalar gives the scalar's spikes bit for bit. τ, θ, V_rest and k stay per layer. Readers that only handle
+scalars check ``spec.per_neuron`` (the names of the per-neuron fields; empty for a scalar spec) and refuse or
+approximate the others.
 """
 
 from __future__ import annotations
@@ -86,12 +89,15 @@ def _check_value(name: str, value: Any) -> ParamValue:
     try:
         arr = np.array(value, dtype=np.float32)
     except (TypeError, ValueError):
-        raise ExportError(f"LIFSpec.{name} must be a finite number or a per-neuron array, got "
-                          f"{type(value).__name__}") from None
+        raise ExportError(
+            f"LIFSpec.{name} must be a finite number or a per-neuron array, got {type(value).__name__}"
+        ) from None
     if arr.ndim == 0:
         raise ExportError(f"LIFSpec.{name}: a per-neuron array needs ndim ≥ 1 (pass a number for one value)")
     if arr.size == 0 or not np.all(np.isfinite(arr)):
-        raise ExportError(f"LIFSpec.{name}: a per-neuron array must be non-empty and finite (shape {arr.shape})")
+        raise ExportError(
+            f"LIFSpec.{name}: a per-neuron array must be non-empty and finite (shape {arr.shape})"
+        )
     arr.setflags(write=False)
     return arr
 
@@ -108,8 +114,10 @@ def _frozen(value: Any) -> Any:
 def format_value(value: ParamValue, fmt: str = ".6g") -> str:
     """``value`` for messages: the number, or ``per-neuron [shape] min…max (mean m)`` for an array."""
     if isinstance(value, np.ndarray):
-        return (f"per-neuron {list(value.shape)} {float(value.min()):{fmt}}…{float(value.max()):{fmt}} "
-                f"(mean {float(value.mean()):{fmt}})")
+        return (
+            f"per-neuron {list(value.shape)} {float(value.min()):{fmt}}…{float(value.max()):{fmt}} "
+            f"(mean {float(value.mean()):{fmt}})"
+        )
     return f"{value:{fmt}}"
 
 
@@ -175,7 +183,9 @@ class LIFSpec:
     @property
     def subtracts_threshold(self) -> bool:
         """Soft reset subtracting exactly float32(θ) at every neuron (the reset of sinabs, rockpool, Xylo)."""
-        return self.reset == "soft" and bool(np.all(np.float32(self.reset_amount) == np.float32(self.v_threshold)))
+        return self.reset == "soft" and bool(
+            np.all(np.float32(self.reset_amount) == np.float32(self.v_threshold))
+        )
 
     def check_shape(self, shape: tuple[int, ...], layer: str) -> None:
         """Raise an ``ExportError`` naming ``layer`` when a per-neuron array does not broadcast to ``shape``
@@ -189,8 +199,10 @@ class LIFSpec:
                 except ValueError:
                     ok = False
             if not ok:
-                raise ExportError(f"layer {layer}: per-neuron {name} of shape {list(arr.shape)} does not broadcast "
-                                  f"to the layer's neuron shape {list(shape)}")
+                raise ExportError(
+                    f"layer {layer}: per-neuron {name} of shape {list(arr.shape)} does not broadcast "
+                    f"to the layer's neuron shape {list(shape)}"
+                )
 
     def operand(self, name: str, like: Tensor) -> float | Tensor:
         """Field ``name`` as an operand of the float32 step on ``like``'s device: the float itself, or the
@@ -227,8 +239,21 @@ class LIFSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LIFSpec:
         try:
-            return cls(**{k: d[k] for k in ("tau", "decay_input", "v_rest", "v_threshold", "reset", "v_reset",
-                                             "reset_amount", "scale")})
+            return cls(
+                **{
+                    k: d[k]
+                    for k in (
+                        "tau",
+                        "decay_input",
+                        "v_rest",
+                        "v_threshold",
+                        "reset",
+                        "v_reset",
+                        "reset_amount",
+                        "scale",
+                    )
+                }
+            )
         except KeyError as exc:
             raise ExportError(f"LIFSpec record is missing field {exc.args[0]!r}") from None
 
@@ -246,7 +271,8 @@ class EulerParams:
 
 
 def to_euler(spec: LIFSpec, dt: float) -> EulerParams:
-    """NIR (τ_n, r, v_leak) whose forward-Euler step with ``dt`` has the coefficients (a, b, c) of ``spec``."""
+    """NIR (τ_n, r, v_leak) whose forward-Euler step with ``dt`` has the coefficients (a, b, c) of
+    ``spec``."""
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ExportError(f"dt must be a finite number > 0, got {dt!r}")
     one_minus_a = 1.0 - spec.decay
@@ -266,7 +292,8 @@ def from_euler(tau: np.ndarray | float, r: np.ndarray | float, v_leak: np.ndarra
 
 
 def nir_threshold(v_threshold: float) -> np.float32:
-    """The NIR threshold (fires at ``>``) equivalent to our ``≥ float32(v_threshold)``: the next float32 below."""
+    """The NIR threshold (fires at ``>``) equivalent to our ``≥ float32(v_threshold)``: the next float32
+    below."""
     return np.nextafter(np.float32(v_threshold), np.float32(-np.inf))
 
 
@@ -288,10 +315,14 @@ def spec_step(
 
 
 def spec_seq(
-    x_seq: Tensor, spec: LIFSpec, v0: Tensor | None = None, surrogate: Surrogate | None = None,
+    x_seq: Tensor,
+    spec: LIFSpec,
+    v0: Tensor | None = None,
+    surrogate: Surrogate | None = None,
     detach_reset: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """``spec_step`` over ``x_seq`` [T, B, *] (float32 arithmetic, zero initial state). Returns (spikes, final V)."""
+    """``spec_step`` over ``x_seq`` [T, B, *] (float32 arithmetic, zero initial state). Returns (spikes, final
+    V)."""
     x32 = x_seq.float()
     v = v0 if v0 is not None else torch.zeros_like(x32[0])
     out = []
@@ -305,14 +336,19 @@ def spec_seq(
 class SpecLIF(SpikingModule):
     """The folded neuron layer: runs a ``LIFSpec``. ``forward(x_seq)``: [T, B, *] → spikes [T, B, *].
 
-    Differentiable through ``surrogate`` (Sigmoid α = 4 by default) for fold-aware fine-tuning; ``detach_reset``
-    (default False) stops the gradient through the reset's spike factor. ``fold_info`` carries the fold record
-    (source neuron, rule, exactness) to the exporters. Per-neuron parameters must broadcast to the input's
-    neuron shape ``x_seq.shape[2:]`` (checked, ``ExportError``).
+    Differentiable through ``surrogate`` (Sigmoid α = 4 by default) for fold-aware fine-tuning;
+    ``detach_reset`` (default False) stops the gradient through the reset's spike factor. ``fold_info``
+    carries the fold record (source neuron, rule, exactness) to the exporters. Per-neuron parameters must
+    broadcast to the input's neuron shape ``x_seq.shape[2:]`` (checked, ``ExportError``).
     """
 
-    def __init__(self, spec: LIFSpec, surrogate: Surrogate | None = None, fold_info: dict[str, Any] | None = None,
-                 detach_reset: bool = False):
+    def __init__(
+        self,
+        spec: LIFSpec,
+        surrogate: Surrogate | None = None,
+        fold_info: dict[str, Any] | None = None,
+        detach_reset: bool = False,
+    ):
         super().__init__()
         self.spec = spec
         self.surrogate = surrogate if surrogate is not None else Sigmoid()
@@ -333,7 +369,13 @@ class SpecLIF(SpikingModule):
 
     def extra_repr(self) -> str:
         s = self.spec
-        reset = (f"v_reset={format_value(s.v_reset)}" if s.reset == "hard"
-                 else f"reset_amount={format_value(s.reset_amount)}")
+        reset = (
+            f"v_reset={format_value(s.v_reset)}"
+            if s.reset == "hard"
+            else f"reset_amount={format_value(s.reset_amount)}"
+        )
         k = f", k={s.scale}" if s.scale != 1.0 else ""
-        return f"tau={s.tau}, decay_input={s.decay_input}, v_threshold={s.v_threshold}, {s.reset} reset, {reset}{k}"
+        return (
+            f"tau={s.tau}, decay_input={s.decay_input}, v_threshold={s.v_threshold}, {s.reset} reset, "
+            f"{reset}{k}"
+        )

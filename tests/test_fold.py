@@ -1,4 +1,5 @@
-"""Fold rules: exact LIF folds, KLIF rescaling and its floor, CLIF/ILIF calibration, BatchNorm folds, bad input."""
+"""Fold rules: exact LIF folds, KLIF rescaling and its floor, CLIF/ILIF calibration, BatchNorm folds, bad
+input."""
 
 import pytest
 import torch
@@ -26,7 +27,9 @@ def _spikes(model, x):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("lif_kwargs", [{}, {"v_reset": 0.0}, {"decay_input": True, "tau": 1.5, "v_reset": -0.2}])
+@pytest.mark.parametrize(
+    "lif_kwargs", [{}, {"v_reset": 0.0}, {"decay_input": True, "tau": 1.5, "v_reset": -0.2}]
+)
 def test_lif_fold_is_exact_without_batchnorm(kind, lif_kwargs):
     model = tiny_model(kind, "lif", batch_norm=False, **lif_kwargs)
     x = _x(kind)
@@ -55,8 +58,13 @@ def test_batchnorm_folds_report_small_differences(kind):
 
 def _bn_after_neuron(next_padding: int) -> nn.Sequential:
     torch.manual_seed(0)
-    m = nn.Sequential(TimeDistributed(nn.Conv2d(2, 4, 3, padding=1)), LIF(), TimeDistributed(nn.BatchNorm2d(4)),
-                      TimeDistributed(nn.Conv2d(4, 3, 3, padding=next_padding)), LIF())
+    m = nn.Sequential(
+        TimeDistributed(nn.Conv2d(2, 4, 3, padding=1)),
+        LIF(),
+        TimeDistributed(nn.BatchNorm2d(4)),
+        TimeDistributed(nn.Conv2d(4, 3, 3, padding=next_padding)),
+        LIF(),
+    )
     bn = m[2].layer
     bn.running_mean.uniform_(-0.3, 0.3)
     bn.running_var.uniform_(0.5, 2.0)
@@ -101,7 +109,9 @@ def test_klif_floor_rate_is_measured_and_reported():
     assert "floor" in rec.conditions
 
 
-@pytest.mark.parametrize("k,match", [(-0.5, "must be > 0"), (0.0, "must be > 0"), (2.0, "IF neuron"), (3.0, "unstable")])
+@pytest.mark.parametrize(
+    "k,match", [(-0.5, "must be > 0"), (0.0, "must be > 0"), (2.0, "IF neuron"), (3.0, "unstable")]
+)
 def test_klif_non_foldable_k_is_refused_naming_the_layer(k, match):
     model = nn.Sequential(TimeDistributed(nn.Linear(3, 4)), KLIF(k_init=k, tau=2.0))
     with pytest.raises(ExportError, match=rf"layer 1: .*{match}"):
@@ -134,7 +144,10 @@ def test_calibration_picks_the_best_candidate_and_reports_agreement(neuron):
         if rec.source.startswith("BatchNorm"):
             continue
         cands = rec.extra["candidates"]
-        assert min(c["mismatches"] for c in cands) == [c for c in cands if c["rule"] == rec.rule][0]["mismatches"]
+        assert (
+            min(c["mismatches"] for c in cands)
+            == [c for c in cands if c["rule"] == rec.rule][0]["mismatches"]
+        )
         assert 0.9 < rec.spike_agreement <= 1.0 and not rec.exact
     assert calibrated.metrics["prediction_agreement"] > 0.8
     assert calibrated.to_json()
@@ -150,11 +163,17 @@ def test_fold_leaves_the_source_untouched_and_returns_eval_copy():
     assert isinstance(model[2], CLIF)
 
 
-@pytest.mark.parametrize("bad,where", [
-    (nn.Sequential(TimeDistributed(nn.Linear(3, 4)), nn.ReLU()), "layer 1: unsupported module ReLU"),
-    (nn.Sequential(TimeDistributed(nn.MaxPool2d(2))), "layer 0: unsupported layer MaxPool2d"),
-    (nn.Sequential(Residual(nn.Sequential(TimeDistributed(nn.Linear(3, 3)), nn.GELU()))), "layer 0.main.1"),
-])
+@pytest.mark.parametrize(
+    "bad,where",
+    [
+        (nn.Sequential(TimeDistributed(nn.Linear(3, 4)), nn.ReLU()), "layer 1: unsupported module ReLU"),
+        (nn.Sequential(TimeDistributed(nn.MaxPool2d(2))), "layer 0: unsupported layer MaxPool2d"),
+        (
+            nn.Sequential(Residual(nn.Sequential(TimeDistributed(nn.Linear(3, 3)), nn.GELU()))),
+            "layer 0.main.1",
+        ),
+    ],
+)
 def test_unsupported_layers_are_named(bad, where):
     with pytest.raises(ExportError, match=where):
         fold(bad)

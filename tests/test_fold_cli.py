@@ -36,7 +36,10 @@ def test_export_nir_and_onnx(checkpoint, tmp_path):
     assert y.shape == (4, 2, 10)
     assert main(["export", str(checkpoint), "-o", str(tmp_path / "m.onnx"), "--format", "onnx"]) == 0
     onnx.checker.check_model(onnx.load(str(tmp_path / "m.onnx")))
-    assert main(["export", str(checkpoint), "-o", str(tmp_path / "u.onnx"), "-f", "onnx-unrolled", "-T", "5"]) == 0
+    assert (
+        main(["export", str(checkpoint), "-o", str(tmp_path / "u.onnx"), "-f", "onnx-unrolled", "-T", "5"])
+        == 0
+    )
 
 
 def test_bad_input_exits_2_and_writes_nothing(checkpoint, tmp_path, capsys):

@@ -36,11 +36,14 @@ def test_finetune_with_labels_reports_accuracy():
     assert 0.0 <= res.after["accuracy_folded"] <= 1.0 and "accuracy_source" in res.before
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"inputs": torch.zeros(3, 6)}, "inputs"),
-    ({"labels": torch.zeros(5, dtype=torch.long)}, "labels"),
-    ({"lr": 0.0}, "lr"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"inputs": torch.zeros(3, 6)}, "inputs"),
+        ({"labels": torch.zeros(5, dtype=torch.long)}, "labels"),
+        ({"lr": 0.0}, "lr"),
+    ],
+)
 def test_finetune_refuses_bad_arguments(kwargs, match):
     source = tiny_model("mlp", "lif", batch_norm=False)
     folded, _ = fold(source)
@@ -75,14 +78,16 @@ def _poor_fold(source):
 
 
 def test_spike_distillation_raises_the_spike_agreement_of_a_poor_fold():
-    """The per-layer spike term moves the weights towards the source's spikes (surrogate gradients through SpecLIF);
-    every epoch lowers the disagreement here, and the kept epoch is the best one."""
+    """The per-layer spike term moves the weights towards the source's spikes (surrogate gradients through
+    SpecLIF); every epoch lowers the disagreement here, and the kept epoch is the best one."""
     torch.manual_seed(0)
     source = tiny_model("mlp", "clif", batch_norm=False)
     x = torch.rand(8, 256, 6) * 3
     folded = _poor_fold(source)
     res = finetune(folded, source, x, epochs=4, lr=3e-3, logit_weight=0.0, spike_weight=1.0, select="spikes")
-    assert len(res.selection) == 5 and res.selection[0] == pytest.approx(1 - res.before["total_spike_agreement"])
+    assert len(res.selection) == 5 and res.selection[0] == pytest.approx(
+        1 - res.before["total_spike_agreement"]
+    )
     assert res.after["total_spike_agreement"] > res.before["total_spike_agreement"] + 0.005
     assert res.best_epoch == min(range(5), key=lambda i: res.selection[i])
     assert 1 - res.after["total_spike_agreement"] == pytest.approx(min(res.selection))
@@ -100,12 +105,15 @@ def test_select_spikes_never_returns_lower_agreement_and_keep_best_false_returns
     assert [m.detach_reset for m in last.model.modules() if hasattr(m, "detach_reset")] == [False, False]
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"logit_weight": 0.0}, "needs a loss"),
-    ({"spike_weight": -1.0}, "spike_weight"),
-    ({"logit_weight": True}, "logit_weight"),
-    ({"select": "loss"}, "select"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"logit_weight": 0.0}, "needs a loss"),
+        ({"spike_weight": -1.0}, "spike_weight"),
+        ({"logit_weight": True}, "logit_weight"),
+        ({"select": "loss"}, "select"),
+    ],
+)
 def test_finetune_refuses_bad_loss_settings(kwargs, match):
     source = tiny_model("mlp", "clif", batch_norm=False)
     folded, _ = fold(source)

@@ -14,8 +14,11 @@ from snndeploy.neurons.lif import lif_seq
 
 @settings(max_examples=60, deadline=None)
 @given(
-    tau=st.floats(1.05, 50.0), decay_input=st.booleans(), v_rest=st.floats(-1.0, 0.5),
-    scale=st.floats(0.2, 1.0), dt=st.sampled_from([1e-4, 1e-3, 1.0]),
+    tau=st.floats(1.05, 50.0),
+    decay_input=st.booleans(),
+    v_rest=st.floats(-1.0, 0.5),
+    scale=st.floats(0.2, 1.0),
+    dt=st.sampled_from([1e-4, 1e-3, 1.0]),
 )
 def test_euler_round_trip_recovers_the_discrete_coefficients(tau, decay_input, v_rest, scale, dt):
     spec = LIFSpec(tau, decay_input, v_rest, 1.0, "hard", v_reset=-1.0, scale=scale)
@@ -34,8 +37,9 @@ def test_euler_values_for_plain_lif_match_the_textbook_mapping():
 @pytest.mark.parametrize("theta", [1.0, 0.7, 0.3, 1e-3, 123.456])
 def test_nir_threshold_turns_ge_into_gt_for_float32(theta):
     t32 = np.float32(theta)
-    vals = np.array([np.nextafter(t32, np.float32(-np.inf)), t32, np.nextafter(t32, np.float32(np.inf))],
-                    dtype=np.float32)
+    vals = np.array(
+        [np.nextafter(t32, np.float32(-np.inf)), t32, np.nextafter(t32, np.float32(np.inf))], dtype=np.float32
+    )
     ours = (torch.from_numpy(vals) - theta) >= 0  # how snndeploy.neurons fire (θ cast to float32)
     nir_rule = vals > nir_threshold(theta)
     assert ours.tolist() == nir_rule.tolist() == [False, True, True]

@@ -1,5 +1,6 @@
-"""Per-neuron reset parameters: LIFSpec arrays, per-channel/per-neuron calibration (never more mismatches on the
-calibration data than per layer), exact runs in nirsim and onnxruntime, ``"auto"`` granularity, typed errors."""
+"""Per-neuron reset parameters: LIFSpec arrays, per-channel/per-neuron calibration (never more mismatches on
+the calibration data than per layer), exact runs in nirsim and onnxruntime, ``"auto"`` granularity, typed
+errors."""
 
 import json
 
@@ -33,7 +34,9 @@ def _spikes(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, 
     return y, dict(st)
 
 
-# LIFSpec with per-neuron arrays -------------------------------------------------------------------------------
+# LIFSpec with per-neuron arrays
+# -------------------------------------------------------------------------------
+
 
 def test_per_neuron_spec_equals_one_scalar_spec_per_neuron():
     """Independent reference: neuron i of the array spec runs exactly like a scalar spec with value i."""
@@ -46,8 +49,8 @@ def test_per_neuron_spec_equals_one_scalar_spec_per_neuron():
         s, v = spec_seq(x, spec)
         for i, value in enumerate(values):
             ref = LIFSpec(2.5, False, 0.0, 1.0, kind, **{field: float(value)})
-            s_i, v_i = spec_seq(x[..., i:i + 1], ref)
-            assert torch.equal(s[..., i:i + 1], s_i) and torch.equal(v[..., i:i + 1], v_i), (kind, i)
+            s_i, v_i = spec_seq(x[..., i : i + 1], ref)
+            assert torch.equal(s[..., i : i + 1], s_i) and torch.equal(v[..., i : i + 1], v_i), (kind, i)
         assert 0 < s.mean() < 1
 
 
@@ -74,14 +77,17 @@ def test_scalar_specs_keep_their_types_and_arrays_round_trip_through_json():
     assert not arr.subtracts_threshold
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"reset_amount": [1.0, float("nan")]}, "reset_amount.*finite"),
-    ({"reset_amount": np.array(1.0)}, "reset_amount.*ndim"),
-    ({"reset_amount": []}, "reset_amount.*non-empty"),
-    ({"v_reset": "low"}, "v_reset"),
-    ({"tau": [2.0, 3.0]}, "tau must be a finite number"),
-    ({"v_threshold": np.ones(3)}, "v_threshold must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"reset_amount": [1.0, float("nan")]}, "reset_amount.*finite"),
+        ({"reset_amount": np.array(1.0)}, "reset_amount.*ndim"),
+        ({"reset_amount": []}, "reset_amount.*non-empty"),
+        ({"v_reset": "low"}, "v_reset"),
+        ({"tau": [2.0, 3.0]}, "tau must be a finite number"),
+        ({"v_threshold": np.ones(3)}, "v_threshold must be a finite number"),
+    ],
+)
 def test_bad_per_neuron_values_are_refused_naming_the_field(kwargs, match):
     base = {"tau": 2.0, "decay_input": False, "v_rest": 0.0, "v_threshold": 1.0, "reset": "soft"}
     with pytest.raises(ExportError, match=match):
@@ -100,21 +106,28 @@ def test_a_per_neuron_array_of_the_wrong_shape_names_the_layer():
         to_nir(model, (3,), dt=1e-3)
 
 
-# calibration --------------------------------------------------------------------------------------------------
+# calibration
+# --------------------------------------------------------------------------------------------------
+
 
 def test_choose_per_neuron_breaks_ties_towards_the_layer_choice():
     counts = torch.tensor([[3, 0, 5], [3, 2, 1], [4, 0, 1]])  # G = 3 candidates, 3 neurons
     index, total = choose_per_neuron(counts, [1.0, 1.5, 2.0], layer_choice=1, granularity="neuron")
-    assert index.tolist() == [1, 0, 1] and total == 3 + 0 + 1  # neuron 2: tie 1 vs 2 → candidate 1 (the layer's)
+    assert (
+        index.tolist() == [1, 0, 1] and total == 3 + 0 + 1
+    )  # neuron 2: tie 1 vs 2 → candidate 1 (the layer's)
     counts = torch.tensor([[[[3]], [[0]]], [[[1]], [[1]]]]).expand(2, 2, 2, 3)  # [G, C, H, W]
     index, total = choose_per_neuron(counts, [1.0, 2.0], layer_choice=0, granularity="channel")
     assert index.shape == (2, 1, 1) and index.flatten().tolist() == [1, 0] and total == 6 + 0
 
 
-@pytest.mark.parametrize("kind,neuron", [("mlp", "clif"), ("conv", "clif"), ("mlp", "ilif"), ("conv", "ilif")])
+@pytest.mark.parametrize(
+    "kind,neuron", [("mlp", "clif"), ("conv", "clif"), ("mlp", "ilif"), ("conv", "ilif")]
+)
 @pytest.mark.parametrize("granularity", ["channel", "neuron"])
 def test_finer_calibration_never_has_more_mismatches_on_the_calibration_data(kind, neuron, granularity):
-    """Recounted independently: each folded layer's spikes on the inputs calibration saw, against the source's."""
+    """Recounted independently: each folded layer's spikes on the inputs calibration saw, against the
+    source's."""
     model = tiny_model(kind, neuron, batch_norm=False)
     x = _x(kind)
     folded, report = fold(model, x, granularity=granularity)
@@ -125,7 +138,9 @@ def test_finer_calibration_never_has_more_mismatches_on_the_calibration_data(kin
         pn = rec.extra["per_neuron"]
         xin = capture_inputs(folded, x, [path])[path]
         mism = int((spec_seq(xin, get_module(folded, path).spec)[0] != target[path]).sum())
-        layer_spec = LIFSpec.from_dict(next(c for c in rec.extra["candidates"] if c["rule"] == pn["layer_choice"]))
+        layer_spec = LIFSpec.from_dict(
+            next(c for c in rec.extra["candidates"] if c["rule"] == pn["layer_choice"])
+        )
         layer_mism = int((spec_seq(xin, layer_spec)[0] != target[path]).sum())
         assert mism == pn["mismatches"] and layer_mism == pn["layer_mismatches"]
         assert mism <= layer_mism, path
@@ -153,7 +168,9 @@ def test_first_layer_per_neuron_choice_is_at_least_as_good_as_any_per_layer_cand
         assert mism <= int((spec_seq(xin, LIFSpec.from_dict(cand))[0] != target).sum()), cand["rule"]
 
 
-# exact runtimes ------------------------------------------------------------------------------------------------
+# exact runtimes
+# ------------------------------------------------------------------------------------------------
+
 
 def _per_neuron_model(kind: str, neuron: str) -> tuple[nn.Module, torch.Tensor]:
     model = tiny_model(kind, neuron, batch_norm=True)
@@ -169,8 +186,11 @@ def _hard_per_neuron_model() -> nn.Sequential:
     return nn.Sequential(
         TimeDistributed(nn.Conv2d(2, 4, 3, padding=1)),
         SpecLIF(LIFSpec(2.0, False, 0.0, 1.0, "hard", v_reset=vr)),
-        TimeDistributed(nn.Flatten()), TimeDistributed(nn.Linear(4 * 8 * 8, 5)),
-        SpecLIF(LIFSpec(3.0, True, 0.0, 0.5, "soft", reset_amount=np.linspace(0.3, 0.9, 5, dtype=np.float32))),
+        TimeDistributed(nn.Flatten()),
+        TimeDistributed(nn.Linear(4 * 8 * 8, 5)),
+        SpecLIF(
+            LIFSpec(3.0, True, 0.0, 0.5, "soft", reset_amount=np.linspace(0.3, 0.9, 5, dtype=np.float32))
+        ),
     ).eval()
 
 
@@ -209,7 +229,9 @@ def test_per_neuron_fold_runs_identically_in_onnxruntime(tmp_path, case):
     np.testing.assert_allclose(out["y"], y.numpy(), rtol=1e-5, atol=1e-5)
 
 
-# auto granularity and bad input ---------------------------------------------------------------------------------
+# auto granularity and bad input
+# ---------------------------------------------------------------------------------
+
 
 def test_auto_granularity_decides_on_held_out_samples_and_records_it():
     model = tiny_model("mlp", "clif", batch_norm=False)
@@ -220,8 +242,10 @@ def test_auto_granularity_decides_on_held_out_samples_and_records_it():
     scores = sel["holdout_agreement"]
     best = max(scores.values())
     assert scores[sel["chosen"]] == best
-    assert all(scores[g] < best for g in ("layer", "channel", "neuron")[: ("layer", "channel", "neuron").index(
-        sel["chosen"])])  # a finer granularity must win strictly
+    assert all(
+        scores[g] < best
+        for g in ("layer", "channel", "neuron")[: ("layer", "channel", "neuron").index(sel["chosen"])]
+    )  # a finer granularity must win strictly
     again, _ = fold(model, x, granularity=sel["chosen"])
     for (_, a), (_, b) in zip(neuron_paths(folded), neuron_paths(again), strict=True):
         assert a.spec == b.spec
@@ -231,16 +255,19 @@ def test_auto_granularity_decides_on_held_out_samples_and_records_it():
     assert not any(m.spec.per_neuron for _, m in neuron_paths(fold(model, x)[0]))  # the default: per layer
 
 
-@pytest.mark.parametrize("data,kwargs,match", [
-    ([[1.0]], {}, "floating tensor"),
-    (torch.ones(4, 8, 6, dtype=torch.int64), {}, "floating tensor"),
-    (torch.ones(8, 6), {}, "floating tensor"),
-    (torch.ones(4, 0, 6), {}, "at least one sample"),
-    (torch.full((4, 8, 6), float("nan")), {}, "NaN"),
-    (torch.ones(4, 8, 6), {"granularity": "synapse"}, "granularity"),
-    (torch.ones(4, 8, 6), {"holdout": 1.0}, "holdout"),
-    (torch.ones(4, 8, 6), {"holdout": True}, "holdout"),
-])
+@pytest.mark.parametrize(
+    "data,kwargs,match",
+    [
+        ([[1.0]], {}, "floating tensor"),
+        (torch.ones(4, 8, 6, dtype=torch.int64), {}, "floating tensor"),
+        (torch.ones(8, 6), {}, "floating tensor"),
+        (torch.ones(4, 0, 6), {}, "at least one sample"),
+        (torch.full((4, 8, 6), float("nan")), {}, "NaN"),
+        (torch.ones(4, 8, 6), {"granularity": "synapse"}, "granularity"),
+        (torch.ones(4, 8, 6), {"holdout": 1.0}, "holdout"),
+        (torch.ones(4, 8, 6), {"holdout": True}, "holdout"),
+    ],
+)
 def test_bad_calibration_input_gets_typed_errors(data, kwargs, match):
     model = tiny_model("mlp", "clif", batch_norm=False)
     with pytest.raises(ExportError, match=match):

@@ -9,6 +9,18 @@ from .report import FoldReport, LayerFold
 from .rules import FOLD_RULES, get_fold_rule, register_fold_rule
 
 __all__ = [
-    "fold", "fold_checkpoint", "FoldReport", "LayerFold", "FOLD_RULES", "register_fold_rule", "get_fold_rule",
-    "fold_batchnorms", "bn_affine", "LayerData", "layer_agreement", "output_agreement", "finetune", "FinetuneResult",
+    "fold",
+    "fold_checkpoint",
+    "FoldReport",
+    "LayerFold",
+    "FOLD_RULES",
+    "register_fold_rule",
+    "get_fold_rule",
+    "fold_batchnorms",
+    "bn_affine",
+    "LayerData",
+    "layer_agreement",
+    "output_agreement",
+    "finetune",
+    "FinetuneResult",
 ]

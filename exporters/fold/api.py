@@ -1,14 +1,16 @@
-"""``fold(model, calibration_data)``: BatchNorm folding, then one fold rule per neuron layer, in forward order.
+"""``fold(model, calibration_data)``: BatchNorm folding, then one fold rule per neuron layer in forward order.
 
-Calibration is greedy and sequential: layer ℓ is calibrated on the inputs it receives when layers < ℓ are already
-folded, against the source model's spikes of layer ℓ, so each choice also compensates upstream fold error.
+Calibration is greedy and sequential: layer ℓ is calibrated on the inputs it receives when layers < ℓ are
+already folded, against the source model's spikes of layer ℓ, so each choice also compensates upstream fold
+error.
 
-Reset granularity (``granularity``): CLIF/ILIF reset parameters are chosen per layer, per channel or per neuron
-(``calibration.choose_per_neuron``). A finer choice never has more mismatches on the data it was chosen on, but it can
-fit noise, and it can move a layer's errors to earlier time steps, where they reach more of the downstream network
-(measured in ``docs/folding.md``). ``"auto"`` therefore decides on held-out data: every granularity is calibrated on
-the first ``1 − holdout`` of the calibration samples, the one with the highest spike agreement over all layers on
-the remaining samples wins (ties: the coarser), and it is then calibrated again on all samples.
+Reset granularity (``granularity``): CLIF/ILIF reset parameters are chosen per layer, per channel or per
+neuron (``calibration.choose_per_neuron``). A finer choice never has more mismatches on the data it was chosen
+on, but it can fit noise, and it can move a layer's errors to earlier time steps, where they reach more of the
+downstream network (measured in ``docs/folding.md``). ``"auto"`` therefore decides on held-out data: every
+granularity is calibrated on the first ``1 − holdout`` of the calibration samples, the one with the highest
+spike agreement over all layers on the remaining samples wins (ties: the coarser), and it is then calibrated
+again on all samples.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from .rules import get_fold_rule
 
 __all__ = ["fold", "DEFAULT_GRANULARITY", "MIN_AUTO_SAMPLES"]
 
-#: ``fold``'s default reset granularity. ``"auto"`` measures better or equal (docs/folding.md, "Fold fidelity") but
-#: can produce per-neuron arrays, which several ``LIFSpec`` readers outside the fold do not accept yet (the hardware
-#: views, quantiser and Xylo mapping, and some peer export profiles); per layer until they do.
+#: ``fold``'s default reset granularity. ``"auto"`` measures better or equal (docs/folding.md, "Fold
+#: fidelity") but can produce per-neuron arrays, which several ``LIFSpec`` readers outside the fold do not
+#: accept yet (the hardware views, quantiser and Xylo mapping, and some peer export profiles); per layer until
+#: they do.
 DEFAULT_GRANULARITY = "layer"
-#: ``"auto"`` needs at least this many calibration samples (else it stays per layer): 4 held out, 4 to fit.
+#: ``"auto"`` needs at least this many calibration samples (else it stays per layer).
 MIN_AUTO_SAMPLES = 8
 
 
@@ -72,13 +75,14 @@ def fold(
         calibration_data: optional inputs ``[T, B, *input_shape]``; used to pick calibrated fold parameters
             (CLIF, ILIF), to measure the KLIF ReLU-floor rate, BN fold differences and spike agreement.
         granularity: ``"layer"`` (default, ``DEFAULT_GRANULARITY``), ``"channel"``, ``"neuron"`` (how finely
-            CLIF/ILIF reset parameters are chosen) or ``"auto"`` (decided on held-out calibration samples; module
-            docstring).
+            CLIF/ILIF reset parameters are chosen) or ``"auto"`` (decided on held-out calibration samples;
+            module docstring).
         holdout: the fraction of calibration samples ``"auto"`` holds out.
 
     Returns:
-        ``(folded_model, FoldReport)``; the folded model is a new module in eval mode. With ``"auto"`` the report's
-        ``metrics["granularity"]`` records the held-out agreement of every granularity and the choice.
+        ``(folded_model, FoldReport)``; the folded model is a new module in eval mode. With ``"auto"`` the
+        report's ``metrics["granularity"]`` records the held-out agreement of every granularity and the
+        choice.
     """
     check_tree(model)
     x = _check_data(calibration_data)
@@ -107,16 +111,24 @@ def _choose_granularity(source: nn.Module, x: Tensor, holdout: float) -> tuple[s
     n = x.shape[1]
     n_val = int(round(n * holdout))
     if n < MIN_AUTO_SAMPLES or n_val < 1 or n - n_val < 1:
-        return "layer", {"mode": "auto", "chosen": "layer",
-                         "reason": f"{n} calibration samples < {MIN_AUTO_SAMPLES}: per layer"}
-    fit, val = x[:, : n - n_val], x[:, n - n_val:]
+        return "layer", {
+            "mode": "auto",
+            "chosen": "layer",
+            "reason": f"{n} calibration samples < {MIN_AUTO_SAMPLES}: per layer",
+        }
+    fit, val = x[:, : n - n_val], x[:, n - n_val :]
     scores: dict[str, float] = {}
     for g in GRANULARITIES:  # coarse to fine: a finer one must beat the best so far strictly
         folded, _ = _fold_once(source, fit, g)
         scores[g] = total_agreement(source, folded, val)
     chosen = max(GRANULARITIES, key=lambda g: (scores[g], -GRANULARITIES.index(g)))
-    return chosen, {"mode": "auto", "chosen": chosen, "fit_samples": n - n_val, "holdout_samples": n_val,
-                    "holdout_agreement": scores}
+    return chosen, {
+        "mode": "auto",
+        "chosen": chosen,
+        "fit_samples": n - n_val,
+        "holdout_samples": n_val,
+        "holdout_agreement": scores,
+    }
 
 
 def _fold_once(source: nn.Module, x: Tensor | None, granularity: str) -> tuple[nn.Module, FoldReport]:

@@ -3,13 +3,13 @@
 BN(x) = γ·(x − μ)/√(σ² + ε) + β = a·x + b per channel, a = γ/√(σ² + ε), b = β − μ·a (running statistics).
 
 - Into the preceding Linear/Conv2d (W, c):  BN(W∗x + c) = (a·W)∗x + (a·c + b)   — W scaled per output channel.
-- Into the following Linear/Conv2d when BN follows a neuron (pre-activation): W∗(a·x + b) + c = (W·a)∗x + (c + W∗b),
-  W scaled per input channel; legal only without zero padding (padding would see 0, not b) — checked.
+- Into the following Linear/Conv2d when BN follows a neuron (pre-activation): W∗(a·x + b) + c = (W·a)∗x + (c +
+  W∗b), W scaled per input channel; legal only without zero padding (padding would see 0, not b) — checked.
 - Otherwise it is kept as a per-channel affine: a diagonal 1×1 Conv2d (BN2d; dense, because NIR 1.0.8's type
-  inference mis-reads grouped convolutions) or a diagonal Linear (BN1d), which NIR represents exactly (Conv2d /
-  Affine); the zero off-diagonal products add exactly 0.
-All are exact in real arithmetic; float32 rounding differs from the BN kernel, so each record reports the max abs
-output difference measured on the calibration data's inputs to that layer (or on an N(0, 1) probe).
+  inference mis-reads grouped convolutions) or a diagonal Linear (BN1d), which NIR represents exactly (Conv2d
+  / Affine); the zero off-diagonal products add exactly 0.
+All are exact in real arithmetic; float32 rounding differs from the BN kernel, so each record reports the max
+abs output difference measured on the calibration data's inputs to that layer (or on an N(0, 1) probe).
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ _WEIGHTED = (nn.Linear, nn.Conv2d)
 def bn_affine(bn: nn.Module, path: str) -> tuple[Tensor, Tensor]:
     """(a, b) in float64 of an eval BatchNorm: BN(x) = a·x + b per channel."""
     if bn.running_mean is None or bn.running_var is None:
-        raise ExportError(f"layer {path}: BatchNorm without running statistics (track_running_stats=False) cannot fold")
+        raise ExportError(
+            f"layer {path}: BatchNorm without running statistics (track_running_stats=False) cannot fold"
+        )
     var = bn.running_var.detach().double()
     a = torch.ones_like(var) if bn.weight is None else bn.weight.detach().double()
     a = a / torch.sqrt(var + bn.eps)
@@ -81,7 +83,11 @@ def _into_next(bn: nn.Module, w: nn.Module, path: str) -> nn.Module | None:
     else:
         new.weight.data = (wt * a.view(1, -1, 1, 1)).float()
         shift = (wt * b.view(1, -1, 1, 1)).sum(dim=(1, 2, 3))
-    c = w.bias.detach().double() if w.bias is not None else torch.zeros(w.weight.shape[0], dtype=torch.float64)
+    c = (
+        w.bias.detach().double()
+        if w.bias is not None
+        else torch.zeros(w.weight.shape[0], dtype=torch.float64)
+    )
     new.bias = nn.Parameter((c + shift).float())
     return new
 
@@ -111,8 +117,8 @@ def fold_batchnorms(model: nn.Module, captured: dict[str, Tensor] | None = None)
 
     Args:
         model: a model tree (already a copy: it is changed in place), in eval mode.
-        captured: optional map ``TimeDistributed path → its merged [T·B, *] input`` on calibration data, used to
-            measure the max abs output difference of each fold.
+        captured: optional map ``TimeDistributed path → its merged [T·B, *] input`` on calibration data,
+            used to measure the max abs output difference of each fold.
 
     Returns:
         One ``LayerFold`` per BatchNorm, with ``extra["max_abs_diff"]``.
@@ -131,8 +137,14 @@ def fold_batchnorms(model: nn.Module, captured: dict[str, Tensor] | None = None)
             bn = td.layer
             prev = getattr(seq, names[i - 1]) if i > 0 else None
             nxt = getattr(seq, names[i + 1]) if i + 1 < len(names) else None
-            prev_w = prev.layer if isinstance(prev, TimeDistributed) and isinstance(prev.layer, _WEIGHTED) else None
-            next_w = nxt.layer if isinstance(nxt, TimeDistributed) and isinstance(nxt.layer, _WEIGHTED) else None
+            prev_w = (
+                prev.layer
+                if isinstance(prev, TimeDistributed) and isinstance(prev.layer, _WEIGHTED)
+                else None
+            )
+            next_w = (
+                nxt.layer if isinstance(nxt, TimeDistributed) and isinstance(nxt.layer, _WEIGHTED) else None
+            )
             if prev_w is not None:
                 prev_path = f"{seq_path}.{names[i - 1]}" if seq_path else names[i - 1]
                 x = _probe(prev_w, captured.get(prev_path))
@@ -153,19 +165,32 @@ def fold_batchnorms(model: nn.Module, captured: dict[str, Tensor] | None = None)
                     diff = float((new_next(x) - ref).abs().max()) if ref.numel() else 0.0
                     nxt.layer = new_next
                     setattr(seq, name, nn.Identity())
-                    rule, where = "bn.into_next", f"folded into the following {next_path} ({type(next_w).__name__})"
+                    rule, where = (
+                        "bn.into_next",
+                        f"folded into the following {next_path} ({type(next_w).__name__})",
+                    )
                 else:
                     layer = _as_affine(bn, path)
                     diff = float((layer(x) - bn(x)).abs().max()) if x.numel() else 0.0
                     td.layer = layer
                     kind = "diagonal 1x1 Conv2d" if isinstance(bn, nn.BatchNorm2d) else "diagonal Linear"
                     rule = "bn.kept_affine"
-                    where = (f"no Linear/Conv2d before it and none foldable after it (padding or shape): kept as a "
-                             f"per-channel affine ({kind})")
-            records.append(LayerFold(
-                layer=path, source=type(bn).__name__, rule=rule, exact=True,
-                conditions="exact in real arithmetic; float32 rounding differs from the BatchNorm kernel",
-                params={"where": where},
-                extra={"max_abs_diff": diff, "probe": "calibration" if captured.get(probe_key) is not None else "random"},
-            ))
+                    where = (
+                        "no Linear/Conv2d before it and none foldable after it (padding or shape): kept as "
+                        f"a per-channel affine ({kind})"
+                    )
+            records.append(
+                LayerFold(
+                    layer=path,
+                    source=type(bn).__name__,
+                    rule=rule,
+                    exact=True,
+                    conditions="exact in real arithmetic; float32 rounding differs from the BatchNorm kernel",
+                    params={"where": where},
+                    extra={
+                        "max_abs_diff": diff,
+                        "probe": "calibration" if captured.get(probe_key) is not None else "random",
+                    },
+                )
+            )
     return records

@@ -1,17 +1,20 @@
-"""Calibration data plumbing: capture layer inputs/spikes with hooks, score candidate specs, measure agreement.
+"""Calibration data plumbing: capture layer inputs/spikes with hooks, score candidate specs, measure
+agreement.
 
 All runs are in eval mode under ``torch.no_grad``; inputs are time-major ``[T, B, *]``.
 
-Per-neuron (or per-channel) choice, ``choose_per_neuron``: for candidate specs c_1..c_G of one reset kind and the
-mismatch counts M[g, n] = Σ_{t,b} [S_g[t, b, n] ≠ S_target[t, b, n]] of candidate g at neuron n, neuron n gets
+Per-neuron (or per-channel) choice, ``choose_per_neuron``: for candidate specs c_1..c_G of one reset kind and
+the mismatch counts M[g, n] = Σ_{t,b} [S_g[t, b, n] ≠ S_target[t, b, n]] of candidate g at neuron n, neuron n
+gets
 
-    g*(n) = argmin_g M[g, n],  ties → the layer's choice ℓ = argmin_g Σ_n M[g, n] when it is among the minima, else
+    g*(n) = argmin_g M[g, n],  ties → the layer's choice ℓ = argmin_g Σ_n M[g, n] when it is among the minima,
+    else
             the candidate nearest to ℓ in value
 
 (per channel: M summed over the spatial axes first). Because ℓ is a candidate for every neuron,
-Σ_n M[g*(n), n] ≤ Σ_n M[ℓ, n]: on the calibration data the per-neuron choice never has more mismatches than the
-per-layer one. The layer's neurons are independent given the layer's input, so the per-neuron choices do not
-interact within a layer.
+Σ_n M[g*(n), n] ≤ Σ_n M[ℓ, n]: on the calibration data the per-neuron choice never has more mismatches than
+the per-layer one. The layer's neurons are independent given the layer's input, so the per-neuron choices do
+not interact within a layer.
 """
 
 from __future__ import annotations
@@ -28,8 +31,18 @@ from snndeploy.models.tree import get_module, neuron_paths
 
 from ..lifspec import LIFSpec, spec_seq
 
-__all__ = ["LayerData", "GRANULARITIES", "capture", "capture_inputs", "score_specs", "mismatch_counts",
-           "choose_per_neuron", "layer_agreement", "output_agreement", "total_agreement"]
+__all__ = [
+    "LayerData",
+    "GRANULARITIES",
+    "capture",
+    "capture_inputs",
+    "score_specs",
+    "mismatch_counts",
+    "choose_per_neuron",
+    "layer_agreement",
+    "output_agreement",
+    "total_agreement",
+]
 
 #: How finely calibration may choose reset parameters: one value per layer, per channel (axis 0 of the neuron
 #: shape; equal to ``neuron`` for 1-D layers) or per neuron.
@@ -54,26 +67,35 @@ class LayerData:
 
     def __post_init__(self) -> None:
         if self.granularity not in GRANULARITIES:
-            raise ExportError(f"calibration granularity must be one of {GRANULARITIES}, got {self.granularity!r}")
+            raise ExportError(
+                f"calibration granularity must be one of {GRANULARITIES}, got {self.granularity!r}"
+            )
         if self.x.dim() < 3 or self.x.shape != self.target.shape:
-            raise ExportError(f"calibration data: layer input {tuple(self.x.shape)} and target spikes "
-                              f"{tuple(self.target.shape)} must both be [T, B, *neuron_shape]")
+            raise ExportError(
+                f"calibration data: layer input {tuple(self.x.shape)} and target spikes "
+                f"{tuple(self.target.shape)} must both be [T, B, *neuron_shape]"
+            )
 
 
 @contextlib.contextmanager
 def capture(model: nn.Module, paths: Iterable[str], what: str = "output") -> Iterator[dict[str, Tensor]]:
-    """Record the input (``what="input"``) or output of the modules at ``paths`` during the next forward passes."""
+    """Record the input (``what="input"``) or output of the modules at ``paths`` during the next forward
+    passes."""
     store: dict[str, Tensor] = {}
     handles = []
     for path in paths:
         module = get_module(model, path)
         if what == "input":
+
             def pre(_m, args, _p=path):
                 store[_p] = args[0].detach()
+
             handles.append(module.register_forward_pre_hook(pre))
         else:
+
             def post(_m, _args, out, _p=path):
                 store[_p] = out.detach()
+
             handles.append(module.register_forward_hook(post))
     try:
         yield store
@@ -93,10 +115,12 @@ def capture_inputs(model: nn.Module, x: Tensor, paths: Iterable[str]) -> dict[st
     store: dict[str, Tensor] = {}
     handles = []
     for path in paths:
+
         def pre(_m, args, _p=path):
             store[_p] = args[0].detach()
             if len(store) == len(paths):
                 raise _Captured
+
         handles.append(get_module(model, path).register_forward_pre_hook(pre))
     try:
         model(x)
@@ -120,18 +144,22 @@ def score_specs(candidates: list[LIFSpec], data: LayerData) -> list[tuple[LIFSpe
 
 @torch.no_grad()
 def mismatch_counts(candidates: list[LIFSpec], data: LayerData) -> Tensor:
-    """M [G, *neuron_shape] (int64): mismatching steps of every candidate at every neuron, summed over T and batch."""
+    """M [G, *neuron_shape] (int64): mismatching steps of every candidate at every neuron, summed over T and
+    batch."""
     return torch.stack([(spec_seq(data.x, spec)[0] != data.target).sum(dim=(0, 1)) for spec in candidates])
 
 
-def choose_per_neuron(counts: Tensor, values: list[float], layer_choice: int, granularity: str) -> tuple[Tensor, int]:
+def choose_per_neuron(
+    counts: Tensor, values: list[float], layer_choice: int, granularity: str
+) -> tuple[Tensor, int]:
     """(index [*neuron_shape] of the chosen candidate per neuron, total mismatches) — module docstring.
 
     Args:
         counts: M [G, *neuron_shape] from ``mismatch_counts`` (one reset kind).
         values: the G candidates' parameter values (tie-break by distance to ``values[layer_choice]``).
         layer_choice: ℓ, the per-layer choice among the G candidates.
-        granularity: ``"channel"`` sums M over the axes after the first (one choice per channel) or ``"neuron"``.
+        granularity: ``"channel"`` sums M over the axes after the first (one choice per channel) or
+        ``"neuron"``.
     """
     if granularity == "channel" and counts.dim() > 2:
         counts = counts.sum(dim=tuple(range(2, counts.dim())), keepdim=True)
@@ -167,11 +195,17 @@ def total_agreement(source: nn.Module, folded: nn.Module, x: Tensor) -> float:
 
 
 @torch.no_grad()
-def output_agreement(source: nn.Module, folded: nn.Module, x: Tensor, y: Tensor | None = None) -> dict[str, float]:
-    """Max abs logit difference, prediction agreement (argmax of the time-mean) and accuracies when ``y`` is given."""
+def output_agreement(
+    source: nn.Module, folded: nn.Module, x: Tensor, y: Tensor | None = None
+) -> dict[str, float]:
+    """Max abs logit difference, prediction agreement (argmax of the time-mean) and accuracies when ``y`` is
+    given."""
     a, b = source(x), folded(x)
     pa, pb = a.mean(0).argmax(-1), b.mean(0).argmax(-1)
-    out = {"output_max_abs_diff": float((a - b).abs().max()), "prediction_agreement": float((pa == pb).float().mean())}
+    out = {
+        "output_max_abs_diff": float((a - b).abs().max()),
+        "prediction_agreement": float((pa == pb).float().mean()),
+    }
     if y is not None:
         out["accuracy_source"] = float((pa == y).float().mean())
         out["accuracy_folded"] = float((pb == y).float().mean())

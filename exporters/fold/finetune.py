@@ -6,12 +6,13 @@ Loss per batch (x: [T, B, *] time-major; logits averaged over T; S^ℓ the spike
       + spike_weight · (1/L) Σ_ℓ MSE(S^ℓ_folded(x), S^ℓ_source(x))
       + ce_weight · CE(mean_t folded(x), y)
 
-The spike term is the spike-level distillation: its gradient reaches the weights through each ``SpecLIF``'s surrogate
-(∂S/∂H = surrogate'(H − θ)), through time via the membrane and, unless ``detach_reset``, through the reset's spike
-factor. Only the weight layers (Linear/Conv2d) train; the folded neurons keep their spec; the student runs in eval
-mode (no dropout), the source model is frozen (eval, no grad).
+The spike term is the spike-level distillation: its gradient reaches the weights through each ``SpecLIF``'s
+surrogate (∂S/∂H = surrogate'(H − θ)), through time via the membrane and, unless ``detach_reset``, through the
+reset's spike factor. Only the weight layers (Linear/Conv2d) train; the folded neurons keep their spec; the
+student runs in eval mode (no dropout), the source model is frozen (eval, no grad).
 
-After every epoch the selection criterion is measured on the evaluation inputs and the best state, epoch 0 included,
+After every epoch the selection criterion is measured on the evaluation inputs and the best state, epoch 0
+included,
 is kept, so fine-tuning never returns a model that is worse than the fold it started from by that criterion:
 ``select="logits"`` is the distillation error (MSE of the time-mean logits), ``select="spikes"`` the spike
 disagreement over all neuron layers (1 − ``calibration.total_agreement``, what ``verify`` judges).
@@ -51,8 +52,13 @@ class FinetuneResult:
     best_epoch: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"history": list(self.history), "before": dict(self.before), "after": dict(self.after),
-                "selection": list(self.selection), "best_epoch": self.best_epoch}
+        return {
+            "history": list(self.history),
+            "before": dict(self.before),
+            "after": dict(self.after),
+            "selection": list(self.selection),
+            "best_epoch": self.best_epoch,
+        }
 
 
 def _summary(source: nn.Module, model: nn.Module, x: Tensor, y: Tensor | None) -> dict[str, Any]:
@@ -104,13 +110,14 @@ def finetune(
         select: ``"logits"`` or ``"spikes"``: which error picks the best epoch.
         keep_best: return the best epoch by ``select`` (epoch 0 included); False returns the last epoch (to
             measure what training alone does; ``selection`` is recorded either way).
-        eval_inputs, eval_labels: where to measure the selection criterion and agreement/accuracy before and after
+        eval_inputs, eval_labels: where to measure the selection criterion and agreement/accuracy before and
+        after
             (default: ``inputs``).
         seed: shuffling seed.
 
     Returns:
-        ``FinetuneResult`` with the new model (eval mode), the training loss per epoch, the selection error per
-        epoch (epoch 0 first), the kept epoch and before/after measurements.
+        ``FinetuneResult`` with the new model (eval mode), the training loss per epoch, the selection error
+        per epoch (epoch 0 first), the kept epoch and before/after measurements.
     """
     _check_args(inputs, labels, epochs, batch_size, lr)
     weights = _check_weights(ce_weight, logit_weight, spike_weight, select)
@@ -144,7 +151,9 @@ def finetune(
     try:
         for epoch in range(epochs):
             order = torch.randperm(inputs.shape[1], generator=gen)
-            result.history.append(_fit_epoch(model, source, paths, opt, inputs, labels, order, batch_size, weights))
+            result.history.append(
+                _fit_epoch(model, source, paths, opt, inputs, labels, order, batch_size, weights)
+            )
             err = eval_error()
             result.selection.append(err)
             if err < best_err or not keep_best:
@@ -164,11 +173,15 @@ def finetune(
 
 def _check_args(inputs: Tensor, labels: Tensor | None, epochs: int, batch_size: int, lr: float) -> None:
     if not isinstance(inputs, Tensor) or inputs.dim() < 3:
-        raise ExportError(f"finetune inputs must be [T, N, *input_shape], got {getattr(inputs, 'shape', inputs)}")
+        raise ExportError(
+            f"finetune inputs must be [T, N, *input_shape], got {getattr(inputs, 'shape', inputs)}"
+        )
     if labels is not None and labels.shape[0] != inputs.shape[1]:
         raise ExportError(f"finetune labels have {labels.shape[0]} entries for {inputs.shape[1]} inputs")
     if epochs < 0 or batch_size < 1 or not lr > 0:
-        raise ExportError(f"finetune needs epochs >= 0, batch_size >= 1, lr > 0 (got {epochs}, {batch_size}, {lr})")
+        raise ExportError(
+            f"finetune needs epochs >= 0, batch_size >= 1, lr > 0 (got {epochs}, {batch_size}, {lr})"
+        )
 
 
 def _check_weights(ce: float, logits: float, spikes: float, select: str) -> _Weights:
@@ -183,12 +196,15 @@ def _check_weights(ce: float, logits: float, spikes: float, select: str) -> _Wei
 
 
 def _check_paths(source: nn.Module, model: nn.Module, paths: list[str]) -> None:
-    """Spike distillation pairs layers by path: every folded neuron path must be a neuron path of the source."""
+    """Spike distillation pairs layers by path: every folded neuron path must be a neuron path of the
+    source."""
     src = {p for p, _ in neuron_paths(source)}
     missing = [p for p in paths if p not in src]
     if missing:
-        raise ExportError(f"finetune: the source model has no neuron layer at {missing} (spike distillation pairs "
-                          "the folded and source layers by path)")
+        raise ExportError(
+            f"finetune: the source model has no neuron layer at {missing} (spike distillation pairs "
+            "the folded and source layers by path)"
+        )
 
 
 def _weights_only_trainable(model: nn.Module) -> list[nn.Parameter]:
@@ -201,18 +217,31 @@ def _weights_only_trainable(model: nn.Module) -> list[nn.Parameter]:
     return params
 
 
-def _fit_epoch(model: nn.Module, source: nn.Module, paths: list[str], opt: torch.optim.Optimizer, inputs: Tensor,
-               labels: Tensor | None, order: Tensor, batch_size: int, w: _Weights) -> float:
+def _fit_epoch(
+    model: nn.Module,
+    source: nn.Module,
+    paths: list[str],
+    opt: torch.optim.Optimizer,
+    inputs: Tensor,
+    labels: Tensor | None,
+    order: Tensor,
+    batch_size: int,
+    w: _Weights,
+) -> float:
     """One pass over ``inputs`` in ``order`` with the module docstring's loss; returns the mean loss."""
     total, n = 0.0, 0
     for i in range(0, len(order), batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         xb = inputs[:, idx]
         with torch.no_grad(), capture(source, paths if w.spikes else []) as teacher_spikes:
             teacher = source(xb)
         spikes: dict[str, Tensor] = {}
-        hooks = [get_module(model, p).register_forward_hook(
-            lambda _m, _a, out, _p=p, _store=spikes: _store.__setitem__(_p, out)) for p in (paths if w.spikes else [])]
+        hooks = [
+            get_module(model, p).register_forward_hook(
+                lambda _m, _a, out, _p=p, _store=spikes: _store.__setitem__(_p, out)
+            )
+            for p in (paths if w.spikes else [])
+        ]
         try:
             out = model(xb)
         finally:

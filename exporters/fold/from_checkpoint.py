@@ -1,4 +1,5 @@
-"""``fold_checkpoint``: load a training checkpoint, fold it calibrated on its data, measure, optionally fine-tune."""
+"""``fold_checkpoint``: load a training checkpoint, fold it calibrated on its data, measure, optionally
+fine-tune."""
 
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ def fold_checkpoint(
 ) -> tuple[nn.Module, FoldReport]:
     """``(folded model, FoldReport)`` of ``checkpoint``.
 
-    With ``calibrate``, the fold is calibrated on ``limit`` training samples of ``data`` (default: the embedded
-    dataset matching the model's input shape) with reset ``granularity`` (``fold``), and the report's metrics gain
-    the source-vs-folded output agreement; ``finetune_epochs`` > 0 then runs fold-aware fine-tuning on the same
-    samples (it needs data; logit distillation, the variant that measured best, and the epoch kept is the one with
-    the highest spike agreement with the source, epoch 0 included, so it never lowers what ``verify`` judges on
-    those samples) and returns the fine-tuned model.
+    With ``calibrate``, the fold is calibrated on ``limit`` training samples of ``data`` (default: the
+    embedded dataset matching the model's input shape) with reset ``granularity`` (``fold``), and the report's
+    metrics gain the source-vs-folded output agreement; ``finetune_epochs`` > 0 then runs fold-aware
+    fine-tuning on the same samples (it needs data; logit distillation, the variant that measured best, and
+    the epoch kept is the one with the highest spike agreement with the source, epoch 0 included, so it never
+    lowers what ``verify`` judges on those samples) and returns the fine-tuned model.
     """
     model, config = load(checkpoint)
     cal = calibration_inputs(config.input_shape, data, data_dir, limit) if calibrate else None
@@ -46,7 +47,10 @@ def fold_checkpoint(
         report.metrics.update(output_agreement(model, folded, cal[0], cal[1]))
     if finetune_epochs and cal is not None:
         res = finetune(folded, model, cal[0], cal[1], epochs=finetune_epochs, select="spikes")
-        report.metrics["finetune"] = {**{k: v for k, v in res.after.items() if not isinstance(v, dict)},
-                                      "best_epoch": res.best_epoch, "selection": "spikes"}
+        report.metrics["finetune"] = {
+            **{k: v for k, v in res.after.items() if not isinstance(v, dict)},
+            "best_epoch": res.best_epoch,
+            "selection": "spikes",
+        }
         folded = res.model
     return folded, report

@@ -20,8 +20,9 @@ class LayerFold:
         exact: spikes/outputs equal the source's in real arithmetic for every input (``conditions`` aside).
         conditions: when the fold is exact (or why it is not).
         params: the parameters of the result (a ``LIFSpec`` dict for neurons).
-        spike_agreement: fraction of identical neuron-steps vs the source layer on calibration data (None: no data).
-        extra: rule-specific measurements (ReLU-floor rate, BN max abs difference, calibration candidates).
+        spike_agreement: fraction of identical neuron-steps vs the source layer on calibration data (None: no
+        data). extra: rule-specific measurements (ReLU-floor rate, BN max abs difference, calibration
+        candidates).
     """
 
     layer: str
@@ -55,7 +56,11 @@ class FoldReport:
         return hits[-1] if hits else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"exact": self.exact, "layers": [e.to_dict() for e in self.layers], "metrics": dict(self.metrics)}
+        return {
+            "exact": self.exact,
+            "layers": [e.to_dict() for e in self.layers],
+            "metrics": dict(self.metrics),
+        }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, default=float)

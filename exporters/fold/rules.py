@@ -1,18 +1,19 @@
 """One fold rule per neuron type, in a registry keyed by module type (resolved along the MRO).
 
-A rule maps a neuron module (and, optionally, its calibration data) to a ``LIFSpec`` and a ``LayerFold`` record.
-Derivations: ``docs/folding.md``. Summary (β = 1 − 1/τ, θ = V_th):
+A rule maps a neuron module (and, optionally, its calibration data) to a ``LIFSpec`` and a ``LayerFold``
+record. Derivations: ``docs/folding.md``. Summary (β = 1 − 1/τ, θ = V_th):
 
 - LIF (hard or soft): the spec *is* the neuron (same charge, fire and reset operations): exact, bit for bit.
 - KLIF: F = ReLU(k·H) is the state; without the ReLU, F = k·charge(V, X) — a LIF with decay k·β, gain k/τ (k),
   threshold θ and hard reset V_r (in F units; H units: threshold θ/k, reset V_r/k). Exact whenever k·H ≥ 0;
   k ≤ 0 or k·β ≥ 1 is refused.
-- CLIF: soft reset subtracting c = θ + σ(1) is exact up to and including each neuron's second spike (σ(m) = σ(1)
-  at the first reset); or hard reset to V_r. Calibration picks c (from a grid) or V_r per layer, or — with
-  ``LayerData.granularity`` "channel"/"neuron" — one value per channel/neuron from a finer grid
-  (``calibration.choose_per_neuron``; never more mismatches on the calibration data than the per-layer choice).
-- ILIF: drop the inhibition trace (γ·…), replace σ(m) by a constant: soft reset by θ + c, or hard reset; per layer,
-  channel or neuron as for CLIF.
+- CLIF: soft reset subtracting c = θ + σ(1) is exact up to and including each neuron's second spike (σ(m) =
+  σ(1) at the first reset); or hard reset to V_r. Calibration picks c (from a grid) or V_r per layer, or —
+  with ``LayerData.granularity`` "channel"/"neuron" — one value per channel/neuron from a finer grid
+  (``calibration.choose_per_neuron``; never more mismatches on the calibration data than the per-layer
+  choice).
+- ILIF: drop the inhibition trace (γ·…), replace σ(m) by a constant: soft reset by θ + c, or hard reset; per
+  layer, channel or neuron as for CLIF.
 """
 
 from __future__ import annotations
@@ -34,12 +35,20 @@ from ..lifspec import LIFSpec, SpecLIF, format_value
 from .calibration import LayerData, choose_per_neuron, mismatch_counts
 from .report import LayerFold
 
-__all__ = ["FoldRule", "FOLD_RULES", "register_fold_rule", "get_fold_rule", "CLIF_SIGMA_GRID", "ILIF_SIGMA_GRID"]
+__all__ = [
+    "FoldRule",
+    "FOLD_RULES",
+    "register_fold_rule",
+    "get_fold_rule",
+    "CLIF_SIGMA_GRID",
+    "ILIF_SIGMA_GRID",
+]
 
 FoldRule = Callable[[nn.Module, str, "LayerData | None"], tuple[SpecLIF, LayerFold]]
 FOLD_RULES: Registry[type[nn.Module], FoldRule] = Registry("fold rule", ExportError)
 
-#: σ(m) candidates tried for CLIF's effective reset c = θ + σ(m) (σ(1) first: the exact-to-second-spike value).
+#: σ(m) candidates tried for CLIF's effective reset c = θ + σ(m) (σ(1) first: the exact-to-second-spike
+#: value).
 CLIF_SIGMA_GRID = (1.0, 0.5, 0.75, 1.25, 1.5, 2.0, 3.0, 5.0)
 #: constant replacing ILIF's σ(m) (m ≥ 0 after the first spike, so σ(m) ≥ 0.5).
 ILIF_SIGMA_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0)
@@ -91,22 +100,26 @@ def _agreement(spec: LIFSpec, data: LayerData | None) -> tuple[float | None, flo
     return 1.0 - int((s != data.target).sum()) / n, 1.0 - int((s != data.local_target).sum()) / n
 
 
-def _pick(candidates: list[_Candidate], data: LayerData | None, family: str
-          ) -> tuple[str, LIFSpec, list[dict], dict | None]:
+def _pick(
+    candidates: list[_Candidate], data: LayerData | None, family: str
+) -> tuple[str, LIFSpec, list[dict], dict | None]:
     """(rule name, spec, candidate table, per-neuron record or None).
 
-    No data: the first candidate. Per layer: the ``per_layer`` candidate with the fewest spike mismatches (ties:
-    first). Per channel/neuron (``data.granularity``): for each reset kind, every neuron takes its best candidate
-    (``calibration.choose_per_neuron``, anchored at that kind's per-layer best); the kind with fewer mismatches
-    wins (ties: the per-layer choice's kind), so the total never exceeds the per-layer choice's.
+    No data: the first candidate. Per layer: the ``per_layer`` candidate with the fewest spike mismatches
+    (ties: first). Per channel/neuron (``data.granularity``): for each reset kind, every neuron takes its best
+    candidate (``calibration.choose_per_neuron``, anchored at that kind's per-layer best); the kind with fewer
+    mismatches wins (ties: the per-layer choice's kind), so the total never exceeds the per-layer choice's.
     """
     if data is None:
         return candidates[0].name, candidates[0].spec, [], None
     tried = [c for c in candidates if c.per_layer or data.granularity != "layer"]
     counts = mismatch_counts([c.spec for c in tried], data)
     totals = [int(n) for n in counts.flatten(1).sum(1)]
-    table = [{"rule": c.name, "mismatches": n, **c.spec.to_dict()} for c, n in zip(tried, totals, strict=True)
-             if c.per_layer]
+    table = [
+        {"rule": c.name, "mismatches": n, **c.spec.to_dict()}
+        for c, n in zip(tried, totals, strict=True)
+        if c.per_layer
+    ]
     layer_best = min((i for i, c in enumerate(tried) if c.per_layer), key=lambda i: totals[i])
     best = tried[layer_best]
     if data.granularity == "layer":
@@ -117,14 +130,22 @@ def _pick(candidates: list[_Candidate], data: LayerData | None, family: str
         if not idx:
             continue
         anchor = min((i for i in idx if tried[i].per_layer), key=lambda i: totals[i], default=idx[0])
-        index, total = choose_per_neuron(counts[idx], [tried[i].value for i in idx], idx.index(anchor),
-                                         data.granularity)
+        index, total = choose_per_neuron(
+            counts[idx], [tried[i].value for i in idx], idx.index(anchor), data.granularity
+        )
         choices.append((total, kind != best.spec.reset, kind, idx, anchor, index))
     total, _, kind, idx, anchor, index = min(choices, key=lambda c: (c[0], c[1]))
     values = torch.tensor([tried[i].value for i in idx], dtype=torch.float32)[index].numpy()
     changed = int((index != idx.index(anchor)).sum())
-    record = {"granularity": data.granularity, "layer_choice": best.name, "layer_mismatches": totals[layer_best],
-              "anchor": tried[anchor].name, "mismatches": total, "changed": changed, "choices": int(index.numel())}
+    record = {
+        "granularity": data.granularity,
+        "layer_choice": best.name,
+        "layer_mismatches": totals[layer_best],
+        "anchor": tried[anchor].name,
+        "mismatches": total,
+        "changed": changed,
+        "choices": int(index.numel()),
+    }
     if changed == 0:
         return tried[anchor].name, tried[anchor].spec, table, record
     field = "reset_amount" if kind == "soft" else "v_reset"
@@ -156,8 +177,16 @@ def fold_lif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spec
         spec = LIFSpec(p.tau, p.decay_input, 0.0, p.v_threshold, "soft", reset_amount=p.v_threshold)
         rule = "lif.soft"
     agree, local = _agreement(spec, data)
-    rec = LayerFold(path, "LIF", rule, True, "always (same operations in the same order)", spec.to_dict(), agree,
-                    {"local_agreement": local, "source_params": _params_dict(module)})
+    rec = LayerFold(
+        path,
+        "LIF",
+        rule,
+        True,
+        "always (same operations in the same order)",
+        spec.to_dict(),
+        agree,
+        {"local_agreement": local, "source_params": _params_dict(module)},
+    )
     return SpecLIF(spec, p.surrogate, {"source": "LIF", "rule": rule, "exact": True}), rec
 
 
@@ -183,48 +212,79 @@ def fold_klif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spe
     p = module.params()
     k = _f32(p.k.detach())
     if not k > 0:
-        raise ExportError(f"layer {path}: KLIF k = {k:.6g} must be > 0 to fold (ReLU(k·H) = k·ReLU(H) needs k > 0)")
+        raise ExportError(
+            f"layer {path}: KLIF k = {k:.6g} must be > 0 to fold (ReLU(k·H) = k·ReLU(H) needs k > 0)"
+        )
     beta_k = k * (1.0 - 1.0 / p.tau)
     if beta_k >= 1.0:
         kind = "an IF neuron (no leak)" if math.isclose(beta_k, 1.0) else "an unstable neuron"
         raise ExportError(
-            f"layer {path}: KLIF decay k·(1 − 1/τ) = {beta_k:.6g} ≥ 1 (k={k:.6g}, τ={p.tau}) would fold into {kind}; "
-            "not a LIF"
+            f"layer {path}: KLIF decay k·(1 − 1/τ) = {beta_k:.6g} ≥ 1 (k={k:.6g}, τ={p.tau}) would fold into "
+            f"{kind}; not a LIF"
         )
     spec = LIFSpec(p.tau, p.decay_input, p.v_reset, p.v_threshold, "hard", v_reset=p.v_reset, scale=k)
     agree, local = _agreement(spec, data)
     floor = _klif_floor_rate(module, data.x) if data is not None else None
     rec = LayerFold(
-        path, "KLIF", "klif.rescale", False,
+        path,
+        "KLIF",
+        "klif.rescale",
+        False,
         "exact while k·H ≥ 0 (the ReLU floor never acts); the floor has no NIR form",
-        {**spec.to_dict(), "decay": spec.decay, "input_gain": spec.input_gain,
-         "h_units": {"threshold": p.v_threshold / k, "v_reset": p.v_reset / k, "input_gain": spec.input_gain / k}},
-        agree, {"local_agreement": local, "relu_floor_rate": floor, "exact_on_calibration": floor == 0.0 if floor is not None else None,
-                "source_params": _params_dict(module)},
+        {
+            **spec.to_dict(),
+            "decay": spec.decay,
+            "input_gain": spec.input_gain,
+            "h_units": {
+                "threshold": p.v_threshold / k,
+                "v_reset": p.v_reset / k,
+                "input_gain": spec.input_gain / k,
+            },
+        },
+        agree,
+        {
+            "local_agreement": local,
+            "relu_floor_rate": floor,
+            "exact_on_calibration": floor == 0.0 if floor is not None else None,
+            "source_params": _params_dict(module),
+        },
     )
     return SpecLIF(spec, p.surrogate, {"source": "KLIF", "rule": "klif.rescale", "exact": False}), rec
 
 
 def _grid(family: str, p, soft: list[tuple[str, float]], fine_sigma: tuple[float, ...]) -> list[_Candidate]:
-    """Per-layer candidates (``soft`` (name, c) pairs, then ``HARD_RESET_GRID``), then the fine per-neuron ones."""
+    """Per-layer candidates (``soft`` (name, c) pairs, then ``HARD_RESET_GRID``), then the fine per-neuron
+    ones."""
     theta = p.v_threshold
     out = [_Candidate(name, LIFSpec(p.tau, False, 0.0, theta, "soft", reset_amount=c)) for name, c in soft]
-    out += [_Candidate(f"{family}.hard(V_r={f * theta:g})", LIFSpec(p.tau, False, 0.0, theta, "hard", v_reset=f * theta))
-            for f in HARD_RESET_GRID]
+    out += [
+        _Candidate(
+            f"{family}.hard(V_r={f * theta:g})", LIFSpec(p.tau, False, 0.0, theta, "hard", v_reset=f * theta)
+        )
+        for f in HARD_RESET_GRID
+    ]
     seen = {(c.spec.reset, c.value) for c in out}
-    fine = [("soft", _f32(theta + sg)) for sg in fine_sigma] + [("hard", _f32(f * theta)) for f in FINE_HARD_RESET_GRID]
+    fine = [("soft", _f32(theta + sg)) for sg in fine_sigma] + [
+        ("hard", _f32(f * theta)) for f in FINE_HARD_RESET_GRID
+    ]
     for kind, v in fine:
         if (kind, v) not in seen:
             seen.add((kind, v))
-            spec = LIFSpec(p.tau, False, 0.0, theta, kind, **({"reset_amount": v} if kind == "soft" else {"v_reset": v}))
-            out.append(_Candidate(f"{family}.{kind}({'c' if kind == 'soft' else 'V_r'}={v:.6g})", spec, False))
+            spec = LIFSpec(
+                p.tau, False, 0.0, theta, kind, **({"reset_amount": v} if kind == "soft" else {"v_reset": v})
+            )
+            out.append(
+                _Candidate(f"{family}.{kind}({'c' if kind == 'soft' else 'V_r'}={v:.6g})", spec, False)
+            )
     return out
 
 
 def _clif_candidates(p) -> list[_Candidate]:
     theta32 = torch.tensor(p.v_threshold, dtype=torch.float32)
-    soft = [(f"clif.soft(c=θ+σ({m:g}))", _f32(theta32 + torch.sigmoid(torch.tensor(m, dtype=torch.float32))))
-            for m in CLIF_SIGMA_GRID]  # c exactly as the kernel computes θ + σ(m) in float32
+    soft = [
+        (f"clif.soft(c=θ+σ({m:g}))", _f32(theta32 + torch.sigmoid(torch.tensor(m, dtype=torch.float32))))
+        for m in CLIF_SIGMA_GRID
+    ]  # c exactly as the kernel computes θ + σ(m) in float32
     return _grid("clif", p, soft, FINE_SIGMA_GRID)
 
 
@@ -234,11 +294,26 @@ def fold_clif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spe
     p = module.params()
     rule, spec, table, per_neuron = _pick(_clif_candidates(p), data, "clif")
     agree, local = _agreement(spec, data)
-    cond = ("exact up to and including each neuron's second spike (σ(m) = σ(1) at the first reset)"
-            if rule.startswith("clif.soft(c=θ+σ(1))") else "approximate: CLIF's reset θ + σ(m) varies with spike history")
-    rec = LayerFold(path, "CLIF", rule, False, cond, spec.to_dict(), agree,
-                    {"local_agreement": local, "candidates": table, "per_neuron": per_neuron,
-                     "source_params": _params_dict(module)})
+    cond = (
+        "exact up to and including each neuron's second spike (σ(m) = σ(1) at the first reset)"
+        if rule.startswith("clif.soft(c=θ+σ(1))")
+        else "approximate: CLIF's reset θ + σ(m) varies with spike history"
+    )
+    rec = LayerFold(
+        path,
+        "CLIF",
+        rule,
+        False,
+        cond,
+        spec.to_dict(),
+        agree,
+        {
+            "local_agreement": local,
+            "candidates": table,
+            "per_neuron": per_neuron,
+            "source_params": _params_dict(module),
+        },
+    )
     return SpecLIF(spec, p.surrogate, {"source": "CLIF", "rule": rule, "exact": False, "layer": path}), rec
 
 
@@ -253,11 +328,25 @@ def fold_ilif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spe
     p = module.params()
     rule, spec, table, per_neuron = _pick(_ilif_candidates(p), data, "ilif")
     agree, local = _agreement(spec, data)
-    cond = (f"approximate: the current-inhibition trace (γ = {p.inhibition}) is dropped and σ(m) is a constant; exact "
-            "until the first spike when γ = 0")
-    rec = LayerFold(path, "ILIF", rule, False, cond, spec.to_dict(), agree,
-                    {"local_agreement": local, "candidates": table, "per_neuron": per_neuron,
-                     "source_params": _params_dict(module)})
+    cond = (
+        f"approximate: the current-inhibition trace (γ = {p.inhibition}) is dropped and σ(m) is a constant; "
+        "exact until the first spike when γ = 0"
+    )
+    rec = LayerFold(
+        path,
+        "ILIF",
+        rule,
+        False,
+        cond,
+        spec.to_dict(),
+        agree,
+        {
+            "local_agreement": local,
+            "candidates": table,
+            "per_neuron": per_neuron,
+            "source_params": _params_dict(module),
+        },
+    )
     return SpecLIF(spec, p.surrogate, {"source": "ILIF", "rule": rule, "exact": False, "layer": path}), rec
 
 
@@ -265,6 +354,13 @@ def fold_ilif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spe
 def fold_spec(module: nn.Module, path: str, data: LayerData | None) -> tuple[SpecLIF, LayerFold]:
     """An already folded layer stays as it is."""
     info = dict(module.fold_info)
-    rec = LayerFold(path, info.get("source", "SpecLIF"), info.get("rule", "identity"), bool(info.get("exact", True)),
-                    "already folded", module.spec.to_dict(), _agreement(module.spec, data)[0])
+    rec = LayerFold(
+        path,
+        info.get("source", "SpecLIF"),
+        info.get("rule", "identity"),
+        bool(info.get("exact", True)),
+        "already folded",
+        module.spec.to_dict(),
+        _agreement(module.spec, data)[0],
+    )
     return module, rec
