@@ -1,8 +1,8 @@
 """Folding CLIF/KLIF/ILIF/LIF (+ BatchNorm) into LIF-equivalent form; see ``docs/folding.md``."""
 
-from .api import fold
+from .api import DEFAULT_GRANULARITY, fold
 from .bn import bn_affine, fold_batchnorms
-from .calibration import LayerData, layer_agreement, output_agreement
+from .calibration import GRANULARITIES, LayerData, layer_agreement, output_agreement, total_agreement
 from .finetune import FinetuneResult, finetune
 from .from_checkpoint import fold_checkpoint
 from .report import FoldReport, LayerFold
@@ -10,6 +10,8 @@ from .rules import FOLD_RULES, get_fold_rule, register_fold_rule
 
 __all__ = [
     "fold",
+    "DEFAULT_GRANULARITY",
+    "GRANULARITIES",
     "fold_checkpoint",
     "FoldReport",
     "LayerFold",
@@ -21,6 +23,7 @@ __all__ = [
     "LayerData",
     "layer_agreement",
     "output_agreement",
+    "total_agreement",
     "finetune",
     "FinetuneResult",
 ]
