@@ -39,6 +39,7 @@ from exporters.nir_profiles import export_for, get_profile
 from exporters.zoo import input_shape_of, tiny_model
 
 from ..errors import ExportError
+from ..io import atomic_path
 from ..models.tree import get_module, neuron_paths, set_module
 from ..nirsim import simulate
 from ..nirsim.corrections import WRITERS, correct, infer_dt
@@ -211,7 +212,8 @@ def _through_a_file(graph: Any) -> Any:
     the file fails it, e.g. rockpool's batch axes): what a user of the peer's file gets."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "peer.nir"
-        nir.write(path, graph)
+        with atomic_path(path) as tmp_path:
+            nir.write(tmp_path, graph)
         try:
             return read_nir(path)
         except ExportError:
