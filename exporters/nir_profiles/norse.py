@@ -19,7 +19,7 @@ import dataclasses
 import nir
 import numpy as np
 
-from ..lifspec import LIFSpec, to_euler
+from ..lifspec import LIFSpec, format_value, to_euler
 from . import rewrites as rw
 from .base import Approximation, NeuronNodes, NIRProfile, register_profile
 
@@ -33,10 +33,10 @@ def _supports(spec: LIFSpec) -> Approximation | None:
             "norse's importer maps no LI/Threshold/Scale (the exact soft-reset cycle) and resets "
             "nir.LIF to 0: soft reset exported as a hard reset to 0 (approximate)",
         )
-    if spec.v_reset != 0.0:
+    if np.any(np.asarray(spec.v_reset) != 0.0):
         return Approximation(
             dataclasses.replace(spec, v_reset=0.0),
-            f"norse's importer ignores nir.LIF.v_reset (always 0): reset to {spec.v_reset:g} "
+            f"norse's importer ignores nir.LIF.v_reset (always 0): reset to {format_value(spec.v_reset, 'g')} "
             "exported as reset to 0 (approximate)",
         )
     return None

@@ -25,7 +25,7 @@ import nir
 import numpy as np
 import torch
 
-from ..lifspec import LIFSpec
+from ..lifspec import LIFSpec, format_value
 from . import rewrites as rw
 from .base import Approximation, MultiSpikeLIF, NeuronNodes, NIRProfile, float32_solving, register_profile
 
@@ -45,12 +45,12 @@ def _decay(dt: float, tau: np.float32) -> torch.Tensor:
 
 
 def _supports(spec: LIFSpec) -> Approximation | None:
-    if spec.reset == "soft" and np.float32(spec.reset_amount) == np.float32(spec.v_threshold):
+    if spec.subtracts_threshold:
         return None
     why = (
         "rockpool's LIF resets by subtracting θ: hard reset exported as subtract θ"
         if spec.reset == "hard"
-        else f"rockpool subtracts exactly θ: reset amount {spec.reset_amount:.6g} exported as θ"
+        else f"rockpool subtracts exactly θ: reset amount {format_value(spec.reset_amount)} exported as θ"
     )
     return Approximation(
         dataclasses.replace(spec, reset="soft", v_reset=0.0, reset_amount=spec.v_threshold),

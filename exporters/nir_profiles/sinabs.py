@@ -24,7 +24,7 @@ import nir
 import numpy as np
 import torch
 
-from ..lifspec import LIFSpec
+from ..lifspec import LIFSpec, format_value
 from . import rewrites as rw
 from .base import Approximation, MultiSpikeLIF, NeuronNodes, NIRProfile, float32_solving, register_profile
 
@@ -44,9 +44,9 @@ def _supports(spec: LIFSpec) -> Approximation | None:
     why = []
     if spec.reset == "hard":
         why.append("sinabs' LIF resets by subtracting θ: hard reset exported as subtract θ")
-    elif np.float32(spec.reset_amount) != np.float32(spec.v_threshold):
+    elif not spec.subtracts_threshold:
         why.append(
-            f"sinabs subtracts exactly θ: reset amount {spec.reset_amount:.6g} exported as θ = "
+            f"sinabs subtracts exactly θ: reset amount {format_value(spec.reset_amount)} exported as θ = "
             f"{spec.v_threshold:.6g}"
         )
     if spec.v_rest != 0.0:

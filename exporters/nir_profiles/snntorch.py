@@ -19,7 +19,7 @@ import dataclasses
 import nir
 import numpy as np
 
-from ..lifspec import LIFSpec, to_euler
+from ..lifspec import LIFSpec, format_value, to_euler
 from . import rewrites as rw
 from .base import Approximation, NeuronNodes, NIRProfile, register_profile
 
@@ -30,15 +30,16 @@ SNNTORCH_DT = 1e-4
 
 
 def _supports(spec: LIFSpec) -> Approximation | None:
-    if spec.reset == "soft" or spec.v_reset != 0.0 or spec.v_rest != 0.0:
+    resets_to_nonzero = bool(np.any(np.asarray(spec.v_reset) != 0.0))
+    if spec.reset == "soft" or resets_to_nonzero or spec.v_rest != 0.0:
         why = []
         if spec.reset == "soft":
             why.append(
                 "no LI/Threshold/Scale mapping and Leaky(reset_mechanism='zero'): soft reset exported as a "
                 "hard reset to 0"
             )
-        elif spec.v_reset != 0.0:
-            why.append(f"Leaky resets to 0: reset to {spec.v_reset:g} exported as reset to 0")
+        elif resets_to_nonzero:
+            why.append(f"Leaky resets to 0: reset to {format_value(spec.v_reset, 'g')} exported as reset to 0")
         if spec.v_rest != 0.0:
             why.append(f"the importer asserts v_leak == 0: V_rest {spec.v_rest:g} exported as 0")
         return Approximation(

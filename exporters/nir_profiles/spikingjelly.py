@@ -22,7 +22,7 @@ import dataclasses
 import nir
 import numpy as np
 
-from ..lifspec import LIFSpec, to_euler
+from ..lifspec import LIFSpec, format_value, to_euler
 from . import rewrites as rw
 from .base import Approximation, NeuronNodes, NIRProfile, register_profile
 
@@ -35,6 +35,13 @@ def _supports(spec: LIFSpec) -> Approximation | None:
             dataclasses.replace(spec, reset="hard", v_reset=spec.v_rest, reset_amount=0.0),
             "spikingjelly's importer maps nir.LIF to a hard-reset LIFNode and has no LI/Threshold/"
             "Scale mapping: soft reset exported as a hard reset (approximate)",
+        )
+    if isinstance(spec.v_reset, np.ndarray):  # per-neuron resets: LIFNode takes one v_reset per layer
+        mean = float(np.mean(spec.v_reset))
+        return Approximation(
+            dataclasses.replace(spec, v_reset=mean, v_rest=mean),
+            f"spikingjelly's LIFNode takes one v_reset: per-neuron {format_value(spec.v_reset)} exported as its "
+            "mean (approximate)",
         )
     if spec.v_rest != spec.v_reset:
         return Approximation(

@@ -68,7 +68,7 @@ def _set_spec(neuron: nn.Module, changes: dict[str, Any]) -> None:
     new: dict[str, Any] = {}
     if "v_threshold" in changes:
         new["v_threshold"] = changes["v_threshold"]
-        if spec.reset == "soft" and spec.reset_amount == spec.v_threshold:
+        if spec.subtracts_threshold:
             new["reset_amount"] = changes["v_threshold"]
     if "v_reset" in changes and spec.reset == "hard":
         new["v_reset"] = changes["v_reset"]

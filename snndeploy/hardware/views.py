@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from torch import nn
 
 from ..neurons import LIF
@@ -38,10 +39,10 @@ def neuron_view(mod: nn.Module) -> NeuronView:
         return NeuronView("lif", 1.0 - 1.0 / p.tau, reset, p.v_threshold)
     spec = getattr(mod, "spec", None)
     if spec is not None and hasattr(spec, "reset_amount"):
-        if spec.reset == "hard":
-            reset = "zero" if spec.v_reset == 0.0 else "value"
+        if spec.reset == "hard":  # v_reset / reset_amount may be per-neuron arrays (per-neuron calibration)
+            reset = "zero" if bool(np.all(np.asarray(spec.v_reset) == 0.0)) else "value"
         else:
-            reset = "subtract" if spec.reset_amount == spec.v_threshold else "subtract_other"
+            reset = "subtract" if spec.subtracts_threshold else "subtract_other"
         return NeuronView("lif", float(spec.decay), reset, float(spec.v_threshold))
     return NeuronView(getattr(mod, "neuron_name", type(mod).__name__.lower()), None, None, threshold_of(mod))
 
