@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError
+from ..models.record import neuron_outputs
 from ..models.tree import walk as walk_model
 from ..neurons import CLIF, ILIF, KLIF, LIF
 from ..neurons.base import is_neuron
@@ -233,22 +234,8 @@ def _quantize_neuron(name: str, neuron: nn.Module, lq: LayerQuant | None, t: Har
     return lq
 
 
-def _spikes(model: nn.Module, x: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-    out: dict[str, Tensor] = {}
-    handles = []
-    for name, mod in walk_model(model):
-        if is_neuron(mod):
-            handles.append(mod.register_forward_hook(lambda m, a, y, n=name: out.__setitem__(n, y.detach())))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            y = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return out, y
+#: ``(spikes by neuron-layer path, output)`` of one eval forward (kept under its old private name for callers).
+_spikes = neuron_outputs
 
 
 def quantize_model(

@@ -21,7 +21,7 @@ from exporters.onnx import _node, run_onnx_step
 
 from ..errors import InvalidFileError, InvalidInputError, SnnDeployError, UnknownNameError
 from ..filecheck import validate_onnx
-from ..models.tree import neuron_paths
+from ..models.record import record_neurons
 from ..neurons.base import Backend, NeuronModule
 from ..nirsim import simulate
 from ..nirsim.sim import layer_spikes
@@ -44,29 +44,8 @@ class RuntimeRun:
     inputs: dict[str, Tensor] = field(default_factory=dict)  # neuron-layer inputs (source torch runs only)
 
 
-@contextlib.contextmanager
-def record_layers(
-    model: nn.Module, keep_inputs: bool = False
-) -> Iterator[tuple[dict[str, Tensor], dict[str, Tensor]]]:
-    """Forward hooks on every neuron module: yields ``(spikes, inputs)`` dicts filled during the forward
-    pass."""
-
-    spikes: dict[str, Tensor] = {}
-    inputs: dict[str, Tensor] = {}
-    handles = []
-    for path, module in neuron_paths(model):
-
-        def hook(_m: nn.Module, args: tuple[Tensor, ...], out: Tensor, path: str = path) -> None:
-            spikes[path] = out.detach()
-            if keep_inputs:
-                inputs[path] = args[0].detach()
-
-        handles.append(module.register_forward_hook(hook))
-    try:
-        yield spikes, inputs
-    finally:
-        for h in handles:
-            h.remove()
+#: Forward hooks on every neuron module: ``with record_layers(model) as (spikes, inputs): model(x)``.
+record_layers = record_neurons
 
 
 @contextlib.contextmanager

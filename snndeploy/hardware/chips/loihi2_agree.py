@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ...models.tree import walk
+from ...models.record import neuron_outputs
 from ...verify.compare import compare_spikes
 from .base import ChipRun
 from .loihi2_map import Loihi2Mapping
@@ -55,21 +55,8 @@ class Loihi2Agreement:
 
 
 def _float_spikes(model: nn.Module, names: tuple[str, ...], x: Tensor) -> tuple[list[Tensor], Tensor]:
-    mods = dict(walk(model))
-    got: dict[str, Tensor] = {}
-    handles = [
-        mods[n].register_forward_hook(lambda m, a, y, n=n: got.__setitem__(n, y.detach())) for n in names
-    ]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            y = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return [got[n] for n in names], y
+    spikes, y = neuron_outputs(model, x)
+    return [spikes[n] for n in names], y
 
 
 def chip_outputs(

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...models.tree import walk as walk_model
-from ...neurons.base import is_neuron
+from ...models.record import neuron_outputs
 from ...verify.compare import compare_spikes
 from .base import ChipRun
 
@@ -64,21 +63,8 @@ class MappingAgreement:
                 "accuracy": {"float": self.accuracy[0], "chip": self.accuracy[1]} if self.accuracy else None}
 
 
-def float_run(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Spikes of every neuron layer (by ``walk_model`` name) and the output of ``model`` on ``x`` (eval, no grad)."""
-    out: dict[str, torch.Tensor] = {}
-    handles = [mod.register_forward_hook(lambda m, a, y, n=name: out.__setitem__(n, y.detach()))
-               for name, mod in walk_model(model) if is_neuron(mod)]
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            y = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was)
-    return out, y.detach()
+#: Spikes of every neuron layer (by path) and the output of ``model`` on ``x`` (eval, no grad).
+float_run = neuron_outputs
 
 
 def compare_mapping(mapping: XyloMapping, model: nn.Module, x: Any, labels: Any = None,
