@@ -125,15 +125,17 @@ def test_sigmoid_tails_layout(threads):
     assert _common.sigmoid_tails(n).tolist() == [[32771 - 32771 % width, 32771], [n - 32770 % width, n]]
 
 
-@pytest.mark.parametrize("mode", ["1 thread", "openmp", "pool"])
+@pytest.mark.parametrize("mode", ["1 thread", "openmp", "workers", "pool"])
 @pytest.mark.parametrize("name", list(PARAMS))
 def test_large_layer_numba_equals_eager(name, mode, threads, restore_threading):
-    """A layer big enough to be split over two threads (PyTorch's OpenMP team, or the thread pool) and a
-    non-contiguous input: spikes, states and gradients equal the eager engine's bit for bit."""
+    """A layer big enough to be split over two threads (PyTorch's OpenMP team, our helper threads, or the
+    thread pool) and a non-contiguous input: spikes, states and gradients equal the eager engine's bit for
+    bit."""
     if mode == "openmp" and _threads.libgomp() is None:
         pytest.skip("PyTorch here does not use libgomp")
     threads(1 if mode == "1 thread" else 2)
-    cpu_loops.set_threading("pool" if mode == "pool" else cpu_loops.threading_choice().mode, "test")
+    if mode != "1 thread":
+        cpu_loops.set_threading(mode, "test")
     T, B, F = 8, 40, 1751  # 70,040 neurons × 8 steps: 2 ranges at 2 threads, odd sizes for the sigmoid tails
     x = (torch.randn(T, F, B) * 0.8 + 0.6).transpose(1, 2)  # non-contiguous
     g = torch.randn(T, B, F)
@@ -218,7 +220,6 @@ def test_gradients_equal_the_eager_engine_bit_for_bit(name, shape, n_threads, th
     spikes, final states and every gradient (x, initial state, k) of the numba engine equal the eager engine's
     exactly.
 
-    The shapes make the eager backward's sigmoids run over chunks of several steps whose scalar tails (libm)
     The shapes make the eager backward's sigmoids run over chunks of several steps whose scalar tails (libm)
     cross step boundaries, in one chunk (945 neurons·steps) or in chunks split over two threads (13 000
     neurons·steps)."""

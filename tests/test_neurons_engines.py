@@ -32,8 +32,15 @@ HAS_NUMBA = Backend.NUMBA not in unavailable()
 CPU_BPTT = "numba" if HAS_NUMBA else "eager"
 
 
-def test_every_neuron_has_the_reference_and_the_eager_engine():
+#: The neurons with a hand-written BPTT (the chip-faithful neurons registered besides them have the reference
+#: only).
+BPTT_NEURONS = ("lif", "clif", "klif", "ilif")
+
+
+def test_every_neuron_has_the_reference_engine_and_the_bptt_ones_eager_and_numba():
     for name in NEURONS:
+        assert Backend.TORCH in available_backends(name), name
+    for name in BPTT_NEURONS:
         have = available_backends(name)
         assert have[:2] == [Backend.TORCH, Backend.EAGER], name
         assert (Backend.NUMBA in have) == HAS_NUMBA
@@ -54,8 +61,11 @@ def test_every_engine_has_the_same_signature():
     ],
 )
 def test_auto_resolves_per_device(device, expected):
-    for name in NEURONS:
+    for name in BPTT_NEURONS:
         assert resolve_backend(name, "auto", device).value == expected
+    for name in NEURONS:  # a neuron without a hand-written BPTT runs its reference
+        if Backend.EAGER not in available_backends(name):
+            assert resolve_backend(name, "auto", device) is Backend.TORCH
 
 
 def test_auto_on_cuda_is_triton_when_registered_else_eager():
@@ -110,7 +120,7 @@ def test_deprecated_seq_functions_warn_and_run_the_bptt_engine():
 def test_unknown_and_unregistered_backends_are_typed_errors():
     with pytest.raises(UnknownNameError, match="known: torch, eager, numba, triton, auto"):
         get_impl("lif", "fast")
-    with pytest.raises(UnknownNameError, match="neuron 'adex' has no 'eager' backend here; available: none"):
+    with pytest.raises(UnknownNameError, match=r"neuron 'adex' has no '\w+' backend here; available: none"):
         get_impl("adex", "auto")
 
 

@@ -7,16 +7,19 @@ PyTorch ops), ``numba`` (the same as fused CPU loops) and ``triton`` (fused GPU 
 per device. The optional engines are loaded by ``engines.py``, imported last below.
 """
 
-from . import engines  # noqa: E402, I001  (last: loads the engines, which import the neuron modules above)
 from .base import NeuronModule, SpikingModule, is_neuron
 from .clif import CLIF, CLIFParams, CLIFState, clif_seq, clif_seq_bptt, clif_step
-from .eager_loops import clif_seq_eager, ilif_seq_eager, klif_seq_eager, lif_seq_eager  # noqa: E402
 from .engine import Backend, available_backends, get_impl, resolve_backend, unavailable
 from .ilif import ILIF, ILIFParams, ILIFState, ilif_seq, ilif_seq_bptt, ilif_step
 from .klif import KLIF, KLIFParams, KLIFState, klif_seq, klif_seq_bptt, klif_step
 from .lif import LIF, LIFParams, LIFState, lif_seq, lif_seq_bptt, lif_step
 from .registry import NEURONS, make_neuron
 from .surrogate import ATan, Rectangle, Sigmoid, Surrogate, Triangle, get_surrogate
+
+# isort: split
+# Last: the engines, which import the neuron modules above and register themselves.
+from . import engines  # noqa: E402
+from .eager_loops import clif_seq_eager, ilif_seq_eager, klif_seq_eager, lif_seq_eager  # noqa: E402
 
 __all__ = [
     "LIF",

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import InvalidInputError, UnknownNameError
+from ..errors import InvalidInputError, InvalidParameterError, UnknownNameError
 from ..registry import Registry
 
 __all__ = [
@@ -103,7 +103,9 @@ def register_impl(neuron: str, backend: Backend | str) -> Callable[[SeqFn], SeqF
     """Decorator: register ``fn`` as the ``backend`` engine of ``neuron`` (a concrete backend, once)."""
     backend = Backend(backend)
     if backend not in _CONCRETE:
-        raise ValueError(f"cannot register an engine under {backend.value!r}: it resolves to another backend")
+        raise InvalidParameterError(
+            f"cannot register an engine under {backend.value!r}: it resolves to another backend"
+        )
     return ENGINES.register((neuron, backend))
 
 
@@ -127,7 +129,8 @@ def available_backends(neuron: str) -> list[Backend]:
 def resolve_backend(neuron: str, backend: Backend | str, device: torch.device | str | None = None) -> Backend:
     """The concrete backend that ``backend`` means for ``neuron`` on ``device`` (``None``: the CPU).
 
-    ``auto``: CUDA → ``triton`` if registered; CPU → ``numba`` if registered; otherwise ``eager``.
+    ``auto``: CUDA → ``triton`` if registered; CPU → ``numba`` if registered; otherwise ``eager`` (``torch``
+    for a neuron without a hand-written BPTT engine).
     ``bptt`` (deprecated): CPU → ``numba`` if registered, otherwise ``eager`` (what it always ran).
     """
     backend = backend if isinstance(backend, Backend) else Backend.parse(backend)
@@ -189,4 +192,7 @@ def deprecated_seq(neuron: str, old_name: str) -> SeqFn:
 def _bptt(neuron: str, device: torch.device | None) -> Backend:
     """The hand-written BPTT engine for ``device``: ``numba`` on the CPU when registered, else ``eager``."""
     kind = device.type if device is not None else "cpu"
-    return Backend.NUMBA if kind == "cpu" and (neuron, Backend.NUMBA) in ENGINES else Backend.EAGER
+    if kind == "cpu" and (neuron, Backend.NUMBA) in ENGINES:
+        return Backend.NUMBA
+    # a neuron with no hand-written BPTT (e.g. a chip-faithful neuron) runs its reference loop
+    return Backend.EAGER if (neuron, Backend.EAGER) in ENGINES else Backend.TORCH

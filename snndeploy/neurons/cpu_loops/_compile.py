@@ -132,23 +132,34 @@ def _ptr(typingctx, address):  # pragma: no cover - compiled
 
 @intrinsic
 def _claim(typingctx, address):  # pragma: no cover - compiled
-    """Atomically add 1 to the int64 at ``address``; the value before (the claimed range number)."""
+    """Atomically add 1 to the int64 at ``address``; the value before (the claimed range number). Sequentially
+    consistent: the kernel's writes before a completion count are visible to whoever reads that count."""
 
     def codegen(context, builder, signature, args):
         counter = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-        return builder.atomic_rmw("add", counter, ir.Constant(ir.IntType(64), 1), "monotonic")
+        return builder.atomic_rmw("add", counter, ir.Constant(ir.IntType(64), 1), "seq_cst")
+
+    return types.int64(types.int64), codegen
+
+
+@intrinsic
+def _count(typingctx, address):  # pragma: no cover - compiled
+    """Atomically read the int64 at ``address``."""
+
+    def codegen(context, builder, signature, args):
+        counter = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        return builder.load_atomic(counter, "seq_cst", 8)
 
     return types.int64(types.int64), codegen
 
 
 class Descriptor:
-    """Slots of an entry's int64 descriptor: 0 address of the float64 scalars (one per argument), 1 address of
-    the int64 range counter (slot 5 of the descriptor itself, zero at the start), 2 number of ranges, 3
-    neurons per range, 4 neurons; then three slots per argument (address and up to two dimensions of an array;
-    or the value of
-    a bool or an int)."""
+    """Slots of an entry's int64 descriptor: 0 address of the float64 scalars (one per argument), 1 and 2 the
+    addresses of the ranges-claimed and ranges-done counters (slots 6 and 7 of the descriptor itself, zero at
+    the start), 3 number of ranges, 4 neurons per range, 5 neurons; then three slots per argument (address and
+    up to two dimensions of an array, or the value of a bool or an int)."""
 
-    FLOATS, COUNTER, RANGES, PER, N, CLAIMED, ARGS = range(7)
+    FLOATS, CLAIM, DONE, RANGES, PER, N, CLAIMED, FINISHED, ARGS = range(9)
 
 
 _NP = {
@@ -181,12 +192,15 @@ def _entry_source(name: str, kinds: tuple) -> str:
         names.append(f"a{i}")
     lines += [
         "    while True:",
-        f"        r = _claim(d[{d.COUNTER}])",
+        f"        r = _claim(d[{d.CLAIM}])",
         f"        if r >= d[{d.RANGES}]:",
         "            break",
         f"        n0 = r * d[{d.PER}]",
         f"        n1 = min(d[{d.N}], n0 + d[{d.PER}])",
         f"        kernel({', '.join(names)}, n0, n1)",
+        f"        _claim(d[{d.DONE}])",
+        f"    while _count(d[{d.DONE}]) < d[{d.RANGES}]:",  # ranges claimed by others still running
+        "        pass",
     ]
     return "\n".join(lines) + "\n"
 
@@ -194,8 +208,8 @@ def _entry_source(name: str, kinds: tuple) -> str:
 def _load_cached(cfunc: CFunc) -> bool:
     """Load a compiled entry from the disk cache the way ``CFunc.compile`` does, minus its first step, which
     imports every implementation registry of numba (numba.np.*, and through it scipy: 0.3–0.8 s, most of a
-    every implementation registry of numba (numba.np.*, and through it scipy: 0.3–0.8 s, most of a process's
-    first call) although a cached function needs none of them, only the code generator and numba's runtime.
+    process's first call) although a cached function needs none of them, only the code generator and numba's
+    runtime.
     False when the entry is not cached or anything here fails (numba's private layout may change): ``compile``
     then does it all."""
     if CACHE_DIR is None:
@@ -250,6 +264,7 @@ def entry(kernel: Callable, kinds: tuple) -> Entry:
                 "np": np,
                 "_ptr": _ptr,
                 "_claim": _claim,
+                "_count": _count,
                 "kernel": kernel,
             }
             exec(compile(_entry_source(name, kinds), f"<{name}>", "exec"), namespace)  # noqa: S102
