@@ -54,7 +54,7 @@ class _Pool:
         self._buffers: OrderedDict[int, tuple[int, torch.UntypedStorage]] = OrderedDict()
 
     def empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-        nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < MIN_BYTES or self.max_free_bytes <= 0:
             return torch.empty(shape, dtype=dtype)
         with self._lock:

@@ -213,6 +213,9 @@ def sigmoid_tails(n: int) -> np.ndarray:
     return np.array(rows, np.int64).reshape(-1, 2)
 
 
+_CAPABILITY = torch.backends.cpu.get_cpu_capability()  # fixed for the process
+
+
 @functools.lru_cache(maxsize=64)
 def _chunk_tails(T: int, N: int, threads: int, capability: str) -> tuple[np.ndarray, np.ndarray]:
     per_step: list[list[tuple[int, int]]] = [[] for _ in range(T)]
@@ -233,7 +236,7 @@ def chunk_tails(T: int, N: int) -> tuple[Tensor, Tensor]:
     """The scalar tails of the eager backward's sigmoids, which run over chunks of steps
     (``bptt.reverse_chunks``)
     rather than one step: for step t, the neuron ranges [a, b) are ``rows[offsets[t]:offsets[t + 1]]``."""
-    return _chunk_tails(T, N, torch.get_num_threads(), torch.backends.cpu.get_cpu_capability())
+    return _chunk_tails(T, N, torch.get_num_threads(), _CAPABILITY)
 
 
 @functools.lru_cache(maxsize=64)
@@ -243,7 +246,7 @@ def _step_tails(n: int, threads: int, capability: str) -> Tensor:
 
 def step_tails(n: int) -> Tensor:
     """``sigmoid_tails(n)`` as a tensor, cached per thread count: the tails of a sigmoid over one step."""
-    return _step_tails(n, torch.get_num_threads(), torch.backends.cpu.get_cpu_capability())
+    return _step_tails(n, torch.get_num_threads(), _CAPABILITY)
 
 
 @njit
@@ -253,6 +256,7 @@ def sigmoid_into(src, out):  # pragma: no cover - compiled
         out[j] = sigmoid(src[j])
 
 
+@functools.lru_cache(maxsize=64)
 def surrogate_args(surrogate: Any) -> tuple[int, np.float32, np.float32, np.float32, np.float32]:
     """(kind, α, α/2, 1/α, π/2·α) of a ``Surrogate`` for ``surrogate_into``, each rounded to float32 as
     PyTorch
