@@ -11,7 +11,7 @@ from rich.table import Table
 
 __all__ = [
     "print_epoch", "print_rates", "print_fold_report", "print_verify_report", "print_check_nir",
-    "print_profile_export", "print_energy", "print_hw_check", "print_chip_check",
+    "print_profile_export", "print_energy", "print_hw_check", "print_chip_check", "print_target_check",
 ]
 
 
@@ -237,3 +237,30 @@ def print_chip_check(console: Console, chip: Any) -> None:
     for n in chip.notes:
         if n.severity == "warning":
             console.print(f"[yellow]mapping[/] {escape(n.layer)}.{n.field}: {escape(n.message)}")
+
+
+def print_target_check(console: Console, check: Any) -> None:
+    """A ``deploy.target_check.TargetCheck``: accuracies float → integer, per-layer agreement, the vendor
+    cross-check, hw-check's violations and its verdict line."""
+    if check.float_accuracy is not None:
+        chip = "n/a" if check.chip_accuracy is None else f"{check.chip_accuracy:.4f}"
+        what = f"{check.chip_model} integer chip model" if check.chip_model else "quantised (int8) float model"
+        console.print(f"accuracy float {check.float_accuracy:.4f} → {what} {chip}")
+    if check.agreement is not None:
+        for la in check.agreement.layers:
+            console.print(f"  {escape(la.layer)}: rate {la.rate_float:.4f} → chip {la.rate_chip:.4f}, spike agreement "
+                          f"{la.agreement:.4f}")
+    v = check.vendor
+    if v is not None and v.ran:
+        color = "green" if v.mismatches == 0 else "red"
+        console.print(f"[{color}]vendor cross-check[/]: {escape(v.simulator)}: {v.mismatches} differing spike counts "
+                      f"of {v.spikes} ({v.samples} samples)")
+    else:
+        reason = v.reason if v is not None else check.chip_error
+        console.print(f"[yellow]vendor cross-check not run[/]: {escape(reason or '')}")
+    rep = check.hw_check
+    for viol in rep.violations:
+        color = "red" if viol.severity == "error" else "yellow"
+        console.print(f"[{color}]{viol.severity}[/] {escape(viol.layer)} [{viol.rule}] {escape(viol.message)}")
+    console.print(f"hw-check {check.target}: {len(rep.errors)} error(s), {len(rep.violations) - len(rep.errors)} "
+                  "warning(s)")

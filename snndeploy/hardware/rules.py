@@ -12,31 +12,77 @@ from torch import nn
 
 from .report import CheckReport, limit_check
 from .targets import HardwareTarget
-from .views import BATCHNORM, SYNAPTIC, kernel_of, neuron_view
+from .views import BATCHNORM, SYNAPTIC, NeuronView, kernel_of, neuron_view
 
-__all__ = ["check_neuron", "check_decay", "check_ranges", "check_layer", "check_conv", "check_sizes"]
+__all__ = [
+    "CURRENT_SYNAPSES", "check_neuron", "check_decay", "check_ranges", "check_layer", "check_conv", "check_sizes",
+]
 
 
 def check_neuron(rep: CheckReport, t: HardwareTarget, name: str, mod: nn.Module) -> None:
     view = neuron_view(mod)
     src = t.neuron_source
-    if not t.leak:
+    if not t.leak:  # an IAF chip (Speck): its own neuron passes; a LIF with no measurable leak is approximate
+        if view.decay == 1.0 and view.current_decay is None:  # a leak-free neuron (IAF): only its reset to check
+            _check_reset(rep, t, name, view)
+            return
+        if view.kind in t.neuron_models:
+            return
+        if view.kind == "lif" and view.reset == "subtract" and view.decay is not None and view.decay >= 1 - 1e-6:
+            rep.add(name, "neuron.model", "warning", f"LIF with tau = {1 / max(1 - view.decay, 1e-300):.3g} steps "
+                    f"runs as {t.name}'s IAF: its leak is dropped and the chip may fire several spikes per step",
+                    "train with the chip's IAF neuron, or re-verify spikes on the integer chip model", src)
+            return
         rep.add(name, "neuron.model", "error",
                 f"{t.name} runs {t.on_chip_neuron}; a {view.kind.upper()} layer would lose its leak",
                 "train with an integrate-and-fire neuron (no leak), or accept the approximation and re-verify spikes",
                 src)
         return
-    if view.kind not in t.neuron_models or view.decay is None:
+    current = CURRENT_SYNAPSES.get(t.name)
+    kinds = set(t.neuron_models) | ({"cubalif"} if current is not None else set())
+    if view.kind not in kinds or view.decay is None:
         rep.add(name, "neuron.model", "error",
                 f"{view.kind.upper()} is not a {t.name} neuron (on chip: {t.on_chip_neuron})",
                 "fold it into LIF with exporters.fold (CLIF/KLIF/ILIF rules) or retrain with LIF", src)
         return
+    _check_reset(rep, t, name, view)
+    check_decay(rep, t, name, view.decay)
+    if view.kind == "cubalif" and current is not None:
+        _check_current(rep, t, name, view, current)
+
+
+#: Targets whose on-chip neuron has a synaptic current (a ``CubaLIF`` runs there): the order of operations
+#: (``CubaLIF`` flavour), whether the threshold is strict, and the source.
+CURRENT_SYNAPSES: dict[str, tuple[str, bool, str]] = {
+    **{name: ("xylo", False, "xylosim 0.1.3 src/v2/cpp/XyloLayer.cpp XyloLayer::evolve (input into the synaptic "
+              "current, which decays in the same step; v >= threshold)")
+       for name in ("xylo_audio2", "xylo_audio3", "xylo_imu")},
+    "loihi2": ("loihi", True, "lava 0.10.0 lava/proc/lif/models.py AbstractPyLifModelFixed.subthr_dynamics (u decays, "
+               "then the input is added; spike when v > vth)"),
+}
+
+
+def _check_reset(rep: CheckReport, t: HardwareTarget, name: str, view: NeuronView) -> None:
     if view.reset not in t.resets:
         want = " or ".join("hard reset to 0 (v_reset=0.0)" if r == "zero" else "soft reset by V_th (v_reset=None)"
                            for r in t.resets)
         rep.add(name, "neuron.reset", "error", f"reset '{view.reset}' is not supported; {t.name} supports "
-                f"{', '.join(t.resets)}", f"retrain or fine-tune with {want}", src)
-    check_decay(rep, t, name, view.decay)
+                f"{', '.join(t.resets)}", f"retrain or fine-tune with {want}", t.neuron_source)
+
+
+def _check_current(rep: CheckReport, t: HardwareTarget, name: str, view: NeuronView,
+                   chip: tuple[str, bool, str]) -> None:
+    """A CubaLIF on a chip with a synaptic current: its order of operations, threshold and current decay."""
+    flavour, strict, source = chip
+    if view.flavour != flavour:
+        rep.add(name, "neuron.order", "error", f"CubaLIF flavour {view.flavour!r} is not {t.name}'s order of "
+                f"operations ({flavour!r})", f"use CubaLIF(flavour={flavour!r})", source)
+    if view.strict != strict:
+        cmp = "v > threshold (strict)" if strict else "v >= threshold"
+        rep.add(name, "neuron.threshold", "warning", f"{t.name} fires at {cmp}; this layer uses strict={view.strict}",
+                f"use CubaLIF(strict={strict})", source)
+    if view.current_decay is not None:
+        check_decay(rep, t, name, view.current_decay)
 
 
 def check_decay(rep: CheckReport, t: HardwareTarget, name: str, a: float) -> None:
