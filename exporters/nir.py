@@ -12,6 +12,15 @@ Mappings (shapes exclude the batch dimension, as NIR's):
   into the LI input, delivered one step later; the LI state is the pre-reset membrane H, so H[t] = a·H[t−1]
   + b·X[t] + c − a·c_r·S[t−1] and w = −a·c_r/b (= −β·θ for LIF without decay_input). ``soft_reset="hard"``
   exports one ``nir.LIF`` with a hard reset instead, marked approximate.
+- ``IAF`` → one ``nir.IF`` (r = 1/dt, so that NIR's Euler step dt·r·I adds the input whole; threshold
+  ``nextafter(float32(θ), −inf)``; v_reset = 0). ``CubaLIF`` → one ``nir.CubaLIF`` by the forward-Euler
+  matching of ``lifspec.to_euler``: τ_syn = dt/(1 − α), w_in = 1/(1 − α) (Loihi order: I ← α·I + X) or
+  α/(1 − α) (Xylo order: I ← α·(I + X)), τ_mem = dt/(1 − β), r = 1/(1 − β), v_leak = b/(1 − β), v_reset = 0,
+  threshold θ (strict) or ``nextafter(float32(θ), −inf)`` (≥); β = 1 (no leak) has no such form (ExportError).
+  NIR has no multi-spike neuron, no subtractive reset for IF/CubaLIF, no membrane floor and no integer
+  rounding: each node carries the neuron's own record (``metadata["snndeploy"]``, role ``iaf`` / ``cubalif``),
+  which nirsim runs exactly (``snndeploy.nirsim.nodes``); the contract's layer entry says where NIR's own
+  semantics differ (``nir_semantics``) — what a reader that ignores the record computes.
 - ``Residual`` → a nested ``NIRGraph`` (Input, main, shortcut, Output summing both), or with ``flat=True`` the
   same nodes inline and a ``nir.Scale(1)`` junction summing both branches.
 Every neuron node's metadata has ``snndeploy`` (JSON: the spec, source neuron, fold rule, exactness,
@@ -38,7 +47,7 @@ from snndeploy.errors import ExportError
 from snndeploy.io import atomic_path
 from snndeploy.models.layers import Residual, TimeDistributed
 from snndeploy.models.tree import check_tree, path_name
-from snndeploy.neurons import LIF
+from snndeploy.neurons import IAF, LIF, CubaLIF
 from snndeploy.registry import Registry
 
 from .fold.report import FoldReport
@@ -46,7 +55,7 @@ from .fold.rules import fold_lif
 from .lifspec import FLOAT_CONVENTION, LIFSpec, SpecLIF, nir_threshold, to_euler
 
 __all__ = ["to_nir", "write_nir", "read_nir", "contract_of", "NIR_MAPPERS", "register_nir_mapper",
-           "CYCLE_SEMANTICS", "CONTRACT_FORMAT"]
+           "CYCLE_SEMANTICS", "CONTRACT_FORMAT", "neuron_record", "cubalif_euler"]
 
 CONTRACT_FORMAT = "snndeploy-nir/1"
 CYCLE_SEMANTICS = (
@@ -316,6 +325,84 @@ register_nir_mapper(SpecLIF)(_neuron)
 register_nir_mapper(LIF)(_neuron)
 
 
+def neuron_record(params: Any) -> dict[str, Any]:
+    """The primitive fields of a neuron's params record (the surrogate is a training detail: left out)."""
+    return {k: v for k, v in vars(params).items() if isinstance(v, (bool, int, float, str)) or v is None}
+
+
+def _chip_neuron(m: nn.Module, path: str, name: str, shape: Shape, b: _Builder, role: str,
+                 differs: str) -> tuple[dict, dict]:
+    """(node metadata, contract layer entry) of an IAF/CubaLIF node (module docstring)."""
+    source = type(m).__name__
+    record = {"role": role, "params": neuron_record(m.params()), "source": source,
+              "rule": f"{role}.identity", "exact": True, "nir_semantics": differs}
+    layer = {"path": path, "node": name, "source_neuron": source, "rule": record["rule"], "exact": True,
+             "nir_semantics": differs}
+    rec = b.report.for_layer(path) if b.report is not None else None
+    if rec is not None:
+        layer["spike_agreement"] = rec.spike_agreement
+        layer["conditions"] = rec.conditions
+    b.layers.append(layer)
+    meta = {"snndeploy": json.dumps(record), "source_neuron": source, "fold_rule": record["rule"],
+            "exact": "true"}
+    return meta, layer
+
+
+def _iaf_differs(p: Any) -> str:
+    parts = ["NIR's IF resets to v_reset = 0 where this neuron subtracts θ"]
+    if p.max_spikes != 1:
+        cap = "no cap" if p.max_spikes is None else f"up to {p.max_spikes}"
+        parts.append(f"NIR has no multi-spike neuron: IF fires at most once per step, this one floor(v/θ) "
+                     f"times ({cap})")
+    if p.v_min is not None:
+        parts.append(f"NIR has no membrane floor (v_min = {p.v_min:g})")
+    return "; ".join(parts) + " (sinabs.from_nir reads IF as a multi-spike subtractive IAF clipped at −θ)"
+
+
+@register_nir_mapper(IAF)
+def _iaf(m, path, name, srcs, shape, b):
+    p = m.params()
+    meta, _ = _chip_neuron(m, path, name, shape, b, "iaf", _iaf_differs(p))
+    theta = np.full(shape, nir_threshold(p.v_threshold), np.float32)
+    node = nir.IF(r=_full(1.0 / b.dt, shape), v_threshold=theta, v_reset=_full(0.0, shape), metadata=meta)
+    return [b.add(name, node, srcs)], shape
+
+
+def cubalif_euler(p: Any, dt: float, path: str = "") -> dict[str, float]:
+    """NIR CubaLIF parameters (module docstring) of ``CubaLIFParams`` ``p`` at step ``dt``."""
+    if p.beta >= 1.0:
+        raise ExportError(f"layer {path_name(path)}: CubaLIF beta = 1 (no membrane leak) has no NIR CubaLIF "
+                          "form (tau_mem = dt/(1 - beta) would be infinite)")
+    one_a, one_b = 1.0 - p.alpha, 1.0 - p.beta
+    w_in = 1.0 / one_a if p.flavour == "loihi" else p.alpha / one_a
+    theta = float(np.float32(p.v_threshold)) if p.strict else float(nir_threshold(p.v_threshold))
+    return {"tau_syn": dt / one_a, "tau_mem": dt / one_b, "r": 1.0 / one_b, "v_leak": p.bias / one_b,
+            "w_in": w_in, "v_threshold": theta}
+
+
+def _cubalif_differs(p: Any) -> str:
+    parts = []
+    if p.reset == "subtract":
+        parts.append("NIR's CubaLIF resets to v_reset = 0 where this neuron subtracts θ")
+        if p.max_spikes != 1:
+            parts.append("NIR has no multi-spike neuron (CubaLIF fires at most once per step)")
+    if p.lsb is not None:
+        parts.append(f"the chip's integer rounding and saturation (lsb = {p.lsb:g}, {p.flavour}) are not NIR")
+    return "; ".join(parts) if parts else "none (the Euler form is this neuron's float recurrence)"
+
+
+@register_nir_mapper(CubaLIF)
+def _cubalif(m, path, name, srcs, shape, b):
+    p = m.params()
+    e = cubalif_euler(p, b.dt, path)
+    meta, _ = _chip_neuron(m, path, name, shape, b, "cubalif", _cubalif_differs(p))
+    node = nir.CubaLIF(
+        tau_syn=_full(e["tau_syn"], shape), tau_mem=_full(e["tau_mem"], shape), r=_full(e["r"], shape),
+        v_leak=_full(e["v_leak"], shape), v_threshold=np.full(shape, e["v_threshold"], np.float32),
+        v_reset=_full(0.0, shape), w_in=_full(e["w_in"], shape), metadata=meta)
+    return [b.add(name, node, srcs)], shape
+
+
 @register_nir_mapper(Residual)
 def _residual(m, path, name, srcs, shape, b):
     main_p = f"{path}.main" if path else "main"
@@ -400,6 +487,11 @@ def to_nir(
         "float_convention": FLOAT_CONVENTION,
         "threshold_comparison": THRESHOLD_RULE,
         "reset_semantics": {
+            "iaf": "IF node (role iaf): v -> v - n*theta with n = floor(v/theta) spikes (capped by "
+            "max_spikes), then max(v, v_min); NIR's own IF resets to v_reset and fires once (see each "
+            "layer's nir_semantics)",
+            "cubalif": "CubaLIF node (role cubalif): subtract theta per spike (xylo) or v -> 0 (loihi), the "
+            "chip's order of operations; see each layer's nir_semantics",
             "hard": "LIF: v -> v_reset after a spike",
             "soft": "LI -> Threshold with a recurrent Scale(w) edge (subtractive reset)"
             if soft_reset == "exact"

@@ -34,8 +34,10 @@ from snndeploy.errors import ExportError
 from snndeploy.io import atomic_path
 from snndeploy.models.layers import Residual, TimeDistributed
 from snndeploy.models.tree import check_tree, neuron_paths
-from snndeploy.neurons import CLIF, ILIF, KLIF, LIF
+from snndeploy.neurons import CLIF, IAF, ILIF, KLIF, LIF, CubaLIF
 from snndeploy.neurons.clif import CLIFState, clif_step
+from snndeploy.neurons.cubalif import CubaLIFState, cubalif_step
+from snndeploy.neurons.iaf import IAFState, iaf_step
 from snndeploy.neurons.ilif import ILIFState, ilif_step
 from snndeploy.neurons.klif import KLIFState, klif_step
 from snndeploy.neurons.lif import LIFState, lif_step
@@ -91,6 +93,18 @@ def _clif(m, x, st):
 @register_onnx_step(ILIF, ("v", "m", "i", "x_prev", "s_prev"))
 def _ilif(m, x, st):
     s, new = ilif_step(x, ILIFState(*st), m.params())
+    return s, tuple(new)
+
+
+@register_onnx_step(IAF, ("v",))
+def _iaf(m, x, st):
+    s, new = iaf_step(x, IAFState(*st), m.params())
+    return s, tuple(new)
+
+
+@register_onnx_step(CubaLIF, ("i", "v"))
+def _cubalif(m, x, st):
+    s, new = cubalif_step(x, CubaLIFState(*st), m.params())
     return s, tuple(new)
 
 

@@ -14,6 +14,11 @@ record. Derivations: ``docs/folding.md``. Summary (β = 1 − 1/τ, θ = V_th):
   choice).
 - ILIF: drop the inhibition trace (γ·…), replace σ(m) by a constant: soft reset by θ + c, or hard reset; per
   layer, channel or neuron as for CLIF.
+- IAF and CubaLIF (the chip-faithful neurons): already a deployable form, kept as they are (exact
+  pass-through, rules ``iaf.identity`` / ``cubalif.identity``). They cannot become a ``LIFSpec``: IAF has
+  decay 1 and spike counts, CubaLIF a second state (the synaptic current), an order of operations and, with
+  ``lsb``, integer rounding that ``H = a·V + b·X + c`` does not express. Their exporters read the neuron
+  module itself (``exporters.nir``: ``nir.IF`` / ``nir.CubaLIF``; ``exporters.onnx``: the neuron's own step).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 from torch import nn
 
 from snndeploy.errors import ExportError
-from snndeploy.neurons import CLIF, ILIF, KLIF, LIF
+from snndeploy.neurons import CLIF, IAF, ILIF, KLIF, LIF, CubaLIF
 from snndeploy.neurons.dynamics import charge, hard_reset
 from snndeploy.registry import Registry
 
@@ -44,7 +49,7 @@ __all__ = [
     "ILIF_SIGMA_GRID",
 ]
 
-FoldRule = Callable[[nn.Module, str, "LayerData | None"], tuple[SpecLIF, LayerFold]]
+FoldRule = Callable[[nn.Module, str, "LayerData | None"], tuple[nn.Module, LayerFold]]
 FOLD_RULES: Registry[type[nn.Module], FoldRule] = Registry("fold rule", ExportError)
 
 #: σ(m) candidates tried for CLIF's effective reset c = θ + σ(m) (σ(1) first: the exact-to-second-spike
@@ -364,3 +369,33 @@ def fold_spec(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spe
         _agreement(module.spec, data)[0],
     )
     return module, rec
+
+
+def _keep(module: nn.Module, path: str, data: LayerData | None, source: str) -> tuple[nn.Module, LayerFold]:
+    """A neuron that is already in its deployable form: the module itself, exact (module docstring)."""
+    agree = None
+    if data is not None:
+        agree = 1.0 - int((data.local_target != data.target).sum()) / max(data.target.numel(), 1)
+    rec = LayerFold(
+        path,
+        source,
+        f"{source.lower()}.identity",
+        True,
+        "always (the neuron is kept: its exporters read it directly)",
+        {"neuron": source.lower(), **_params_dict(module)},
+        agree,
+        {"local_agreement": 1.0 if data is not None else None},
+    )
+    return module, rec
+
+
+@register_fold_rule(IAF)
+def fold_iaf(module: nn.Module, path: str, data: LayerData | None) -> tuple[nn.Module, LayerFold]:
+    """IAF stays IAF (exact pass-through; no ``LIFSpec`` has decay 1 or spike counts)."""
+    return _keep(module, path, data, "IAF")
+
+
+@register_fold_rule(CubaLIF)
+def fold_cubalif(module: nn.Module, path: str, data: LayerData | None) -> tuple[nn.Module, LayerFold]:
+    """CubaLIF stays CubaLIF (exact pass-through; a ``LIFSpec`` has no synaptic current)."""
+    return _keep(module, path, data, "CubaLIF")

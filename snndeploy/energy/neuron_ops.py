@@ -15,6 +15,16 @@ Counting rules (the same for every neuron, so the numbers compare):
 | KLIF (decay_input=True)    | 1      | 3 mult, 1 add, 2 compare          | — (hard reset: a write)  |
 | CLIF                       | 2      | 3 mult, 1 add, 1 compare, 1 σ     | 3 add, 1 σ               |
 | ILIF                       | 4 (+1 bit) | 2 mult, 2 add, 2 compare      | 4 add, 1 σ               |
+| IAF, binary (max_spikes=1) | 1      | 1 add, 1 compare (+1 compare with v_min) | 1 add             |
+| IAF, multi-spike           | 1      | 1 add, 1 compare (+1 compare with v_min) | 2 mult, 1 add     |
+| CubaLIF (subtract, binary) | 2      | 2 mult, 2 add, 1 compare (+1 add with a bias) | 1 add        |
+| CubaLIF (subtract, multi)  | 2      | 2 mult, 2 add, 1 compare (+1 add with a bias) | 2 mult, 1 add |
+| CubaLIF (zero reset)       | 2      | 2 mult, 2 add, 1 compare (+1 add with a bias) | — (a write)  |
+
+Multi-spike neurons (IAF, CubaLIF with ``max_spikes`` ≠ 1) count the spike count N = floor(H/θ) as one mult
+(by 1/θ) and the reset H − N·θ as one mult and one add, on updates that spike; their spikes are counts, and
+the layer after them accumulates each event (``counting.py``: a value n costs n ACs). With ``lsb``
+(chip-integer mode) the decays are shifts/rounded multiplies on chip: still counted as one ``mult`` each.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from torch import nn
 
 from exporters.lifspec import SpecLIF
 
-from ..neurons import CLIF, ILIF, KLIF, LIF
+from ..neurons import CLIF, IAF, ILIF, KLIF, LIF, CubaLIF
 from ..neurons.base import is_neuron
 from ..registry import Registry
 
@@ -165,6 +175,45 @@ def _ilif_ops(module: ILIF) -> NeuronOpCount:
         states=4,  # v, m, I, x_prev (+ the 1-bit s_prev)
         per_step={"mult": 2, "add": 2, "compare": 2},
         per_spike={"add": 4, "nonlinear": 1},
+    )
+
+
+def _spike_reset_ops(reset: str, max_spikes: int | None, strict: bool = False) -> tuple[str, dict[str, int]]:
+    """(fire and reset equations, per-spike ops) of a subtractive (binary or multi-spike) or zero reset."""
+    fire = "S = Θ(H − V_th)" + (" (strict: H > V_th)" if strict else "")
+    if reset == "zero":
+        return f"{fire}; V = 0 on spike (a write)", {}
+    if max_spikes == 1:
+        return f"{fire}; V = H − V_th on spike", {"add": 1}
+    return "N = floor(H/V_th) (capped, on H ≥ V_th); V = H − N·V_th on spike", {"mult": 2, "add": 1}
+
+
+@register_neuron_ops(IAF)
+def _iaf_ops(module: IAF) -> NeuronOpCount:
+    p = module.params()
+    reset, per_spike = _spike_reset_ops("subtract", p.max_spikes)
+    floor = "; V = max(V, V_min)" if p.v_min is not None else ""
+    return NeuronOpCount(
+        neuron="iaf",
+        equations=f"H = V + X; {reset}{floor}",
+        states=1,
+        per_step={"add": 1, "compare": 1 + (p.v_min is not None)},
+        per_spike=per_spike,
+    )
+
+
+@register_neuron_ops(CubaLIF)
+def _cubalif_ops(module: CubaLIF) -> NeuronOpCount:
+    p = module.params()
+    reset, per_spike = _spike_reset_ops(p.reset, p.max_spikes, p.strict)
+    current = "I = α·(I + X)" if p.flavour == "xylo" else "I = α·I + X"
+    bias = " + b" if p.bias != 0.0 else ""
+    return NeuronOpCount(
+        neuron="cubalif",
+        equations=f"{current}; H = β·V + I{bias}; {reset}",
+        states=2,
+        per_step={"mult": 2, "add": 2 + (p.bias != 0.0), "compare": 1},
+        per_spike=per_spike,
     )
 
 

@@ -13,10 +13,20 @@ order:
     Threshold: z = x > θ;  Scale: x·s;  Affine/Linear/Conv/pools/Flatten: the torch functional ops.
 Graphs snndeploy wrote (``float_convention`` = ``snndeploy.charge/v1``) run their neurons with
 ``exporters.lifspec.spec_step``'s operation order instead (see ``sim.py``), which is what makes them exact.
+
+An ``IF`` or ``CubaLIF`` node carrying snndeploy's neuron record (``metadata["snndeploy"]`` with role ``iaf``
+/ ``cubalif``, written by ``exporters.nir`` for ``snndeploy.neurons.IAF`` / ``CubaLIF``) runs that neuron's
+own step (``iaf_step`` / ``cubalif_step``: spike counts, subtractive or zero reset, the floor, the chip's
+order and integer rounding), after checking that the node's NIR parameters are the ones the exporter derives
+from the record (else an error naming the node). NIR's own IF/CubaLIF cannot express these (the generic forms
+above reset to v_reset and fire once per step), so the record wins whatever the graph's float convention;
+without a record the generic form runs. Where the two differ for a given layer is written in the contract
+(``nir_semantics``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +36,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import ExportError
+from exporters.lifspec import nir_threshold
+from exporters.nir import cubalif_euler
+
+from ..errors import ExportError, SnnDeployError
+from ..neurons.cubalif import CubaLIFParams, CubaLIFState, cubalif_step
+from ..neurons.iaf import IAFParams, IAFState, iaf_step
 from ..registry import Registry
 
 __all__ = ["Executor", "Stateless", "EXECUTORS", "register_executor", "make_executor"]
@@ -214,9 +229,59 @@ def _li(node, name, dt):
     return _Leaky(node, dt, fire=False, leaky=True)
 
 
+def _record(node: nir.NIRNode, name: str, role: str) -> dict[str, Any] | None:
+    """The ``snndeploy`` neuron record of ``node`` when its role is ``role``, else None."""
+    raw = (node.metadata or {}).get("snndeploy")
+    if raw is None:
+        return None
+    try:
+        rec = json.loads(raw.decode() if isinstance(raw, (bytes, np.bytes_)) else str(raw))
+    except ValueError as exc:
+        raise ExportError(f"node {name!r}: metadata field 'snndeploy' is not valid JSON: {exc}") from None
+    if not isinstance(rec, dict) or rec.get("role") != role:
+        return None
+    if not isinstance(rec.get("params"), dict):
+        raise ExportError(f"node {name!r}: the snndeploy {role} record has no 'params' object")
+    return rec
+
+
+def _same(name: str, what: str, got: Any, expected: float) -> None:
+    g = np.asarray(got, dtype=np.float64)
+    if g.size == 0 or not np.allclose(g, expected, rtol=1e-6, atol=0.0):
+        raise ExportError(f"node {name!r}: NIR {what} = {g.ravel()[:3]} disagrees with its snndeploy record "
+                          f"(expected {expected:g}); the graph was edited after export")
+
+
+class _NeuronStep(Executor):
+    """A neuron snndeploy exported: its own reference step on float32, no gradient."""
+
+    def __init__(self, step: Any, params: Any, state_type: Any):
+        self.step_fn, self.params, self.state_type = step, params, state_type
+
+    def init_state(self, x: Tensor) -> Any:
+        return self.state_type(*(torch.zeros_like(x) for _ in self.state_type._fields))
+
+    def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        with torch.no_grad():
+            return self.step_fn(x, state, self.params)
+
+
+def _params(cls: type, rec: dict[str, Any], name: str) -> Any:
+    try:
+        return cls(**rec["params"])
+    except (TypeError, SnnDeployError) as exc:
+        raise ExportError(f"node {name!r}: the snndeploy record's params are invalid: {exc}") from None
+
+
 @register_executor(nir.IF)
 def _if(node, name, dt):
-    return _Leaky(node, dt, fire=True, leaky=False)
+    rec = _record(node, name, "iaf")
+    if rec is None:
+        return _Leaky(node, dt, fire=True, leaky=False)
+    p = _params(IAFParams, rec, name)
+    _same(name, "r·dt", np.asarray(node.r, dtype=np.float64) * dt, 1.0)
+    _same(name, "v_threshold", node.v_threshold, float(nir_threshold(p.v_threshold)))
+    return _NeuronStep(iaf_step, p, IAFState)
 
 
 @register_executor(nir.I)
@@ -249,7 +314,13 @@ class _Cuba(Executor):
 
 @register_executor(nir.CubaLIF)
 def _cubalif(node, name, dt):
-    return _Cuba(node, dt, fire=True)
+    rec = _record(node, name, "cubalif")
+    if rec is None:
+        return _Cuba(node, dt, fire=True)
+    p = _params(CubaLIFParams, rec, name)
+    for what, value in cubalif_euler(p, dt, name).items():
+        _same(name, what, getattr(node, what), value)
+    return _NeuronStep(cubalif_step, p, CubaLIFState)
 
 
 @register_executor(nir.CubaLI)
