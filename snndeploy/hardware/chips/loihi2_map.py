@@ -21,9 +21,24 @@ Per neuron layer, with the input unit k_in (input steps: x = x_int / k_in; spike
 
 Rounding is to nearest (ties to even, numpy). The chip resets v to 0: a hard reset to 0 maps exactly; a soft
 reset or another V_reset raises ``ChipMappingError`` unless ``approximate_reset=True`` (then a warning note).
-``ChipMappingError`` also names a threshold ≤ 0, a threshold below one grid step (weights would saturate), a
-bias beyond 13 bits and unsupported layers; every lossy rounding (weights, bias, decay, a capped threshold) is
-a ``MappingNote`` warning with its size. Inputs (``Loihi2Mapping.encode``): see ``loihi2_encode``.
+
+``snndeploy.neurons.CubaLIF`` (flavour ``"loihi"``, reset ``"zero"``) is lava's CUBA LIF itself (I ← α·I + X,
+V ← β·V + I + b, spike at V > θ, V ← 0, I kept):
+
+    du  = 4095 − round(4096·α),   dv = round(4096·(1 − β))          (exact when α, β are multiples of 1/4096)
+    s   = 64·lsb                                    (``lsb`` set: one Dense output unit = 64 state units)
+    s   = θ/n, n = floor(θ·r) (strict) | θ/(n + 1/64), n = floor(θ·r − 1/64) (≥)     (``lsb=None``)
+    vth = θ/s (strict) or (θ/lsb − 1)/64 (≥: v > 64·vth ⟺ v ≥ 64·vth + 1), rounded with a warning if not whole
+    w   = W/(s·k_in) on the sign mode's grid;   bias_mant = b/s, bias_exp = 6
+
+With ``lsb`` and the parameters on that grid (W = w·64·lsb, w on the sign mode's grid, θ = 64·vth·lsb, b =
+m·64·lsb, α, β multiples of 1/4096) nothing is rounded and the float spikes equal the chip's
+(``tests/test_neurons_cubalif.py``). The Linear before a CubaLIF must have no bias (it would enter the
+current; lava's Dense has none): ``ChipMappingError``. ``lsb=None`` (float decays where the chip truncates) is
+a warning. ``ChipMappingError`` also names a threshold ≤ 0, a threshold below one grid step (weights would
+saturate), a bias beyond 13 bits and unsupported layers; every lossy rounding (weights, bias, decay, a capped
+threshold) is a ``MappingNote`` warning with its size. Inputs (``Loihi2Mapping.encode``): see
+``loihi2_encode``.
 """
 
 from __future__ import annotations
@@ -36,7 +51,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ...neurons import LIF
+from ...neurons import LIF, CubaLIF
+from ...neurons.cubalif import CubaLIFParams
 from .base import ChipMapping, ChipMappingError, MappingNote
 from .loihi2 import BIAS_MANT, EXCITATORY, INHIBITORY, MIXED, VTH_MAX, Loihi2Layer, Loihi2Network
 from .loihi2_encode import InputEncoding, choose_encoding
@@ -214,6 +230,80 @@ def _map_layer(
     return layer, s, mode, a_q
 
 
+def _vth_scale(name: str, p: CubaLIFParams, r: float, notes: list[MappingNote]) -> tuple[int, float]:
+    """(vth, s) of a CubaLIF layer (module docstring): from ``lsb``, or from the weights' range ``r``."""
+    theta = p.v_threshold
+    if p.lsb is not None:
+        s = 64.0 * p.lsb
+        units = theta / p.lsb if p.strict else theta / p.lsb - 1.0  # fires at v > 64·vth
+        vth = units / 64.0
+    else:
+        if not math.isfinite(r):  # no weights: any step will do
+            n = VTH_MAX
+        else:
+            n = math.floor(theta * r) if p.strict else math.floor(theta * r - 1.0 / 64.0)
+        if n < (1 if p.strict else 0):
+            raise ChipMappingError(
+                f"layer {name!r}: threshold {theta:g} is {theta * r:.3g} weight steps; the largest weight "
+                "would exceed the 8-bit weight range; raise the threshold relative to the weights"
+            )
+        n = min(n, VTH_MAX)
+        s = theta / n if p.strict else theta / (n + 1.0 / 64.0)
+        vth = float(n)
+    q = round(vth)
+    if q != vth or not 0 <= q <= VTH_MAX:
+        q = min(max(q, 0), VTH_MAX)
+        notes.append(MappingNote(name, "vth", f"threshold {theta:g} is {vth:.6g} threshold units of "
+                                 f"{64 * s:.4g}; vth = {q} (17-bit, fires at v > 64·vth)"))
+    return q, s
+
+
+def _map_cuba_layer(name: str, w: np.ndarray, beta: np.ndarray, k_in: float, p: CubaLIFParams,
+                    notes: list[MappingNote]) -> tuple[Loihi2Layer, float, int, float]:
+    """One CubaLIF layer onto lava's Dense + CUBA LIF (module docstring)."""
+    if p.flavour != "loihi" or p.reset != "zero":
+        raise ChipMappingError(
+            f"layer {name!r}: CubaLIF flavour {p.flavour!r} with reset {p.reset!r} is not Loihi's neuron "
+            "(the input is added after the current decays; v -> 0 on a spike): use CubaLIF(flavour='loihi')"
+        )
+    if np.any(beta != 0):
+        raise ChipMappingError(
+            f"layer {name!r}: the weight layer before this CubaLIF has a bias, which would enter the "
+            "synaptic current (lava's Dense has none): train with bias=False and use CubaLIF(bias=...)"
+        )
+    if not p.strict:
+        notes.append(MappingNote(name, "threshold", "strict=False: mapped as v >= θ (v > 64·vth with θ one "
+                                 "state unit above 64·vth)", "info"))
+    if p.lsb is None:
+        notes.append(MappingNote(name, "lsb", "CubaLIF without lsb: its decays are float multiplies where "
+                                 "lava truncates them in integers (set lsb for chip-integer arithmetic)"))
+    w_u = w / k_in
+    pos, neg = float(max(w_u.max(initial=0.0), 0.0)), float(max(-w_u.min(initial=0.0), 0.0))
+    mode = MIXED if pos > 0 and neg > 0 else (INHIBITORY if neg > 0 else EXCITATORY)
+    q_pos, q_neg = _GRID[mode]
+    r = min(q_pos / pos if pos > 0 else math.inf, q_neg / neg if neg > 0 else math.inf)
+    vth, s = _vth_scale(name, p, r, notes)
+    w_int = _grid_weights(w_u, s, mode)
+    err = np.abs(w_int * s - w_u)
+    if w_u.size and err.max() > 0:
+        notes.append(MappingNote(name, "weights", f"weights rounded to the {mode_name(mode)} 8-bit grid: "
+                                 f"max error {err.max() / s:.3g} steps of {s:.4g}"))
+    bias_q = round(p.bias / s)
+    if bias_q * s != p.bias or not BIAS_MANT[0] <= bias_q <= BIAS_MANT[1]:
+        bias_q = min(max(bias_q, BIAS_MANT[0]), BIAS_MANT[1])
+        notes.append(MappingNote(name, "bias", f"bias {p.bias:g} becomes {bias_q} units of {s:.4g} (13-bit "
+                                 "bias_mant, bias_exp = 6)"))
+    du = min(max(4095 - round(4096.0 * p.alpha), 0), 4095)
+    dv = min(max(round(4096.0 * (1.0 - p.beta)), 0), 4095)
+    for field, reg, got, want in (("du", du, (4095 - du) / 4096.0, p.alpha),
+                                  ("dv", dv, (4096 - dv) / 4096.0, p.beta)):
+        if got != want:
+            notes.append(MappingNote(name, field, f"decay {want:.6g} becomes {got:.6g} ({field} = {reg}; "
+                                     "12-bit register, multiples of 1/4096)"))
+    layer = Loihi2Layer(name, w_int, vth=vth, du=du, dv=dv, bias_mant=bias_q, bias_exp=6)
+    return layer, s, mode, (4096 - dv) / 4096.0
+
+
 def mode_name(mode: int) -> str:
     return {MIXED: "mixed-sign", EXCITATORY: "excitatory", INHIBITORY: "inhibitory"}[mode]
 
@@ -273,8 +363,10 @@ def map_model(
     layers: list[Loihi2Layer] = []
     scales: list[LayerScale] = []
     for i, (seg, (name, mod), n_in) in enumerate(pairs):
-        co = neuron_coefficients(name, mod)
-        _check_reset(name, co, approximate_reset, notes)
+        cuba = mod.params() if isinstance(mod, CubaLIF) else None
+        co = neuron_coefficients(name, mod) if cuba is None else {"a": cuba.beta}
+        if cuba is None:
+            _check_reset(name, co, approximate_reset, notes)
         n_out = int(math.prod(shapes[id(mod)][2]))
         if seg:
             w, beta = unroll(seg, shapes, n_in)
@@ -287,7 +379,14 @@ def map_model(
         if w.shape[0] != n_out:
             raise ChipMappingError(f"layer {name!r}: weights give {w.shape[0]} outputs for {n_out} neurons")
         k_in = encoding.scale if i == 0 else 1.0
-        layer, s, mode, a_q = _map_layer(name, w, beta, k_in, co, notes)
+        if cuba is not None:
+            layer, s, mode, a_q = _map_cuba_layer(name, w, beta, k_in, cuba, notes)
+            if cuba.bias != 0.0:
+                notes.append(MappingNote(name, "bias", f"the bias acts from chip step 0, {i + 1} step(s) "
+                                         "before the layer's first input (each Dense delays by one step): "
+                                         "early spikes differ"))
+        else:
+            layer, s, mode, a_q = _map_layer(name, w, beta, k_in, co, notes)
         layers.append(layer)
         scales.append(LayerScale(name, tuple(n for n, _ in seg), s, mode, co["a"], a_q))
     for layer in layers:

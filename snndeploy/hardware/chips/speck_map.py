@@ -5,14 +5,17 @@ Accepted models (walked with ``models.tree.walk``, the walk ``quantize.py`` uses
 ``TimeDistributed(nn.AvgPool2d)``, with ``Flatten``/``Dropout``/``Identity`` anywhere. Every weight layer must
 be followed by a neuron (Speck's readout is spikes). Neurons:
 
-- ``SpeckIAF`` (``speck_iaf.py``): exactly the chip's neuron in float;
+- ``snndeploy.neurons.IAF`` (and its alias ``SpeckIAF``, ``speck_iaf.py``): exactly the chip's neuron in float
+  when ``max_spikes=None`` (the chip has no cap; a cap is a warning) and ``v_min`` set (the chip's lower
+  bound; ``IAF(v_min=None)`` maps with the chip's own floor, −32768 LSB, an ``info`` note: exact while V stays
+  above it, but sinabs' NIR reader, hence ``write_artifacts``, needs V_min = −θ);
 - a folded ``SpecLIF`` or a ``LIF`` with subtractive reset by θ and τ ≥ ``IAF_TAU_MIN`` (1e6): mapped as an
   IAF, with warnings (its leak of 1/τ per step is dropped, it fires at most once per step where the chip fires
   trunc(v/θ) times, and it has no lower bound where the chip clips at −θ). Its input gain b (1/τ with
   ``decay_input``) multiplies the weights and its constant term c becomes a bias. A leakier neuron (τ < 1e6),
   a hard reset or another neuron type raises ``ChipMappingError`` naming the layer, the value and the limit.
 
-Per layer (weights W, bias b, threshold θ, lower bound V_min = −θ unless ``SpeckIAF`` sets it):
+Per layer (weights W, bias b, threshold θ, lower bound V_min = −θ unless an ``IAF`` sets it):
 
 1. pooling: ``AvgPool2d(k, stride=k, padding=0)`` with ``divisor_override=1`` is a sum pool; a plain average
    pool becomes a sum pool and the next layer's weights are multiplied by 1/k² (float32, exact for
@@ -43,14 +46,13 @@ from torch import Tensor, nn
 
 from ...errors import InvalidInputError
 from ...models.tree import walk as walk_model
-from ...neurons import LIF
+from ...neurons import IAF, LIF
 from ...neurons.base import is_neuron
 from ...verify.compare import compare_spikes
 from ..quantize import LayerActivity, _spikes
 from ..views import neuron_view
 from .base import ChipMapping, ChipMappingError, MappingNote
-from .speck import POOLS, SpeckLayer, SpeckNetwork
-from .speck_iaf import SpeckIAF
+from .speck import POOLS, STATE_MIN, SpeckLayer, SpeckNetwork
 from .speck_scale import discretization_scale, discretize
 from .speck_vendor import vendor_run
 
@@ -103,7 +105,7 @@ class _Stage:
     gain: float = 1.0
     leak: float = 0.0
     threshold: float = 0.0
-    min_v_mem: float = 0.0
+    min_v_mem: float | None = 0.0  # None: the chip's own floor (STATE_MIN LSB)
     pool: int = 1
 
 
@@ -129,15 +131,28 @@ def encode_events(x: Any, input_shape: tuple[int, int, int]) -> np.ndarray:
     return arr.reshape(*arr.shape[:2], *input_shape)
 
 
-def _neuron_params(name: str, mod: nn.Module, notes: list[MappingNote]) -> tuple[float, float, float, float]:
-    """(θ, V_min, input gain b, constant c) of a neuron mapped as Speck's IAF (module docstring)."""
-    if isinstance(mod, SpeckIAF):
-        p = mod.params()
-        return p.v_threshold, float(p.min_v_mem), 1.0, 0.0
+def _iaf_params(name: str, mod: IAF, notes: list[MappingNote]) -> tuple[float, float | None, float, float]:
+    p = mod.params()
+    if p.max_spikes is not None:
+        notes.append(MappingNote(name, "neuron", f"IAF max_spikes = {p.max_spikes}: the float layer fires at "
+                                 f"most {p.max_spikes} spike(s) per step, the chip floor(v/θ) (no cap); use "
+                                 "max_spikes=None for the chip's neuron"))
+    if p.v_min is None:
+        notes.append(MappingNote(name, "neuron", "IAF without v_min: mapped with the chip's own floor "
+                                 f"(min_v_mem = {STATE_MIN} LSB; exact while V stays above it); sinabs' NIR "
+                                 "reader (write_artifacts) needs v_min = -v_threshold", "info"))
+    return p.v_threshold, p.v_min, 1.0, 0.0
+
+
+def _neuron_params(name: str, mod: nn.Module,
+                   notes: list[MappingNote]) -> tuple[float, float | None, float, float]:
+    """(θ, V_min or None, input gain b, constant c) of a neuron mapped as Speck's IAF (module docstring)."""
+    if isinstance(mod, IAF):
+        return _iaf_params(name, mod, notes)
     view = neuron_view(mod)
     if view.kind != "lif" or view.decay is None or view.threshold is None:
         raise ChipMappingError(f"layer {name!r}: a {view.kind} neuron cannot run on Speck (IAF only); fold "
-                               "it with exporters.fold or use SpeckIAF")
+                               "it with exporters.fold or use snndeploy.neurons.IAF")
     if view.reset != "subtract":
         raise ChipMappingError(f"layer {name!r}: reset {view.reset!r} is not modelled; the Speck path "
                                "(sinabs IAFSqueeze, MembraneSubtract) needs a soft reset by the threshold")
@@ -146,7 +161,7 @@ def _neuron_params(name: str, mod: nn.Module, notes: list[MappingNote]) -> tuple
     tau = math.inf if view.decay == 1.0 else 1.0 / (1.0 - view.decay)
     if tau < IAF_TAU_MIN:
         raise ChipMappingError(f"layer {name!r}: τ = {tau:.6g} steps is leaky; Speck runs IAF neurons only, "
-                               f"so τ must be >= {IAF_TAU_MIN:g} (no leak) or the neuron a SpeckIAF")
+                               f"so τ must be >= {IAF_TAU_MIN:g} (no leak) or the neuron an IAF")
     spec = getattr(mod, "spec", None)
     if spec is not None:
         gain, leak = float(spec.input_gain), float(spec.leak)
@@ -212,7 +227,7 @@ def _walk(model: nn.Module) -> tuple[list[_Stage], list[MappingNote]]:
             raise ChipMappingError(f"layer {name!r}: {type(mod).__name__} cannot be mapped onto Speck{hint}")
     if pending is not None:
         raise ChipMappingError(f"layer {pending.name!r}: the model ends with a weight layer; Speck's output "
-                               "is spikes, so every weight layer needs a neuron after it (e.g. SpeckIAF)")
+                               "is spikes, so every weight layer needs a neuron after it (e.g. IAF)")
     if not stages:
         raise ChipMappingError("the model has no weight layer")
     return stages, notes
@@ -236,11 +251,15 @@ def _quantise(stage: _Stage, notes: list[MappingNote]) -> tuple[SpeckLayer, Laye
     b = None if mod.bias is None else mod.bias.detach().to("cpu", f32) * torch.tensor(stage.gain, dtype=f32)
     if stage.leak != 0.0:
         b = (b if b is not None else torch.zeros(w.shape[0], dtype=f32)) + torch.tensor(stage.leak, dtype=f32)
-    s = discretization_scale(w, b, stage.threshold, stage.min_v_mem)
+    floor = -stage.threshold if stage.min_v_mem is None else stage.min_v_mem
+    s = discretization_scale(w, b, stage.threshold, floor)
     if not math.isfinite(s):
         raise ChipMappingError(f"layer {name!r}: no finite scale (all weights, bias and thresholds are 0)")
     qw, qth = discretize(w, s), int(discretize([stage.threshold], s)[0])
-    qmv = int(discretize([stage.min_v_mem], s)[0])
+    if stage.min_v_mem is None:  # no floor in float: the chip's lowest state
+        qmv, floor = STATE_MIN, STATE_MIN / s
+    else:
+        qmv = int(discretize([stage.min_v_mem], s)[0])
     qb = None if b is None else discretize(b, s)
     if qth < 1:
         raise ChipMappingError(f"layer {name!r}: threshold {stage.threshold:g} × scale {s:.6g} rounds to "
@@ -248,12 +267,12 @@ def _quantise(stage: _Stage, notes: list[MappingNote]) -> tuple[SpeckLayer, Laye
                                "θ: the 8-bit weight scale leaves θ below one state LSB)")
     stride, padding = _conv_geometry(name, mod) if isinstance(mod, nn.Conv2d) else (1, 0)
     layer = SpeckLayer(name, qw, qth, qmv, qb, stride, padding, stage.pool)
-    exact = [w.numpy().ravel() * s, np.array([stage.threshold * s, stage.min_v_mem * s])]
+    exact = [w.numpy().ravel() * s, np.array([stage.threshold * s, floor * s])]
     if b is not None:
         exact.append(b.numpy() * s)
     lsb = float(max(np.abs(e - np.round(e)).max() for e in exact if e.size))
     msg = (f"scale s = {s:.6g}: weights → int8 (max |q| {int(np.abs(qw).max())}), θ {stage.threshold:g} → "
-           f"{qth}, min_v_mem {stage.min_v_mem:g} → {qmv}")
+           f"{qth}, min_v_mem {floor:g} → {qmv}")
     notes.append(MappingNote(name, "scale", msg, "info"))
     nz = w.numpy() != 0
     zeroed = int(np.count_nonzero(qw[nz] == 0))
@@ -272,7 +291,7 @@ def _quantise(stage: _Stage, notes: list[MappingNote]) -> tuple[SpeckLayer, Laye
                "off; limit 0.5 %)")
         notes.append(MappingNote(name, "threshold", msg))
     rec = LayerScale(name, stage.neuron, s, w.numpy().copy(), None if b is None else b.numpy().copy(),
-                     stage.threshold, stage.min_v_mem, stage.pool, stage.rescale, lsb)
+                     stage.threshold, floor, stage.pool, stage.rescale, lsb)
     return layer, rec
 
 

@@ -34,6 +34,16 @@ membrane bias (Xylo drops biases on weights, rockpool ``weight_nodes_have_no_bia
 Not exact by construction (each a ``MappingNote`` warning): the synapse above; hidden neurons fire up to 31 spikes per
 step where the float LIF fires one (each is delivered, n·w); hard reset becomes subtraction; τ rounding.
 
+``snndeploy.neurons.CubaLIF`` (flavour ``"xylo"``, reset ``"subtract"``) is Xylo's neuron itself: its α and β
+give dash_syn and dash_mem (exact when α, β = 1 − 2^−dash, dash 0..15; else rounded as above, with a warning),
+the input gain is 1 (no synapse approximation), its ``bias`` is the membrane bias and the Linear before it
+must have no bias (it would enter the synaptic current, which the chip cannot bias: ``ChipMappingError``).
+With ``lsb`` set the scale is c = 1/lsb for every neuron of the layer (chip units = float / lsb), so a layer
+whose weights are integer multiples of lsb·2^shift (|w| ≤ 127), θ and bias multiples of lsb and inputs event
+counts maps with no rounding at all and its float spikes equal the chip's (``tests/test_neurons_cubalif.py``);
+a cap other than the chip's (31 hidden, 1 readout), ``strict=True`` or ``lsb=None`` (float decays where the
+chip rounds) are warnings.
+
 Inputs (``input_mode``, ``xylo_encode.InputCoding``): ``"events"`` (the inputs are event counts 0..15 and pass
 unchanged), ``"graded"`` (x ≥ 0 → rint(x/Δ) clipped to 0..15), ``"signed"`` (two channels per feature for the
 positive and the negative part, exact through the linear first layer) or ``"auto"``; Δ is folded into W_in.
@@ -52,12 +62,13 @@ from torch import nn
 
 from ...errors import InvalidInputError
 from ...models.tree import walk as walk_model
-from ...neurons import LIF
+from ...neurons import LIF, CubaLIF
 from ...neurons.base import is_neuron
+from ...neurons.cubalif import CubaLIFParams, xylo_dash
 from ..targets import get_target
 from ..views import BATCHNORM
 from .base import ChipMapping, ChipMappingError, ChipRun, MappingNote
-from .xylo import XYLO_CHIPS, XyloNetwork
+from .xylo import MAX_HIDDEN_SPIKES, MAX_OUT_SPIKES, XYLO_CHIPS, XyloNetwork
 from .xylo_agree import compare_mapping
 from .xylo_encode import InputCoding, choose_coding
 
@@ -137,6 +148,8 @@ def _neuron_spec(name: str, mod: nn.Module) -> Any:
 
     if isinstance(mod, LIF):
         return fold_lif(mod, name, None)[0].spec
+    if isinstance(mod, CubaLIF):
+        return mod.params()
     spec = getattr(mod, "spec", None)
     if isinstance(spec, LIFSpec):
         return spec
@@ -191,6 +204,83 @@ def _dash(layer: str, a: float, tol: float, notes: list[MappingNote]) -> int:
         notes.append(MappingNote(layer, "tau", f"tau = {tau:.6g} steps becomes 2**{dash} = {tau_q:g} (dash_mem = "
                                  f"{dash}, error {abs(tau_q - tau) / tau:.1%} > tolerance {tol:.0%})"))
     return dash
+
+
+def _cuba_dash(layer: str, field: str, a: float, notes: list[MappingNote]) -> int:
+    """The dash of a CubaLIF decay: exact when a = 1 − 2^−dash (0..15), else rounded with a warning."""
+    exact = xylo_dash(a)
+    if exact is not None:
+        return exact
+    if not 0.0 <= a < 1.0:
+        raise ChipMappingError(f"layer {layer}: {field} = {a:.6g} has no bit-shift decay (limit 0 <= dash <= "
+                               "15)")
+    dash = round(-math.log2(1.0 - a)) if a > 0 else 0
+    if not 0 <= dash <= 15:
+        raise ChipMappingError(f"layer {layer}: {field} = {a:.6g} needs dash {dash}; limit 0 <= dash <= 15")
+    notes.append(MappingNote(layer, field, f"{field} = {a:.6g} becomes 1 - 2**-{dash} = {1 - 2.0**-dash:.6g} "
+                             f"(dash {dash}): the float layer decays differently"))
+    return dash
+
+
+@dataclass(frozen=True)
+class _NeuronMap:
+    """One float neuron layer in chip terms: weight gain, dashes, θ, membrane bias, chip units per float."""
+
+    gain: float
+    dash_syn: int
+    dash_mem: int
+    theta: float
+    bias: np.ndarray
+    scale: float
+    lif: bool  # a LIF approximated with Xylo's fastest synapse (else a CubaLIF: the chip's own neuron)
+
+
+def _lif_neuron(st: Stage, g: float, bias: np.ndarray, tol: float, headroom: float,
+                notes: list[MappingNote]) -> _NeuronMap:
+    spec, name = st.spec, st.neuron_name
+    if spec.v_threshold <= 0:
+        raise ChipMappingError(f"layer {name}: threshold {spec.v_threshold:g} must be > 0 (limit 1..32767)")
+    dash_mem = _dash(name, spec.decay, tol, notes)
+    _reset_note(name, spec, notes)
+    return _NeuronMap(g * spec.input_gain, 1, dash_mem, spec.v_threshold, spec.input_gain * bias + spec.leak,
+                      (_STATE_MAX / headroom) / spec.v_threshold, True)
+
+
+def _cuba_neuron(st: Stage, bias: np.ndarray, headroom: float, readout: bool,
+                 notes: list[MappingNote]) -> _NeuronMap:
+    p: CubaLIFParams = st.spec
+    name = st.neuron_name
+    if p.flavour != "xylo" or p.reset != "subtract":
+        raise ChipMappingError(f"layer {name}: CubaLIF flavour {p.flavour!r} with reset {p.reset!r} is not "
+                               "Xylo's neuron (input into the current, which decays in the same step; "
+                               "subtract θ per spike): use CubaLIF(flavour='xylo')")
+    if np.any(bias != 0):
+        raise ChipMappingError(f"layer {st.linear_name}: Linear bias before CubaLIF {name} enters its "
+                               "synaptic current, which Xylo cannot bias (its bias is on the membrane): "
+                               "train with bias=False and use CubaLIF(bias=...)")
+    cap = MAX_OUT_SPIKES if readout else MAX_HIDDEN_SPIKES
+    if p.max_spikes != cap:
+        where = "readout" if readout else "hidden"
+        notes.append(MappingNote(name, "max_spikes", f"CubaLIF max_spikes = {p.max_spikes}; Xylo's {where} "
+                                 f"neurons fire up to {cap} spike(s) per step"))
+    if p.strict:
+        notes.append(MappingNote(name, "threshold", "strict=True (fires at V > θ); Xylo fires at v >= θ"))
+    if p.lsb is None:
+        notes.append(MappingNote(name, "lsb", "CubaLIF without lsb: its decays are float multiplies where "
+                                 "the chip rounds them in integers (set lsb for chip-integer arithmetic)"))
+    d_syn = _cuba_dash(name, "alpha", p.alpha, notes)
+    d_mem = _cuba_dash(name, "beta", p.beta, notes)
+    scale = 1.0 / p.lsb if p.lsb is not None else (_STATE_MAX / headroom) / p.v_threshold
+    return _NeuronMap(1.0, d_syn, d_mem, p.v_threshold, np.full(bias.shape, p.bias), scale, False)
+
+
+def _stage_neuron(st: Stage, g: float, tol: float, headroom: float, readout: bool,
+                  notes: list[MappingNote]) -> _NeuronMap:
+    n = st.linear.out_features
+    bias = st.linear.bias.detach().double().numpy() if st.linear.bias is not None else np.zeros(n)
+    if isinstance(st.spec, CubaLIFParams):
+        return _cuba_neuron(st, bias, headroom, readout, notes)
+    return _lif_neuron(st, g, bias, tol, headroom, notes)
 
 
 def _shift_and_scale(name: str, mats: list[np.ndarray], c: np.ndarray, max_shift: int,
@@ -249,8 +339,9 @@ def map_model(model: nn.Module, calibration_x: Any = None, target: str = "xylo_a
              else np.asarray(calibration_x, dtype=np.float64))
         if x.ndim < 3 or not np.all(np.isfinite(x)):
             raise InvalidInputError(f"map_model: calibration_x must be finite [T, B, *], got shape {x.shape}")
-    if synapse == "auto" and x is None:
-        synapse = "charge"
+    cuba_only = all(isinstance(st.spec, CubaLIFParams) for st in float_layers(model) if st.neuron_name)
+    if synapse == "auto" and (x is None or cuba_only):
+        synapse = "charge"  # no calibration data, or no LIF layer to approximate: gain 1
     gains = {"charge": [1.0], "instant": [2.0], "auto": [1.0, 2.0]}[synapse]
     candidates = [_build(model, x, chip.name, g, headroom, tau_tolerance, input_mode, max_shift) for g in gains]
     if len(candidates) == 1:
@@ -304,40 +395,37 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
     offs = np.cumsum([0, *sizes])
     f_in, f_rec = np.zeros((n_in, n_hid)), np.zeros((n_hid, n_hid))
     theta, beta, c_hid = np.zeros(n_hid), np.zeros(n_hid), np.zeros(n_hid)
-    dash_mem = np.zeros(n_hid, np.int64)
-    layers = []
+    dash_mem, dash_syn = np.zeros(n_hid, np.int64), np.ones((n_hid, 1), np.int64)
+    layers, any_lif = [], False
     for k, st in enumerate(hidden):
-        spec, cols = st.spec, slice(offs[k], offs[k + 1])
+        cols = slice(offs[k], offs[k + 1])
+        nm = _stage_neuron(st, g, tol, headroom, False, notes)
+        any_lif |= nm.lif
         w = st.linear.weight.detach().double().numpy()
-        bias = st.linear.bias.detach().double().numpy() if st.linear.bias is not None else np.zeros(sizes[k])
-        if spec.v_threshold <= 0:
-            raise ChipMappingError(f"layer {st.neuron_name}: threshold {spec.v_threshold:g} must be > 0 (limit 1..32767)")
-        dash_mem[cols] = _dash(st.neuron_name, spec.decay, tol, notes)
-        _reset_note(st.neuron_name, spec, notes)
+        dash_mem[cols], dash_syn[cols] = nm.dash_mem, nm.dash_syn
         if k == 0:
-            f_in[:, cols] = coding.input_rows(g * spec.input_gain * w.T)
+            f_in[:, cols] = coding.input_rows(nm.gain * w.T)
         else:
-            f_rec[offs[k - 1]:offs[k], cols] = g * spec.input_gain * w.T
-        beta[cols] = spec.input_gain * bias + spec.leak
+            f_rec[offs[k - 1]:offs[k], cols] = nm.gain * w.T
+        beta[cols] = nm.bias
         if k > 0 and np.any(beta[cols] != 0):
             notes.append(MappingNote(st.neuron_name, "bias", f"stacked hidden layer {k + 1}: its bias acts from chip "
                                      f"step 0, {k} step(s) before its first input (the chip has no per-layer start)"))
-        theta[cols] = spec.v_threshold
-        c_hid[cols] = (_STATE_MAX / headroom) / spec.v_threshold
+        theta[cols] = nm.theta
+        c_hid[cols] = nm.scale
         layers.append(MappedLayer(st.neuron_name, "hidden", int(offs[k]), sizes[k], k))
     (s_in, s_rec), c_hid = _shift_and_scale("hidden", [f_in, f_rec], c_hid, max_shift, notes)
     w_out = readout.linear.weight.detach().double().numpy().T
     b_out = readout.linear.bias.detach().double().numpy() if readout.linear.bias is not None else np.zeros(n_out)
     f_out = np.zeros((n_hid, n_out))
+    dash_syn_out = np.ones(n_out, np.int64)
     if spiking:
-        spec = readout.spec
-        if spec.v_threshold <= 0:
-            raise ChipMappingError(f"layer {readout.neuron_name}: threshold {spec.v_threshold:g} must be > 0")
-        f_out[offs[-2]:] = g * spec.input_gain * w_out
-        dash_out = np.full(n_out, _dash(readout.neuron_name, spec.decay, tol, notes))
-        _reset_note(readout.neuron_name, spec, notes)
-        theta_out, beta_out = np.full(n_out, spec.v_threshold), spec.input_gain * b_out + spec.leak
-        c_out = np.full(n_out, (_STATE_MAX / headroom) / spec.v_threshold)
+        nm = _stage_neuron(readout, g, tol, headroom, True, notes)
+        any_lif |= nm.lif
+        f_out[offs[-2]:] = nm.gain * w_out
+        dash_out, dash_syn_out = np.full(n_out, nm.dash_mem), np.full(n_out, nm.dash_syn)
+        theta_out, beta_out = np.full(n_out, nm.theta), nm.bias
+        c_out = np.full(n_out, nm.scale)
         (s_out,), c_out = _shift_and_scale("readout", [f_out], c_out, max_shift, notes)
     else:
         f_out[offs[-2]:] = w_out  # gain 1: the readout integrates the total charge
@@ -361,17 +449,18 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
         _quantise("input", "weights_in", f_in * c_hid / 2.0 ** s_in, -128, 127, notes)[:, :, None],
         _quantise("hidden", "weights_rec", f_rec * c_hid / 2.0 ** s_rec, -128, 127, notes)[:, :, None],
         _quantise("readout", "weights_out", f_out * c_out / 2.0 ** s_out, -128, 127, notes),
-        np.ones((n_hid, 1), np.int64), dash_mem,
+        dash_syn, dash_mem,
         _quantise(owner, "threshold", theta * c_hid, 1, _STATE_MAX, notes),
         _quantise(owner, "bias", beta * c_hid, -32768, 32767, notes),
-        np.ones(n_out, np.int64), dash_out,
+        dash_syn_out, dash_out,
         _quantise(layers[-1].name, "threshold_out", theta_out * c_out, 1, _STATE_MAX, notes),
         _quantise(layers[-1].name, "bias_out", beta_out * c_out, -32768, 32767, notes),
         s_in, s_rec, s_out)
     _fan_out_note(net, limits, notes)
-    notes.append(MappingNote("model", "synapse", f"LIF has no synaptic current; Xylo's fastest synapse (dash_syn = 1) "
-                             f"halves it each step, input gain {g:g}; hidden neurons may fire up to 31 spikes per step "
-                             "(the float LIF fires one)"))
+    if any_lif:
+        notes.append(MappingNote("model", "synapse", f"LIF has no synaptic current; Xylo's fastest "
+                                 f"synapse (dash_syn = 1) halves it each step, input gain {g:g}; hidden "
+                                 "neurons may fire up to 31 spikes per step (the float LIF fires one)"))
     return XyloMapping(chip.name, net, coding.encode, tuple(notes), tuple(layers), coding,
                        "spike" if spiking else "vmem", g)
 
