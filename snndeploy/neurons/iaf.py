@@ -5,7 +5,7 @@ Equations, one step (θ = V_th > 0, K = ``max_spikes`` ≥ 1 or ``None`` for no 
     H[t] = V[t−1] + X[t]
     N[t] = min(max(floor(H[t] / θ), 0), K)       (the spike count; K = 1: N = Θ(H − θ), fires at H ≥ θ)
     V[t] = H[t] − N[t]·θ                          (subtractive reset, once per spike)
-    V[t] = max(V[t], V_min)                       (only when ``v_min`` is set)
+    V[t] = max(V[t], V_min)                       (only when ``v_min`` is set; as relu(V − V_min) + V_min)
 
 Source: sinabs 3.1.3 (the Speck / DYNAP-CNN toolchain) ``layers/functional/lif.py`` ``lif_forward_single``
 (IAF = LIF with ``alpha_mem = 1``; ``min_v_mem`` applied as ``relu(v − min_v_mem) + min_v_mem`` after the
@@ -13,10 +13,11 @@ reset), ``activation/spike_generation.py`` ``MultiSpike.forward`` (``(v > 0)·tr
 v ≥ θ and 0 otherwise; ``MaxSpike`` caps it), ``activation/reset_mechanism.py`` ``MembraneSubtract`` (v −
 N·θ). The defaults are sinabs' ``IAF`` defaults: no cap (``MultiSpike``) and no floor (``min_v_mem=None``);
 ``sinabs.from_nir`` and snndeploy's Speck artifacts use V_min = −θ (``SpeckIAF``, ``docs/hardware_speck.md``).
-The count is computed as ``floor(H/θ)`` in float32 (one correctly rounded division), exactly sinabs' float
-forward; for K = 1 the spike is ``fire(H, θ)`` (``H − θ ≥ 0``), which equals ``floor(H/θ) ≥ 1`` bit for bit
-(for H < θ the rounded quotient stays below 1). On Speck's integer grid (H, θ integer multiples of one power
-of two below 2**24 of it) every operation is exact, so the float neuron equals the chip's integer IAF.
+The count is computed as ``floor(H/θ)`` in float32 (one correctly rounded division) and the floor in sinabs'
+order, so the step is sinabs' float forward bit for bit (tested, off the grid too); for K = 1 the spike is
+``fire(H, θ)`` (``H − θ ≥ 0``), which equals ``floor(H/θ) ≥ 1`` bit for bit (for H < θ the rounded quotient
+stays below 1). On Speck's integer grid (H, θ integer multiples of one power of two below 2**24 of it) every
+operation is exact, so the float neuron equals the chip's integer IAF.
 
 Spikes are counts: a float tensor of non-negative integers, {0, 1} when K = 1.
 
@@ -27,12 +28,12 @@ H (k = N and k = N + 1, within 1..K):
     ∂N/∂H ≈ [N ≥ 1]·sg(H − Nθ) + [N + 1 ≤ K]·sg(H − (N+1)θ)
 
 For K = 1 this is sg(H − θ), the binary neurons' surrogate. The steps left out lie at least θ away from H
-(Sigmoid(4) at θ = 1: ≤ 7 % of its peak); for a surrogate at most θ wide (Rectangle/Triangle with α ≤ θ)
-nothing is left out. sinabs' ``MultiSpike`` instead evaluates its surrogate at the first threshold only
+(Sigmoid(4) at θ = 1: at most 7.1 % of its peak); for a surrogate at most θ wide (Rectangle/Triangle with α ≤
+θ) nothing is left out. sinabs' ``MultiSpike`` instead evaluates its surrogate at the first threshold only
 (``BackwardClass.backward``: ``surrogate_grad_fn(v_mem, spike_threshold)``), which gives no gradient between
 the second and later spikes unless the surrogate is wide (its ``Heaviside(window)`` is 1/θ on all of v ≥ θ −
 window). With ``detach_reset`` the N in the reset carries no gradient; the floor V_min passes no gradient
-where it acts (``clamp_min``).
+where it acts.
 
 Engine: only the reference ``torch`` (autograd through ``iaf_step``); ``auto`` resolves to it on every device
 (no hand-written BPTT engine: skipped, the neuron is meant for chip-faithful training of small networks).
@@ -147,8 +148,8 @@ def iaf_step(x: Tensor, state: IAFState, params: IAFParams) -> tuple[Tensor, IAF
     n = spike_count(h, params.v_threshold, params.max_spikes, params.surrogate)
     n_r = n.detach() if params.detach_reset else n
     v = h - n_r * params.v_threshold
-    if params.v_min is not None:
-        v = torch.clamp_min(v, params.v_min)
+    if params.v_min is not None:  # max(V, V_min) in sinabs' float order (bit for bit its forward)
+        v = torch.relu(v - params.v_min) + params.v_min
     return n, IAFState(v)
 
 
