@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
 
 from snndeploy.energy import count_ops, estimate_energy, get_profile, input_kind, neuron_ops
 from snndeploy.models.layers import Residual, TimeDistributed
-from snndeploy.neurons import CLIF, ILIF, KLIF, LIF
+from snndeploy.neurons import CLIF, IAF, ILIF, KLIF, LIF, CubaLIF
 
 
 def _linear(w: list[list[float]]) -> nn.Linear:
@@ -182,6 +184,9 @@ def test_sum_pool_adds_only_and_keeps_acs():
         (KLIF, 1, 6, 0),   # β·V, X/τ, +, k·H, ReLU, Θ | write V_r
         (CLIF, 2, 6, 4),   # β·u, +x, u'/τ, σ, m·σ, Θ | m+1, σ(m), V_th+σ, u'−…
         (ILIF, 4, 6, 5),   # γ·, β·v, +x, −max, max, Θ | I+x_prev, H−V_th, m+v', σ(m), v'−σ
+        (partial(IAF, max_spikes=1), 1, 2, 1),  # V+X, Θ | H−V_th
+        (partial(CubaLIF, max_spikes=1), 2, 5, 1),  # α·(I+X) (2), β·V, +I, Θ | H−V_th
+        (partial(CubaLIF, flavour="loihi"), 2, 5, 0),  # α·I, +X, β·V, +I, Θ | write 0
     ],
 )
 def test_neuron_update_ops(cls, states, per_step, per_spike):

@@ -28,10 +28,13 @@ def _spikes(model, x):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
-    "lif_kwargs", [{}, {"v_reset": 0.0}, {"decay_input": True, "tau": 1.5, "v_reset": -0.2}]
+    "neuron, lif_kwargs",
+    [("lif", {}), ("lif", {"v_reset": 0.0}), ("lif", {"decay_input": True, "tau": 1.5, "v_reset": -0.2}),
+     ("iaf", {}), ("iaf", {"max_spikes": 1, "v_min": -0.5}), ("cubalif", {}),
+     ("cubalif", {"flavour": "loihi"})],
 )
-def test_lif_fold_is_exact_without_batchnorm(kind, lif_kwargs):
-    model = tiny_model(kind, "lif", batch_norm=False, **lif_kwargs)
+def test_lif_fold_is_exact_without_batchnorm(kind, neuron, lif_kwargs):
+    model = tiny_model(kind, neuron, batch_norm=False, **lif_kwargs)
     x = _x(kind)
     folded, report = fold(model, x)
     assert report.exact

@@ -10,6 +10,8 @@ import torch
 from snndeploy.errors import InvalidInputError, InvalidParameterError, SnnDeployError, UnknownNameError
 from snndeploy.neurons import (
     CLIFParams,
+    CubaLIFParams,
+    IAFParams,
     ILIFParams,
     KLIFParams,
     LIFParams,
@@ -19,7 +21,9 @@ from snndeploy.neurons import (
 )
 from snndeploy.neurons.engine import Backend
 
-NAMES = ["lif", "clif", "klif", "ilif"]
+NAMES = ["lif", "clif", "klif", "ilif", "iaf", "cubalif"]
+#: The neurons with a ``tau`` parameter (CubaLIF has ``tau_syn``/``tau_mem``: tests/test_neurons_cubalif.py).
+TAU_NAMES = ["lif", "clif", "klif", "ilif"]
 #: Every engine registered here that runs CPU tensors ("triton" only in its interpreter:
 #: tests/test_kernels.py).
 ENGINES = [b.value for b in available_backends("lif") if b is not Backend.TRITON]
@@ -70,7 +74,7 @@ def test_non_tensor_input_refused(name):
 
 
 @pytest.mark.parametrize("tau", [1.0, 0.5, 0.0, -2.0, math.nan, math.inf, "2", True, None])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", TAU_NAMES)
 def test_bad_tau(name, tau):
     with pytest.raises(InvalidParameterError, match=r"\btau\b"):
         make_neuron(name, tau=tau)
@@ -166,11 +170,14 @@ def _params(name):
         "clif": CLIFParams(),
         "klif": KLIFParams(torch.tensor(1.0)),
         "ilif": ILIFParams(),
+        "iaf": IAFParams(),
+        "cubalif": CubaLIFParams(),
     }[name]
 
 
-@pytest.mark.parametrize("backend", ENGINES)
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "name, backend", [(n, b) for n in NAMES for b in ENGINES if Backend(b) in available_backends(n)]
+)
 def test_functional_seq_checks_rank_dtype_and_state_shape(name, backend):
     seq = get_impl(name, backend)
     p = _params(name)

@@ -26,6 +26,10 @@ NEURONS = {
     "klif": ("klif", {"decay_input": False}),
     "clif": ("clif", {}),
     "ilif": ("ilif", {}),
+    "iaf": ("iaf", {}),
+    "iaf_binary_floor": ("iaf", {"max_spikes": 1, "v_min": -0.5}),
+    "cubalif_xylo": ("cubalif", {}),
+    "cubalif_loihi": ("cubalif", {"flavour": "loihi", "bias": 0.1}),
 }
 
 

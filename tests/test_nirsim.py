@@ -125,6 +125,19 @@ _neuron_kw = st.one_of(
     ),
     st.builds(lambda tau: ("clif", {"tau": tau}), st.floats(1.1, 4.0)),
     st.builds(lambda tau: ("ilif", {"tau": tau}), st.floats(1.1, 4.0)),
+    st.builds(
+        lambda th, k, vm: ("iaf", {"v_threshold": th, "max_spikes": k, "v_min": vm}),
+        st.floats(0.2, 2.0),
+        st.one_of(st.none(), st.integers(1, 4)),
+        st.one_of(st.none(), st.floats(-1.0, 0.0)),
+    ),
+    st.builds(
+        lambda a, b, fl, bias: ("cubalif", {"alpha": a, "beta": b, "flavour": fl, "bias": bias}),
+        st.floats(0.0, 0.95),
+        st.floats(0.05, 0.95),
+        st.sampled_from(["xylo", "loihi"]),
+        st.floats(-0.2, 0.2),
+    ),
 )
 
 

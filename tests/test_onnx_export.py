@@ -22,7 +22,11 @@ from snndeploy.neurons import LIF
 
 CASES = [("mlp", "lif", {}), ("mlp", "lif", {"v_reset": 0.0}), ("conv", "klif", {"decay_input": False}),
          ("mlp", "klif", {}), ("residual", "clif", {}), ("mlp", "clif", {}), ("conv", "ilif", {}),
-         ("residual", "lif", {"v_reset": -0.1, "decay_input": True, "tau": 1.5})]
+         ("residual", "lif", {"v_reset": -0.1, "decay_input": True, "tau": 1.5}),
+         ("conv", "iaf", {}), ("mlp", "iaf", {"max_spikes": 3, "v_min": -1.0}), ("residual", "cubalif", {}),
+         ("mlp", "cubalif", {"flavour": "loihi", "bias": 0.25}),
+         ("mlp", "cubalif", {"alpha": 0.5, "beta": 0.75, "lsb": 2.0**-8}),
+         ("mlp", "cubalif", {"flavour": "loihi", "alpha": 0.5, "beta": 0.75, "lsb": 2.0**-8})]
 
 
 def _x(kind, T, B, seed):
@@ -71,7 +75,7 @@ def test_step_and_unrolled_equal_the_source_model(tmp_path, kind, neuron, kw):
 
 
 def test_a_thousand_random_inputs_agree_exactly_for_every_neuron(tmp_path):
-    for neuron in ("lif", "klif", "clif", "ilif"):
+    for neuron in ("lif", "klif", "clif", "ilif", "iaf", "cubalif"):
         model = tiny_model("mlp", neuron, batch_norm=False)
         c = export_onnx_step(model, tmp_path / f"{neuron}.onnx", (6,))
         sess = ort.InferenceSession(str(tmp_path / f"{neuron}.onnx"))
