@@ -8,6 +8,8 @@ two sigmoids, the update) so that each vectorises.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -40,13 +42,33 @@ __all__ = ["clif_forward", "clif_backward", "LOOPS", "clif_seq_numba"]
 
 
 @njit
+def _fix_m_tails(upr, tau, mpr, sr, mr, c0, tails):  # pragma: no cover - compiled
+    """m = m[t−1]·σ(u'/τ) + s again for the neurons whose σ PyTorch computes with libm
+    (``fix_sigmoid_tails``)."""
+    one = np.float32(1.0)
+    n = mr.shape[0]
+    for r in range(tails.shape[0]):
+        for j in range(max(tails[r, 0], c0) - c0, min(tails[r, 1], c0 + n) - c0):
+            mr[j] = mpr[j] * (one / (one + np.float32(math.exp(-(upr[j] / tau))))) + sr[j]
+
+
+@njit
+def _fix_u_tails(upr, sr, mr, th, ub, c0, tails):  # pragma: no cover - compiled
+    """u = u' − s·(V_th + σ(m)) again for the neurons whose σ PyTorch computes with libm."""
+    one = np.float32(1.0)
+    n = ub.shape[0]
+    for r in range(tails.shape[0]):
+        for j in range(max(tails[r, 0], c0) - c0, min(tails[r, 1], c0 + n) - c0):
+            ub[j] = upr[j] - sr[j] * (one / (one + np.float32(math.exp(-mr[j]))) + th)
+
+
+@njit
 def _forward(
     x, u0, m0, u, mp_seq, m_last, s_out, up_seq, tau, inv_tau, th, tails, n0, n1
 ):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     T = x.shape[0]
-    scratch = np.empty((2, BLOCK), np.float32)
     for c0 in range(n0, n1, SPAN):
         c1 = min(c0 + SPAN, n1)
         load_state(u[c0:c1], u0, c0)
@@ -57,31 +79,30 @@ def _forward(
             for b0 in range(c0, c1, BLOCK):
                 b1 = min(b0 + BLOCK, c1)
                 n = b1 - b0
-                sig, tmp = scratch[0, :n], scratch[1, :n]
                 ub, xr, upr, sr = u[b0:b1], x[t, b0:b1], up_seq[t % ru, b0:b1], s_out[t, b0:b1]
                 mpr = mp_seq[t % rm, b0:b1]
                 # m[t]: the next step's m[t − 1]
                 mr = mp_seq[(t + 1) % rm, b0:b1] if t + 1 < T else m_last[b0:b1]
-                # τ = 2^k: u/τ = u·(1/τ) exactly, and a product is cheaper than a division
+                # u' = u − u/τ + x;  s = Θ(u' − V_th);  m = m[t−1]·σ(u'/τ) + s, in one loop. τ = 2^k: u/τ =
+                # u·(1/τ) exactly, and a product is cheaper than a division.
                 if inv_tau != zero:
-                    for j in range(n):  # u' = u − u/τ + x
-                        upr[j] = ub[j] - ub[j] * inv_tau + xr[j]
-                    for j in range(n):  # σ(u'/τ)
-                        sig[j] = sigmoid(upr[j] * inv_tau)
+                    for j in range(n):
+                        up = ub[j] - ub[j] * inv_tau + xr[j]
+                        s = one if up >= th else zero
+                        mr[j] = mpr[j] * sigmoid(up * inv_tau) + s
+                        upr[j] = up
+                        sr[j] = s
                 else:
                     for j in range(n):
-                        upr[j] = charge(ub[j], xr[j], tau, False, zero)
-                    for j in range(n):
-                        sig[j] = sigmoid(upr[j] / tau)
-                fix_sigmoid_tails(upr, tau, sig, b0, tails)
-                for j in range(n):  # m = m[t−1]·σ(u'/τ) + s,  s = Θ(u' − V_th)
-                    s = one if upr[j] >= th else zero
-                    mr[j] = mpr[j] * sig[j] + s
-                    sr[j] = s
-                sigmoid_into(mr, tmp)
-                fix_sigmoid_tails(mr, one, tmp, b0, tails)
+                        up = charge(ub[j], xr[j], tau, False, zero)
+                        s = one if up >= th else zero
+                        mr[j] = mpr[j] * sigmoid(up / tau) + s
+                        upr[j] = up
+                        sr[j] = s
+                _fix_m_tails(upr, tau, mpr, sr, mr, b0, tails)
                 for j in range(n):  # u = u' − s·(V_th + σ(m))
-                    ub[j] = upr[j] - sr[j] * (tmp[j] + th)
+                    ub[j] = upr[j] - sr[j] * (sigmoid(mr[j]) + th)
+                _fix_u_tails(upr, sr, mr, th, ub, b0, tails)
 
 
 @njit

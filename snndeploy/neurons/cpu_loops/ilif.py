@@ -8,6 +8,8 @@ a few simple loops so that each vectorises.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -27,6 +29,7 @@ from ._common import (
     flat_or_empty,
     load_state,
     njit,
+    sigmoid,
     sigmoid_into,
     step_tails,
     surrogate_args,
@@ -38,13 +41,23 @@ __all__ = ["ilif_forward", "ilif_backward", "LOOPS", "ilif_seq_numba"]
 
 
 @njit
+def _fix_v_tails(vp, sr, mr, vb, c0, tails):  # pragma: no cover - compiled
+    """v = v' − s·σ(m) again for the neurons whose σ PyTorch computes with libm (``fix_sigmoid_tails``)."""
+    one = np.float32(1.0)
+    n = vb.shape[0]
+    for r in range(tails.shape[0]):
+        for j in range(max(tails[r, 0], c0) - c0, min(tails[r, 1], c0 + n) - c0):
+            vb[j] = vp[j] - sr[j] * (one / (one + np.float32(math.exp(-mr[j]))))
+
+
+@njit
 def _forward(
     x, v0, m0, i0, xp0, sp0, v, i, s_out, h_out, m_out, ipos_out, tau, th, gamma, tails, n0, n1
 ):  # pragma: no cover
     one = np.float32(1.0)
     zero = np.float32(0.0)
     T = x.shape[0]
-    scratch = np.empty((5, BLOCK), np.float32)
+    scratch = np.empty((4, BLOCK), np.float32)
     # Not saving: H and [I > 0] in 1 row, m in 2 alternating rows (indices modulo the row count).
     rh, rm, ri = h_out.shape[0], m_out.shape[0], ipos_out.shape[0]
     for c0 in range(n0, n1, SPAN):
@@ -55,13 +68,7 @@ def _forward(
             for b0 in range(c0, c1, BLOCK):
                 b1 = min(b0 + BLOCK, c1)
                 n = b1 - b0
-                vp, sm, xp_b, sp_b, m_b = (
-                    scratch[0, :n],
-                    scratch[1, :n],
-                    scratch[2, :n],
-                    scratch[3, :n],
-                    scratch[4, :n],
-                )
+                vp, xp_b, sp_b, m_b = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n]
                 vb, ib = v[b0:b1], i[b0:b1]
                 xr, sr, hr = x[t, b0:b1], s_out[t, b0:b1], h_out[t % rh, b0:b1]
                 mr, ipr = m_out[t % rm, b0:b1], ipos_out[t % ri, b0:b1]
@@ -84,10 +91,9 @@ def _forward(
                     hr[j] = h
                     sr[j] = s
                     vp[j] = vpj
-                sigmoid_into(mr, sm)
-                fix_sigmoid_tails(mr, one, sm, b0, tails)
                 for j in range(n):  # v = v' − s·σ(m)
-                    vb[j] = vp[j] - sr[j] * sm[j]
+                    vb[j] = vp[j] - sr[j] * sigmoid(mr[j])
+                _fix_v_tails(vp, sr, mr, vb, b0, tails)
 
 
 @njit
