@@ -47,9 +47,9 @@ additions (I is saturated once after the whole input; identical unless a partial
 int32 casts of the Dense output. Gradients pass through the integer rounding, the saturation and the wrap as
 through the plain decays (straight-through: ∂I/∂I_prev = α, ∂V/∂V_prev = β).
 
-Gradients: the surrogate of the spike (count) as in ``iaf.py`` (for "subtract"; the binary Θ for "zero"; a
-strict spike is 1 − Θ(θ − H), whose surrogate gradient is the same even function of H − θ). ``detach_reset``:
-no gradient through the spike in the reset.
+Gradients: the surrogate of the spike (count) as in ``iaf.py`` (the binary Θ(H − θ) when ``max_spikes`` = 1; a
+strict spike is Θ(H − θ) minus a detached correction at H = θ, so its surrogate gradient is sg(H − θ) too).
+``detach_reset``: no gradient through the spike in the reset.
 
 Engine: only the reference ``torch``; ``auto`` resolves to it (no hand-written BPTT engine: skipped).
 """
@@ -240,10 +240,21 @@ def _ste(plain: Tensor, exact: Tensor) -> Tensor:
     return exact.detach() + (plain - plain.detach())
 
 
+def _trunc(y: Tensor) -> Tensor:
+    """Truncation toward zero of an integer-valued-range float by a cast (ONNX: Cast; exact below 2**63)."""
+    return y.to(torch.int64).to(y.dtype)
+
+
 def _xylo_dec(k: Tensor, dash: int) -> Tensor:
-    """dec(k, d) = floor(k·2^−d), or sign(k) where that is 0 (xylosim ``decay``), on integer-valued floats."""
-    f = torch.floor(k * (2.0**-dash))
-    return torch.where(f == 0, torch.sign(k), f)
+    """dec(k, d) = floor(k·2^−d), or sign(k) where that is 0 (xylosim ``decay``), on integer-valued floats.
+
+    floor(y) = trunc(y) − [trunc(y) > y]; f = 0 with k ≠ 0 only happens for 0 < k < 2^d (a negative k
+    floors to ≤ −1), where the decrement is 1. Written with the ops snndeploy's ONNX files may hold (no
+    Floor/Sign)."""
+    y = k * (2.0**-dash)
+    t = _trunc(y)
+    f = t - (t > y).to(k.dtype)
+    return f + (k > 0).to(k.dtype) * (1.0 - (f > 0).to(k.dtype))
 
 
 def _sat16(k: Tensor) -> Tensor:
@@ -266,14 +277,14 @@ def _xylo_integer(x: Tensor, i: Tensor, v: Tensor, p: CubaLIFParams) -> tuple[Te
 
 def _trunc_decay(k: Tensor, decay: float) -> Tensor:
     """trunc(k·decay) exactly: the product in float64 (k < 2**24 units, decay·4096 an integer < 2**13)."""
-    y = k.double() * decay
-    return torch.where(y < 0, torch.ceil(y), torch.floor(y)).float()  # trunc (ONNX has no Trunc op)
+    return _trunc(k.double() * decay).float()
 
 
 def _loihi_integer(x: Tensor, i: Tensor, v: Tensor, p: CubaLIFParams) -> tuple[Tensor, Tensor]:
     lsb = p.lsb
     ku = _trunc_decay(i / lsb, p.alpha) + x / lsb
-    ku = torch.where(ku > _U24, ku - 2 * _U24, torch.where(ku <= -_U24, ku + 2 * _U24, ku))
+    low = torch.gt(ku.new_tensor(1.0 - _U24), ku)  # k ≤ −2**23 on integers (ONNX: Greater, no LessOrEqual)
+    ku = torch.where(ku > _U24, ku - 2 * _U24, torch.where(low, ku + 2 * _U24, ku))
     kv = torch.clamp(_trunc_decay(v / lsb, p.beta) + ku + p.bias / lsb, -_V24, _V24)
     i_plain = p.alpha * i + x
     return _ste(i_plain, ku * lsb), _ste(p.beta * v + i_plain + p.bias, kv * lsb)
@@ -295,8 +306,9 @@ def cubalif_step(x: Tensor, state: CubaLIFState, params: CubaLIFParams) -> tuple
     """One CubaLIF step (reference, autograd through the surrogate). ``x``: [B, *] float32."""
     p = params
     i, h = _charge(x, state, p)
-    if p.strict:  # H > θ ⟺ not (θ − H ≥ 0); the surrogates are even, so sg(θ − H) = sg(H − θ)
-        s = 1.0 - fire(p.v_threshold - h, 0.0, p.surrogate)
+    if p.strict:  # Θ(H − θ) minus the tie H = θ, a detached correction: fires at H > θ, gradient sg(H − θ)
+        ge = fire(h, p.v_threshold, p.surrogate)
+        s = ge - (1.0 - (h > p.v_threshold).to(h.dtype)) * ge.detach()
     else:
         s = spike_count(h, p.v_threshold, p.max_spikes, p.surrogate)
     s_r = s.detach() if p.detach_reset else s

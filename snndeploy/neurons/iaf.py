@@ -13,11 +13,12 @@ reset), ``activation/spike_generation.py`` ``MultiSpike.forward`` (``(v > 0)·tr
 v ≥ θ and 0 otherwise; ``MaxSpike`` caps it), ``activation/reset_mechanism.py`` ``MembraneSubtract`` (v −
 N·θ). The defaults are sinabs' ``IAF`` defaults: no cap (``MultiSpike``) and no floor (``min_v_mem=None``);
 ``sinabs.from_nir`` and snndeploy's Speck artifacts use V_min = −θ (``SpeckIAF``, ``docs/hardware_speck.md``).
-The count is computed as ``floor(H/θ)`` in float32 (one correctly rounded division) and the floor in sinabs'
-order, so the step is sinabs' float forward bit for bit (tested, off the grid too); for K = 1 the spike is
-``fire(H, θ)`` (``H − θ ≥ 0``), which equals ``floor(H/θ) ≥ 1`` bit for bit (for H < θ the rounded quotient
-stays below 1). On Speck's integer grid (H, θ integer multiples of one power of two below 2**24 of it) every
-operation is exact, so the float neuron equals the chip's integer IAF.
+The count is computed as ``floor(H/θ)`` in float32 (one correctly rounded division, clamped to [0, K], then
+truncated by a cast to integers: the same bits in torch and ONNX) and the floor in sinabs' order, so the step
+is sinabs' float forward bit for bit (tested, off the grid too); for K = 1 the spike is ``fire(H, θ)`` (``H −
+θ ≥ 0``), which equals ``floor(H/θ) ≥ 1`` bit for bit (for H < θ the rounded quotient stays below 1). On
+Speck's integer grid (H, θ integer multiples of one power of two below 2**24 of it) every operation is exact,
+so the float neuron equals the chip's integer IAF.
 
 Spikes are counts: a float tensor of non-negative integers, {0, 1} when K = 1.
 
@@ -74,19 +75,20 @@ def check_max_spikes(name: str, value: object) -> int | None:
     return int(value)
 
 
-class _SpikeCount(torch.autograd.Function):
-    """N = min(max(floor(H/θ), 0), K) forward; the two-step surrogate of the module docstring backward."""
+class _ExtraSpikes(torch.autograd.Function):
+    """The spikes after the first, N − Θ(H − θ) = max(N − 1, 0), N = min(max(floor(H/θ), 0), K); backward: the
+    two-step surrogate of the module docstring minus the first step's sg(H − θ) (which ``spike_count`` adds
+    through ``fire``)."""
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx, h: Tensor, theta: float, cap: int | None, surrogate: Surrogate
     ) -> Tensor:
-        n = torch.floor(h / theta).clamp_(min=0.0)
-        if cap is not None:
-            n = n.clamp_(max=float(cap))
+        q = torch.clamp(h / theta, min=0.0, max=None if cap is None else float(cap))
+        n = q.to(torch.int64).to(h.dtype)  # truncation = floor for q ≥ 0 (ONNX: Clip, Cast; no Floor)
         ctx.save_for_backward(h, n)
         ctx.theta, ctx.cap, ctx.surrogate = theta, cap, surrogate
-        return n
+        return torch.relu(n - 1.0)
 
     @staticmethod
     def backward(ctx, g: Tensor):  # type: ignore[override]
@@ -96,15 +98,20 @@ class _SpikeCount(torch.autograd.Function):
         above = sg.grad(h - (n + 1) * theta)
         if cap is not None:
             above = torch.where(n + 1 <= cap, above, torch.zeros_like(h))
-        return g * (below + above), None, None, None
+        return g * (below + above - sg.grad(h - theta)), None, None, None
 
 
 def spike_count(h: Tensor, v_threshold: float, max_spikes: int | None, surrogate: Surrogate) -> Tensor:
-    """The spike count N of the module docstring (float, non-negative integers) with its surrogate gradient;
-    ``max_spikes = 1`` is the binary ``fire(H, θ)`` of every other neuron."""
+    """The spike count N of the module docstring (float, non-negative integers) with its surrogate gradient.
+
+    N = Θ(H − θ) + max(N − 1, 0): the first spike is ``fire(H, θ)``, the binary spike of every other neuron
+    (so the surrogate sees z = H − θ once per step, as ``verify.margins`` expects); ``max_spikes = 1`` is that
+    alone.
+    """
+    first = fire(h, v_threshold, surrogate)
     if max_spikes == 1:
-        return fire(h, v_threshold, surrogate)
-    return _SpikeCount.apply(h, v_threshold, max_spikes, surrogate)
+        return first
+    return first + _ExtraSpikes.apply(h, v_threshold, max_spikes, surrogate)
 
 
 @dataclass(frozen=True)
