@@ -14,8 +14,10 @@ from torch import nn
 
 from exporters.fold import fold
 from exporters.nir import contract_of, to_nir
+from exporters.onnx import export_onnx_step
 from snndeploy.energy.neuron_ops import neuron_ops
 from snndeploy.errors import ExportError, InvalidParameterError
+from snndeploy.filecheck import validate_onnx
 from snndeploy.hardware.check import check_model
 from snndeploy.hardware.chips.base import ChipMappingError
 from snndeploy.hardware.chips.loihi2_intmath import shift_right_trunc
@@ -29,6 +31,8 @@ from snndeploy.neurons import CubaLIF, CubaLIFParams, cubalif_seq, get_impl, mak
 from snndeploy.neurons.cubalif import loihi_decays, xylo_decay
 from snndeploy.neurons.surrogate import Triangle
 from snndeploy.nirsim import simulate
+from snndeploy.verify.api import verify
+from snndeploy.verify.margins import membrane_margin
 
 
 def reference(x, p):
@@ -243,6 +247,23 @@ def test_nir_cubalif_node_is_the_euler_form_and_runs_exactly(flavour):
     if flavour == "loihi":
         node.metadata = {}
         assert torch.allclose(simulate(g, x), y, atol=1e-4)
+
+
+@pytest.mark.parametrize("flavour", ["xylo", "loihi"])
+def test_onnx_and_verify_with_the_chip_integer_mode(tmp_path, flavour):
+    torch.manual_seed(4)
+    neuron = CubaLIF(alpha=0.5, beta=0.75, v_threshold=0.5, flavour=flavour, lsb=2.0**-8)
+    model = nn.Sequential(TD(nn.Linear(5, 9)), neuron, TD(nn.Linear(9, 3))).eval()
+    x = torch.rand(8, 40, 5) * 2
+    folded, rep = fold(model, x)
+    export_onnx_step(model, tmp_path / "m.onnx", (5,))
+    validate_onnx(tmp_path / "m.onnx")  # no Floor/Sign/LessOrEqual: only the operators snndeploy writes
+    report = verify(model, x, folded=folded, fold_exact=rep.exact, nir_graph=to_nir(folded, (5,), report=rep),
+                    onnx_paths=[str(tmp_path / "m.onnx")], peers=())
+    assert report.passed
+    # H − θ per step; xylo: I = .25, .375, H = .25, .1875 + .375; loihi: I = .5, .75, H = .5, .375 + .75
+    z = membrane_margin(neuron, torch.full((2, 1, 1), 0.5))
+    assert z.flatten().tolist() == ([-0.25, 0.0625] if flavour == "xylo" else [0.0, 0.625])
 
 
 def test_nir_refuses_a_leak_free_membrane():

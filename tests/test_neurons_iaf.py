@@ -18,6 +18,7 @@ from exporters.onnx import export_onnx_step, run_onnx_step
 from snndeploy.energy import count_ops
 from snndeploy.energy.neuron_ops import neuron_ops
 from snndeploy.errors import ExportError, InvalidParameterError, UnknownNameError
+from snndeploy.filecheck import validate_onnx
 from snndeploy.hardware.check import check_model
 from snndeploy.hardware.chips.speck_iaf import SpeckIAF
 from snndeploy.hardware.chips.speck_map import map_model
@@ -27,6 +28,7 @@ from snndeploy.models.layers import TimeDistributed as TD
 from snndeploy.neurons import IAF, IAFParams, get_impl, iaf_seq, make_neuron
 from snndeploy.neurons.surrogate import Sigmoid, Triangle
 from snndeploy.nirsim import simulate
+from snndeploy.verify.margins import membrane_margin
 
 
 def sinabs_reference(x: torch.Tensor, theta: float, cap: int | None, v_min: float | None):
@@ -208,12 +210,19 @@ def test_onnx_step_equals_the_model(tmp_path):
 
     model = _model(max_spikes=2, v_min=-1.0)
     c = export_onnx_step(model, tmp_path / "m.onnx", (5,))
+    validate_onnx(tmp_path / "m.onnx")  # only the operators snndeploy's files may hold
     x = torch.randn(9, 300, 5) * 2
     out = run_onnx_step(ort.InferenceSession(str(tmp_path / "m.onnx")), x, c)
     with torch.no_grad():
         spikes = model[1](model[0](x))
     np.testing.assert_array_equal(out["layer_1.spikes"], spikes.numpy())
     assert spikes.max() == 2
+
+
+def test_membrane_margin_is_h_minus_theta_once_per_step():
+    x = torch.tensor([0.5, 2.75, 0.5]).reshape(3, 1, 1)
+    z = membrane_margin(IAF(1.0), x)
+    assert z.flatten().tolist() == [-0.5, 2.25, -0.25]  # H − θ with H = 0.5, 3.25, 0.75
 
 
 def test_energy_counts_spiking_updates():
