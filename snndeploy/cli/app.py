@@ -29,7 +29,7 @@ COMMAND_MODULES = [
     "info",
     "demo",
     "train",
-    "energy", "hwcheck",
+    "energy", "hwcheck", "deploy",
     "fold", "export",
     "verify", "check_nir",
     "vendor",

@@ -12,6 +12,7 @@ from rich.table import Table
 __all__ = [
     "print_epoch", "print_rates", "print_fold_report", "print_verify_report", "print_check_nir",
     "print_profile_export", "print_energy", "print_hw_check", "print_chip_check", "print_target_check",
+    "print_deploy",
 ]
 
 
@@ -264,3 +265,30 @@ def print_target_check(console: Console, check: Any) -> None:
         console.print(f"[{color}]{viol.severity}[/] {escape(viol.layer)} [{viol.rule}] {escape(viol.message)}")
     console.print(f"hw-check {check.target}: {len(rep.errors)} error(s), {len(rep.violations) - len(rep.errors)} "
                   "warning(s)")
+
+
+def print_deploy(console: Console, result: Any, paths: dict[str, Any]) -> None:
+    """A ``deploy.convert.DeployResult``: accuracy per stage, the baseline, rewrites, the target check."""
+    table = Table(title=f"deploy → {result.target}: accuracy per stage (test split)")
+    for col in ("stage", "accuracy", "spike agreement vs source", "what"):
+        table.add_column(col)
+    for s in result.stages:
+        acc = "—" if s.accuracy is None else f"{100 * s.accuracy:.2f}%"
+        agr = "—" if s.spike_agreement_vs_source is None else f"{100 * s.spike_agreement_vs_source:.2f}%"
+        table.add_row(s.name, acc, agr, escape(s.detail))
+    console.print(table)
+    b = result.baseline
+    if b is not None:
+        chip = "n/a" if b.get("chip_accuracy") is None else f"{100 * b['chip_accuracy']:.2f}%"
+        console.print(f"baseline, {escape(b['name'])}: float {100 * b['float_accuracy']:.2f}%, integer chip {chip}")
+    for r in result.rewrites:
+        console.print(f"  rewrite {escape(r.name)} [{escape(r.layer)}] {'exact' if r.exact else 'approximate'}: "
+                      f"{escape(r.detail)}")
+    if result.check is not None:
+        print_target_check(console, result.check)
+    if result.energy is not None:
+        e = result.energy
+        console.print(f"energy ({e['profile']}{'' if e['target_profile'] else ', not the target’s own'}): "
+                      f"compute {e['per_sample_pj'].get('compute')} pJ per sample")
+    verdict = "[green]PASSED[/]" if result.passed else "[red]FAILED[/]"
+    console.print(f"deploy {verdict}; {paths['json']}, {paths['markdown']}, {paths['plot']}")

@@ -7,6 +7,15 @@ from .recipes import RECIPES, DeployRequestError, TargetRecipe, check_request, g
 from .train_target import TargetTrainConfig, TargetTrainResult, train_for_target
 
 __all__ = [
-    "TargetData", "target_data", "ChipQuantizer", "RECIPES", "DeployRequestError", "TargetRecipe",
-    "check_request", "get_recipe", "TargetTrainConfig", "TargetTrainResult", "train_for_target",
+    "TargetData",
+    "target_data",
+    "ChipQuantizer",
+    "RECIPES",
+    "DeployRequestError",
+    "TargetRecipe",
+    "check_request",
+    "get_recipe",
+    "TargetTrainConfig",
+    "TargetTrainResult",
+    "train_for_target",
 ]

@@ -39,9 +39,15 @@ class TargetData:
         return (x, y) if limit is None else (x[:, :limit], y[:limit])
 
     def record(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "classes": self.classes, "input_scale": self.input_scale,
-                "time_steps": self.bundle.time_steps, "encoding": self.bundle.encoding,
-                "train_samples": len(self.bundle.train), "test_samples": len(self.bundle.test)}
+        return {
+            "dataset": self.dataset,
+            "classes": self.classes,
+            "input_scale": self.input_scale,
+            "time_steps": self.bundle.time_steps,
+            "encoding": self.bundle.encoding,
+            "train_samples": len(self.bundle.train),
+            "test_samples": len(self.bundle.test),
+        }
 
 
 def _view(ds: Any, classes: int, scale: float) -> Any:
@@ -51,16 +57,29 @@ def _view(ds: Any, classes: int, scale: float) -> Any:
     return as_tensor_dataset(x[keep] * scale, y[keep])
 
 
-def target_data(dataset: str, *, T: int | None = None, classes: int | None = None, input_scale: float = 1.0,
-                limit: int | None = None, data_dir: Any = None) -> TargetData:
+def target_data(
+    dataset: str,
+    *,
+    T: int | None = None,
+    classes: int | None = None,
+    input_scale: float = 1.0,
+    limit: int | None = None,
+    data_dir: Any = None,
+) -> TargetData:
     """Load ``dataset`` (``snndeploy.data.load_dataset``) and apply the class subset and input scale."""
     bundle = load_dataset(dataset, data_dir, T, limit=limit)
     n = bundle.num_classes if classes is None else int(classes)
     if not 2 <= n <= bundle.num_classes:
-        raise InvalidParameterError(f"classes must lie in [2, {bundle.num_classes}] for {bundle.name}, got {n}")
+        raise InvalidParameterError(
+            f"classes must lie in [2, {bundle.num_classes}] for {bundle.name}, got {n}"
+        )
     if not input_scale > 0:
         raise InvalidParameterError(f"input_scale must be > 0, got {input_scale}")
     if n != bundle.num_classes or input_scale != 1.0:
-        bundle = dataclasses.replace(bundle, train=_view(bundle.train, n, input_scale),
-                                     test=_view(bundle.test, n, input_scale), num_classes=n)
+        bundle = dataclasses.replace(
+            bundle,
+            train=_view(bundle.train, n, input_scale),
+            test=_view(bundle.test, n, input_scale),
+            num_classes=n,
+        )
     return TargetData(bundle, bundle.name, n, float(input_scale))

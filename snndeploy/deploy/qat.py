@@ -1,13 +1,13 @@
 """Quantisation-aware training onto a chip's integer grid, rounding exactly as the chip's ``map_model`` does.
 
-``ChipQuantizer(recipe, model, calibration_x)`` installs, on every weight layer (``Linear`` / ``Conv2d`` with a
-neuron layer after it), a parametrisation that replaces the weights W in the forward pass by the float values of
-the integers the chip mapper would write, with a straight-through gradient (Bengio et al. 2013):
+``ChipQuantizer(recipe, model, calibration_x)`` installs, on every weight layer (``Linear`` / ``Conv2d`` with
+a neuron layer after it), a parametrisation that replaces the weights W in the forward pass by the float
+values of the integers the chip mapper would write, with a straight-through gradient (Bengio et al. 2013):
 
     W_q = W + (Q(W) − W).detach()          (forward: Q(W); backward: ∂W_q/∂W = 1)
 
-and a forward pre-hook on the model that rounds its input to the chip's input events (``encode`` → ``decode`` of
-the chip's input convention). Q is recomputed from the current weights at every forward, per chip:
+and a forward pre-hook on the model that rounds its input to the chip's input events (``encode`` → ``decode``
+of the chip's input convention). Q is recomputed from the current weights at every forward, per chip:
 
 - **Loihi 2** (``hardware/chips/loihi2_map.py``): per neuron layer with coefficients (a, b, θ) and input unit
   k_in (2^q for the first layer's fixed-point input, else 1): W_u = b·W/k_in;
@@ -18,21 +18,22 @@ the chip's input convention). Q is recomputed from the current weights at every 
 - **Speck** (``speck_map.py``, ``speck_scale.py``, sinabs' ``discretize.py``): per layer, in float32,
   w = W·(pool rescale·b), s = min(scale(w, 8), scale(bias, 8), scale((−θ, θ), 16)), q = round(w·s),
   θ_q = round(θ·s): the chip fires at Σq·x ≥ θ_q ⟺ Σ (q·θ/θ_q)·x ≥ θ, so Q(W) = q·θ/(θ_q·rescale·b).
-- **Xylo** (``xylo_map.py``): per neuron c_j = (32767/8)/θ_j (lowered where a matrix's largest shift 7 cannot hold
-  its weights), one left shift per matrix (W_in, W_rec, W_out) = the smallest keeping |w| ≤ 127,
-  w = rint(g·b·W·Δ·c_j / 2^shift) (Δ: the input event's float value, W_in only; g the synapse gain),
-  θ_int = rint(θ·c_j): Q(W) = w·2^shift·θ/(g·b·Δ·θ_int).
+- **Xylo** (``xylo_map.py``): per neuron c_j = (32767/8)/θ_j, or 1/lsb for a ``CubaLIF`` in chip-integer mode
+  (lowered where a matrix's largest shift 7 cannot hold its weights), one left shift per matrix (W_in, W_rec,
+  W_out) = the smallest keeping |w| ≤ 127, w = rint(g·b·W·Δ·c_j / 2^shift) (Δ: the input event's float value,
+  W_in only; g the synapse gain), θ_int = rint(θ·c_j): Q(W) = w·2^shift·θ/(g·b·Δ·θ_int).
 - **SpiNNaker2** (s2_nir ``scale_weights``): per layer w = round(W·127/max|W|), Q(W) = w·max|W|/127 (the
   threshold is scaled by the same factor: no threshold rounding).
 
-All roundings are to nearest, ties to even, in the mapper's precision and operation order (float64 for Loihi and
-Xylo, float32 for Speck), so that ``map_model`` of the trained float weights gives exactly the integers the last
-QAT forward used (``tests/test_deploy_qat.py`` checks it against each mapper). ``remove()`` takes the
+All roundings are to nearest, ties to even, in the mapper's precision and operation order (float64 for Loihi
+and Xylo, float32 for Speck), so that ``map_model`` of the trained float weights gives exactly the integers
+the last QAT forward used (``tests/test_deploy_qat.py`` checks it against each mapper). ``remove()`` takes the
 parametrisations off and leaves the float (master) weights, which is what a checkpoint stores.
 
 What QAT does not emulate: the chips' integer membrane arithmetic (Loihi's and Xylo's decays round every step,
-by less than one LSB of 1/4096 and 1/4096 of θ), Xylo's synaptic current and multi-spike hidden neurons, Speck's
-multi-spike IAF and its lower bound −θ: those are neuron dynamics (the target's neuron, see ``recipes.py``).
+by less than one LSB of 1/4096 and 1/4096 of θ), Xylo's synaptic current and multi-spike hidden neurons,
+Speck's multi-spike IAF and its lower bound −θ: those are neuron dynamics (the target's neuron, see
+``recipes.py``).
 """
 
 from __future__ import annotations
@@ -58,11 +59,19 @@ from ..hardware.chips.xylo import XYLO_CHIPS
 from ..hardware.chips.xylo_encode import InputCoding, choose_coding
 from ..hardware.views import neuron_view
 from ..models.tree import walk
+from ..neurons import IAF, LIF, CubaLIF
 from ..neurons.base import is_neuron
 from .recipes import TargetRecipe
 
-__all__ = ["ChipQuantizer", "LayerGrid", "loihi2_grid", "speck_grid", "xylo_grids", "spinnaker2_grid",
-           "input_quantizer"]
+__all__ = [
+    "ChipQuantizer",
+    "LayerGrid",
+    "loihi2_grid",
+    "speck_grid",
+    "xylo_grids",
+    "spinnaker2_grid",
+    "input_quantizer",
+]
 
 _XYLO_STATE = 32767
 _XYLO_HEADROOM = 8.0
@@ -71,7 +80,8 @@ _XYLO_MAX_SHIFT = 7
 
 @dataclass
 class LayerGrid:
-    """One weight layer on the chip grid: integer weights (and bias), the float value of one integer per output
+    """One weight layer on the chip grid: integer weights (and bias), the float value of one integer per
+    output
     row (``unit``; Q(W) = ints·unit), and the layer's scale record."""
 
     name: str
@@ -91,17 +101,24 @@ class LayerGrid:
         return torch.from_numpy(q).to(like.dtype).to(like.device).reshape(like.shape)
 
 
-# --------------------------------------------------------------------------------------------------- Loihi 2
+# ------------------------------------------------------------------------------------------------ Loihi 2
 
 _LOIHI_GRID = {MIXED: (254.0, 256.0), EXCITATORY: (255.0, 0.0), INHIBITORY: (0.0, 255.0)}
 
 
-def loihi2_grid(name: str, w: np.ndarray, bias: np.ndarray | None, co: dict[str, Any], k_in: float,
-                used: np.ndarray | None = None) -> LayerGrid:
+def loihi2_grid(
+    name: str,
+    w: np.ndarray,
+    bias: np.ndarray | None,
+    co: dict[str, Any],
+    k_in: float,
+    used: np.ndarray | None = None,
+) -> LayerGrid:
     """Loihi 2's integers of one layer (module docstring; ``loihi2_map._map_layer``'s arithmetic, float64).
 
     Args:
-        w: the layer's weights (any shape, out channel first) in float64; ``used`` masks the entries that appear
+        w: the layer's weights (any shape, out channel first) in float64; ``used`` masks the entries that
+        appear
             in the unrolled dense matrix (a conv kernel's offsets that only ever meet padding do not).
         bias: per output channel (or ``None``); co: ``neuron_coefficients`` (a, b, c, θ).
     """
@@ -119,7 +136,9 @@ def loihi2_grid(name: str, w: np.ndarray, bias: np.ndarray | None, co: dict[str,
     r = min(r_w, (BIAS_MANT[1] + 0.49) / b_max if b_max > 0 else math.inf)
     n = math.floor(theta * r - 1.0 / 64.0) if math.isfinite(r) else VTH_MAX
     if n < 0:
-        raise ChipMappingError(f"layer {name!r}: threshold {theta:g} is below 1/64 of a weight step; raise it")
+        raise ChipMappingError(
+            f"layer {name!r}: threshold {theta:g} is below 1/64 of a weight step; raise it"
+        )
     n = min(n, VTH_MAX)
     s = theta / (n + 1.0 / 64.0)
     if mode == MIXED:
@@ -143,15 +162,24 @@ def _conv_used(conv: nn.Conv2d, in_hw: tuple[int, int]) -> np.ndarray:
     for axis in (0, 1):
         k, s, p, d = conv.kernel_size[axis], conv.stride[axis], conv.padding[axis], conv.dilation[axis]
         n_out = (in_hw[axis] + 2 * p - d * (k - 1) - 1) // s + 1
-        masks.append(np.array([any(0 <= o * s - p + j * d < in_hw[axis] for o in range(n_out)) for j in range(k)]))
+        masks.append(
+            np.array([any(0 <= o * s - p + j * d < in_hw[axis] for o in range(n_out)) for j in range(k)])
+        )
     return (masks[0][:, None] & masks[1][None, :])[None, None]
 
 
-# --------------------------------------------------------------------------------------------------- Speck
+# ------------------------------------------------------------------------------------------------ Speck
 
 
-def speck_grid(name: str, weight: Tensor, bias: Tensor | None, theta: float, min_v_mem: float, gain: float = 1.0,
-               rescale: float = 1.0) -> LayerGrid:
+def speck_grid(
+    name: str,
+    weight: Tensor,
+    bias: Tensor | None,
+    theta: float,
+    min_v_mem: float,
+    gain: float = 1.0,
+    rescale: float = 1.0,
+) -> LayerGrid:
     """Speck's integers of one layer (``speck_map._quantise``: float32, sinabs' rule)."""
     f32 = torch.float32
     w = weight.detach().to("cpu", f32) * torch.tensor(rescale * gain, dtype=f32)
@@ -172,11 +200,12 @@ def speck_grid(name: str, weight: Tensor, bias: Tensor | None, theta: float, min
     return grid
 
 
-# --------------------------------------------------------------------------------------------------- Xylo
+# ------------------------------------------------------------------------------------------------ Xylo
 
 
 def _xylo_shifts(mats: list[np.ndarray], c: np.ndarray) -> tuple[list[int], np.ndarray]:
-    """``xylo_map._shift_and_scale``: one shift per matrix and the per-neuron scale c, lowered where needed."""
+    """``xylo_map._shift_and_scale``: one shift per matrix and the per-neuron scale c, lowered where
+    needed."""
     shifts = []
     c = c.copy()
     for m in mats:
@@ -191,59 +220,72 @@ def _xylo_shifts(mats: list[np.ndarray], c: np.ndarray) -> tuple[list[int], np.n
     return shifts, c
 
 
-def xylo_grids(stages: list[tuple[str, Tensor, Any]], coding: InputCoding, gain: float = 1.0) -> list[LayerGrid]:
+def xylo_grids(stages: list[tuple[str, Tensor, float, float, float]], coding: InputCoding) -> list[LayerGrid]:
     """Xylo's integers of an MLP whose last stage has output neurons (``xylo_map._build``, spiking readout).
 
     Args:
-        stages: (name, Linear weight ``[out, in]``, ``LIFSpec``) per stage, in order.
+        stages: (name, Linear weight ``[out, in]``, weight gain, θ, chip units per float unit c) per stage, in
+            order; the gain is g·b for a LIF (synapse gain × input gain) and 1 for a ``CubaLIF`` (Xylo's own
+            neuron); c = (32767/8)/θ, or 1/lsb for a ``CubaLIF`` with ``lsb`` (chip-integer mode).
         coding: the input convention (``xylo_encode.InputCoding``): W_in rows per channel, Δ.
-        gain: the synapse gain g (1: ``synapse="charge"``).
     """
-    hidden, (out_name, w_out_t, out_spec) = stages[:-1], stages[-1]
-    sizes = [int(w.shape[0]) for _, w, _ in hidden]
+    hidden, (out_name, w_out_t, out_gain, out_theta, out_c) = stages[:-1], stages[-1]
+    sizes = [int(w.shape[0]) for _, w, _, _, _ in hidden]
     offs = np.cumsum([0, *sizes])
     n_hid, n_in = int(offs[-1]), coding.channels
     f_in, f_rec = np.zeros((n_in, n_hid)), np.zeros((n_hid, n_hid))
     theta, c_hid = np.zeros(n_hid), np.zeros(n_hid)
-    for k, (_, w_t, spec) in enumerate(hidden):
+    for k, (_, w_t, gain, th, c) in enumerate(hidden):
         w = w_t.detach().double().numpy()
         cols = slice(offs[k], offs[k + 1])
         if k == 0:
-            f_in[:, cols] = coding.input_rows(gain * spec.input_gain * w.T)
+            f_in[:, cols] = coding.input_rows(gain * w.T)
         else:
-            f_rec[offs[k - 1]:offs[k], cols] = gain * spec.input_gain * w.T
-        theta[cols] = spec.v_threshold
-        c_hid[cols] = (_XYLO_STATE / _XYLO_HEADROOM) / spec.v_threshold
+            f_rec[offs[k - 1] : offs[k], cols] = gain * w.T
+        theta[cols] = th
+        c_hid[cols] = c
     (s_in, s_rec), c_hid = _xylo_shifts([f_in, f_rec], c_hid)
     w_out = w_out_t.detach().double().numpy().T
     n_out = w_out.shape[1]
     f_out = np.zeros((n_hid, n_out))
-    f_out[offs[-2]:] = gain * out_spec.input_gain * w_out
-    c_out = np.full(n_out, (_XYLO_STATE / _XYLO_HEADROOM) / out_spec.v_threshold)
+    f_out[offs[-2] :] = out_gain * w_out
+    c_out = np.full(n_out, out_c)
     (s_out,), c_out = _xylo_shifts([f_out], c_out)
     q_in = np.rint(f_in * c_hid / 2.0**s_in)
     q_rec = np.rint(f_rec * c_hid / 2.0**s_rec)
     q_out = np.rint(f_out * c_out / 2.0**s_out)
     th_hid = np.rint(theta * c_hid)
-    th_out = np.rint(out_spec.v_threshold * c_out)
+    th_out = np.rint(out_theta * c_out)
     grids = []
     step = 2 if coding.mode == "signed" else 1
-    for k, (name, _, spec) in enumerate(hidden):
+    for k, (name, _, gain, _, _) in enumerate(hidden):
         cols = slice(offs[k], offs[k + 1])
         if k == 0:
             ints, sh, delta = q_in[0::step, cols].T, s_in, coding.scale
         else:
-            ints, sh, delta = q_rec[offs[k - 1]:offs[k], cols].T, s_rec, 1.0
-        unit = 2.0**sh * theta[cols] / (gain * spec.input_gain * delta * th_hid[cols])
-        grids.append(LayerGrid(name, ints.astype(np.int64), unit,
-                               info={"shift": sh, "threshold": th_hid[cols].astype(np.int64)}))
-    unit = 2.0**s_out * out_spec.v_threshold / (gain * out_spec.input_gain * th_out)
-    grids.append(LayerGrid(out_name, q_out[offs[-2]:].T.astype(np.int64), unit,
-                           info={"shift": s_out, "threshold": th_out.astype(np.int64)}))
+            ints, sh, delta = q_rec[offs[k - 1] : offs[k], cols].T, s_rec, 1.0
+        unit = 2.0**sh * theta[cols] / (gain * delta * th_hid[cols])
+        grids.append(
+            LayerGrid(
+                name,
+                ints.astype(np.int64),
+                unit,
+                info={"shift": sh, "threshold": th_hid[cols].astype(np.int64)},
+            )
+        )
+    unit = 2.0**s_out * out_theta / (out_gain * th_out)
+    grids.append(
+        LayerGrid(
+            out_name,
+            q_out[offs[-2] :].T.astype(np.int64),
+            unit,
+            info={"shift": s_out, "threshold": th_out.astype(np.int64)},
+        )
+    )
     return grids
 
 
-# --------------------------------------------------------------------------------------------------- SpiNNaker2
+# ------------------------------------------------------------------------------------------------ SpiNNaker2
 
 
 def spinnaker2_grid(name: str, weight: Tensor) -> LayerGrid:
@@ -252,30 +294,41 @@ def spinnaker2_grid(name: str, weight: Tensor) -> LayerGrid:
     top = float(np.abs(w).max())
     if top == 0.0:
         raise ChipMappingError(f"layer {name!r}: all weights are 0")
-    return LayerGrid(name, np.rint(w * (127.0 / top)).astype(np.int64), np.full(w.shape[0], top / 127.0),
-                     info={"w_scale": 127.0 / top})
+    return LayerGrid(
+        name,
+        np.rint(w * (127.0 / top)).astype(np.int64),
+        np.full(w.shape[0], top / 127.0),
+        info={"w_scale": 127.0 / top},
+    )
 
 
-# --------------------------------------------------------------------------------------------------- inputs
+# ------------------------------------------------------------------------------------------------ inputs
 
 
 def input_quantizer(recipe: TargetRecipe, calibration_x: Tensor) -> tuple[Callable[[Tensor], Tensor], dict]:
-    """The chip's input convention for ``calibration_x`` ``[T, N, *]``: ``(x ↦ the float input the chip's events
-    stand for, its record)``; the identity for ``float`` and ``events`` inputs (events are checked elsewhere)."""
+    """The chip's input convention for ``calibration_x`` ``[T, N, *]``: ``(x ↦ the float input the chip's
+    events
+    stand for, its record)``; the identity for ``float`` and ``events`` inputs (events are checked
+    elsewhere)."""
     shape = tuple(calibration_x.shape[2:])
     if recipe.input_encoding == "fixed":
         enc = choose_encoding(calibration_x, None, 8, shape)
         return (lambda x: enc.decode(enc.encode(x)).to(x.device)), enc.to_dict() | {"kind": "loihi2"}
     if recipe.input_encoding == "xylo":
         chip = XYLO_CHIPS[recipe.target]
-        coding = choose_coding(calibration_x.detach().double().numpy(), "auto", math.prod(shape), chip.max_inputs,
-                               0, [])
+        coding = choose_coding(
+            calibration_x.detach().double().numpy(), "auto", math.prod(shape), chip.max_inputs, 0, []
+        )
         return (lambda x: coding.decode(coding.encode(x)).to(x.device)), {
-            "kind": "xylo", "mode": coding.mode, "scale": coding.scale, "channels": coding.channels}
+            "kind": "xylo",
+            "mode": coding.mode,
+            "scale": coding.scale,
+            "channels": coding.channels,
+        }
     return (lambda x: x), {"kind": recipe.input_encoding}
 
 
-# --------------------------------------------------------------------------------------------------- installing
+# ------------------------------------------------------------------------------------------------ installing
 
 
 class _Grid(nn.Module):
@@ -289,31 +342,39 @@ class _Grid(nn.Module):
         return w if self.q is None else w + (self.q - w).detach()
 
 
-def _stages(model: nn.Module) -> list[tuple[str, nn.Module, str, nn.Module]]:
-    """(weight name, weight layer, neuron name, neuron) per weight layer followed by a neuron layer."""
+def _stages(model: nn.Module, host_readout: bool = False) -> list[tuple[str, nn.Module, str, nn.Module]]:
+    """(weight name, weight layer, neuron name, neuron) per weight layer followed by a neuron layer; with
+    ``host_readout`` a weight layer after the last neuron layer stays off the grid (it runs on the host)."""
     out, pending = [], None
     for name, mod in walk(model):
         if isinstance(mod, (nn.Linear, nn.Conv2d)):
+            if pending is not None:
+                raise InvalidParameterError(f"layer {name!r}: two weight layers in a row ({pending[0]!r})")
             pending = (name, mod)
         elif is_neuron(mod):
             if pending is None:
-                raise InvalidParameterError(f"layer {name!r}: a neuron layer without a weight layer before it")
+                raise InvalidParameterError(
+                    f"layer {name!r}: a neuron layer without a weight layer before it"
+                )
             out.append((*pending, name, mod))
             pending = None
-    if pending is not None:
-        raise InvalidParameterError(f"layer {pending[0]!r}: the last weight layer has no neuron after it; QAT "
-                                    "quantises chip networks whose outputs are neurons")
+    if pending is not None and not host_readout:
+        raise InvalidParameterError(
+            f"layer {pending[0]!r}: the last weight layer has no neuron after it, and the "
+            "target reads spikes: add output neurons"
+        )
     return out
 
 
 class ChipQuantizer:
-    """Fake quantisation of ``model`` onto ``recipe``'s chip grid (module docstring); use as a context manager or
-    call ``remove()``. ``calibration_x`` ``[T, N, *]`` fixes the input convention (the same data the chip mapper
+    """Fake quantisation of ``model`` onto ``recipe``'s chip grid (module docstring); use as a context manager
+    or call ``remove()``. ``calibration_x`` ``[T, N, *]`` fixes the input convention (the same data the chip
+    mapper
     must be given)."""
 
     def __init__(self, recipe: TargetRecipe, model: nn.Module, calibration_x: Tensor, *, inputs: bool = True):
         self.recipe, self.model = recipe, model
-        self.stages = _stages(model)
+        self.stages = _stages(model, recipe.readout_on_host)
         self.quantize_input, self.input_record = input_quantizer(recipe, calibration_x)
         self.k_in = 1.0
         if recipe.input_encoding == "fixed":
@@ -346,8 +407,10 @@ class ChipQuantizer:
         if not convs:
             return {}
         found: dict[int, tuple[int, int]] = {}
-        hooks = [m.register_forward_hook(lambda mod, a, o: found.__setitem__(id(mod), tuple(a[0].shape[-2:])))
-                 for m in convs]
+        hooks = [
+            m.register_forward_hook(lambda mod, a, o: found.__setitem__(id(mod), tuple(a[0].shape[-2:])))
+            for m in convs
+        ]
         was_training = self.model.training
         try:
             with torch.no_grad():
@@ -369,23 +432,30 @@ class ChipQuantizer:
         chip = self.recipe.target
         grids = []
         if chip.startswith("xylo"):
+            g = 2.0 if self.recipe.map_kwargs.get("synapse") == "instant" else 1.0
             specs = []
             for wname, mod, nname, neuron in self.stages:
                 if not isinstance(mod, nn.Linear):
                     raise InvalidParameterError(f"layer {wname!r}: Xylo runs dense layers only")
-                specs.append((wname, self._raw(mod, "weight"), _spec(nname, neuron)))
-            gain = 2.0 if self.recipe.map_kwargs.get("synapse") == "instant" else 1.0
-            return xylo_grids(specs, self.coding, gain)
+                specs.append((wname, self._raw(mod, "weight"), *_xylo_neuron(nname, neuron, g)))
+            return xylo_grids(specs, self.coding)
         for i, (wname, mod, nname, neuron) in enumerate(self.stages):
             w, b = self._raw(mod, "weight"), self._raw(mod, "bias")
             if chip == "loihi2":
                 used = _conv_used(mod, self._shapes[id(mod)]) if isinstance(mod, nn.Conv2d) else None
-                grids.append(loihi2_grid(wname, w.detach().double().numpy(),
-                                         None if b is None else b.detach().double().numpy(),
-                                         neuron_coefficients(nname, neuron), self.k_in if i == 0 else 1.0, used))
+                grids.append(
+                    loihi2_grid(
+                        wname,
+                        w.detach().double().numpy(),
+                        None if b is None else b.detach().double().numpy(),
+                        neuron_coefficients(nname, neuron),
+                        self.k_in if i == 0 else 1.0,
+                        used,
+                    )
+                )
             elif chip == "speck":
-                theta, gain = _speck_neuron(nname, neuron)
-                grids.append(speck_grid(wname, w, b, theta, -theta, gain))
+                theta, gain, floor = _speck_neuron(nname, neuron)
+                grids.append(speck_grid(wname, w, b, theta, floor, gain))
             elif chip == "spinnaker2":
                 grids.append(spinnaker2_grid(wname, w))
             else:
@@ -407,10 +477,11 @@ class ChipQuantizer:
 
     @torch.no_grad()
     def snap(self, max_iter: int = 16) -> list[LayerGrid]:
-        """Replace the master weights by their grid values Q(W), repeated until Q(W) = W: a fixed point, so that
-        the chip mapper, run on the stored float weights, finds the same scales and integers and the float model
-        computes exactly with the chip's weights. Speck, Xylo and SpiNNaker2 reach it in one step (the largest
-        weight sits on the grid's edge); Loihi can take a few (its scale s = θ/(n + 1/64) moves with n until the
+        """Replace the master weights by their grid values Q(W), repeated until Q(W) = W: a fixed point, so
+        that the chip mapper, run on the stored float weights, finds the same scales and integers and the
+        float model computes exactly with the chip's weights. Speck, Xylo and SpiNNaker2 reach it in one step
+        (the largest weight sits on the grid's edge); Loihi can take a few (its scale s = θ/(n + 1/64) moves
+        with n until the
         largest weight lands on ±254/256). Returns the final grids."""
         last: list[tuple] | None = None
         for _ in range(max_iter):
@@ -446,33 +517,45 @@ def _bias_q(g: LayerGrid, raw: Tensor) -> Tensor:
     return q + offset if offset else q
 
 
-def _spec(name: str, neuron: nn.Module) -> Any:
+def _xylo_neuron(name: str, neuron: nn.Module, g: float) -> tuple[float, float, float]:
+    """(weight gain, θ, c) of a Xylo layer (``xylo_map._stage_neuron``): a ``CubaLIF`` is the chip's neuron
+    (gain 1; c = 1/lsb in chip-integer mode); a LIF (or folded ``SpecLIF``) is approximated with the fastest
+    synapse
+    (gain g·b); otherwise c = (32767/8)/θ (θ about 4096 chip units)."""
     from exporters.fold.rules import fold_lif
     from exporters.lifspec import LIFSpec
 
-    from ..neurons import LIF
+    if isinstance(neuron, CubaLIF):
+        p = neuron.params()
+        c = 1.0 / p.lsb if p.lsb is not None else (_XYLO_STATE / _XYLO_HEADROOM) / p.v_threshold
+        return 1.0, float(p.v_threshold), c
+    spec = fold_lif(neuron, name, None)[0].spec if isinstance(neuron, LIF) else getattr(neuron, "spec", None)
+    if not isinstance(spec, LIFSpec):
+        raise InvalidParameterError(f"layer {name!r}: {type(neuron).__name__} has no Xylo form")
+    return g * spec.input_gain, float(spec.v_threshold), (_XYLO_STATE / _XYLO_HEADROOM) / spec.v_threshold
 
-    if isinstance(neuron, LIF):
-        return fold_lif(neuron, name, None)[0].spec
-    spec = getattr(neuron, "spec", None)
-    if isinstance(spec, LIFSpec):
-        return spec
-    raise InvalidParameterError(f"layer {name!r}: {type(neuron).__name__} has no LIF form for the Xylo grid")
 
-
-def _speck_neuron(name: str, neuron: nn.Module) -> tuple[float, float]:
-    """(θ, input gain) of a neuron mapped as Speck's IAF (``speck_map._neuron_params``)."""
+def _speck_neuron(name: str, neuron: nn.Module) -> tuple[float, float, float]:
+    """(θ, input gain, V_min) of a neuron mapped as Speck's IAF (``speck_map._neuron_params``; an IAF without
+    ``v_min`` scales with −θ, as the mapper does)."""
+    if isinstance(neuron, IAF):
+        p = neuron.params()
+        return float(p.v_threshold), 1.0, float(-p.v_threshold if p.v_min is None else p.v_min)
     p = neuron.params() if hasattr(neuron, "params") else None
-    if type(neuron).__name__ == "SpeckIAF":
-        return float(p.v_threshold), 1.0
     view = neuron_view(neuron)
     if view.kind != "lif" or view.decay is None or view.threshold is None:
         raise InvalidParameterError(f"layer {name!r}: a {view.kind} neuron has no Speck grid")
     if view.decay < 1.0 and 1.0 / (1.0 - view.decay) < IAF_TAU_MIN:
-        raise InvalidParameterError(f"layer {name!r}: leaky neuron (tau < {IAF_TAU_MIN:g}) cannot run on Speck")
+        raise InvalidParameterError(
+            f"layer {name!r}: leaky neuron (tau < {IAF_TAU_MIN:g}) cannot run on Speck"
+        )
     spec = getattr(neuron, "spec", None)
-    gain = float(spec.input_gain) if spec is not None else (1.0 / p.tau if getattr(p, "decay_input", False) else 1.0)
-    return float(view.threshold), gain
+    gain = (
+        float(spec.input_gain)
+        if spec is not None
+        else (1.0 / p.tau if getattr(p, "decay_input", False) else 1.0)
+    )
+    return float(view.threshold), gain, -float(view.threshold)
 
 
 _ = InputEncoding  # re-exported type of the Loihi input record

@@ -1,14 +1,18 @@
-"""Is a model ready for its target? ``hw-check``, the integer chip model and the vendor's simulator in one call.
+"""Is a model ready for its target? ``hw-check``, the integer chip model and the vendor's simulator in one
+call.
 
 ``check_on_target(model, recipe, calibration_x, x, y)``:
 
 1. ``hardware.check_model`` against the target's documented constraints (``errors``, ``warnings``);
-2. the chip's ``map_model`` on ``calibration_x`` (the data the recipe's input convention and QAT used), with the
-   recipe's ``map_kwargs``; then ``compare``: float model vs integer chip model on ``x`` (per neuron layer, exact
-   spike agreement; with ``y`` both accuracies);
-3. the vendor's simulator on the first ``vendor_samples`` samples (``hardware.handoff.vendor_check``): the number of
+2. the chip's ``map_model`` on ``calibration_x`` (the data the recipe's input convention and QAT used), with
+  the
+   recipe's ``map_kwargs``; then ``compare``: float model vs integer chip model on ``x`` (per neuron layer,
+   exact spike agreement; with ``y`` both accuracies);
+3. the vendor's simulator on the first ``vendor_samples`` samples (``hardware.handoff.vendor_check``): the
+  number of
    spike counts where it differs from the integer model (trusted only at 0), or why it did not run;
-4. SpiNNaker2 (no integer chip model or simulator here): the float quantiser (``hardware.quantize_model``, int8 per
+4. SpiNNaker2 (no integer chip model or simulator here): the float quantiser (``hardware.quantize_model``,
+  int8 per
    population) stands in for the integer accuracy and says so.
 
 A model the chip cannot represent is reported (``chip_error``), not raised.
@@ -67,15 +71,30 @@ class TargetCheck:
         return self.vendor.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "hw_check": self.hw_dict(), "chip_model": self.chip_model,
-                "chip_error": self.chip_error, "float_accuracy": self.float_accuracy,
-                "chip_accuracy": self.chip_accuracy, "spike_agreement": self.spike_agreement,
-                "float_vs_integer": None if self.agreement is None else self.agreement.to_dict(),
-                "vendor_check": self.vendor_dict(), "notes": self.notes}
+        return {
+            "target": self.target,
+            "hw_check": self.hw_dict(),
+            "chip_model": self.chip_model,
+            "chip_error": self.chip_error,
+            "float_accuracy": self.float_accuracy,
+            "chip_accuracy": self.chip_accuracy,
+            "spike_agreement": self.spike_agreement,
+            "float_vs_integer": None if self.agreement is None else self.agreement.to_dict(),
+            "vendor_check": self.vendor_dict(),
+            "notes": self.notes,
+        }
 
 
-def check_on_target(model: nn.Module, recipe: TargetRecipe, calibration_x: Tensor, x: Tensor, y: Tensor | None,
-                    *, vendor: bool = True, vendor_samples: int = 16) -> TargetCheck:
+def check_on_target(
+    model: nn.Module,
+    recipe: TargetRecipe,
+    calibration_x: Tensor,
+    x: Tensor,
+    y: Tensor | None,
+    *,
+    vendor: bool = True,
+    vendor_samples: int = 16,
+) -> TargetCheck:
     """Check ``model`` for ``recipe``'s target (module docstring); ``x`` ``[T, N, *]``, ``y`` ``[N]``."""
     name = recipe.hardware.name
     result = TargetCheck(name, check_model(model, recipe.hardware, x[:, :8]))
@@ -83,13 +102,16 @@ def check_on_target(model: nn.Module, recipe: TargetRecipe, calibration_x: Tenso
         result.float_accuracy = evaluate_spikes(model, x, y)["acc"]
     support = chips().get(name)
     if support is None:
-        result.chip_error = (f"no integer chip model or vendor simulator for {name} installs here; the float "
-                             "quantiser (int8 per population, hardware.quantize_model) stands in")
+        result.chip_error = (
+            f"no integer chip model or vendor simulator for {name} installs here; the float "
+            "quantiser (int8 per population, hardware.quantize_model) stands in"
+        )
         q = quantize_model(model, recipe.hardware, x, y)
         if q.accuracy is not None:
             result.chip_accuracy = q.accuracy[1]
-        result.notes.append({"layer": "model", "field": "chip", "message": result.chip_error,
-                             "severity": "warning"})
+        result.notes.append(
+            {"layer": "model", "field": "chip", "message": result.chip_error, "severity": "warning"}
+        )
         return result
     result.chip_model = support.name
     try:
