@@ -111,3 +111,23 @@ def test_weight_scale_power_of_two():
     t = get_target("loihi2")
     assert weight_scale(1.0, t) == 2.0**-7  # 1/254 → next power of two 1/128
     assert weight_scale(0.0, t) == 1.0
+
+
+def test_quantize_the_chip_faithful_neurons():
+    """IAF (Speck) and CubaLIF (Xylo, Loihi 2) get their thresholds on the grid and both CubaLIF decays encoded."""
+    from snndeploy.neurons import IAF, CubaLIF
+
+    torch.manual_seed(0)
+    iaf = nn.Sequential(TimeDistributed(nn.Linear(6, 8, bias=False)), IAF(v_threshold=0.7, v_min=-0.7))
+    q = quantize_model(iaf, "speck", torch.rand(4, 3, 6))
+    neuron = q.model[1]
+    theta = neuron.params().v_threshold
+    assert theta != 0.7 and neuron.params().v_min == -theta  # on the 8-bit weight grid; the floor follows
+    cuba = nn.Sequential(TimeDistributed(nn.Linear(6, 8, bias=False)),
+                         CubaLIF(alpha=0.7, beta=0.8, flavour="xylo", max_spikes=31))
+    q = quantize_model(cuba, "xylo_audio2", torch.rand(4, 3, 6))
+    p = q.model[1].params()
+    assert (p.alpha, p.beta) == (1 - 2.0 ** -2, 1 - 2.0 ** -2)  # 0.7 → dash 2 (0.75), 0.8 → dash 2 (0.75)
+    q = quantize_model(cuba, "loihi2", torch.rand(4, 3, 6))
+    p = q.model[1].params()
+    assert p.alpha * 4096 == round(p.alpha * 4096) and p.beta * 4096 == round(p.beta * 4096)

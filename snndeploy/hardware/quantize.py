@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from ..errors import InvalidInputError
 from ..models.record import neuron_outputs
 from ..models.tree import walk as walk_model
-from ..neurons import CLIF, ILIF, KLIF, LIF
+from ..neurons import CLIF, IAF, ILIF, KLIF, LIF, CubaLIF
 from ..neurons.base import is_neuron
 from ..verify.compare import compare_spikes
 from .targets import HardwareTarget, get_target
@@ -52,15 +52,44 @@ def _setter(*classes: type[nn.Module]) -> Callable:
     return deco
 
 
+def _decay_as_tau(changes: dict[str, Any]) -> dict[str, Any]:
+    """The decay a = 1 − 1/τ of the LIF-family records as their τ."""
+    changes = dict(changes)
+    if "decay" in changes:
+        changes["tau"] = 1.0 / (1.0 - changes.pop("decay"))
+    return changes
+
+
 @_setter(LIF, CLIF, ILIF)
 def _set_record(neuron: nn.Module, changes: dict[str, Any]) -> None:
-    neuron._params = dataclasses.replace(neuron._params, **changes)  # type: ignore[attr-defined]
+    neuron._params = dataclasses.replace(neuron._params, **_decay_as_tau(changes))  # type: ignore[attr-defined]
 
 
 @_setter(KLIF)
 def _set_klif(neuron: nn.Module, changes: dict[str, Any]) -> None:
-    neuron._config.update(changes)  # type: ignore[attr-defined]
+    neuron._config.update(_decay_as_tau(changes))  # type: ignore[attr-defined]
     neuron.params()  # validate
+
+
+@_setter(IAF)
+def _set_iaf(neuron: nn.Module, changes: dict[str, Any]) -> None:
+    """IAF has no decay (a = 1); its threshold is set, and a floor at −θ (Speck's min_v_mem) follows it."""
+    new = {k: v for k, v in changes.items() if k != "decay"}
+    p = neuron._params  # type: ignore[attr-defined]
+    if "v_threshold" in new and p.v_min is not None and p.v_min == -p.v_threshold:
+        new["v_min"] = -new["v_threshold"]
+    neuron._params = dataclasses.replace(p, **new)  # type: ignore[attr-defined]
+
+
+@_setter(CubaLIF)
+def _set_cubalif(neuron: nn.Module, changes: dict[str, Any]) -> None:
+    """CubaLIF: the membrane decay is β, the current decay α (both set directly, no τ)."""
+    new = dict(changes)
+    if "decay" in new:
+        new["beta"] = new.pop("decay")
+    if "current_decay" in new:
+        new["alpha"] = new.pop("current_decay")
+    neuron._params = dataclasses.replace(neuron._params, **new)  # type: ignore[attr-defined]
 
 
 def _set_spec(neuron: nn.Module, changes: dict[str, Any]) -> None:
@@ -79,9 +108,6 @@ def _set_spec(neuron: nn.Module, changes: dict[str, Any]) -> None:
 
 
 def _set_params(neuron: nn.Module, changes: dict[str, Any]) -> None:
-    if "decay" in changes and not hasattr(neuron, "spec"):
-        changes = dict(changes)
-        changes["tau"] = 1.0 / (1.0 - changes.pop("decay"))
     if hasattr(neuron, "spec") and hasattr(neuron.spec, "reset_amount"):
         _set_spec(neuron, changes)
         return
@@ -214,6 +240,8 @@ def _quantize_neuron(name: str, neuron: nn.Module, lq: LayerQuant | None, t: Har
         a_q = quantize_decay(view.decay, t)
         if a_q != view.decay:
             changes["decay"] = a_q
+        if view.current_decay is not None and quantize_decay(view.current_decay, t) != view.current_decay:
+            changes["current_decay"] = quantize_decay(view.current_decay, t)
     theta = view.threshold
     if lq is not None and theta is not None and t.threshold.step:
         f = t.threshold
@@ -229,8 +257,8 @@ def _quantize_neuron(name: str, neuron: nn.Module, lq: LayerQuant | None, t: Har
         after = neuron_view(neuron)
         if theta is not None:
             lq.threshold = (theta, after.threshold if after.threshold is not None else theta)
-        if view.decay is not None and after.decay is not None:
-            lq.tau = (1.0 / (1.0 - view.decay), 1.0 / (1.0 - after.decay))
+        if view.decay is not None and after.decay is not None and view.decay < 1.0 and after.decay < 1.0:
+            lq.tau = (1.0 / (1.0 - view.decay), 1.0 / (1.0 - after.decay))  # (IAF: decay 1, no τ)
     return lq
 
 

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from .report import CheckReport, limit_check
-from .targets import HardwareTarget
+from .targets import CurrentSynapse, HardwareTarget
 from .views import BATCHNORM, SYNAPTIC, NeuronView, kernel_of, neuron_view
 
 __all__ = [
-    "CURRENT_SYNAPSES", "check_neuron", "check_decay", "check_ranges", "check_layer", "check_conv", "check_sizes",
+    "check_neuron", "check_decay", "check_ranges", "check_layer", "check_conv", "check_sizes",
 ]
 
 
@@ -38,28 +38,15 @@ def check_neuron(rep: CheckReport, t: HardwareTarget, name: str, mod: nn.Module)
                 "train with an integrate-and-fire neuron (no leak), or accept the approximation and re-verify spikes",
                 src)
         return
-    current = CURRENT_SYNAPSES.get(t.name)
-    kinds = set(t.neuron_models) | ({"cubalif"} if current is not None else set())
-    if view.kind not in kinds or view.decay is None:
+    if view.kind not in t.neuron_models or view.decay is None:
         rep.add(name, "neuron.model", "error",
                 f"{view.kind.upper()} is not a {t.name} neuron (on chip: {t.on_chip_neuron})",
                 "fold it into LIF with exporters.fold (CLIF/KLIF/ILIF rules) or retrain with LIF", src)
         return
     _check_reset(rep, t, name, view)
     check_decay(rep, t, name, view.decay)
-    if view.kind == "cubalif" and current is not None:
-        _check_current(rep, t, name, view, current)
-
-
-#: Targets whose on-chip neuron has a synaptic current (a ``CubaLIF`` runs there): the order of operations
-#: (``CubaLIF`` flavour), whether the threshold is strict, and the source.
-CURRENT_SYNAPSES: dict[str, tuple[str, bool, str]] = {
-    **{name: ("xylo", False, "xylosim 0.1.3 src/v2/cpp/XyloLayer.cpp XyloLayer::evolve (input into the synaptic "
-              "current, which decays in the same step; v >= threshold)")
-       for name in ("xylo_audio2", "xylo_audio3", "xylo_imu")},
-    "loihi2": ("loihi", True, "lava 0.10.0 lava/proc/lif/models.py AbstractPyLifModelFixed.subthr_dynamics (u decays, "
-               "then the input is added; spike when v > vth)"),
-}
+    if view.kind == "cubalif" and t.current is not None:
+        _check_current(rep, t, name, view, t.current)
 
 
 def _check_reset(rep: CheckReport, t: HardwareTarget, name: str, view: NeuronView) -> None:
@@ -71,9 +58,9 @@ def _check_reset(rep: CheckReport, t: HardwareTarget, name: str, view: NeuronVie
 
 
 def _check_current(rep: CheckReport, t: HardwareTarget, name: str, view: NeuronView,
-                   chip: tuple[str, bool, str]) -> None:
+                   chip: CurrentSynapse) -> None:
     """A CubaLIF on a chip with a synaptic current: its order of operations, threshold and current decay."""
-    flavour, strict, source = chip
+    flavour, strict, source = chip.order, chip.strict, chip.source
     if view.flavour != flavour:
         rep.add(name, "neuron.order", "error", f"CubaLIF flavour {view.flavour!r} is not {t.name}'s order of "
                 f"operations ({flavour!r})", f"use CubaLIF(flavour={flavour!r})", source)

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import InvalidParameterError, UnknownNameError
 from ..tomlfile import load_builtin, read_toml
 
-__all__ = ["Limit", "IntFormat", "CoreLayout", "HardwareTarget", "load_target", "builtin_targets", "get_target"]
+__all__ = ["Limit", "IntFormat", "CurrentSynapse", "CoreLayout", "HardwareTarget", "load_target", "builtin_targets", "get_target"]
 
 _DECAY_FORMATS = ("fraction_4096", "bitshift", "none", "float")
 _RESETS = ("zero", "subtract")
@@ -53,6 +53,16 @@ class IntFormat:
         """The largest magnitude on the grid usable symmetrically (what max|W| is scaled to)."""
         m = min(abs(self.min), abs(self.max)) if self.min < 0 else self.max
         return m - (m % self.step) if self.step else m
+
+
+@dataclass(frozen=True)
+class CurrentSynapse:
+    """A chip whose neuron has a synaptic current (TOML section ``[neuron.current]``): the order of operations
+    (``CubaLIF`` flavour ``"xylo"`` or ``"loihi"``), whether the threshold is strict (``v > θ``), the source."""
+
+    order: str
+    strict: bool
+    source: str
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class HardwareTarget:
     limits: dict[str, Limit] = field(default_factory=dict)
     nir: dict[str, Any] = field(default_factory=dict)
     cores: CoreLayout | None = None
+    current: CurrentSynapse | None = None
     path: str = ""
 
     def limit(self, key: str) -> Limit | None:
@@ -166,6 +177,15 @@ class _Reader:
         if any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in value):
             raise self.err(key, f"must be a list of positive integers, got {value!r}")
         return tuple(value)
+
+    def current(self) -> CurrentSynapse | None:
+        if not isinstance(self.raw.get("neuron"), dict) or "current" not in self.raw["neuron"]:
+            return None
+        return CurrentSynapse(
+            order=self.choice("neuron.current.order", ("xylo", "loihi")),
+            strict=bool(self.get("neuron.current.strict", bool)),
+            source=self.text("neuron.current.source"),
+        )
 
     def cores(self) -> CoreLayout | None:
         if "cores" not in self.raw:
@@ -247,6 +267,7 @@ def _parse(raw: dict[str, Any], path: str) -> HardwareTarget:
         limits=limits,
         nir=r.get("nir", dict, {}),
         cores=r.cores(),
+        current=r.current(),
         path=path,
     )
 
