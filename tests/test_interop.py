@@ -188,3 +188,15 @@ def test_known_differences_are_the_measured_findings():
             continue
         again = export_cell(peer, "mlp", cell["neuron"], samples=cell["samples"], T=cell["T"])
         assert (again.status, again.agreement) == (cell["status"], cell["agreement"]), (peer, cell["neuron"])
+
+
+def test_peer_profiles_refuse_chip_neurons_with_the_way_out():
+    from exporters.fold.api import fold
+    from exporters.nir_profiles import export_for
+    from snndeploy.errors import ExportError
+    from snndeploy.models.layers import TimeDistributed
+    from snndeploy.neurons import IAF
+
+    folded, _ = fold(torch.nn.Sequential(TimeDistributed(torch.nn.Linear(4, 5, bias=False)), IAF()))
+    with pytest.raises(ExportError, match="layer 1: IAF is a chip-faithful neuron.*to_nir"):
+        export_for(folded, (4,), "norse")

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from snndeploy.errors import ExportError
 from snndeploy.models.tree import get_module, neuron_paths, set_module
+from snndeploy.neurons import IAF, CubaLIF
 
 from ..fold.calibration import capture
 from ..fold.report import FoldReport
@@ -70,6 +71,12 @@ def _approximate(folded: nn.Module, prof: NIRProfile) -> tuple[nn.Module, dict[s
     refused: list[str] = []
     for path, m in list(neuron_paths(model)):
         if not isinstance(m, SpecLIF):
+            if isinstance(m, (IAF, CubaLIF)):  # chip-faithful neurons: fold keeps them as they are
+                raise ExportError(
+                    f"layer {path}: {type(m).__name__} is a chip-faithful neuron (multi-spike counts, a synaptic "
+                    f"current or integer rounding); the {prof.name} profile exports LIF layers only: export with "
+                    "to_nir (nir.IF / nir.CubaLIF with the contract's notes) or hand off with `snndeploy deploy`"
+                )
             raise ExportError(
                 f"layer {path}: {type(m).__name__} is not folded (run exporters.fold.fold first)"
             )
