@@ -70,3 +70,32 @@ def test_hw_check_quantize_writes_the_chip_section(tmp_path):
     assert report["chip"]["chip_model"] == "loihi2" and "float_vs_integer" in report["chip"]
     assert "vendor_check" not in report["chip"]
     assert rc == (0 if report["check"]["ok"] else 1)
+
+
+@pytest.mark.parametrize("reset", ["soft", "hard"])
+def test_per_neuron_fold_parameters_go_through_every_chip_mapper(reset):
+    """A fold calibrated per neuron holds arrays in v_reset / reset_amount: every mapper maps or refuses with a
+    typed message (never a numpy truth-value crash)."""
+    import dataclasses
+
+    import numpy as np
+
+    from exporters.lifspec import SpecLIF
+
+    torch.manual_seed(0)
+    lif = {"v_reset": None} if reset == "soft" else {"v_reset": 0.0}
+    model = nn.Sequential(TimeDistributed(nn.Linear(8, 16, bias=False)), LIF(**lif),
+                          TimeDistributed(nn.Linear(16, 4, bias=False)), LIF(**lif))
+    x = torch.rand(8, 16, 8) * 2
+    folded, _ = fold(model, x)
+    spec = folded[1].spec
+    per_neuron = np.linspace(0.9, 1.1, 16).astype(np.float32)
+    spec = (dataclasses.replace(spec, reset_amount=per_neuron) if reset == "soft"
+            else dataclasses.replace(spec, v_reset=per_neuron * 0))
+    folded[1] = SpecLIF(spec, folded[1].surrogate, folded[1].fold_info)
+    outcomes = {}
+    for target in ("loihi2", "xylo_audio2", "speck"):
+        res = chip_check(folded, target, x, vendor=False)
+        outcomes[target] = res.error is None
+        assert res.error is not None or 0.0 <= res.agreement.spike_agreement <= 1.0
+    assert outcomes["xylo_audio2"] and outcomes["loihi2"] == (reset == "hard") and not outcomes["speck"]

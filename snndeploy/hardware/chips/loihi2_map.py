@@ -51,6 +51,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from exporters.lifspec import format_value
+
 from ...neurons import LIF, CubaLIF
 from ...neurons.cubalif import CubaLIFParams
 from .base import ChipMapping, ChipMappingError, MappingNote
@@ -108,14 +110,16 @@ def neuron_coefficients(name: str, mod: nn.Module) -> dict[str, Any]:
     """(a, b, c, θ, reset) of a ``SpecLIF`` (its ``LIFSpec``) or a ``LIF``; else ``ChipMappingError``."""
     spec = getattr(mod, "spec", None)
     if spec is not None and hasattr(spec, "reset_amount"):
-        reset = ("zero" if spec.v_reset == 0.0 else "value") if spec.reset == "hard" else "subtract"
+        # v_reset / reset_amount may be per-neuron arrays (per-neuron fold calibration): only "all 0" is Loihi's
+        zero = bool(np.all(np.asarray(spec.v_reset) == 0.0))
+        reset = ("zero" if zero else "value") if spec.reset == "hard" else "subtract"
         return {
             "a": float(spec.decay),
             "b": float(spec.input_gain),
             "c": float(spec.leak),
             "theta": float(spec.v_threshold),
             "reset": reset,
-            "v_reset": float(spec.v_reset),
+            "v_reset": 0.0 if zero else format_value(spec.v_reset, "g"),
         }
     if isinstance(mod, LIF):
         p = mod.params()
@@ -314,7 +318,7 @@ def _check_reset(name: str, co: dict[str, Any], approximate: bool, notes: list[M
     what = (
         "a soft reset (subtract the threshold)"
         if co["reset"] == "subtract"
-        else f"a hard reset to {co['v_reset']:g}"
+        else f"a hard reset to {co['v_reset']}"
     )
     if not approximate:
         raise ChipMappingError(

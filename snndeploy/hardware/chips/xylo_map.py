@@ -60,6 +60,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from exporters.lifspec import format_value
+
 from ...errors import InvalidInputError
 from ...models.tree import walk as walk_model
 from ...neurons import LIF, CubaLIF
@@ -356,11 +358,11 @@ def map_model(model: nn.Module, calibration_x: Any = None, target: str = "xylo_a
 
 def _reset_note(name: str, spec: Any, notes: list[MappingNote]) -> None:
     if spec.reset == "hard":
-        notes.append(MappingNote(name, "reset", f"hard reset to {spec.v_reset:g} becomes Xylo's subtraction of the "
-                                 "threshold (the only reset on chip)"))
-    elif spec.reset_amount != spec.v_threshold:
-        notes.append(MappingNote(name, "reset", f"soft reset by {spec.reset_amount:g} becomes subtraction of the "
-                                 f"threshold {spec.v_threshold:g}"))
+        notes.append(MappingNote(name, "reset", f"hard reset to {format_value(spec.v_reset, 'g')} becomes Xylo's "
+                                 "subtraction of the threshold (the only reset on chip)"))
+    elif not spec.subtracts_threshold:
+        notes.append(MappingNote(name, "reset", f"soft reset by {format_value(spec.reset_amount, 'g')} becomes "
+                                 f"subtraction of the threshold {spec.v_threshold:g}"))
 
 
 def _float_readout_max(model: nn.Module, x: np.ndarray, n_out: int) -> np.ndarray | None:
