@@ -30,11 +30,20 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     out: Path = typer.Option(Path("reports/demo"), help="Output directory."),
-    epochs: int = typer.Option(8, help="Training epochs."),
+    epochs: int | None = typer.Option(None, help="Training epochs (default 8; with --target the target's)."),
     T: int = typer.Option(4, "--T", help="Time steps (direct encoding)."),
     neuron: str = typer.Option("clif", help="Neuron: lif, clif, klif, ilif."),
     seed: int = typer.Option(0, help="Random seed."),
+    target: str | None = typer.Option(
+        None, "--target", help="Instead: train a network the target runs as it is and hand it off: xylo "
+        "(a CubaLIF MLP on mnist1d's first 8 classes) or speck (an IAF conv net on digits); hw-check, the "
+        "integer chip model, the vendor simulator, artifacts, energy (about 1-2 minutes on 2 cores).",
+    ),
 ) -> None:
+    if target is not None:
+        _demo_target(out, target, seed, epochs)
+        return
+    epochs = epochs or 8
     from rich.console import Console
     from rich.markup import escape
     from rich.progress import Progress
@@ -91,3 +100,36 @@ def demo(
     console.print(f"  (see {section['report']})")
     write_summary(out, "energy", section)
     console.print(f"everything is in {out}/ (summary.json, verify.md, agreement.png, energy/)")
+
+
+def _demo_target(out: Path, target: str, seed: int, epochs: int | None) -> None:
+    """``demo --target``: ``pipeline.demo.demo_target`` with progress, then the hand-off report. Exit code 1
+    when hw-check finds an error or the vendor's simulator differs from the integer model."""
+    from rich.console import Console
+
+    from ..errors import HardwareConstraintError
+    from ..pipeline.demo import demo_target
+    from .render import print_epoch, print_target_check
+
+    console = Console()
+    console.print(f"[bold]1. train for {target}[/bold] (the target's neuron, sizes and integer grid in the "
+                  "loop)")
+    with console.status(f"{target}: preparing") as status:
+        section, res, check = demo_target(
+            out, target, seed, epochs, on_epoch=lambda r: print_epoch(console, r, r["epochs"]),
+            on_step=lambda s: status.update(f"{target}: {s}"))
+    c = res.config
+    console.print(f"{c.model} × {c.neuron} on {res.data.dataset} ({res.data.classes} classes, "
+                  f"T={res.data.bundle.time_steps}): {res.recipe.neuron().note}")
+    console.print("[bold]2. hand-off[/bold]: hw-check, integer chip model, vendor simulator")
+    print_target_check(console, check)
+    from ..energy import pj_text
+
+    e = section["energy"]
+    where = e["profile"] if e["target_profile"] else f"{e['profile']}: no published figure for {target}"
+    console.print(f"[bold]3. energy[/bold] ({where}): compute {pj_text(e['per_sample_pj'].get('compute'))} "
+                  "per sample")
+    console.print(f"artifacts: {', '.join(section['artifacts']) or 'none'}; everything is in {out}/ "
+                  "(summary.json, checkpoint.pt, artifacts/, energy/)")
+    if not check.passed:
+        raise HardwareConstraintError(f"{check.target}: hw-check errors or vendor disagreement (see above)")

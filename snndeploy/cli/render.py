@@ -245,26 +245,27 @@ def print_target_check(console: Console, check: Any) -> None:
     cross-check, hw-check's violations and its verdict line."""
     if check.float_accuracy is not None:
         chip = "n/a" if check.chip_accuracy is None else f"{check.chip_accuracy:.4f}"
-        what = f"{check.chip_model} integer chip model" if check.chip_model else "quantised (int8) float model"
+        what = f"{check.chip_model} integer chip model" if check.chip_model else "int8 float quantiser"
         console.print(f"accuracy float {check.float_accuracy:.4f} → {what} {chip}")
     if check.agreement is not None:
         for la in check.agreement.layers:
-            console.print(f"  {escape(la.layer)}: rate {la.rate_float:.4f} → chip {la.rate_chip:.4f}, spike agreement "
-                          f"{la.agreement:.4f}")
+            console.print(f"  {escape(la.layer)}: rate {la.rate_float:.4f} → chip {la.rate_chip:.4f}, "
+                          f"spike agreement {la.agreement:.4f}")
     v = check.vendor
     if v is not None and v.ran:
         color = "green" if v.mismatches == 0 else "red"
-        console.print(f"[{color}]vendor cross-check[/]: {escape(v.simulator)}: {v.mismatches} differing spike counts "
-                      f"of {v.spikes} ({v.samples} samples)")
+        console.print(f"[{color}]vendor cross-check[/]: {escape(v.simulator)}: {v.mismatches} differing "
+                      f"spike counts of {v.spikes} ({v.samples} samples)")
     else:
         reason = v.reason if v is not None else check.chip_error
         console.print(f"[yellow]vendor cross-check not run[/]: {escape(reason or '')}")
     rep = check.hw_check
     for viol in rep.violations:
         color = "red" if viol.severity == "error" else "yellow"
-        console.print(f"[{color}]{viol.severity}[/] {escape(viol.layer)} [{viol.rule}] {escape(viol.message)}")
-    console.print(f"hw-check {check.target}: {len(rep.errors)} error(s), {len(rep.violations) - len(rep.errors)} "
-                  "warning(s)")
+        console.print(f"[{color}]{viol.severity}[/] {escape(viol.layer)} [{viol.rule}] "
+                      f"{escape(viol.message)}")
+    warnings = len(rep.violations) - len(rep.errors)
+    console.print(f"hw-check {check.target}: {len(rep.errors)} error(s), {warnings} warning(s)")
 
 
 def print_deploy(console: Console, result: Any, paths: dict[str, Any]) -> None:
@@ -280,15 +281,18 @@ def print_deploy(console: Console, result: Any, paths: dict[str, Any]) -> None:
     b = result.baseline
     if b is not None:
         chip = "n/a" if b.get("chip_accuracy") is None else f"{100 * b['chip_accuracy']:.2f}%"
-        console.print(f"baseline, {escape(b['name'])}: float {100 * b['float_accuracy']:.2f}%, integer chip {chip}")
+        console.print(f"baseline, {escape(b['name'])}: float {100 * b['float_accuracy']:.2f}%, integer chip "
+                      f"{chip}")
     for r in result.rewrites:
-        console.print(f"  rewrite {escape(r.name)} [{escape(r.layer)}] {'exact' if r.exact else 'approximate'}: "
-                      f"{escape(r.detail)}")
+        kind = "exact" if r.exact else "approximate"
+        console.print(f"  rewrite {escape(r.name)} [{escape(r.layer)}] {kind}: {escape(r.detail)}")
     if result.check is not None:
         print_target_check(console, result.check)
     if result.energy is not None:
+        from ..energy import pj_text
+
         e = result.energy
         console.print(f"energy ({e['profile']}{'' if e['target_profile'] else ', not the target’s own'}): "
-                      f"compute {e['per_sample_pj'].get('compute')} pJ per sample")
+                      f"compute {pj_text(e['per_sample_pj'].get('compute'))} per sample")
     verdict = "[green]PASSED[/]" if result.passed else "[red]FAILED[/]"
     console.print(f"deploy {verdict}; {paths['json']}, {paths['markdown']}, {paths['plot']}")

@@ -50,15 +50,15 @@ def parse_neuron_args(items: list[str]) -> dict[str, Any]:
 
 
 def train(
-    model: str | None = typer.Option(None, help="Model: mlp (default), vgg, vgg11, resnet18, resnet19; with --target "
-                                     "chip_mlp or chip_cnn (default: the target's)."),
+    model: str | None = typer.Option(None, help="Model: mlp (default), vgg, vgg11, resnet18, resnet19; with "
+                                     "--target chip_mlp or chip_cnn (default: the target's)."),
     neuron: str | None = typer.Option(None, help="Neuron: lif, clif (default), klif, ilif; with --target the "
                                       "target's neuron by default."),
-    dataset: str | None = typer.Option(None, help="Dataset: digits, mnist1d (default), cifar10, cifar100, nmnist, "
-                                       "dvs128_gesture; with --target the target's first."),
+    dataset: str | None = typer.Option(None, help="Dataset: digits, mnist1d (default), cifar10, cifar100, "
+                                       "nmnist, dvs128_gesture; with --target the target's first."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Directory of a local dataset."),
     out: Path = typer.Option(Path("runs/train"), help="Output directory (checkpoint.pt, metrics.jsonl)."),
-    epochs: int | None = typer.Option(None, help="Epochs (default 10; with --target the target's, 20 or 25)."),
+    epochs: int | None = typer.Option(None, help="Epochs (default 10; with --target the target's)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Batch size (per process under torchrun)."),
     lr: float | None = typer.Option(None, help="Peak learning rate, cosine schedule to 0 (default 1e-3; with "
                                     "--target the target's, 3e-3 or 1e-2)."),
@@ -68,8 +68,8 @@ def train(
     loss: str = typer.Option("tet", help="Loss: tet (per-step CE + λ·MSE to 1), tet_onehot, ce (mean logits)."),
     loss_lambda: float = typer.Option(0.05, "--loss-lambda", help="λ of the MSE term of the tet losses."),
     T: int | None = typer.Option(None, "--T", help="Time steps (default per dataset; mnist1d is fixed at 40)."),
-    width: float | None = typer.Option(None, help="Channel / hidden-size multiplier (default 1; with --target the "
-                                       "target's)."),
+    width: float | None = typer.Option(None, help="Channel / hidden-size multiplier (default 1; with "
+                                       "--target the target's)."),
     depth: int | None = typer.Option(None, help="MLP hidden layers / small-VGG stages."),
     dropout: float = typer.Option(0.0, help="Dropout probability."),
     neuron_arg: list[str] = typer.Option([], "--neuron-arg", help="Neuron parameter key=value (repeatable)."),
@@ -82,10 +82,11 @@ def train(
     workers: int = typer.Option(0, help="DataLoader worker processes."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     target: str | None = typer.Option(
-        None, "--target", help="Train a network this hardware target runs as it is (loihi2, xylo, xylo_audio3, "
-        "xylo_imu, speck, spinnaker2): its neuron, reset and decay grid, no biases, sum pooling, output neurons, "
-        "its size limits, and quantisation-aware training to its integer grid; then hw-check, the integer chip "
-        "model and the vendor's simulator. Refused up front (exit 2) when the target cannot hold the request.",
+        None, "--target", help="Train a network this hardware target runs as it is (loihi2, xylo, "
+        "xylo_audio3, xylo_imu, speck, spinnaker2): its neuron, reset and decay grid, no biases, sum "
+        "pooling, output neurons, its size limits, and quantisation-aware training to its integer grid; then "
+        "hw-check, the integer chip model and the vendor's simulator. Refused up front (exit 2) when the "
+        "target cannot hold the request.",
     ),
     classes: int | None = typer.Option(None, "--classes", help="With --target: train on classes 0..N-1 only "
                                        "(e.g. 8 for Xylo Audio 2's 8 output neurons)."),
@@ -138,10 +139,11 @@ def train(
 
 def _train_target(target: str, model: str | None, neuron: str | None, dataset: str | None,
                   neuron_kwargs: dict[str, Any], width: float | None, depth: int | None, T: int | None,
-                  classes: int | None, epochs: int | None, batch_size: int, lr: float | None, weight_decay: float,
-                  seed: int, limit: int | None, out: Path, progress: bool) -> None:
-    """``train --target``: ``snndeploy.deploy.train_for_target``, then hw-check + chip model + vendor simulator.
-    Exit code 1 when hw-check finds an error or the vendor's simulator differs from the integer model."""
+                  classes: int | None, epochs: int | None, batch_size: int, lr: float | None,
+                  weight_decay: float, seed: int, limit: int | None, out: Path, progress: bool) -> None:
+    """``train --target``: ``snndeploy.deploy.train_for_target``, then hw-check + chip model + vendor
+    simulator. Exit code 1 when hw-check finds an error or the vendor's simulator differs from the integer
+    model."""
     from rich.console import Console
 
     from ..deploy import TargetTrainConfig, train_for_target
@@ -152,11 +154,13 @@ def _train_target(target: str, model: str | None, neuron: str | None, dataset: s
     console = Console()
     cfg = TargetTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, weight_decay=weight_decay)
     console.print(f"training for [bold]{target}[/bold] → {out}")
-    result = train_for_target(target, dataset, model=model, neuron=neuron, neuron_kwargs=neuron_kwargs or None,
-                              width=width, depth=depth, T=T, classes=classes, limit=limit, cfg=cfg, out_dir=out,
+    result = train_for_target(target, dataset, model=model, neuron=neuron,
+                              neuron_kwargs=neuron_kwargs or None, width=width, depth=depth, T=T,
+                              classes=classes, limit=limit, cfg=cfg, out_dir=out,
                               on_epoch=lambda r: print_epoch(console, r, r["epochs"]))
     c = result.config
-    console.print(f"{c.model} × {c.neuron} {c.neuron_kwargs} on {result.data.dataset} ({result.data.classes} classes, "
+    console.print(f"{c.model} × {c.neuron} {c.neuron_kwargs} on {result.data.dataset} "
+                  f"({result.data.classes} classes, "
                   f"T={result.data.bundle.time_steps}); checkpoint {result.checkpoint}")
     if result.history:
         print_rates(console, result.history[-1], f"firing rates on the {result.data.dataset} test set")
@@ -165,7 +169,8 @@ def _train_target(target: str, model: str | None, neuron: str | None, dataset: s
         check = check_on_target(result.model, result.recipe, result.calibration_x, x, y)
     print_target_check(console, check)
     if not check.hw_check.ok:
-        raise HardwareConstraintError(f"{check.target}: {len(check.hw_check.errors)} hw-check error(s), listed above")
+        n = len(check.hw_check.errors)
+        raise HardwareConstraintError(f"{check.target}: {n} hw-check error(s), listed above")
     if check.vendor is not None and check.vendor.ran and check.vendor.mismatches:
-        raise HardwareConstraintError(f"{check.target}: the integer chip model and {check.vendor.simulator} differ on "
-                                      f"{check.vendor.mismatches} spike counts")
+        raise HardwareConstraintError(f"{check.target}: the integer chip model and {check.vendor.simulator} "
+                                      f"differ on {check.vendor.mismatches} spike counts")

@@ -64,6 +64,7 @@ __all__ = [
     "deploy_model",
     "deploy_checkpoint",
     "hard_reset_baseline",
+    "target_energy",
     "stage_of",
 ]
 
@@ -290,7 +291,7 @@ def _finetune(
                     F.mse_loss(seen[p][1].float(), t_spikes[p][:, idx].float()) for p in paths
                 ) / len(paths)
             if bounds is not None:
-                mods = [(p, neurons[p]) for p in neurons if _has_lif_form(neurons[p])]
+                mods = [(p, neurons[p]) for p in neurons if _has_penalty(neurons[p])]
                 if mods:
                     pen = sum(membrane_penalty(*seen[p], m, bounds) for p, m in mods) / len(mods)
                     loss = loss + cfg.membrane_weight * pen
@@ -311,9 +312,13 @@ def _finetune(
     return quant, history
 
 
-def _has_lif_form(mod: nn.Module) -> bool:
+def _has_penalty(mod: nn.Module) -> bool:
+    """Whether ``membrane_penalty`` can rebuild the membrane of ``mod`` (a LIF form or a ``CubaLIF``)."""
     from ..hardware.chips.loihi2_map import neuron_coefficients
+    from ..neurons import CubaLIF
 
+    if isinstance(mod, CubaLIF):
+        return True
     try:
         neuron_coefficients("n", mod)
     except InvalidParameterError:
@@ -321,7 +326,9 @@ def _has_lif_form(mod: nn.Module) -> bool:
     return True
 
 
-def _energy(model: nn.Module, recipe: TargetRecipe, x: Tensor, out_dir: Path | None) -> dict[str, Any]:
+def target_energy(model: nn.Module, recipe: TargetRecipe, x: Tensor, out_dir: Path | None) -> dict[str, Any]:
+    """Op counts of ``model`` on ``x`` priced under the target's sourced profile (else the generic 45 nm int8
+    profile, said in ``note``); with ``out_dir`` the full report goes to ``out_dir/energy``."""
     from ..energy import build_report, count_ops, get_profile, write_report
 
     name, sourced = (recipe.energy_profile, True) if recipe.energy_profile else ("cmos45_int8", False)
@@ -412,12 +419,12 @@ def deploy_model(
     step("refuse")
     config = getattr(model, "snndeploy_config", None)
     req = (
-        request_of(source, config, recipe, xs_train[:, :2], readout_neurons=False)
+        request_of(source, config, recipe, xs_train[:, :2], readout_neurons=_ends_with_neurons(source))
         if config is not None
         else None
     )
     if req is not None:
-        check_request(recipe, req)
+        check_request(recipe, dataclasses.replace(req, model=""))  # any builder: the rewrites make it legal
     result = DeployResult(recipe.target, recipe, {"name": source_name}, data=data, config=cfg)
     result.stages.append(
         stage_of(
@@ -521,7 +528,7 @@ def deploy_model(
         )
     if cfg.energy:
         step("energy")
-        result.energy = _energy(student, recipe, x_test[:, : cfg.energy_samples], out)
+        result.energy = target_energy(student, recipe, x_test[:, : cfg.energy_samples], out)
     result.model, result.timings = student, times | {"total": time.perf_counter() - t0}
     return result
 

@@ -234,7 +234,9 @@ _XYLO = dict(
             True,
             "Xylo's own neuron in chip-integer mode (lsb = theta/4096): synaptic current (dash_syn = "
             "1), membrane (dash_mem = 1), subtract theta per spike, up to 31 spikes per hidden "
-            "neuron and step, 1 per readout neuron",
+            "neuron and step, 1 per readout neuron; currents and membranes kept within +-4 theta (int16 "
+            "states saturate at 8 theta, saturating sums only equal the float sum below)",
+            membrane_bounds=(-4.0, 4.0),
         ),
         NeuronChoice(
             "lif",
@@ -261,7 +263,7 @@ _XYLO = dict(
         "a bias acts from chip step 0, k steps before hidden layer k's first input: deploy removes biases",
     ),
 )
-_XYLO_MNIST1D = {**_MNIST1D, "lr": 1e-2, "epochs": 25}
+_XYLO_MNIST1D = {**_MNIST1D, "lr": 5e-3, "epochs": 12}
 RECIPES.add(
     "xylo_audio2",
     TargetRecipe(target="xylo_audio2", datasets={"mnist1d": {**_XYLO_MNIST1D, "classes": 8}}, **_XYLO),

@@ -117,7 +117,10 @@ def membrane_penalty(
     Differentiable in
     X and in S (through the surrogate)."""
     from ..hardware.chips.loihi2_map import neuron_coefficients
+    from ..neurons import CubaLIF
 
+    if isinstance(neuron, CubaLIF):
+        return _cubalif_penalty(x_in, s, neuron, bounds)
     co = neuron_coefficients("neuron", neuron)
     a, b, c, theta = co["a"], co["b"], co["c"], co["theta"]
     lo, hi = bounds
@@ -130,6 +133,31 @@ def membrane_penalty(
         v = h - theta * s[t] if co["reset"] == "subtract" else (1.0 - s[t]) * h + s[t] * co["v_reset"]
         if lo is not None:
             pen = pen + F.relu(lo * theta - v).square().mean()
+    return pen / (x_in.shape[0] * theta * theta)
+
+
+def _cubalif_penalty(
+    x_in: Tensor, s: Tensor, neuron: nn.Module, bounds: tuple[float | None, float | None]
+) -> Tensor:
+    """``membrane_penalty`` of a Xylo ``CubaLIF``: I[t] = α·(I[t−1] + X[t]), H = β·V + I + b, V = H − θ·N;
+    both the current and the membrane are kept within [lo·θ, hi·θ] (Xylo's int16 states saturate at ±32767
+    LSB, and
+    its saturating additions, done one event at a time, only equal the float sum below that)."""
+    p = neuron.params()
+    lo, hi = bounds
+    theta = p.v_threshold
+    i = torch.zeros_like(x_in[0])
+    v = torch.zeros_like(x_in[0])
+    pen = x_in.new_zeros(())
+    for t in range(x_in.shape[0]):
+        i = p.alpha * (i + x_in[t]) if p.flavour == "xylo" else p.alpha * i + x_in[t]
+        h = p.beta * v + i + p.bias
+        for z in (i, h):
+            if hi is not None:
+                pen = pen + F.relu(z - hi * theta).square().mean()
+            if lo is not None:
+                pen = pen + F.relu(lo * theta - z).square().mean()
+        v = h - theta * s[t]
     return pen / (x_in.shape[0] * theta * theta)
 
 

@@ -19,7 +19,7 @@ from ..verify import VerifyReport
 from .energy import energy_of_file
 from .verify import verify_checkpoint
 
-__all__ = ["DEMO_PEERS", "write_summary", "demo_train", "demo_verify", "demo_energy"]
+__all__ = ["DEMO_PEERS", "write_summary", "demo_train", "demo_verify", "demo_energy", "demo_target"]
 
 #: Peer simulators the demo tries (each reported as unavailable when it cannot run the graph).
 DEMO_PEERS = ("norse", "spikingjelly", "snntorch", "sinabs", "rockpool")
@@ -98,3 +98,46 @@ def demo_energy(out: Path, limit: int = 256) -> dict[str, Any]:
         "profiles": profiles,
         "report": str(paths["markdown"]),
     }
+
+
+def demo_target(
+    out: Path, target: str, seed: int = 0, epochs: int | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], Any, Any]:
+    """``snndeploy demo --target T``: train the target's recipe network (Xylo: a CubaLIF MLP on mnist1d's
+    first 8 classes; Speck: an IAF conv net on digits; ``snndeploy.deploy.train_for_target``) with
+    quantisation in the loop, then hw-check, the integer chip model and the vendor's simulator on the test set
+    (``deploy.target_check``), the vendor artifacts and the energy under the target's profile. Writes
+    ``checkpoint.pt``, ``metrics.jsonl``, ``artifacts/``, ``energy/`` and the ``target`` section of
+    ``summary.json``; returns ``(section, train result, target check)``."""
+    from ..deploy import TargetTrainConfig, train_for_target
+    from ..deploy.convert import target_energy
+    from ..deploy.target_check import check_on_target
+    from ..hardware.chips import chips
+
+    step = on_step or (lambda _s: None)
+    step("train")
+    cfg = TargetTrainConfig(epochs=epochs, seed=seed)
+    res = train_for_target(target, out_dir=out, on_epoch=on_epoch, cfg=cfg)
+    x, y = res.data.split("test")
+    step("chip")
+    check = check_on_target(res.model, res.recipe, res.calibration_x, x, y)
+    artifacts: list[str] = []
+    support = chips().get(res.recipe.hardware.name)
+    if support is not None and check.mapping is not None:
+        artifacts = [str(p) for p in support.write_artifacts(check.mapping.network, Path(out) / "artifacts")]
+    step("energy")
+    energy = target_energy(res.model, res.recipe, x[:, :64], Path(out))
+    last = res.history[-1]
+    section = {
+        "target": res.recipe.target, "dataset": res.data.record(), "model_config": res.config.to_dict(),
+        "neuron": res.recipe.neuron().note, "epochs": len(res.history), "seed": seed,
+        "test_acc_qat": last["test_acc"], "firing_rate": last["firing_rate"],
+        "float_accuracy": check.float_accuracy, "chip_accuracy": check.chip_accuracy,
+        "spike_agreement": check.spike_agreement, "hw_check": check.hw_dict(),
+        "vendor_check": check.vendor_dict(),
+        "passed": check.passed, "artifacts": artifacts, "energy": energy, "checkpoint": str(res.checkpoint),
+    }
+    write_summary(out, "target", section)
+    return section, res, check
