@@ -15,7 +15,8 @@ Columns:
 - ``× torch``, ``× sj``, ``× norse``: time of that column / time of ``numba``;
 - ``floor``: the logical bytes the numba engine must move (docs/kernels.md: LIF and KLIF 24, CLIF 32, ILIF 38
   bytes per neuron-step for forward + backward; 8 for inference) divided by the copy bandwidth measured in the
-  same run (``dst.copy_(src)`` of 256 MiB, bytes read + written); ``/ floor``: numba's time over it.
+  same run (``dst.copy_(src)`` of 256 MiB, bytes read + written); ``/ floor``: numba's time over it;
+- ``× torch (min)``: the same ratio of the fastest rounds (what a quiet machine gives).
 With ``--memory``: bytes saved for backward (unique storages seen by ``saved_tensors_hooks``, input excluded)
 and the peak resident-memory increase of one step in a fresh process (``VmHWM`` after
 ``/proc/self/clear_refs``), for ``torch`` and ``numba``. ``--first-call``: the first call of each neuron's
@@ -146,8 +147,8 @@ def fwd_no_grad(run: Run, x: torch.Tensor, g: torch.Tensor) -> None:
         run(x)
 
 
-def interleaved(impls: dict[str, Run], step, x, g, warmup: int, rounds: int) -> dict[str, float]:
-    """Median seconds per implementation over ``rounds`` rounds; every round runs each once, the order
+def interleaved(impls: dict[str, Run], step, x, g, warmup: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per implementation for each of ``rounds`` rounds; every round runs each once, the order
     rotating."""
     names = list(impls)
     times: dict[str, list[float]] = {n: [] for n in names}
@@ -159,7 +160,7 @@ def interleaved(impls: dict[str, Run], step, x, g, warmup: int, rounds: int) -> 
             dt = time.perf_counter() - t0
             if r >= warmup:
                 times[n].append(dt)
-    return {n: statistics.median(v) for n, v in times.items()}
+    return times
 
 
 def copy_bandwidth(mib: int = 256, repeats: int = 9) -> float:
@@ -286,16 +287,18 @@ def breakdown(
                         if r >= 2:
                             times[key + "f"].append(t1 - t0)
                             times[key + "b"].append(t2 - t1)
-                    torch.set_num_threads(1)
+                # one thread, in rounds of their own (a new thread count restarts PyTorch's OpenMP team)
+                torch.set_num_threads(1)
+                for r in range(2 + rounds):
                     t0 = time.perf_counter()
                     fwd_bwd(runs["numba"], x, g)
                     t1 = time.perf_counter()
                     fwd_bwd(runs["numba"], *tiny)
                     t2 = time.perf_counter()
-                    torch.set_num_threads(2)
                     if r >= 2:
                         times["n1"].append(t1 - t0)
                         times["fixed"].append(t2 - t1)
+                torch.set_num_threads(2)
                 med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
                 floor = BYTES_TRAIN[name] * T * batch * features / bandwidth * 1e3
                 print(
@@ -389,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     step = fwd_no_grad if args.inference else fwd_bwd
     head = (
         "| neuron | B×F | T | torch ms | numba ms | eager ms | spikingjelly ms | norse ms | numba × torch "
-        "| numba × sj | numba × norse | floor ms | numba / floor |"
+        "| numba × sj | numba × norse | floor ms | numba / floor | numba × torch (min) |"
     )
     if args.memory and not args.inference:
         head += " saved torch MiB | saved numba MiB | peak torch MiB | peak numba MiB |"
@@ -401,8 +404,10 @@ def main(argv: list[str] | None = None) -> None:
         for batch, features in sizes:
             for T in args.T:
                 x, g = make_inputs(T, batch, features)
+                runs = interleaved(impls, step, x, g, args.warmup, args.rounds)
                 med: dict[str, float | None] = dict.fromkeys(ENGINES + PEERS)
-                med.update(interleaved(impls, step, x, g, args.warmup, args.rounds))
+                med.update({n: statistics.median(v) for n, v in runs.items()})
+                low = {n: min(v) for n, v in runs.items()}
                 per_step = BYTES_INFERENCE if args.inference else BYTES_TRAIN[name]
                 floor = per_step * T * batch * features / bandwidth
                 num = med["numba"]
@@ -411,7 +416,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"| {_ms(med['eager'])} "
                     f"| {_ms(med['spikingjelly'])} | {_ms(med['norse'])} | {_ratio(med['torch'], num)} "
                     f"| {_ratio(med['spikingjelly'], num)} | {_ratio(med['norse'], num)} | {floor * 1e3:.2f} "
-                    f"| {_ratio(num, floor)} |"
+                    f"| {_ratio(num, floor)} | {_ratio(low['torch'], low['numba'])} |"
                 )
                 if args.memory and not args.inference:
                     params = make_params(name)
