@@ -164,6 +164,9 @@ def _train_target(target: str, model: str | None, neuron: str | None, dataset: s
                   f"T={result.data.bundle.time_steps}); checkpoint {result.checkpoint}")
     if result.history:
         print_rates(console, result.history[-1], f"firing rates on the {result.data.dataset} test set")
+    if c.neuron != result.recipe.neuron().name:  # e.g. CLIF in the chip's shape: deploy makes it legal
+        _deploy_trained(console, result, out)
+        return
     x, y = result.data.split("test")
     with console.status("hw-check, integer chip model, vendor simulator"):
         check = check_on_target(result.model, result.recipe, result.calibration_x, x, y)
@@ -174,3 +177,23 @@ def _train_target(target: str, model: str | None, neuron: str | None, dataset: s
     if check.vendor is not None and check.vendor.ran and check.vendor.mismatches:
         raise HardwareConstraintError(f"{check.target}: the integer chip model and {check.vendor.simulator} "
                                       f"differ on {check.vendor.mismatches} spike counts")
+
+
+def _deploy_trained(console: Any, result: Any, out: Path) -> None:
+    """``train --target T --neuron N`` with a neuron the chip does not run (CLIF, ...): ``deploy`` the trained
+    model to its legal form (fold, rewrite, distillation fine-tune with QAT) into ``OUT/deploy``."""
+    from ..deploy.convert import deploy_model
+    from ..deploy.report import write_deploy
+    from ..errors import HardwareConstraintError
+    from .render import print_deploy
+
+    target, dest = result.recipe.target, out / "deploy"
+    console.print(f"{result.config.neuron} is not {target}'s neuron: deploying it → {dest}")
+    with console.status("deploy: fold, rewrite, fine-tune, integer chip model, vendor simulator"):
+        res = deploy_model(result.model, result.recipe, result.data, out_dir=out / "deploy",
+                           source_name=str(result.checkpoint), source_input_scale=result.data.input_scale)
+        paths = write_deploy(res, out / "deploy")
+    print_deploy(console, res, paths)
+    if not res.passed:
+        raise HardwareConstraintError(f"deploy → {res.target}: hw-check errors or vendor disagreement (see "
+                                      f"{paths['markdown']})")

@@ -73,10 +73,10 @@ __all__ = [
 class DeployConfig:
     """Knobs of ``deploy_model`` (module docstring)."""
 
-    finetune_epochs: int = 8
+    finetune_epochs: int = 16
     finetune_samples: int = 1024
     holdout: float = 0.2
-    lr: float = 1e-3
+    lr: float = 3e-3
     batch_size: int = 64
     spike_weight: float = 1.0
     ce_weight: float = 0.5
@@ -247,6 +247,7 @@ def _finetune(
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.finetune_epochs, 1))
     gen = torch.Generator().manual_seed(cfg.seed)
     _, v_spikes = _teacher(source, x_src[:, va])
 
@@ -299,6 +300,7 @@ def _finetune(
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
+        sched.step()
         history["loss"].append(total / n)
         sc = score()
         history["val_acc"].append(sc[0])
@@ -401,15 +403,18 @@ def deploy_model(
     out_dir: str | Path | None = None,
     on_step: Callable[[str], None] | None = None,
     source_name: str = "model",
+    source_input_scale: float = 1.0,
 ) -> DeployResult:
-    """Deploy ``model`` (a trained snndeploy model, inputs in the dataset's units) to ``recipe``'s target
-    (module docstring). ``data``'s ``input_scale`` is what the chip's inputs are multiplied by."""
+    """Deploy ``model`` (a trained snndeploy model) to ``recipe``'s target (module docstring). ``data``'s
+    ``input_scale`` is what the chip's inputs are the dataset's values multiplied by; ``source_input_scale``
+    the same for the source model (1: it takes the dataset's values; a model trained with ``train --target
+    speck`` took events, × 16)."""
     cfg = cfg or DeployConfig()
     step = on_step or (lambda _s: None)
     out = Path(out_dir) if out_dir is not None else None
     torch.manual_seed(cfg.seed)
     source = copy.deepcopy(model).eval()
-    scale = data.input_scale
+    scale = data.input_scale / source_input_scale  # chip input = source input × scale
     x_train, y_train = data.split("train", cfg.finetune_samples)
     x_test, y_test = data.split("test", cfg.test_samples)
     xs_train, xs_test = x_train / scale, x_test / scale  # the source's units
@@ -603,10 +608,12 @@ def deploy_checkpoint(
             f"{checkpoint}: no dataset fits input_shape {config.input_shape}; pass --data"
         )
     defaults = recipe.datasets.get(name, {})
-    steps = T or train_config.get("time_steps") or defaults.get("T")
+    # the recipe's T where it has one (digits: the image is fed every step, T is free; the source is measured
+    # at the same T), else the checkpoint's
+    steps = T or defaults.get("T") or train_config.get("time_steps")
     td = target_data(
         name, T=steps, classes=config.num_classes, input_scale=defaults.get("input_scale", 1.0), limit=limit
     )
-    return deploy_model(
-        model, recipe, td, cfg=cfg, out_dir=out_dir, on_step=on_step, source_name=str(checkpoint)
-    )
+    src_scale = float(train_config.get("input_scale", 1.0))
+    return deploy_model(model, recipe, td, cfg=cfg, out_dir=out_dir, on_step=on_step,
+                        source_name=str(checkpoint), source_input_scale=src_scale)

@@ -363,12 +363,14 @@ def rewrite_for_target(
                     f"{recipe.target}: {why}: dropped, re-learnt by the fine-tune",
                 )
             )
-    for i, m in _units(model):
+    units = _units(model)
+    readout = units[-1][0] if is_neuron(units[-1][1]) else None  # a model that already ends with neurons
+    for i, m in units:
         if is_neuron(m):
             spec = getattr(m, "spec", None)
             if not isinstance(spec, LIFSpec):
                 raise ExportError(f"layer {i}: {type(m).__name__} is not folded (exporters.fold first)")
-            new, what, exact = target_neuron(recipe, spec)
+            new, what, exact = target_neuron(recipe, spec, readout=i == readout)
             model[i] = new
             records.append(Rewrite("neuron", str(i), exact, what))
     last = _units(model)[-1][1]

@@ -150,9 +150,10 @@ def _cubalif_penalty(
     v = torch.zeros_like(x_in[0])
     pen = x_in.new_zeros(())
     for t in range(x_in.shape[0]):
-        i = p.alpha * (i + x_in[t]) if p.flavour == "xylo" else p.alpha * i + x_in[t]
+        pre = i + x_in[t] if p.flavour == "xylo" else p.alpha * i + x_in[t]  # Xylo saturates I + X
+        i = p.alpha * pre if p.flavour == "xylo" else pre
         h = p.beta * v + i + p.bias
-        for z in (i, h):
+        for z in (pre, h):
             if hi is not None:
                 pen = pen + F.relu(z - hi * theta).square().mean()
             if lo is not None:
@@ -242,7 +243,8 @@ def build_target_model(
         batch_norm=False,
     )
     x, _ = data.split("train", 256)
-    check_inputs(recipe, data, x)
+    if name == choice.name:  # another neuron (CLIF, ...) reaches the chip through deploy, which rescales inputs
+        check_inputs(recipe, data, x)
     net = build_model(config)
     check_request(recipe, request_of(net, config, recipe, x[:, :2]))
     for key in ("tau", "tau_mem", "tau_syn"):
@@ -369,6 +371,7 @@ def train_for_target(
     depth: int | None = None,
     T: int | None = None,
     classes: int | None = None,
+    input_scale: float | None = None,
     limit: int | None = None,
     cfg: TargetTrainConfig | None = None,
     out_dir: str | Path | None = None,
@@ -379,9 +382,10 @@ def train_for_target(
     Args:
         target: a hardware target name or alias (``loihi2``, ``xylo``, ``speck``, ``spinnaker2``, ...).
         dataset: ``digits`` or ``mnist1d`` (default: the recipe's first).
-        model, neuron, neuron_kwargs, width, depth, T, classes: overrides of the recipe's defaults; a neuron
-        that
-            is not the recipe's trains without the chip grid (its deployed form needs ``snndeploy deploy``).
+        model, neuron, neuron_kwargs, width, depth, T, classes, input_scale: overrides of the recipe's
+            defaults; a neuron that is not the recipe's trains without the chip grid (its deployed form needs
+            ``snndeploy deploy``); ``input_scale`` 1 trains on the dataset's own values (a chip taking events
+            then needs ``deploy``, which scales the first layer).
         limit: use only the first ``limit`` samples of each split.
         cfg: hyper-parameters; out_dir: where ``checkpoint.pt`` and ``metrics.jsonl`` go (``None``: nothing).
         on_epoch: called with each epoch's record.
@@ -394,7 +398,7 @@ def train_for_target(
         dataset,
         T=T or defaults["T"],
         classes=classes or defaults["classes"],
-        input_scale=defaults["input_scale"],
+        input_scale=defaults["input_scale"] if input_scale is None else input_scale,
         limit=limit,
     )
     _seed(cfg.seed)
@@ -417,7 +421,8 @@ def train_for_target(
     try:
         for epoch in range(epochs):
             t0 = time.perf_counter()
-            loss, acc = _epoch(net, x_train, y_train, opt, cfg, gen, recipe.membrane_bounds)
+            bounds = recipe.membrane_bounds if legal else None  # a stand-in neuron's bounds only
+            loss, acc = _epoch(net, x_train, y_train, opt, cfg, gen, bounds)
             sched.step()
             ev = evaluate_spikes(net, x_test, y_test)
             rec = {
