@@ -237,6 +237,8 @@ def _finetune(
     n_val = max(1, int(round(x_in.shape[1] * cfg.holdout)))
     tr, va = slice(0, x_in.shape[1] - n_val), slice(x_in.shape[1] - n_val, x_in.shape[1])
     t_logits, t_spikes = _teacher(source, x_src[:, tr])
+    if _ends_with_neurons(source):  # the teacher's outputs are spike rates: on the student's logit scale κ·rate
+        t_logits = cfg.rate_scale * t_logits
     quant = ChipQuantizer(recipe, student, calib)
     paths = [p for p, _ in neuron_paths(student) if p in t_spikes]
     neurons = dict(neuron_paths(student))

@@ -13,7 +13,7 @@ runs as it is:
   |---|---|---|---|
   | Loihi 2 | ``LIF(τ = 2, v_reset = 0)`` | CUBA LIF, du = 4095 (no current), dv = 4096/τ, reset to 0 | yes |
   | SpiNNaker2 | ``LIF(τ = 2)``, soft reset | ``lif_no_delay``, reset by subtraction | (float chip) |
-  | Xylo | ``CubaLIF(τ_syn = 2, τ_mem = 2, lsb = 2⁻¹²)`` | the same: dash_syn = 1, dash_mem = 1 | yes |
+  | Xylo | ``CubaLIF(τ_syn = 2, τ_mem = 2, lsb = 2⁻¹⁰)`` | the same: dash_syn = 1, dash_mem = 1 | yes |
   | Speck | ``IAF(v_min = −θ)``, no spike cap | IAF, floor(v/θ) spikes, subtract θ, v ≥ −θ | yes |
 
   Fallbacks when those are not registered: ``LIF(τ = 8)`` on Xylo, ``LIF(τ = 1e7)`` on Speck, each with
@@ -230,13 +230,13 @@ _XYLO = dict(
     neurons=(
         NeuronChoice(
             "cubalif",
-            {"tau_syn": 2.0, "tau_mem": 2.0, "flavour": "xylo", "lsb": 2.0**-12},
+            {"tau_syn": 2.0, "tau_mem": 2.0, "flavour": "xylo", "lsb": 2.0**-10},
             True,
-            "Xylo's own neuron in chip-integer mode (lsb = theta/4096): synaptic current (dash_syn = "
+            "Xylo's own neuron in chip-integer mode (lsb = theta/1024): synaptic current (dash_syn = "
             "1), membrane (dash_mem = 1), subtract theta per spike, up to 31 spikes per hidden "
-            "neuron and step, 1 per readout neuron; currents and membranes kept within +-4 theta (int16 "
-            "states saturate at 8 theta, saturating sums only equal the float sum below)",
-            membrane_bounds=(-4.0, 4.0),
+            "neuron and step, 1 per readout neuron; currents and membranes kept within +-2 theta (int16 "
+            "states saturate at 32 theta: saturating per-event sums equal the float sum below that)",
+            membrane_bounds=(-2.0, 2.0),
         ),
         NeuronChoice(
             "lif",
