@@ -5,7 +5,8 @@ Each neuron has a frozen ``*Params`` record, a ``*State`` NamedTuple, a referenc
 (autograd through a loop), a hand-written BPTT ``*Function`` (not IAF/CubaLIF: reference engine only)
 and a thin ``nn.Module``. Its time loop runs on one of the registered engines (``engine.py``): ``torch``
 (the reference), ``eager`` (the hand-written BPTT in PyTorch ops), ``numba`` (the same as fused CPU loops)
-and ``triton`` (fused GPU kernels); ``auto`` picks one per device (``torch`` where a neuron has no other). The optional engines are loaded by ``engines.py``, imported last below.
+and ``triton`` (fused GPU kernels); ``auto`` picks one per device (``torch`` where a neuron has no
+other). The optional engines are loaded by ``engines.py``, imported last below.
 """
 
 from .base import NeuronModule, SpikingModule, is_neuron
