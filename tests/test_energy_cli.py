@@ -7,6 +7,8 @@ import json
 import pytest
 import torch
 
+import exporters.nir as exporters_nir
+from exporters.fold import api as fold_api
 from snndeploy.checkpoint import save_checkpoint
 from snndeploy.cli.app import main
 from snndeploy.models import ModelConfig, build_model
@@ -42,8 +44,6 @@ def test_energy_command(ckpt, tmp_path, capsys):
 
 
 def test_energy_command_on_nir(ckpt, tmp_path):
-    fold_api = pytest.importorskip("exporters.fold.api")
-    exporters_nir = pytest.importorskip("exporters.nir")
     from snndeploy import load
 
     model, config = load(ckpt)
@@ -101,8 +101,6 @@ def test_checkpoint_and_nir_routes_agree(tmp_path):
     equals the report of the NIR graph exported from the folded model, profile by profile."""
     import torch
 
-    fold_api = pytest.importorskip("exporters.fold.api")
-    exporters_nir = pytest.importorskip("exporters.nir")
     from snndeploy import load
     from snndeploy.pipeline import energy_of_file
 

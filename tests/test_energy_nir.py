@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import nir
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+import exporters.nir as exporters_nir
+from exporters.fold import api as fold_api
 from snndeploy.energy import count_nir_ops, count_ops
 from snndeploy.models.layers import Residual, TimeDistributed
 from snndeploy.neurons import CLIF, LIF
-
-nir = pytest.importorskip("nir")
-fold_api = pytest.importorskip("exporters.fold.api")
-exporters_nir = pytest.importorskip("exporters.nir")
 
 FIELDS = ("kind", "acs", "macs", "count_acs", "nb_acs", "nb_macs", "sj_synops", "sj_macs", "dense_ops",
           "paper_acs", "paper_macs", "spikes", "updates")

@@ -147,8 +147,15 @@ def test_an_import_error_of_snndeploy_itself_is_not_an_unavailable_engine():
 
 def test_describe_names_the_engine_auto_picks_per_device():
     rows = dict(engines.describe())
-    assert rows["backend auto on cpu"] == CPU_BPTT
-    assert rows["backend auto on cuda"].split()[0] in ("triton", "eager")
+    for device in ("cpu", "cuda"):
+        # "numba (lif, clif, klif, ilif); torch (iaf, cubalif)": every neuron once, under the engine it gets
+        text = rows[f"backend auto on {device}"].split(" (no CUDA")[0]
+        picked = {}
+        for group in text.split("; "):
+            engine, names = group.split(" (", 1)
+            picked.update({n: engine for n in names.rstrip(")").split(", ")})
+        assert picked == {n: resolve_backend(n, "auto", device).value for n in NEURONS.keys()}
+    assert rows["backend auto on cpu"].startswith(CPU_BPTT + " (lif")
     assert "neuron engines loaded" in rows
     if HAS_NUMBA:
         assert rows["numba loop threads"].split(",")[0] in ("openmp", "pool")

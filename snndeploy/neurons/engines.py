@@ -52,13 +52,19 @@ else:
 
 def describe() -> list[tuple[str, str]]:
     """(what, value) rows about the engines of this process, for ``snndeploy info`` and bug reports: the
-    engines
-    loaded, why one is missing, what ``auto`` picks per device, and the numba engine's cache and threads."""
+    engines loaded, why one is missing, what ``auto`` picks per device and neuron (a neuron without a fused
+    engine runs the reference), and the numba engine's cache and threads."""
     rows = [("neuron engines loaded", ", ".join(b.value for b in available_backends("lif")))]
     rows += [(f"engine {b.value} missing", why) for b, why in unavailable().items()]
+    from .registry import NEURONS
+
     for device in ("cpu", "cuda"):
         note = "" if device == "cpu" or torch.cuda.is_available() else " (no CUDA device here)"
-        rows.append((f"backend auto on {device}", resolve_backend("lif", "auto", device).value + note))
+        picks: dict[str, list[str]] = {}
+        for name in NEURONS.keys():
+            picks.setdefault(resolve_backend(name, "auto", device).value, []).append(name)
+        text = "; ".join(f"{engine} ({', '.join(names)})" for engine, names in picks.items())
+        rows.append((f"backend auto on {device}", text + note))
     if cpu_loops is not None:
         choice = cpu_loops.threading_choice()
         pool = cpu_loops.pool_stats()
