@@ -1,5 +1,5 @@
-"""Bit-accurate integer models of the chips' neurons (Loihi 2, Xylo, Speck): one family of modules per chip, each
-registered by its ``<chip>_support.py`` (see ``base.py``)."""
+"""Bit-accurate integer models of the chips' neurons (Loihi 2, Xylo, Speck): one family of modules per chip,
+each registered by its ``<chip>_support.py`` (see ``base.py``)."""
 
 from .base import (
     ChipAgreement,

@@ -1,17 +1,20 @@
 """What every integer chip model provides, and the registry keyed by hardware target name.
 
-A chip family (``loihi2*.py``, ``xylo*.py``, ``speck*.py``) implements the chip's documented fixed-point neuron and
-synapse arithmetic as a batched integer model, maps a float LIF-family model onto the chip's parameters
-(``map_model``), runs the vendor's own simulator on the same integer network (``vendor_run``, in the vendor venv),
-writes the artifacts the vendor's flow loads (``write_artifacts``) and compares the float model with its integer
-network (``compare``). Its ``<chip>_support.py`` module registers one ``ChipSupport`` for the family.
+A chip family (``loihi2*.py``, ``xylo*.py``, ``speck*.py``) implements the chip's documented fixed-point
+neuron and synapse arithmetic as a batched integer model, maps a float LIF-family model onto the chip's
+parameters (``map_model``), runs the vendor's own simulator on the same integer network (``vendor_run``, in
+the vendor venv), writes the artifacts the vendor's flow loads (``write_artifacts``) and compares the float
+model with its integer network (``compare``). Its ``<chip>_support.py`` module registers one ``ChipSupport``
+for the family.
 
 Conventions:
-- Integer inputs are time-major ``[T, B, N_in]`` (``np.int64``): events (or graded values) per input channel per step.
-- A run returns one ``[T, B, N]`` integer spike-count array per neuron layer, in execution order, and, where the
-  model exposes them, the states (``v``, ``i``) per layer in the same layout.
-- Errors: a parameter the chip cannot represent raises ``ChipMappingError`` naming the layer, the value and the
-  limit; a lossy but representable rounding is a ``MappingNote`` (severity ``"warning"``) in the mapping's notes.
+- Integer inputs are time-major ``[T, B, N_in]`` (``np.int64``): events (or graded values) per input channel
+  per step.
+- A run returns one ``[T, B, N]`` integer spike-count array per neuron layer, in execution order, and, where
+  the model exposes them, the states (``v``, ``i``) per layer in the same layout.
+- Errors: a parameter the chip cannot represent raises ``ChipMappingError`` naming the layer, the value and
+  the limit; a lossy but representable rounding is a ``MappingNote`` (severity ``"warning"``) in the mapping's
+  notes.
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ __all__ = [
 
 
 class ChipMappingError(InvalidParameterError):
-    """A float parameter cannot be represented on the chip (the message names the layer, the value and the limit)."""
+    """A float parameter cannot be represented on the chip (the message names the layer, the value and the
+    limit)."""
 
 
 @dataclass(frozen=True)
 class MappingNote:
-    """One finding of ``map_model``: ``layer``, ``field``, the float ``value``, what it became, the ``limit``."""
+    """One finding of ``map_model``: ``layer``, ``field``, the float ``value``, what it became, the
+    ``limit``."""
 
     layer: str
     field: str
@@ -59,7 +64,8 @@ class MappingNote:
 
 @dataclass(frozen=True)
 class ChipRun:
-    """The result of running an integer network: spike counts per neuron layer (``[T, B, N]`` int) and states."""
+    """The result of running an integer network: spike counts per neuron layer (``[T, B, N]`` int) and
+    states."""
 
     spikes: tuple[np.ndarray, ...]
     states: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
@@ -70,7 +76,8 @@ class ChipRun:
 
 
 class ChipNetwork(Protocol):
-    """An integer network of one chip (a frozen dataclass with integer numpy fields, validated on construction)."""
+    """An integer network of one chip (a frozen dataclass with integer numpy fields, validated on
+    construction)."""
 
     def run(self, x: np.ndarray) -> ChipRun:
         """Simulate ``x`` ``[T, B, N_in]`` (integer events) with the chip's arithmetic, bit for bit."""
@@ -83,8 +90,9 @@ class ChipNetwork(Protocol):
 class ChipMapping:
     """A float model mapped onto a chip: the integer network, how float inputs become integer inputs, notes.
 
-    ``encode(x)`` turns a float input batch ``[T, B, *]`` (the float model's input) into the integer network's input
-    ``[T, B, N_in]``; ``notes`` lists every rounding or clipping that changed a value (per layer and field).
+    ``encode(x)`` turns a float input batch ``[T, B, *]`` (the float model's input) into the integer network's
+    input ``[T, B, N_in]``; ``notes`` lists every rounding or clipping that changed a value (per layer and
+    field).
     """
 
     chip: str
@@ -114,7 +122,8 @@ class LayerMatch:
 
 @dataclass(frozen=True)
 class ChipAgreement:
-    """Float model vs its integer chip model: every neuron layer, and accuracies ``(float, chip)`` with labels."""
+    """Float model vs its integer chip model: every neuron layer, and accuracies ``(float, chip)`` with
+    labels."""
 
     layers: tuple[LayerMatch, ...]
     accuracy: tuple[float, float] | None = None
@@ -141,8 +150,8 @@ class ChipSupport:
         map_model: ``(model, calibration_x, target) -> ChipMapping``.
         vendor_run: ``(network, x) -> ChipRun`` through the vendor's own code.
         write_artifacts: ``(network, out_dir) -> list[Path]``: files the vendor's flow loads.
-        compare: ``(mapping, model, x, labels) -> ChipAgreement``: the float model vs the integer network on the
-            same inputs (``x`` the float model's input ``[T, B, *]``; ``labels`` ``[B]`` or ``None``).
+        compare: ``(mapping, model, x, labels) -> ChipAgreement``: the float model vs the integer network on
+            the same inputs (``x`` the float model's input ``[T, B, *]``; ``labels`` ``[B]`` or ``None``).
     """
 
     name: str
@@ -190,5 +199,6 @@ def get_chip(target: str) -> ChipSupport:
         return _CHIPS[target]
     except KeyError:
         raise UnknownNameError(
-            f"no integer chip model for target {target!r}; chip models exist for: {', '.join(sorted(_CHIPS)) or 'none'}"
+            f"no integer chip model for target {target!r}; chip models exist for: "
+            f"{', '.join(sorted(_CHIPS)) or 'none'}"
         ) from None

@@ -110,7 +110,8 @@ def neuron_coefficients(name: str, mod: nn.Module) -> dict[str, Any]:
     """(a, b, c, θ, reset) of a ``SpecLIF`` (its ``LIFSpec``) or a ``LIF``; else ``ChipMappingError``."""
     spec = getattr(mod, "spec", None)
     if spec is not None and hasattr(spec, "reset_amount"):
-        # v_reset / reset_amount may be per-neuron arrays (per-neuron fold calibration): only "all 0" is Loihi's
+        # v_reset / reset_amount may be per-neuron arrays (per-neuron fold calibration):
+        # only "all 0" is Loihi's
         zero = bool(np.all(np.asarray(spec.v_reset) == 0.0))
         reset = ("zero" if zero else "value") if spec.reset == "hard" else "subtract"
         return {

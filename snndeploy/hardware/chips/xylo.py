@@ -1,19 +1,21 @@
-"""Bit-accurate integer model of the SynSense Xylo SNN core (Audio 2 = SYNS61201, Audio 3 = SYNS65302, IMU = SYNS63300).
+"""Bit-accurate integer model of the SynSense Xylo SNN core (Audio 2 = SYNS61201, Audio 3 = SYNS65302,
+IMU = SYNS63300).
 
-The network is xylosim's one-hidden-population form: input channels → hidden neurons (recurrent) → readout neurons.
-All three chips run the same simulator (rockpool's ``syns61201.XyloSim`` and ``syns63300.XyloSim``, which
-``syns65302`` re-exports, both build ``xylosim.v2.XyloLayer``); they differ in sizes and synapses per neuron.
+The network is xylosim's one-hidden-population form: input channels → hidden neurons (recurrent) → readout
+neurons. All three chips run the same simulator (rockpool's ``syns61201.XyloSim`` and ``syns63300.XyloSim``,
+which ``syns65302`` re-exports, both build ``xylosim.v2.XyloLayer``); they differ in sizes and synapses per
+neuron.
 
 One time step t (xylosim 0.1.3 ``src/v2/cpp/XyloLayer.cpp`` ``XyloLayer::evolve``; ``sat`` clamps to int16
 [−32768, 32767]; every state is int16):
 
-1. Input events (``deliver_spikes``): channel c (in order c = 0, 1, …) sends n = min(x[t, c], 15) events; each adds
-   ``w_in[c, j, k] << shift_in`` to synaptic current k of hidden neuron j with a saturating add
-   (``XyloIAFNeuron::receiveSpike`` → ``safe_add``). The shifted weight is passed as ``int16_t``, so it wraps to
-   16 bits when ``|w| << shift`` does not fit (possible only for shift ≥ 8).
+1. Input events (``deliver_spikes``): channel c (in order c = 0, 1, …) sends n = min(x[t, c], 15) events; each
+   adds ``w_in[c, j, k] << shift_in`` to synaptic current k of hidden neuron j with a saturating add
+   (``XyloIAFNeuron::receiveSpike`` → ``safe_add``). The shifted weight is passed as ``int16_t``, so it wraps
+   to 16 bits when ``|w| << shift`` does not fit (possible only for shift ≥ 8).
 2. Recurrent events: hidden neuron h (in order) sends its spike count of step t − 1 (≤ 31), adding
-   ``w_rec[h, j, k] << shift_rec`` to hidden neuron j; then the same counts add ``w_out[h, o] << shift_out`` to
-   readout neuron o. Saturating adds do not commute, so the order above is part of the arithmetic
+   ``w_rec[h, j, k] << shift_rec`` to hidden neuron j; then the same counts add ``w_out[h, o] << shift_out``
+   to readout neuron o. Saturating adds do not commute, so the order above is part of the arithmetic
    (``xylo_intops.saturating_accumulate``).
 3. Each neuron (``XyloIAFNeuron::evolve``; hidden neurons first, then readout neurons):
    - i_k ← i_k − dec(i_k, dash_syn_k)                       (no saturation needed: |dec(i)| ≤ |i|)
@@ -72,14 +74,16 @@ class XyloChip:
 
 XYLO_CHIPS: dict[str, XyloChip] = {
     "xylo_audio2": XyloChip("xylo_audio2", "SYNS61201", 16, 1000, 8, 2, None, None,
-                            "rockpool syns61201 xylo_mapper.mapper(max_hidden_neurons=1000, max_output_neurons=8); "
-                            "xylo-overview device table (2 synapses)"),
+                            "rockpool syns61201 xylo_mapper.mapper(max_hidden_neurons=1000, "
+                            "max_output_neurons=8); xylo-overview device table (2 synapses)"),
     "xylo_audio3": XyloChip("xylo_audio3", "SYNS65302", 16, 992, 32, 2, 128, 128,
-                            "rockpool syns65302 xylo_mapper.mapper(992, 32); xylo_samna.config_from_specification "
-                            "(weights_in[:, :128], weights_out[-128:], 'Max of 2 input synapses')"),
+                            "rockpool syns65302 xylo_mapper.mapper(992, 32); "
+                            "xylo_samna.config_from_specification (weights_in[:, :128], weights_out[-128:], "
+                            "'Max of 2 input synapses')"),
     "xylo_imu": XyloChip("xylo_imu", "SYNS63300", 16, 496, 16, 1, 128, 128,
-                         "rockpool syns63300 xylo_mapper.mapper(496, 16), max_synapses_per_neuron(max_syns=1); "
-                         "xylo_samna.config_from_specification (128-neuron input/output windows)"),
+                         "rockpool syns63300 xylo_mapper.mapper(496, 16), "
+                         "max_synapses_per_neuron(max_syns=1); xylo_samna.config_from_specification "
+                         "(128-neuron input/output windows)"),
 }
 
 
@@ -101,7 +105,8 @@ def _int_array(name: str, layer: str, value: Any, shape: tuple[int, ...], lo: in
         bad = np.flatnonzero((arr < lo) | (arr > hi))
         if bad.size:
             idx = np.unravel_index(bad[0], shape)
-            raise _err(layer, name, f"value {int(arr[idx])} at {tuple(int(i) for i in idx)} is outside [{lo}, {hi}]")
+            raise _err(layer, name,
+                       f"value {int(arr[idx])} at {tuple(int(i) for i in idx)} is outside [{lo}, {hi}]")
     arr.setflags(write=False)
     return arr
 
@@ -119,10 +124,11 @@ class XyloNetwork:
     """An integer Xylo network (rockpool's specification: the arguments of ``XyloSim.from_specification``).
 
     Shapes: ``weights_in [N_in, N_hid, S]``, ``weights_rec [N_hid, N_hid, S]``, ``weights_out [N_hid, N_out]``
-    (int8); ``dash_syn [N_hid, S]`` (column 1 is rockpool's ``dash_syn_2``), ``dash_mem``, ``threshold``, ``bias``
-    ``[N_hid]``; ``dash_syn_out``, ``dash_mem_out``, ``threshold_out``, ``bias_out`` ``[N_out]``; S = 1 or 2 synapses.
-    Validated on construction against ``chip``'s limits; a violation raises ``ChipMappingError`` naming the field,
-    the value and the limit. ``run`` is the bit-accurate simulation (module docstring).
+    (int8); ``dash_syn [N_hid, S]`` (column 1 is rockpool's ``dash_syn_2``), ``dash_mem``, ``threshold``,
+    ``bias`` ``[N_hid]``; ``dash_syn_out``, ``dash_mem_out``, ``threshold_out``, ``bias_out`` ``[N_out]``;
+    S = 1 or 2 synapses. Validated on construction against ``chip``'s limits; a violation raises
+    ``ChipMappingError`` naming the field, the value and the limit. ``run`` is the bit-accurate simulation
+    (module docstring).
     """
 
     chip: str
@@ -155,8 +161,10 @@ class XyloNetwork:
         if w_out.ndim != 2:
             raise _err("readout", "weights_out", f"must be [N_hid, N_out], got shape {w_out.shape}")
         n_out = w_out.shape[1]
-        for layer, fld, value, limit in (("input", "N_in", n_in, c.max_inputs), ("hidden", "N_hid", n_hid, c.max_hidden),
-                                         ("readout", "N_out", n_out, c.max_outputs), ("hidden", "synapses", syn, c.synapses)):
+        for layer, fld, value, limit in (("input", "N_in", n_in, c.max_inputs),
+                                         ("hidden", "N_hid", n_hid, c.max_hidden),
+                                         ("readout", "N_out", n_out, c.max_outputs),
+                                         ("hidden", "synapses", syn, c.synapses)):
             if not 1 <= value <= limit:
                 raise _err(layer, fld, f"{value} is outside [1, {limit}] on {c.name} ({c.part}): {c.source}")
         w_rec = np.asarray(self.weights_rec)
@@ -176,13 +184,15 @@ class XyloNetwork:
             "bias": _int_array("bias", "hidden", self.bias, (n_hid,), *int16),
             "dash_syn_out": _int_array("dash_syn_out", "readout", self.dash_syn_out, (n_out,), 0, 15),
             "dash_mem_out": _int_array("dash_mem_out", "readout", self.dash_mem_out, (n_out,), 0, 15),
-            "threshold_out": _int_array("threshold_out", "readout", self.threshold_out, (n_out,), 1, int16[1]),
+            "threshold_out": _int_array("threshold_out", "readout", self.threshold_out, (n_out,), 1,
+                                        int16[1]),
             "bias_out": _int_array("bias_out", "readout", self.bias_out, (n_out,), *int16),
         }
         for name in ("weight_shift_in", "weight_shift_rec", "weight_shift_out"):
             checked[name] = _shift(name, getattr(self, name))
         if c.input_window is not None and np.any(checked["weights_in"][:, c.input_window:]):
-            raise _err("input", "weights_in", f"input weights reach hidden neurons >= {c.input_window}; {c.name} "
+            raise _err("input", "weights_in",
+                       f"input weights reach hidden neurons >= {c.input_window}; {c.name} "
                        f"connects the input only to the first {c.input_window}: {c.source}")
         if c.output_window is not None and np.any(checked["weights_out"][: max(0, n_hid - c.output_window)]):
             raise _err("readout", "weights_out", f"readout weights come from hidden neurons before the last "
@@ -212,14 +222,16 @@ class XyloNetwork:
 
     # rockpool's specification -----------------------------------------------------------------------------
     def to_spec(self) -> dict[str, Any]:
-        """The keyword arguments of rockpool's ``XyloSim.from_specification`` / ``config_from_specification``."""
+        """The keyword arguments of rockpool's
+        ``XyloSim.from_specification`` / ``config_from_specification``."""
         dash2 = self.dash_syn[:, 1] if self.synapses > 1 else self.dash_syn[:, 0]
         return {
             "weights_in": self.weights_in.astype(np.int8), "weights_rec": self.weights_rec.astype(np.int8),
             "weights_out": self.weights_out.astype(np.int8), "dash_mem": self.dash_mem.copy(),
-            "dash_mem_out": self.dash_mem_out.copy(), "dash_syn": self.dash_syn[:, 0].copy(), "dash_syn_2": dash2.copy(),
-            "dash_syn_out": self.dash_syn_out.copy(), "threshold": self.threshold.copy(),
-            "threshold_out": self.threshold_out.copy(), "bias": self.bias.copy(), "bias_out": self.bias_out.copy(),
+            "dash_mem_out": self.dash_mem_out.copy(), "dash_syn": self.dash_syn[:, 0].copy(),
+            "dash_syn_2": dash2.copy(), "dash_syn_out": self.dash_syn_out.copy(),
+            "threshold": self.threshold.copy(), "threshold_out": self.threshold_out.copy(),
+            "bias": self.bias.copy(), "bias_out": self.bias_out.copy(),
             "weight_shift_in": self.weight_shift_in, "weight_shift_rec": self.weight_shift_rec,
             "weight_shift_out": self.weight_shift_out,
         }
@@ -231,8 +243,8 @@ class XyloNetwork:
         syn = w_in.shape[2] if w_in.ndim == 3 else 1
         cols = [np.asarray(spec["dash_syn"])] + ([np.asarray(spec["dash_syn_2"])] if syn > 1 else [])
         n_hid, n_out = np.asarray(spec["weights_out"]).shape
-        return cls(chip, w_in, spec.get("weights_rec", np.zeros((n_hid, n_hid, syn), np.int64)), spec["weights_out"],
-                   np.stack(cols, axis=1), spec["dash_mem"], spec["threshold"],
+        return cls(chip, w_in, spec.get("weights_rec", np.zeros((n_hid, n_hid, syn), np.int64)),
+                   spec["weights_out"], np.stack(cols, axis=1), spec["dash_mem"], spec["threshold"],
                    spec.get("bias", np.zeros(n_hid, np.int64)), spec["dash_syn_out"], spec["dash_mem_out"],
                    spec["threshold_out"], spec.get("bias_out", np.zeros(n_out, np.int64)),
                    int(spec.get("weight_shift_in", 0)), int(spec.get("weight_shift_rec", 0)),
@@ -246,7 +258,8 @@ class XyloNetwork:
 
     # simulation -------------------------------------------------------------------------------------------
     def check_input(self, x: Any) -> np.ndarray:
-        """``x`` as int64 ``[T, B, N_in]`` events (0..255, the simulator's uint8); raises ``InvalidInputError``."""
+        """``x`` as int64 ``[T, B, N_in]`` events (0..255, the simulator's uint8); raises
+        ``InvalidInputError``."""
         arr = np.asarray(x)
         if arr.dtype.kind not in "iub" and not (arr.dtype.kind == "f" and np.all(np.isfinite(arr))
                                                  and np.all(arr == np.rint(arr))):
@@ -256,8 +269,9 @@ class XyloNetwork:
         arr = arr.astype(np.int64)
         if arr.size and (arr.min() < 0 or arr.max() > MAX_INPUT_VALUE):
             bad = int(arr.min()) if arr.min() < 0 else int(arr.max())
-            raise InvalidInputError(f"xylo input: event count {bad} is outside [0, {MAX_INPUT_VALUE}] (uint8 raster; "
-                                    f"the chip takes at most {MAX_INPUT_EVENTS} events per channel and step)")
+            raise InvalidInputError(f"xylo input: event count {bad} is outside [0, {MAX_INPUT_VALUE}] (uint8 "
+                                    f"raster; the chip takes at most {MAX_INPUT_EVENTS} events per channel "
+                                    "and step)")
         return arr
 
     def run(self, x: Any) -> ChipRun:
@@ -273,7 +287,8 @@ class XyloNetwork:
         n_hid, n_out, syn = self.n_hidden, self.n_out, self.synapses
         w_in = wrap(self.weights_in.reshape(self.n_in, n_hid * syn) << self.weight_shift_in, STATE_BITS)
         w_rec = wrap(self.weights_rec.reshape(n_hid, n_hid * syn) << self.weight_shift_rec, STATE_BITS)
-        w_hid = np.concatenate([w_in, w_rec], axis=0)  # sources in delivery order: inputs, then hidden neurons
+        # sources in delivery order: inputs, then hidden neurons
+        w_hid = np.concatenate([w_in, w_rec], axis=0)
         w_out = wrap(self.weights_out << self.weight_shift_out, STATE_BITS)
         i_hid = np.zeros((batch, n_hid * syn), np.int64)
         v_hid = np.zeros((batch, n_hid), np.int64)
@@ -281,8 +296,8 @@ class XyloNetwork:
         i_out = np.zeros((batch, n_out), np.int64)
         v_out = np.zeros((batch, n_out), np.int64)
         rec = {k: np.zeros((n_t, batch, n), np.int64) for k, n in (("s", n_hid), ("v", n_hid), ("i", n_hid),
-                                                                    ("i2", n_hid), ("so", n_out), ("vo", n_out),
-                                                                    ("io", n_out))}
+                                                                    ("i2", n_hid), ("so", n_out),
+                                                                    ("vo", n_out), ("io", n_out))}
         dash_syn = self.dash_syn.reshape(n_hid * syn)
         for t in range(n_t):
             i_hid = saturating_accumulate(i_hid, np.concatenate([x[t], s_hid], axis=1), w_hid, lo, hi)

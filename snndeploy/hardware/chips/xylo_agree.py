@@ -1,12 +1,12 @@
 """How well a Xylo mapping reproduces its float model: spike agreement per layer and accuracy.
 
 ``compare_mapping(mapping, model, x, labels)`` encodes ``x`` (``mapping.encode``), runs the integer network
-(``XyloNetwork.run``; pass ``run=`` to reuse a vendor run instead), and runs the float model on the *decoded* inputs
-(``mapping.decode``: the same events, so input quantisation is not counted as a disagreement). Per spiking layer, the
-chip's spike counts on the float time axis (``mapping.align``, delays removed) are compared with the float spikes
-exactly (``snndeploy.verify.compare.compare_spikes``: a count of 2 against a float spike is a mismatch). Predictions:
-the class with the most output spikes, or, for a ``vmem`` readout, the largest last readout ``Vmem`` against the
-largest Σₜ y of the float model.
+(``XyloNetwork.run``; pass ``run=`` to reuse a vendor run instead), and runs the float model on the *decoded*
+inputs (``mapping.decode``: the same events, so input quantisation is not counted as a disagreement). Per
+spiking layer, the chip's spike counts on the float time axis (``mapping.align``, delays removed) are compared
+with the float spikes exactly (``snndeploy.verify.compare.compare_spikes``: a count of 2 against a float spike
+is a mismatch). Predictions: the class with the most output spikes, or, for a ``vmem`` readout, the largest
+last readout ``Vmem`` against the largest Σₜ y of the float model.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def compare_mapping(mapping: XyloMapping, model: nn.Module, x: Any, labels: Any 
         f = spikes_f[layer.name].reshape(chip[layer.name].shape[0], chip[layer.name].shape[1], -1)
         c = torch.from_numpy(chip[layer.name]).to(f.dtype)
         cmp = compare_spikes(f, c, layer=layer.name)
-        layers.append(LayerAgreement(layer.name, float(f.float().mean()), float(c.float().mean()), cmp.agreement,
-                                     cmp.first.to_dict() if cmp.first is not None else None))
+        layers.append(LayerAgreement(layer.name, float(f.float().mean()), float(c.float().mean()),
+                                     cmp.agreement, cmp.first.to_dict() if cmp.first is not None else None))
     pred_chip = mapping.predict(chip_run)
     pred_float = y.reshape(y.shape[0], y.shape[1], -1).sum(0).argmax(-1).numpy()
     acc = None

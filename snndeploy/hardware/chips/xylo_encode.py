@@ -3,11 +3,11 @@
 Modes (``InputCoding.mode``), for a model whose first Linear takes ``n`` features per step:
 
 - ``"events"``: the inputs already are event counts (integers 0..15, e.g. spikes): ``n`` channels, unchanged.
-- ``"graded"``: x ≥ 0 becomes ``clip(rint(x/Δ), 0, 15)`` on ``n`` channels, Δ = max(calibration x)/15; the float
-  model sees ``counts·Δ``; negative values are lost (a warning).
-- ``"signed"``: two channels per feature, ``2i`` for the positive part and ``2i + 1`` for the negative part, each
-  ``clip(rint(|x|/Δ), 0, 15)`` with Δ = max|calibration x|/15; the float model sees ``(c⁺ − c⁻)·Δ`` and ``W_in``
-  gets the rows ``+W·Δ`` and ``−W·Δ`` (exact, since the first layer is linear). Needs ``2n ≤ 16``.
+- ``"graded"``: x ≥ 0 becomes ``clip(rint(x/Δ), 0, 15)`` on ``n`` channels, Δ = max(calibration x)/15; the
+  float model sees ``counts·Δ``; negative values are lost (a warning).
+- ``"signed"``: two channels per feature, ``2i`` for the positive part and ``2i + 1`` for the negative part,
+  each ``clip(rint(|x|/Δ), 0, 15)`` with Δ = max|calibration x|/15; the float model sees ``(c⁺ − c⁻)·Δ`` and
+  ``W_in`` gets the rows ``+W·Δ`` and ``−W·Δ`` (exact, since the first layer is linear). Needs ``2n ≤ 16``.
 - ``"auto"``: events when the calibration data are integers in 0..15, else signed when they go below 0 and
   ``2n`` channels fit, else graded.
 
@@ -34,7 +34,8 @@ MODES = ("auto", "events", "graded", "signed")
 
 @dataclass(frozen=True)
 class InputCoding:
-    """``mode``, Δ (``scale``, float value of one event), ``shape`` (features per step), ``delay`` (padding steps)."""
+    """``mode``, Δ (``scale``, float value of one event), ``shape`` (features per step), ``delay`` (padding
+    steps)."""
 
     mode: str
     scale: float
@@ -95,8 +96,8 @@ def choose_coding(x: np.ndarray | None, mode: str, features: int, max_channels: 
         raise ChipMappingError(f"map_model: input_mode {mode!r}; known: {', '.join(MODES)}")
     shape = tuple(x.shape[2:]) if x is not None else (features,)
     if math.prod(shape) != features:
-        raise ChipMappingError(f"model: calibration_x has {math.prod(shape)} features per step, the first Linear "
-                               f"takes {features}")
+        raise ChipMappingError(f"model: calibration_x has {math.prod(shape)} features per step, the first "
+                               f"Linear takes {features}")
     has = x is not None and x.size > 0
     integral = has and bool(np.all(x == np.rint(x)) and x.min() >= 0 and x.max() <= MAX_INPUT_EVENTS)
     if mode == "auto":
@@ -111,10 +112,11 @@ def choose_coding(x: np.ndarray | None, mode: str, features: int, max_channels: 
         raise ChipMappingError(f"map_model: input_mode {mode!r} needs calibration data with a positive "
                                f"{'magnitude' if mode == 'signed' else 'maximum'}")
     if mode == "signed" and 2 * features > max_channels:
-        raise ChipMappingError(f"model: input_mode 'signed' needs 2 x {features} = {2 * features} input channels "
-                               f"> {max_channels}")
+        raise ChipMappingError(f"model: input_mode 'signed' needs 2 x {features} = {2 * features} input "
+                               f"channels > {max_channels}")
     if mode == "graded" and float(x.min()) < 0:
-        notes.append(MappingNote("input", "x", f"inputs go down to {float(x.min()):.4g}; Xylo inputs are event "
-                                 "counts >= 0, so negative values are lost (clipped to 0); input_mode 'signed' "
-                                 "keeps them on two channels per feature"))
+        notes.append(MappingNote("input", "x",
+                                 f"inputs go down to {float(x.min()):.4g}; Xylo inputs are event "
+                                 "counts >= 0, so negative values are lost (clipped to 0); input_mode "
+                                 "'signed' keeps them on two channels per feature"))
     return InputCoding(mode, peak / MAX_INPUT_EVENTS, shape, delay)

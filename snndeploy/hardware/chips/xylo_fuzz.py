@@ -1,11 +1,11 @@
 """Random Xylo networks and inputs for cross-checking the integer model against xylosim, and run comparison.
 
-``random_case(rng)`` draws a chip, random sizes (mostly small, sometimes up to the chip's limits), int8 weights
-that often sit on the grid's edges (−128, −127, −1, 0, 1, 126, 127), sparse or dense recurrence, dashes 0..15
-(0 included: it wipes a synaptic current), thresholds from 1 to 32767, biases (often 0, sometimes at the int16
-edges), weight shifts 0..15 (≥ 9 wraps shifted weights to int16 in xylosim), and inputs that are silent, sparse,
-dense, at the 15-event limit or beyond it (up to 255, clipped by the chip), T from 1 to ``max_t``.
-``first_mismatch(a, b)`` names the first differing array, index and values of two ``ChipRun``.
+``random_case(rng)`` draws a chip, random sizes (mostly small, sometimes up to the chip's limits), int8
+weights that often sit on the grid's edges (−128, −127, −1, 0, 1, 126, 127), sparse or dense recurrence,
+dashes 0..15 (0 included: it wipes a synaptic current), thresholds from 1 to 32767, biases (often 0, sometimes
+at the int16 edges), weight shifts 0..15 (≥ 9 wraps shifted weights to int16 in xylosim), and inputs that are
+silent, sparse, dense, at the 15-event limit or beyond it (up to 255, clipped by the chip), T from 1 to
+``max_t``. ``first_mismatch(a, b)`` names the first differing array, index and values of two ``ChipRun``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], density: float) -
     elif style == 2:
         w = rng.integers(-8, 9, size=shape)
     else:
-        w = np.where(rng.random(shape) < 0.5, rng.choice(_EDGES, size=shape), rng.integers(-128, 128, size=shape))
+        w = np.where(rng.random(shape) < 0.5, rng.choice(_EDGES, size=shape),
+                     rng.integers(-128, 128, size=shape))
     return (w * (rng.random(shape) < density)).astype(np.int64)
 
 
@@ -43,8 +44,8 @@ def _per_neuron(rng: np.random.Generator, n: int, lo: int, hi: int, edge_p: floa
 
 def random_network(rng: np.random.Generator, chip: str | None = None, max_hidden: int = 64,
                    p_big: float = 0.05) -> XyloNetwork:
-    """A valid random network for ``chip`` (random when ``None``): up to ``max_hidden`` hidden neurons, or with
-    probability ``p_big`` up to the chip's limit."""
+    """A valid random network for ``chip`` (random when ``None``): up to ``max_hidden`` hidden neurons, or
+    with probability ``p_big`` up to the chip's limit."""
     chip = chip or str(rng.choice(list(XYLO_CHIPS)))
     c = XYLO_CHIPS[chip]
     big = rng.random() < p_big
@@ -65,10 +66,12 @@ def random_network(rng: np.random.Generator, chip: str | None = None, max_hidden
         chip, w_in, w_rec, w_out,
         rng.integers(0, 16, size=(n_hid, syn)), rng.integers(0, 16, size=n_hid),
         _per_neuron(rng, n_hid, 1, theta_hi),
-        _per_neuron(rng, n_hid, -32768, 32767) * (rng.random(n_hid) < 0.5) if bias_on else np.zeros(n_hid, np.int64),
+        _per_neuron(rng, n_hid, -32768, 32767) * (rng.random(n_hid) < 0.5) if bias_on
+        else np.zeros(n_hid, np.int64),
         rng.integers(0, 16, size=n_out), rng.integers(0, 16, size=n_out),
         _per_neuron(rng, n_out, 1, theta_hi),
-        _per_neuron(rng, n_out, -32768, 32767) * (rng.random(n_out) < 0.5) if bias_on else np.zeros(n_out, np.int64),
+        _per_neuron(rng, n_out, -32768, 32767) * (rng.random(n_out) < 0.5) if bias_on
+        else np.zeros(n_out, np.int64),
         int(rng.integers(0, 16)) if rng.random() < 0.3 else int(rng.integers(0, 8)),
         int(rng.integers(0, 16)) if rng.random() < 0.3 else int(rng.integers(0, 8)),
         int(rng.integers(0, 16)) if rng.random() < 0.3 else int(rng.integers(0, 8)),
@@ -101,7 +104,8 @@ def first_mismatch(mine: ChipRun, vendor: ChipRun) -> dict[str, Any] | None:
     """``None`` when spikes and every recorded state are identical; else where they first differ."""
     pairs = [(f"spikes[{k}]", a, b) for k, (a, b) in enumerate(zip(mine.spikes, vendor.spikes, strict=True))]
     for key in sorted(mine.states):
-        pairs += [(f"{key}[{k}]", a, b) for k, (a, b) in enumerate(zip(mine.states[key], vendor.states[key], strict=True))]
+        pairs += [(f"{key}[{k}]", a, b)
+                  for k, (a, b) in enumerate(zip(mine.states[key], vendor.states[key], strict=True))]
     for name, a, b in pairs:
         if a.shape != b.shape:
             return {"array": name, "shape": list(a.shape), "vendor_shape": list(b.shape)}

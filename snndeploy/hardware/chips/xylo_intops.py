@@ -1,17 +1,19 @@
 """Integer arithmetic of fixed-width chip registers, batched in numpy int64 (usable by any chip model).
 
-- ``wrap(x, bits)``: two's-complement wrap-around, what a C cast to ``int{bits}_t`` does (``(int16_t) 40000``).
+- ``wrap(x, bits)``: two's-complement wrap-around, what a C cast to ``int{bits}_t`` does
+  (``(int16_t) 40000``).
 - ``saturate(x, bits)``: clamp to ``[−2^(bits−1), 2^(bits−1) − 1]``.
-- ``shift_decay(x, dash)``: the bit-shift decay step ``x >> dash`` (arithmetic, rounds toward −∞), or ±1 when that
-  is 0 and ``x ≠ 0`` (xylosim ``src/v2/cpp/XyloIAFNeuron.cpp`` ``decay``).
-- ``saturating_accumulate(x0, counts, weights, lo, hi)``: add ``counts[:, 0]·weights[0]``, ``counts[:, 1]·weights[1]``,
-  … one after the other, saturating after every addition (``safe_add`` in the same file, called once per delivered event).
-  Saturating additions do not commute (32000 + 1000 − 1000 gives 31767, not 32000), so the order is part of the
-  arithmetic. Where no partial sum can leave ``[lo, hi]`` (the sum of the positive terms and the sum of the
-  negative terms both stay inside) the result is the plain sum; the remaining entries are reduced exactly by
-  composing clamp functions: ``f(x) = min(max(x + a, l), h)`` is closed under composition,
-  ``f2∘f1 = (a1 + a2, clamp(l1 + a2, l2, h2), clamp(h1 + a2, l2, h2))``, which a log₂-depth tree evaluates (for
-  many such entries at once a plain loop over the sources, vectorised over the entries, is cheaper; both are exact).
+- ``shift_decay(x, dash)``: the bit-shift decay step ``x >> dash`` (arithmetic, rounds toward −∞), or ±1 when
+  that is 0 and ``x ≠ 0`` (xylosim ``src/v2/cpp/XyloIAFNeuron.cpp`` ``decay``).
+- ``saturating_accumulate(x0, counts, weights, lo, hi)``: add ``counts[:, 0]·weights[0]``,
+  ``counts[:, 1]·weights[1]``, … one after the other, saturating after every addition (``safe_add`` in the
+  same file, called once per delivered event). Saturating additions do not commute (32000 + 1000 − 1000 gives
+  31767, not 32000), so the order is part of the arithmetic. Where no partial sum can leave ``[lo, hi]`` (the
+  sum of the positive terms and the sum of the negative terms both stay inside) the result is the plain sum;
+  the remaining entries are reduced exactly by composing clamp functions: ``f(x) = min(max(x + a, l), h)`` is
+  closed under composition, ``f2∘f1 = (a1 + a2, clamp(l1 + a2, l2, h2), clamp(h1 + a2, l2, h2))``, which a
+  log₂-depth tree evaluates (for many such entries at once a plain loop over the sources, vectorised over the
+  entries, is cheaper; both are exact).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def shift_decay(x: np.ndarray, dash: np.ndarray) -> np.ndarray:
 
 
 def _compose_tree(a: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Compose ``clamp(· + a[:, k], lo, hi)`` for k = 0, 1, … (applied in that order) into one (a, l, h) per row."""
+    """Compose ``clamp(· + a[:, k], lo, hi)`` for k = 0, 1, … (applied in that order) into one (a, l, h) per
+    row."""
     n, k = a.shape
     width = 1 << max(0, (k - 1).bit_length())
     aa = np.zeros((n, width), dtype=np.int64)
@@ -67,11 +70,13 @@ def _compose_tree(a: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarr
     return aa[:, 0], ll[:, 0], hh[:, 0]
 
 
-def saturating_accumulate(x0: np.ndarray, counts: np.ndarray, weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Sequential saturating sum ``x ← clamp(x + counts[:, k]·weights[k], lo, hi)`` for k = 0, 1, … (module docstring).
+def saturating_accumulate(x0: np.ndarray, counts: np.ndarray, weights: np.ndarray, lo: int,
+                          hi: int) -> np.ndarray:
+    """Sequential saturating sum ``x ← clamp(x + counts[:, k]·weights[k], lo, hi)`` for k = 0, 1, … (module
+    docstring).
 
-    ``counts[:, k]`` events from source k each add ``weights[k]``; repeated additions of one sign saturate like one
-    addition of their sum, so each source is one term.
+    ``counts[:, k]`` events from source k each add ``weights[k]``; repeated additions of one sign saturate
+    like one addition of their sum, so each source is one term.
 
     Args:
         x0: start values ``[B, M]`` (int64, inside ``[lo, hi]``).

@@ -1,38 +1,41 @@
 """Quantise a float LIF MLP onto a Xylo chip: ``map_model(model, calibration_x, target) -> XyloMapping``.
 
-Accepted models: ``[Flatten] (Linear → neuron)+ [Linear]`` in execution order (``snndeploy.models.tree.walk``; Dropout
-and Identity are skipped), where a neuron is a folded ``SpecLIF`` (``exporters.fold.fold``) or an unfolded ``LIF``
-(folded here by ``exporters.fold.rules.fold_lif``, exact). Each float neuron runs, per step (``LIFSpec``):
-``H = a·V + b·(W·s + B) + c``, spike when ``H ≥ θ``, then ``V = H − θ`` (soft) or ``V_reset`` (hard).
+Accepted models: ``[Flatten] (Linear → neuron)+ [Linear]`` in execution order (``snndeploy.models.tree.walk``;
+Dropout and Identity are skipped), where a neuron is a folded ``SpecLIF`` (``exporters.fold.fold``) or an
+unfolded ``LIF`` (folded here by ``exporters.fold.rules.fold_lif``, exact). Each float neuron runs, per step
+(``LIFSpec``): ``H = a·V + b·(W·s + B) + c``, spike when ``H ≥ θ``, then ``V = H − θ`` (soft) or ``V_reset``
+(hard).
 
-Topology. Xylo has one hidden population, recurrent weights and a readout (``xylo.py``). The neuron layers before
-the last one are stacked in the hidden population (layer 1 first); ``W_in`` feeds layer 1, and layer k → k+1 is
-a block of ``W_rec``. A recurrent hop costs one step, so chip step t + k holds float step t of hidden layer k
-(k = 0 for the first), and the readout lags by the number of hidden layers L. ``encode`` appends L zero steps and
-``XyloMapping.align`` undoes the delays. Biases act from chip step 0, i.e. k steps early in layer k (a warning).
-The last layer is the readout: a LIF layer → spiking readout neurons (one spike per step, like the float LIF); a
-final Linear (no neurons after it) → non-spiking readout neurons read as ``Vmem`` (``readout = "vmem"``:
-dash_syn = 1, dash_mem = 15 ≈ an integrator, θ = 32767, one scale for all classes so that their last values compare),
-whose last value ranks the classes like Σₜ y.
+Topology. Xylo has one hidden population, recurrent weights and a readout (``xylo.py``). The neuron layers
+before the last one are stacked in the hidden population (layer 1 first); ``W_in`` feeds layer 1, and layer
+k → k+1 is a block of ``W_rec``. A recurrent hop costs one step, so chip step t + k holds float step t of
+hidden layer k (k = 0 for the first), and the readout lags by the number of hidden layers L. ``encode``
+appends L zero steps and ``XyloMapping.align`` undoes the delays. Biases act from chip step 0, i.e. k steps
+early in layer k (a warning). The last layer is the readout: a LIF layer → spiking readout neurons (one spike
+per step, like the float LIF); a final Linear (no neurons after it) → non-spiking readout neurons read as
+``Vmem`` (``readout = "vmem"``: dash_syn = 1, dash_mem = 15 ≈ an integrator, θ = 32767, one scale for all
+classes so that their last values compare), whose last value ranks the classes like Σₜ y.
 
 Per neuron j (hidden or readout), in chip units = c_j × float units:
 - decay: dash_mem = round(−log₂(1 − a)) (= round(log₂ τ) for LIF; rockpool: dash = log₂(τ/dt), rounded);
   1 ≤ dash ≤ 15, else ``ChipMappingError``; a warning when τ_chip = 2^dash misses τ = 1/(1 − a) by more than
   ``tau_tolerance`` (relative).
 - synapse: LIF has none, Xylo always filters its input (dash_syn = 0 wipes it). dash_syn = 1, the fastest
-  synapse, halves the current each step; the input gain g is 1 (``synapse="charge"``: the same total charge, spread
-  over the next steps) or 2 (``"instant"``: the same first-step response, twice the total); ``"auto"`` keeps the one
-  with the higher spike agreement on ``calibration_x``.
+  synapse, halves the current each step; the input gain g is 1 (``synapse="charge"``: the same total charge,
+  spread over the next steps) or 2 (``"instant"``: the same first-step response, twice the total); ``"auto"``
+  keeps the one with the higher spike agreement on ``calibration_x``.
 - scale: c_j = (32767 / headroom) / θ_j, so θ_int ≈ 4096 with the default headroom 8 (states saturate at ±8θ).
-- weights: w_int = rint(g·b_j·W·Δ·c_j / 2^shift) (Δ = input scale for W_in, 1 otherwise), one shift per matrix:
-  the smallest in [0, ``max_shift``] that keeps every |w_int| ≤ 127; where even ``max_shift`` does not, c_j of the
-  neurons concerned is lowered instead (a warning: fewer threshold bits).
-- θ_int = rint(θ_j·c_j) ∈ [1, 32767]; bias_int = rint((b_j·B_j + c_leak)·c_j) ∈ int16, else ``ChipMappingError``.
+- weights: w_int = rint(g·b_j·W·Δ·c_j / 2^shift) (Δ = input scale for W_in, 1 otherwise), one shift per
+  matrix: the smallest in [0, ``max_shift``] that keeps every |w_int| ≤ 127; where even ``max_shift`` does
+  not, c_j of the neurons concerned is lowered instead (a warning: fewer threshold bits).
+- θ_int = rint(θ_j·c_j) ∈ [1, 32767]; bias_int = rint((b_j·B_j + c_leak)·c_j) ∈ int16, else
+  ``ChipMappingError``.
 Rounding is numpy's ``rint`` (half to even), as rockpool's ``np.round``. The Linear bias goes to the neuron's
 membrane bias (Xylo drops biases on weights, rockpool ``weight_nodes_have_no_biases``).
 
-Not exact by construction (each a ``MappingNote`` warning): the synapse above; hidden neurons fire up to 31 spikes per
-step where the float LIF fires one (each is delivered, n·w); hard reset becomes subtraction; τ rounding.
+Not exact by construction (each a ``MappingNote`` warning): the synapse above; hidden neurons fire up to 31
+spikes per step where the float LIF fires one (each is delivered, n·w); hard reset becomes subtraction; τ
+rounding.
 
 ``snndeploy.neurons.CubaLIF`` (flavour ``"xylo"``, reset ``"subtract"``) is Xylo's neuron itself: its α and β
 give dash_syn and dash_mem (exact when α, β = 1 − 2^−dash, dash 0..15; else rounded as above, with a warning),
@@ -81,7 +84,8 @@ _STATE_MAX = 32767
 
 @dataclass(frozen=True)
 class MappedLayer:
-    """Where float layer ``name`` lives on the chip: ``population`` columns ``start:start+size``, ``delay`` steps late."""
+    """Where float layer ``name`` lives on the chip: ``population`` columns ``start:start+size``, ``delay``
+    steps late."""
 
     name: str
     population: str  # "hidden" | "readout"
@@ -113,7 +117,8 @@ class XyloMapping(ChipMapping):
         return self.coding.delay
 
     def decode(self, counts: np.ndarray) -> torch.Tensor:
-        """The float model's input for chip input ``counts`` ``[T + delay, B, N_in]`` (``InputCoding.decode``)."""
+        """The float model's input for chip input ``counts`` ``[T + delay, B, N_in]``
+        (``InputCoding.decode``)."""
         return self.coding.decode(counts)
 
     def align(self, run: ChipRun) -> dict[str, np.ndarray]:
@@ -128,7 +133,8 @@ class XyloMapping(ChipMapping):
         return out
 
     def predict(self, run: ChipRun) -> np.ndarray:
-        """Class per sample: the readout's last ``Vmem`` (``vmem``) or its spike count over time (``spike``)."""
+        """Class per sample: the readout's last ``Vmem`` (``vmem``) or its spike count over time
+        (``spike``)."""
         if self.readout == "vmem":
             return np.argmax(run.states["v"][1][-1], axis=-1)
         return np.argmax(run.spikes[1][self.delay:].sum(axis=0), axis=-1)
@@ -167,27 +173,31 @@ def float_layers(model: nn.Module) -> list[Stage]:
         if is_neuron(mod):
             if not stages or stages[-1].neuron_name is not None:
                 raise ChipMappingError(f"layer {name}: a neuron layer must follow a Linear layer on Xylo "
-                                       "(network input goes through W_in; rockpool xylo_drc first_module_is_a_weight)")
+                                       "(network input goes through W_in; rockpool xylo_drc "
+                                       "first_module_is_a_weight)")
             stages[-1].neuron_name, stages[-1].spec = name, _neuron_spec(name, mod)
         elif isinstance(mod, nn.Linear):
             if stages and stages[-1].neuron_name is None:
-                raise ChipMappingError(f"layer {name}: Linear follows Linear {stages[-1].linear_name} with no neurons "
-                                       "between (rockpool xylo_drc no_consecutive_weights): merge the two matrices")
+                raise ChipMappingError(f"layer {name}: Linear follows Linear {stages[-1].linear_name} with "
+                                       "no neurons between (rockpool xylo_drc no_consecutive_weights): merge "
+                                       "the two matrices")
             stages.append(Stage(name, mod))
         elif isinstance(mod, (nn.Flatten, nn.Dropout, nn.Identity)):
             continue
         elif isinstance(mod, BATCHNORM):
-            raise ChipMappingError(f"layer {name}: {kind} must be folded into the Linear before it (exporters.fold)")
+            raise ChipMappingError(f"layer {name}: {kind} must be folded into the Linear before it "
+                                   "(exporters.fold)")
         else:
-            raise ChipMappingError(f"layer {name}: {kind} cannot be mapped onto Xylo (dense Linear + LIF only; "
-                                   "convolutions would have to be unrolled, residual blocks are not supported here)")
+            raise ChipMappingError(f"layer {name}: {kind} cannot be mapped onto Xylo (dense Linear + LIF "
+                                   "only; convolutions would have to be unrolled, residual blocks are not "
+                                   "supported here)")
     if not stages:
         raise ChipMappingError("model: no Linear layer to map onto Xylo")
     spiking_end = stages[-1].neuron_name is not None
     hidden = len(stages) - (1 if spiking_end else 0)
     if hidden < 1 or (not spiking_end and len(stages) < 2):
-        raise ChipMappingError(f"model: {len(stages)} Linear stage(s); Xylo needs a hidden layer and a readout "
-                               "(rockpool xylo_drc at_least_two_neuron_layers_needed)")
+        raise ChipMappingError(f"model: {len(stages)} Linear stage(s); Xylo needs a hidden layer and a "
+                               "readout (rockpool xylo_drc at_least_two_neuron_layers_needed)")
     return stages
 
 
@@ -199,11 +209,13 @@ def _dash(layer: str, a: float, tol: float, notes: list[MappingNote]) -> int:
     exact = math.log2(tau)
     dash = round(exact)
     if not 1 <= dash <= 15:
-        raise ChipMappingError(f"layer {layer}: tau = {tau:.6g} steps needs a bit-shift decay of {exact:.3g}, "
-                               f"rounded {dash}; limit 1 <= dash <= 15 (tau from 2**0.5 to 2**15.5 steps)")
+        raise ChipMappingError(f"layer {layer}: tau = {tau:.6g} steps needs a bit-shift decay of "
+                               f"{exact:.3g}, rounded {dash}; limit 1 <= dash <= 15 (tau from 2**0.5 to "
+                               "2**15.5 steps)")
     tau_q = 2.0 ** dash
     if abs(tau_q - tau) > tol * tau:
-        notes.append(MappingNote(layer, "tau", f"tau = {tau:.6g} steps becomes 2**{dash} = {tau_q:g} (dash_mem = "
+        notes.append(MappingNote(layer, "tau",
+                                 f"tau = {tau:.6g} steps becomes 2**{dash} = {tau_q:g} (dash_mem = "
                                  f"{dash}, error {abs(tau_q - tau) / tau:.1%} > tolerance {tol:.0%})"))
     return dash
 
@@ -287,7 +299,8 @@ def _stage_neuron(st: Stage, g: float, tol: float, headroom: float, readout: boo
 
 def _shift_and_scale(name: str, mats: list[np.ndarray], c: np.ndarray, max_shift: int,
                      notes: list[MappingNote]) -> tuple[list[int], np.ndarray]:
-    """One shift per matrix (rows: sources, columns: targets with scale ``c``) and the possibly lowered ``c``."""
+    """One shift per matrix (rows: sources, columns: targets with scale ``c``) and the possibly lowered
+    ``c``."""
     shifts = []
     c = c.copy()
     for m in mats:
@@ -300,7 +313,8 @@ def _shift_and_scale(name: str, mats: list[np.ndarray], c: np.ndarray, max_shift
             cap = np.where(col_max > 0, 127.49 * 2.0 ** s / np.where(col_max > 0, col_max, 1.0), np.inf)
         low = cap < c
         if low.any():
-            notes.append(MappingNote(name, "threshold", f"{int(low.sum())} neuron(s) have weights too large for the "
+            notes.append(MappingNote(name, "threshold",
+                                     f"{int(low.sum())} neuron(s) have weights too large for the "
                                      f"threshold at shift {max_shift}: their threshold gets fewer bits"))
             c = np.minimum(c, cap)
     return shifts, c
@@ -308,25 +322,28 @@ def _shift_and_scale(name: str, mats: list[np.ndarray], c: np.ndarray, max_shift
 
 def _quantise(name: str | list[str], fld: str, x: np.ndarray, lo: int, hi: int,
               notes: list[MappingNote]) -> np.ndarray:
-    """``rint(x)``; outside [lo, hi] → ``ChipMappingError`` naming the layer (``name`` per element or one name)."""
+    """``rint(x)``; outside [lo, hi] → ``ChipMappingError`` naming the layer (``name`` per element or one
+    name)."""
     q = np.rint(x)
     bad = np.flatnonzero((q < lo) | (q > hi))
     if bad.size:
         where = name[bad[0]] if isinstance(name, list) else name
-        raise ChipMappingError(f"layer {where}: {fld} = {q.flat[bad[0]]:g} in chip units is outside [{lo}, {hi}] "
-                               "(relative to the layer's weights and threshold)")
+        raise ChipMappingError(f"layer {where}: {fld} = {q.flat[bad[0]]:g} in chip units is outside [{lo}, "
+                               f"{hi}] (relative to the layer's weights and threshold)")
     name = "hidden" if isinstance(name, list) else name
     nz = x != 0
     zeroed = float((q[nz] == 0).mean()) if nz.any() else 0.0
     if zeroed > 0.05:
-        notes.append(MappingNote(name, fld, f"{zeroed:.0%} of the non-zero values round to 0 on the chip grid"))
+        notes.append(MappingNote(name, fld,
+                                 f"{zeroed:.0%} of the non-zero values round to 0 on the chip grid"))
     return q.astype(np.int64)
 
 
-def map_model(model: nn.Module, calibration_x: Any = None, target: str = "xylo_audio2", *, headroom: float = 8.0,
-              tau_tolerance: float = 0.05, synapse: str = "auto", input_mode: str = "auto",
-              max_shift: int = 7) -> XyloMapping:
-    """Map a float LIF MLP onto ``target`` (``xylo_audio2`` | ``xylo_audio3`` | ``xylo_imu``): module docstring."""
+def map_model(model: nn.Module, calibration_x: Any = None, target: str = "xylo_audio2", *,
+              headroom: float = 8.0, tau_tolerance: float = 0.05, synapse: str = "auto",
+              input_mode: str = "auto", max_shift: int = 7) -> XyloMapping:
+    """Map a float LIF MLP onto ``target`` (``xylo_audio2`` | ``xylo_audio3`` | ``xylo_imu``): module
+    docstring."""
     name = target if isinstance(target, str) else getattr(target, "name", "")
     chip = XYLO_CHIPS.get(get_target(name).name if name else "")
     if chip is None:
@@ -334,7 +351,8 @@ def map_model(model: nn.Module, calibration_x: Any = None, target: str = "xylo_a
     if synapse not in ("auto", "charge", "instant"):
         raise ChipMappingError(f"map_model: synapse {synapse!r}; known: auto, charge, instant")
     if not (headroom >= 1.0 and math.isfinite(headroom)) or not 0 <= max_shift <= 15:
-        raise ChipMappingError(f"map_model: headroom {headroom} must be >= 1 and max_shift {max_shift} in [0, 15]")
+        raise ChipMappingError(f"map_model: headroom {headroom} must be >= 1 and max_shift {max_shift} "
+                               "in [0, 15]")
     x = None
     if calibration_x is not None:
         x = (calibration_x.detach().cpu().double().numpy() if isinstance(calibration_x, torch.Tensor)
@@ -345,7 +363,8 @@ def map_model(model: nn.Module, calibration_x: Any = None, target: str = "xylo_a
     if synapse == "auto" and (x is None or cuba_only):
         synapse = "charge"  # no calibration data, or no LIF layer to approximate: gain 1
     gains = {"charge": [1.0], "instant": [2.0], "auto": [1.0, 2.0]}[synapse]
-    candidates = [_build(model, x, chip.name, g, headroom, tau_tolerance, input_mode, max_shift) for g in gains]
+    candidates = [_build(model, x, chip.name, g, headroom, tau_tolerance, input_mode, max_shift)
+                  for g in gains]
     if len(candidates) == 1:
         return candidates[0]
     scored = [(compare_mapping(m, model, torch.from_numpy(x).float()).score, m) for m in candidates]
@@ -358,10 +377,12 @@ def map_model(model: nn.Module, calibration_x: Any = None, target: str = "xylo_a
 
 def _reset_note(name: str, spec: Any, notes: list[MappingNote]) -> None:
     if spec.reset == "hard":
-        notes.append(MappingNote(name, "reset", f"hard reset to {format_value(spec.v_reset, 'g')} becomes Xylo's "
+        notes.append(MappingNote(name, "reset",
+                                 f"hard reset to {format_value(spec.v_reset, 'g')} becomes Xylo's "
                                  "subtraction of the threshold (the only reset on chip)"))
     elif not spec.subtracts_threshold:
-        notes.append(MappingNote(name, "reset", f"soft reset by {format_value(spec.reset_amount, 'g')} becomes "
+        notes.append(MappingNote(name, "reset",
+                                 f"soft reset by {format_value(spec.reset_amount, 'g')} becomes "
                                  f"subtraction of the threshold {spec.v_threshold:g}"))
 
 
@@ -388,12 +409,14 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
     n_feat, n_hid, n_out = stages[0].linear.in_features, sum(sizes), readout.linear.out_features
     coding = choose_coding(x, input_mode, n_feat, chip.max_inputs, len(hidden), notes)
     n_in = coding.channels
-    for what, value, limit in (("input channels", n_in, chip.max_inputs), ("hidden neurons", n_hid, chip.max_hidden),
+    for what, value, limit in (("input channels", n_in, chip.max_inputs),
+                               ("hidden neurons", n_hid, chip.max_hidden),
                                ("output neurons", n_out, chip.max_outputs),
                                ("first hidden layer (input window)", sizes[0], chip.input_window or n_hid),
                                ("last hidden layer (output window)", sizes[-1], chip.output_window or n_hid)):
         if value > limit:
-            raise ChipMappingError(f"model: {what} = {value} > {limit} on {chip.name} ({chip.part}): {chip.source}")
+            raise ChipMappingError(f"model: {what} = {value} > {limit} on {chip.name} ({chip.part}): "
+                                   f"{chip.source}")
     offs = np.cumsum([0, *sizes])
     f_in, f_rec = np.zeros((n_in, n_hid)), np.zeros((n_hid, n_hid))
     theta, beta, c_hid = np.zeros(n_hid), np.zeros(n_hid), np.zeros(n_hid)
@@ -411,14 +434,17 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
             f_rec[offs[k - 1]:offs[k], cols] = nm.gain * w.T
         beta[cols] = nm.bias
         if k > 0 and np.any(beta[cols] != 0):
-            notes.append(MappingNote(st.neuron_name, "bias", f"stacked hidden layer {k + 1}: its bias acts from chip "
-                                     f"step 0, {k} step(s) before its first input (the chip has no per-layer start)"))
+            notes.append(MappingNote(st.neuron_name, "bias",
+                                     f"stacked hidden layer {k + 1}: its bias acts from chip "
+                                     f"step 0, {k} step(s) before its first input (the chip has no "
+                                     "per-layer start)"))
         theta[cols] = nm.theta
         c_hid[cols] = nm.scale
         layers.append(MappedLayer(st.neuron_name, "hidden", int(offs[k]), sizes[k], k))
     (s_in, s_rec), c_hid = _shift_and_scale("hidden", [f_in, f_rec], c_hid, max_shift, notes)
     w_out = readout.linear.weight.detach().double().numpy().T
-    b_out = readout.linear.bias.detach().double().numpy() if readout.linear.bias is not None else np.zeros(n_out)
+    b_out = (readout.linear.bias.detach().double().numpy() if readout.linear.bias is not None
+             else np.zeros(n_out))
     f_out = np.zeros((n_hid, n_out))
     dash_syn_out = np.ones(n_out, np.int64)
     if spiking:
@@ -437,14 +463,16 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
         scale = 127.49 / float(col.max()) if col.max() > 0 else 1.0
         ymax = _float_readout_max(model, x, n_out) if x is not None else None
         if ymax is None:
-            notes.append(MappingNote(readout.linear_name, "readout", "no calibration data: the Vmem readout scale "
+            notes.append(MappingNote(readout.linear_name, "readout",
+                                     "no calibration data: the Vmem readout scale "
                                      "comes from the weights alone and may saturate"))
         elif ymax.max() > 0:
             scale = min(scale, (_STATE_MAX / 2) / float(ymax.max()))
         c_out = np.full(n_out, scale)
         s_out = 0
         theta_out = _STATE_MAX / c_out  # the largest threshold: the readout integrates, read as Vmem
-    layers.append(MappedLayer(readout.neuron_name or readout.linear_name, "readout", 0, n_out, len(hidden), spiking))
+    layers.append(MappedLayer(readout.neuron_name or readout.linear_name, "readout", 0, n_out, len(hidden),
+                              spiking))
     owner = [la.name for la in layers[:-1] for _ in range(la.size)]
     net = XyloNetwork(
         chip.name,

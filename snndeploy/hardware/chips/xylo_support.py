@@ -28,7 +28,8 @@ SUPPORT = register_chip(ChipSupport(
     name="xylo",
     targets=tuple(XYLO_CHIPS),
     vendor_env="xylosim",
-    simulator="rockpool 3.1.0 XyloSim.from_specification on the C++ bit-accurate xylosim 0.1.3 (xylosim.v2.XyloLayer)",
+    simulator="rockpool 3.1.0 XyloSim.from_specification on the C++ bit-accurate xylosim 0.1.3 "
+              "(xylosim.v2.XyloLayer)",
     map_model=map_model,
     vendor_run=vendor_run,
     write_artifacts=write_artifacts,

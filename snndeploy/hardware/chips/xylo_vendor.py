@@ -1,15 +1,17 @@
-"""The Xylo vendor side: run networks in rockpool's ``XyloSim`` (C++ xylosim, ``xylosim`` venv) and write/reload
-the specification files.
+"""The Xylo vendor side: run networks in rockpool's ``XyloSim`` (C++ xylosim, ``xylosim`` venv) and
+write/reload the specification files.
 
 Artifacts (``write_artifacts``). rockpool saves Xylo *configurations* only through samna
-(``syns61201/xylo_samna.py`` ``save_config``/``load_config`` call ``XyloConfiguration.to_json``/``from_json``),
-which cannot be installed here. Its *specification* (what ``mapper`` + ``channel_quantize`` return and what
+(``syns61201/xylo_samna.py`` ``save_config``/``load_config`` call
+``XyloConfiguration.to_json``/``from_json``), which cannot be installed here. Its *specification* (what
+``mapper`` + ``channel_quantize`` return and what
 ``XyloSim.from_specification`` / ``config_from_specification`` take) has no file format of its own, so it is
 written twice, with exactly rockpool's keyword names and nothing else:
 
-- ``xylo_spec.npz``: numpy's archive; ``XyloSim.from_specification(**numpy.load(path))`` rebuilds the simulator;
-- ``xylo_spec.json``: ``{"format", "chip", "rockpool_module", "spec": {name: nested lists}}`` for readers without
-  numpy (``from_specification(**{k: numpy.asarray(v) for k, v in doc["spec"].items()})``).
+- ``xylo_spec.npz``: numpy's archive; ``XyloSim.from_specification(**numpy.load(path))`` rebuilds the
+  simulator;
+- ``xylo_spec.json``: ``{"format", "chip", "rockpool_module", "spec": {name: nested lists}}`` for readers
+  without numpy (``from_specification(**{k: numpy.asarray(v) for k, v in doc["spec"].items()})``).
 
 The driver (``vendor/drivers/xylosim_run.py``) reads both with numpy/json only and runs them in rockpool.
 """
@@ -34,7 +36,8 @@ __all__ = ["VendorJob", "vendor_batch", "vendor_run", "vendor_run_many", "write_
            "vendor_load_run", "ROCKPOOL_MODULE", "SPEC_FORMAT"]
 
 #: rockpool module whose ``XyloSim.from_specification`` loads the spec, per chip.
-ROCKPOOL_MODULE = {"xylo_audio2": "rockpool.devices.xylo.syns61201", "xylo_audio3": "rockpool.devices.xylo.syns65302",
+ROCKPOOL_MODULE = {"xylo_audio2": "rockpool.devices.xylo.syns61201",
+                   "xylo_audio3": "rockpool.devices.xylo.syns65302",
                    "xylo_imu": "rockpool.devices.xylo.syns63300"}
 SPEC_FORMAT = "rockpool.XyloSim.from_specification/v1"
 _DRIVER = "xylosim_run"
@@ -43,13 +46,15 @@ _ENV = "xylosim"
 
 def _to_run(out: dict[str, np.ndarray], i: int) -> ChipRun:
     g = lambda k: out[f"c{i}_{k}"].astype(np.int64)  # noqa: E731
-    return ChipRun(spikes=(g("s"), g("so")), states={"v": (g("v"), g("vo")), "i": (g("i"), g("io")), "i2": (g("i2"),)})
+    return ChipRun(spikes=(g("s"), g("so")),
+                   states={"v": (g("v"), g("vo")), "i": (g("i"), g("io")), "i2": (g("i2"),)})
 
 
 @dataclass(frozen=True)
 class VendorJob:
-    """One case for the vendor driver: a ``network`` (kind ``spec``), an artifact ``path`` (``file``) or a NIR file
-    (``nir``), with events ``x`` ``[T, B, N_in]`` (for ``nir``: float inputs for rockpool's torch simulation)."""
+    """One case for the vendor driver: a ``network`` (kind ``spec``), an artifact ``path`` (``file``) or a NIR
+    file (``nir``), with events ``x`` ``[T, B, N_in]`` (for ``nir``: float inputs for rockpool's torch
+    simulation)."""
 
     kind: str
     x: np.ndarray | None
@@ -88,7 +93,8 @@ def vendor_batch(jobs: Sequence[VendorJob], timeout: float = 900) -> list[Any]:
 
 
 def vendor_run_many(cases: Sequence[tuple[XyloNetwork, np.ndarray]], timeout: float = 900) -> list[ChipRun]:
-    """Run every ``(network, x [T, B, N_in])`` in rockpool's XyloSim, all in one driver call (one subprocess)."""
+    """Run every ``(network, x [T, B, N_in])`` in rockpool's XyloSim, all in one driver call (one
+    subprocess)."""
     return vendor_batch([VendorJob("spec", x, network=net) for net, x in cases], timeout)
 
 
@@ -98,7 +104,8 @@ def vendor_run(network: XyloNetwork, x: np.ndarray) -> ChipRun:
 
 
 def write_artifacts(network: XyloNetwork, out_dir: Path) -> list[Path]:
-    """Write ``xylo_spec.npz`` and ``xylo_spec.json`` (module docstring) into ``out_dir``; return their paths."""
+    """Write ``xylo_spec.npz`` and ``xylo_spec.json`` (module docstring) into ``out_dir``; return their
+    paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec = network.to_spec()
@@ -106,7 +113,8 @@ def write_artifacts(network: XyloNetwork, out_dir: Path) -> list[Path]:
     with atomic_path(npz) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **{k: np.asarray(v) for k, v in spec.items()})
-    doc: dict[str, Any] = {"format": SPEC_FORMAT, "chip": network.chip, "rockpool_module": ROCKPOOL_MODULE[network.chip],
+    doc: dict[str, Any] = {"format": SPEC_FORMAT, "chip": network.chip,
+                           "rockpool_module": ROCKPOOL_MODULE[network.chip],
                            "spec": network.to_dict()["spec"]}
     js = out / "xylo_spec.json"
     with atomic_write(js) as fh:
@@ -126,5 +134,6 @@ def read_artifact(path: Path, chip: str | None = None) -> XyloNetwork:
 
 
 def vendor_load_run(items: Sequence[tuple[Path, str, np.ndarray]], timeout: float = 900) -> list[ChipRun]:
-    """Load each ``(artifact path, chip, x)`` with rockpool's own ``from_specification`` and run it (one call)."""
+    """Load each ``(artifact path, chip, x)`` with rockpool's own ``from_specification`` and run it (one
+    call)."""
     return vendor_batch([VendorJob("file", x, path=Path(p), chip=chip) for p, chip, x in items], timeout)
