@@ -1,11 +1,11 @@
 """Check a model against a hardware target's documented constraints, before any vendor SDK call (NIR graphs:
 ``nir_check.py``).
 
-``check_model`` walks the model's units in execution order (``snndeploy.models.tree.walk``) and applies the rules of
-``rules.py`` (neuron model, reset, decay, ranges; layer types, biases, pooling, convolutions; sizes) and, for chips
-with one layer per core, the core-memory placement of ``cores.py``. Everything target-specific is target data
-(``targets/*.toml``). Tensors are time-major ``[T, B, *]``; shape-dependent checks (neuron counts, feature-map sizes,
-core memory) need ``example_input``.
+``check_model`` walks the model's units in execution order (``snndeploy.models.tree.walk``) and applies the
+rules of ``rules.py`` (neuron model, reset, decay, ranges; layer types, biases, pooling, convolutions; sizes)
+and, for chips with one layer per core, the core-memory placement of ``cores.py``. Everything target-specific
+is target data (``targets/*.toml``). Tensors are time-major ``[T, B, *]``; shape-dependent checks (neuron
+counts, feature-map sizes, core memory) need ``example_input``.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from .targets import HardwareTarget, get_target
 from .views import SYNAPTIC, NeuronView, neuron_view, threshold_of
 
 __all__ = [
-    "HardwareConstraintError", "Violation", "CheckReport", "NeuronView", "neuron_view", "walk_model", "check_model",
-    "threshold_of", "limit_check",
+    "HardwareConstraintError", "Violation", "CheckReport", "NeuronView", "neuron_view", "walk_model",
+    "check_model", "threshold_of", "limit_check",
 ]
 
 
-def _shapes(model: nn.Module, units: list[tuple[str, nn.Module]], x: Tensor) -> dict[int, tuple[tuple, tuple]]:
+def _shapes(model: nn.Module, units: list[tuple[str, nn.Module]],
+            x: Tensor) -> dict[int, tuple[tuple, tuple]]:
     """(input shape, output shape) per unit, per single sample and step, from one forward on ``x[:, :1]``."""
     shapes: dict[int, tuple[tuple, tuple]] = {}
     handles = []
@@ -56,19 +57,23 @@ def _shapes(model: nn.Module, units: list[tuple[str, nn.Module]], x: Tensor) -> 
 def _check_residual(rep: CheckReport, t: HardwareTarget, name: str) -> None:
     if t.residual == "no":
         rep.add(name, "layer.residual", "error", f"residual/skip connections cannot be loaded on {t.name}",
-                "remove the skip connection (plain VGG/MLP) or pick a target with merge support", t.layers_source)
+                "remove the skip connection (plain VGG/MLP) or pick a target with merge support",
+                t.layers_source)
     elif t.residual == "unsourced":
         rep.add(name, "layer.residual", "warning", f"residual support on {t.name} is unsourced",
                 "check with the vendor toolchain before relying on it", t.layers_source)
 
 
-def _check_model_level(rep: CheckReport, t: HardwareTarget, neurons: list, synaptic: list, last_weight: str | None,
-                       core_layers: list[tuple[str, int, int]], shapes: dict) -> None:
-    """Rules about the whole model: readout from neurons, sizes, layer count and core placement, neuron layers."""
+def _check_model_level(rep: CheckReport, t: HardwareTarget, neurons: list, synaptic: list,
+                       last_weight: str | None, core_layers: list[tuple[str, int, int]],
+                       shapes: dict) -> None:
+    """Rules about the whole model: readout from neurons, sizes, layer count and core placement, neuron
+    layers."""
     if synaptic and last_weight is not None:
         rep.add(last_weight, "layers.output_from_neurons", "error" if t.output_from_neurons else "warning",
-                f"the last weight layer {last_weight} has no neurons after it: its real-valued output must be read "
-                "off-chip", "add an output neuron layer (read spike counts) or compute the readout on the host",
+                f"the last weight layer {last_weight} has no neurons after it: its real-valued output must "
+                "be read off-chip",
+                "add an output neuron layer (read spike counts) or compute the readout on the host",
                 t.layers_source)
     check_sizes(rep, t, neurons, synaptic, shapes, readout_is_weight=last_weight is not None)
     limit_check(rep, t, "max_layers", len(synaptic), synaptic[0][0] if synaptic else "model",
@@ -77,11 +82,13 @@ def _check_model_level(rep: CheckReport, t: HardwareTarget, neurons: list, synap
         place_on_cores(rep, t, core_layers)
     if len(neurons) < t.min_neuron_layers:
         rep.add("model", "layers.min_neuron_layers", "error",
-                f"{len(neurons)} neuron layer(s); {t.name} needs at least {t.min_neuron_layers} (hidden + output)",
+                f"{len(neurons)} neuron layer(s); {t.name} needs at least {t.min_neuron_layers} "
+                "(hidden + output)",
                 "add a hidden neuron layer", t.layers_source)
 
 
-def check_model(model: nn.Module, target: str | HardwareTarget, example_input: Tensor | None = None) -> CheckReport:
+def check_model(model: nn.Module, target: str | HardwareTarget,
+                example_input: Tensor | None = None) -> CheckReport:
     """Check ``model`` against ``target``; ``example_input`` [T, B, *] enables the shape-dependent checks."""
     t = get_target(target)
     rep = CheckReport(t.name, not_checked=list(t.unsourced))

@@ -1,6 +1,6 @@
-"""Core memory of chips that hold one layer per core (Speck / DYNAP-CNN): each layer's kernel and neuron memory,
-and whether the layers fit on distinct cores at once. Driven by the target's ``[cores]`` section (per-core memory
-sizes and the memory formulas' source), so a chip with another core layout is a data change.
+"""Core memory of chips that hold one layer per core (Speck / DYNAP-CNN): each layer's kernel and neuron
+memory, and whether the layers fit on distinct cores at once. Driven by the target's ``[cores]`` section
+(per-core memory sizes and the memory formulas' source), so a chip with another core layout is a data change.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ __all__ = ["layer_memory", "place_on_cores"]
 
 def layer_memory(mod: nn.Module, out_shape: tuple[int, ...]) -> tuple[int, int]:
     """(kernel memory, neuron memory) entries of a Conv2d/Linear with per-sample output ``out_shape``:
-    K = c_in · 2^(⌈log2(kx·ky)⌉ + ⌈log2 c_out⌉), N = c_out · 2^(⌈log2 fy⌉ + ⌈log2 fx⌉) (a Linear is a conv whose
-    kernel covers its input)."""
+    K = c_in · 2^(⌈log2(kx·ky)⌉ + ⌈log2 c_out⌉), N = c_out · 2^(⌈log2 fy⌉ + ⌈log2 fx⌉) (a Linear is a conv
+    whose kernel covers its input)."""
     if isinstance(mod, nn.Conv2d):
         kx, ky = kernel_of(mod, "kernel_size")
         c_in, c_out, fy, fx = mod.in_channels, mod.out_channels, out_shape[-2], out_shape[-1]
@@ -32,8 +32,9 @@ def layer_memory(mod: nn.Module, out_shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def place_on_cores(rep: CheckReport, t: HardwareTarget, layers: list[tuple[str, int, int]]) -> None:
-    """Assign each (name, kernel memory, neuron memory) layer to a distinct core whose memories fit (backtracking);
-    violations name the first layer no core can hold, or say the layers do not fit all at once."""
+    """Assign each (name, kernel memory, neuron memory) layer to a distinct core whose memories fit
+    (backtracking); violations name the first layer no core can hold, or say the layers do not fit all at
+    once."""
     if t.cores is None:
         return
     wmem = [int(v) * 1024 for v in t.cores.weight_memory_ki]

@@ -4,12 +4,12 @@
 1. maps the float model onto the chip's integer parameters (``ChipSupport.map_model``; rounding notes kept);
 2. compares the float model with the integer network on the same inputs, per neuron layer
    (``ChipSupport.compare``): spike agreement and, with labels, both accuracies;
-3. when the vendor's venv is built (``snndeploy vendor setup``), runs the same integer inputs through the vendor's
-   simulator (``ChipSupport.vendor_run``) and counts the spikes that differ from the integer model, layer by layer:
-   the hand-off is trusted only at 0.
+3. when the vendor's venv is built (``snndeploy vendor setup``), runs the same integer inputs through the
+   vendor's simulator (``ChipSupport.vendor_run``) and counts the spikes that differ from the integer model,
+   layer by layer: the hand-off is trusted only at 0.
 
-A target without an integer model (SpiNNaker2: nothing installs here) or a model the chip cannot represent comes
-back with ``error`` set and says why, instead of raising.
+A target without an integer model (SpiNNaker2: nothing installs here) or a model the chip cannot represent
+comes back with ``error`` set and says why, instead of raising.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class VendorCheck:
         if not self.ran:
             return {"simulator": self.simulator, "reason": self.reason}
         return {"simulator": self.simulator, "version": self.version, "samples": self.samples,
-                "spike_agreement": self.spike_agreement, "mismatches": self.mismatches, "neuron_steps": self.spikes}
+                "spike_agreement": self.spike_agreement, "mismatches": self.mismatches,
+                "neuron_steps": self.spikes}
 
 
 @dataclass
@@ -80,7 +81,8 @@ class ChipCheck:
 
 
 def vendor_check(support: Any, network: Any, x_int: np.ndarray) -> VendorCheck:
-    """Run ``x_int`` through the integer ``network`` and through the vendor's simulator; count differing spikes."""
+    """Run ``x_int`` through the integer ``network`` and through the vendor's simulator; count differing
+    spikes."""
     if find_env(support.vendor_env) is None:
         return VendorCheck(support.simulator, reason=f"vendor venv {support.vendor_env!r} is not built "
                            f"(run `snndeploy vendor setup {support.vendor_env}`)")
@@ -93,17 +95,19 @@ def vendor_check(support: Any, network: Any, x_int: np.ndarray) -> VendorCheck:
     for a, b in zip(ours.spikes, theirs.spikes, strict=True):
         spikes += int(np.size(a))
         mismatches += int(np.count_nonzero(np.asarray(a) != np.asarray(b)))
-    return VendorCheck(support.simulator, env_versions(support.vendor_env), int(x_int.shape[1]), spikes, mismatches)
+    return VendorCheck(support.simulator, env_versions(support.vendor_env), int(x_int.shape[1]), spikes,
+                       mismatches)
 
 
 def chip_check(model: nn.Module, target: str | HardwareTarget, x: Tensor, labels: Tensor | None = None, *,
                vendor: bool = True, vendor_samples: int = 16, **map_kwargs: Any) -> ChipCheck:
-    """Map ``model`` onto ``target``'s integer chip model, compare it on ``x`` ``[T, B, *]`` (and ``labels``), and
-    cross-check the integer model with the vendor's simulator on the first ``vendor_samples`` samples."""
+    """Map ``model`` onto ``target``'s integer chip model, compare it on ``x`` ``[T, B, *]`` (and ``labels``),
+    and cross-check the integer model with the vendor's simulator on the first ``vendor_samples`` samples."""
     t = get_target(target)
     support = chips().get(t.name)
     if support is None:
-        return ChipCheck(t.name, None, error=f"no integer chip model for {t.name}: nothing of its toolchain installs "
+        return ChipCheck(t.name, None,
+                         error=f"no integer chip model for {t.name}: nothing of its toolchain installs "
                          "here (checked against its documented constraints and NIR dialect only)")
     try:
         mapping = support.map_model(model, x, t.name, **map_kwargs)

@@ -63,12 +63,13 @@ class CheckReport:
         }
 
 
-def limit_check(rep: CheckReport, t: HardwareTarget, key: str, value: float, layer: str, what: str, fix: str) -> None:
+def limit_check(rep: CheckReport, t: HardwareTarget, key: str, value: float, layer: str, what: str,
+                fix: str) -> None:
     """Add a violation when the target declares limit ``key`` and ``value`` exceeds it (a warning when only a
     secondary source states the limit). ``{limit}`` in ``fix`` becomes the limit's value."""
     lim = t.limit(key)
     if lim is not None and value > lim.value:
         sev = "warning" if lim.secondary else "error"
         tag = " (secondary source)" if lim.secondary else ""
-        rep.add(layer, key, sev, f"{what} = {value:g} > {lim.value:g}{tag}", fix.replace("{limit}", f"{lim.value:g}"),
-                lim.source)
+        rep.add(layer, key, sev, f"{what} = {value:g} > {lim.value:g}{tag}",
+                fix.replace("{limit}", f"{lim.value:g}"), lim.source)

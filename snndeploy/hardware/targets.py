@@ -1,13 +1,16 @@
-"""Hardware target profiles: the documented constraints of Loihi 2, Xylo (Audio 2/3, IMU), Speck and SpiNNaker2.
+"""Hardware target profiles: the documented constraints of Loihi 2, Xylo (Audio 2/3, IMU), Speck and
+SpiNNaker2.
 
-The numbers live in ``snndeploy/hardware/targets/*.toml`` (from /work/shared/HARDWARE.md), each section with its
-``source``; a limit marked ``secondary = true`` comes from a secondary source and is only warned about. The
-schema (sections ``neuron``, ``layers``, ``weights``, ``threshold``, ``decay``, ``limits.*``, ``nir``, optional
-``cores``) is validated on load; a bad file raises ``InvalidParameterError`` naming the file and the key.
+The numbers live in ``snndeploy/hardware/targets/*.toml`` (from /work/shared/HARDWARE.md), each section with
+its ``source``; a limit marked ``secondary = true`` comes from a secondary source and is only warned about.
+The schema (sections ``neuron``, ``layers``, ``weights``, ``threshold``, ``decay``, ``limits.*``, ``nir``,
+optional ``cores``) is validated on load; a bad file raises ``InvalidParameterError`` naming the file and the
+key.
 
 Integer formats are described relative to one weight LSB: a layer's float weights W map to integers
-``W / s`` (s the layer's scale) that must lie on ``range(min, max + 1, step)``; its threshold maps to ``θ / s``
-rounded to ``threshold.step`` within ``[threshold.min, threshold.max]`` (``step = 0``: a float, not rounded).
+``W / s`` (s the layer's scale) that must lie on ``range(min, max + 1, step)``; its threshold maps to
+``θ / s`` rounded to ``threshold.step`` within ``[threshold.min, threshold.max]`` (``step = 0``: a float, not
+rounded).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 from ..errors import InvalidParameterError, UnknownNameError
 from ..tomlfile import load_builtin, read_toml
 
-__all__ = ["Limit", "IntFormat", "CurrentSynapse", "CoreLayout", "HardwareTarget", "load_target", "builtin_targets", "get_target"]
+__all__ = ["Limit", "IntFormat", "CurrentSynapse", "CoreLayout", "HardwareTarget", "load_target",
+           "builtin_targets", "get_target"]
 
 _DECAY_FORMATS = ("fraction_4096", "bitshift", "none", "float")
 _RESETS = ("zero", "subtract")
@@ -58,7 +62,8 @@ class IntFormat:
 @dataclass(frozen=True)
 class CurrentSynapse:
     """A chip whose neuron has a synaptic current (TOML section ``[neuron.current]``): the order of operations
-    (``CubaLIF`` flavour ``"xylo"`` or ``"loihi"``), whether the threshold is strict (``v > θ``), the source."""
+    (``CubaLIF`` flavour ``"xylo"`` or ``"loihi"``), whether the threshold is strict (``v > θ``), the
+    source."""
 
     order: str
     strict: bool
@@ -67,8 +72,8 @@ class CurrentSynapse:
 
 @dataclass(frozen=True)
 class CoreLayout:
-    """Chips that hold one layer per core (Speck / DYNAP-CNN): per-core kernel and neuron memory (in Ki entries),
-    the allowed convolution strides, and the source of both (TOML section ``[cores]``)."""
+    """Chips that hold one layer per core (Speck / DYNAP-CNN): per-core kernel and neuron memory (in Ki
+    entries), the allowed convolution strides, and the source of both (TOML section ``[cores]``)."""
 
     weight_memory_ki: tuple[int, ...]
     neuron_memory_ki: tuple[int, ...]
@@ -148,7 +153,8 @@ class _Reader:
         if isinstance(node, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             raise self.err(key, f"expected {kind}, got a boolean")
         if not isinstance(node, kind):
-            raise self.err(key, f"expected {getattr(kind, '__name__', kind)}, got {type(node).__name__} {node!r}")
+            raise self.err(key,
+                           f"expected {getattr(kind, '__name__', kind)}, got {type(node).__name__} {node!r}")
         return node
 
     def text(self, key: str, default: Any = ...) -> str:
@@ -166,10 +172,13 @@ class _Reader:
     def number(self, key: str, default: Any = ...) -> float:
         return float(self.get(key, (int, float), default))
 
-    def str_list(self, key: str, options: tuple[str, ...] | None = None, default: Any = ...) -> tuple[str, ...]:
+    def str_list(self, key: str, options: tuple[str, ...] | None = None,
+                 default: Any = ...) -> tuple[str, ...]:
         value = self.get(key, list, default)
         if any(not isinstance(v, str) or (options and v not in options) for v in value):
-            raise self.err(key, f"must be a list of strings{' from ' + str(list(options)) if options else ''}, got {value!r}")
+            raise self.err(key,
+                           f"must be a list of strings{' from ' + str(list(options)) if options else ''}, "
+                           f"got {value!r}")
         return tuple(value)
 
     def int_list(self, key: str, default: Any = ...) -> tuple[int, ...]:
@@ -198,7 +207,8 @@ class _Reader:
             source=self.text("cores.source"),
         )
         if len(layout.weight_memory_ki) != len(layout.neuron_memory_ki):
-            raise self.err("cores", f"weight_memory_ki ({len(layout.weight_memory_ki)} cores) and neuron_memory_ki "
+            raise self.err("cores",
+                           f"weight_memory_ki ({len(layout.weight_memory_ki)} cores) and neuron_memory_ki "
                            f"({len(layout.neuron_memory_ki)} cores) must list the same cores")
         return layout
 
@@ -213,12 +223,14 @@ class _Reader:
             scale=self.choice(f"{section}.scale", ("any", "power_of_two"), "any"),
         )
         if fmt.max <= fmt.min or fmt.step < 0:
-            raise self.err(section, f"needs min < max and step >= 0, got min={fmt.min}, max={fmt.max}, step={fmt.step}")
+            raise self.err(section,
+                           f"needs min < max and step >= 0, got min={fmt.min}, max={fmt.max}, "
+                           f"step={fmt.step}")
         return fmt
 
 
-_TOP_KEYS = ("name", "title", "notes", "aliases", "unsourced", "neuron", "layers", "weights", "threshold", "decay",
-             "limits", "nir", "cores")
+_TOP_KEYS = ("name", "title", "notes", "aliases", "unsourced", "neuron", "layers", "weights", "threshold",
+             "decay", "limits", "nir", "cores")
 
 
 def _parse(raw: dict[str, Any], path: str) -> HardwareTarget:
@@ -233,7 +245,8 @@ def _parse(raw: dict[str, Any], path: str) -> HardwareTarget:
         value = r.number(f"limits.{key}.value")
         if value <= 0:
             raise r.err(f"limits.{key}.value", f"must be > 0, got {value}")
-        limits[key] = Limit(value, r.text(f"limits.{key}.source"), bool(r.get(f"limits.{key}.secondary", bool, False)))
+        limits[key] = Limit(value, r.text(f"limits.{key}.source"),
+                            bool(r.get(f"limits.{key}.secondary", bool, False)))
     pools = r.get("layers.pooling_kernels", list, [])
     if any(isinstance(k, bool) or not isinstance(k, int) for k in pools):
         raise r.err("layers.pooling_kernels", f"must be a list of integers, got {pools!r}")
@@ -283,8 +296,8 @@ def builtin_targets() -> dict[str, HardwareTarget]:
 
 
 def get_target(spec: str | Path | HardwareTarget) -> HardwareTarget:
-    """A target by name or alias (``loihi2``, ``xylo``, ``xylo_audio3``, ``xylo_imu``, ``speck``, ``spinnaker2``),
-    by TOML path, or passed through."""
+    """A target by name or alias (``loihi2``, ``xylo``, ``xylo_audio3``, ``xylo_imu``, ``speck``,
+    ``spinnaker2``), by TOML path, or passed through."""
     if isinstance(spec, HardwareTarget):
         return spec
     text = str(spec)

@@ -63,7 +63,8 @@ def neuron_view(mod: nn.Module) -> NeuronView:
 
 
 def threshold_of(neuron: nn.Module) -> float | None:
-    """The firing threshold of a neuron module (every snndeploy neuron's params record has ``v_threshold``)."""
+    """The firing threshold of a neuron module (every snndeploy neuron's params record has
+    ``v_threshold``)."""
     params = neuron.params() if hasattr(neuron, "params") else None
     return float(params.v_threshold) if params is not None and hasattr(params, "v_threshold") else None
 

@@ -15,6 +15,6 @@ from .env import (
 )
 
 __all__ = [
-    "DRIVERS_DIR", "VendorError", "VendorRecipe", "ensure_env", "env_versions", "find_env", "get_recipe", "recipes",
-    "register_recipe", "run_driver", "vendor_home",
+    "DRIVERS_DIR", "VendorError", "VendorRecipe", "ensure_env", "env_versions", "find_env", "get_recipe",
+    "recipes", "register_recipe", "run_driver", "vendor_home",
 ]

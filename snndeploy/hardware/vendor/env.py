@@ -1,14 +1,14 @@
 """Vendor simulators in their own virtual environments, and the one way snndeploy talks to them.
 
-Each vendor stack (lava for Loihi 2, rockpool + xylosim for Xylo, sinabs for Speck) pins packages that conflict with
-ours and with each other (lava needs numpy < 2), so each lives in its own venv under ``vendor_home()`` and runs a
-small *driver* script (``snndeploy/hardware/vendor/drivers/<driver>.py``) in a subprocess. A driver imports only
-its vendor's packages and numpy, never snndeploy; it reads one ``.npz`` (arrays plus a JSON ``__meta__``) and
-writes one ``.npz`` back.
+Each vendor stack (lava for Loihi 2, rockpool + xylosim for Xylo, sinabs for Speck) pins packages that
+conflict with ours and with each other (lava needs numpy < 2), so each lives in its own venv under
+``vendor_home()`` and runs a small *driver* script (``snndeploy/hardware/vendor/drivers/<driver>.py``) in a
+subprocess. A driver imports only its vendor's packages and numpy, never snndeploy; it reads one ``.npz``
+(arrays plus a JSON ``__meta__``) and writes one ``.npz`` back.
 
-- ``VendorRecipe``: how to build one venv (pip steps, patches applied after install, an import probe), registered
-  by name with ``register_recipe``. The recipe's hash is stamped into the venv, so a changed recipe rebuilds it and
-  an unchanged one is reused.
+- ``VendorRecipe``: how to build one venv (pip steps, patches applied after install, an import probe),
+  registered by name with ``register_recipe``. The recipe's hash is stamped into the venv, so a changed recipe
+  rebuilds it and an unchanged one is reused.
 - ``ensure_env(name)`` builds the venv in a temporary directory and renames it into place only when the probe
   passes: a failed build leaves nothing half-built behind.
 - ``find_env(name)`` the venv's python when it exists and is current, else ``None`` (callers skip or build).
@@ -58,7 +58,8 @@ _STAMP = "snndeploy-recipe.json"
 
 
 class VendorError(SnnDeployError, RuntimeError):
-    """A vendor venv could not be built, or a vendor driver failed (the message names the venv and the step)."""
+    """A vendor venv could not be built, or a vendor driver failed (the message names the venv and the
+    step)."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,8 @@ class VendorRecipe:
     Attributes:
         name: the venv's name (``lava``, ``xylosim``, ``sinabs``).
         summary: one line for ``snndeploy vendor list``.
-        steps: pip argument lists run in order as ``<venv python> -m pip <args>``; ``{dl}`` in an argument is replaced
-            by a scratch download directory, ``{python}`` by the venv's interpreter.
+        steps: pip argument lists run in order as ``<venv python> -m pip <args>``; ``{dl}`` in an argument is
+            replaced by a scratch download directory, ``{python}`` by the venv's interpreter.
         probe: Python source run by the venv's interpreter after the build; it must exit 0 and print one JSON
             object (the versions it found, shown in reports).
         patch: called with the venv's site-packages directory after the steps (fixes a vendor's import bugs).
@@ -128,7 +129,8 @@ def get_recipe(name: str) -> VendorRecipe:
     try:
         return _RECIPES[name]
     except KeyError:
-        raise UnknownNameError(f"unknown vendor environment {name!r}; known: {', '.join(_RECIPES) or 'none'}") from None
+        raise UnknownNameError(f"unknown vendor environment {name!r}; known: "
+                               f"{', '.join(_RECIPES) or 'none'}") from None
 
 
 def vendor_home() -> Path:
@@ -169,7 +171,8 @@ def env_versions(name: str) -> dict[str, str]:
 
 def _run(cmd: list[str], what: str, env: Mapping[str, str] | None = None, timeout: float = 1800) -> str:
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(env) if env else None, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(env) if env else None,
+                              timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise VendorError(f"{what}: timed out after {timeout:.0f} s ({' '.join(cmd)})") from exc
     if proc.returncode != 0:
@@ -179,7 +182,8 @@ def _run(cmd: list[str], what: str, env: Mapping[str, str] | None = None, timeou
 
 
 def _site_packages(python: Path) -> Path:
-    out = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], "site-packages")
+    out = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+               "site-packages")
     return Path(out.strip())
 
 
@@ -187,7 +191,8 @@ def ensure_env(name: str, log: Callable[[str], None] | None = None) -> Path:
     """Build venv ``name`` unless a current one exists; return its python.
 
     The build happens in a temporary directory beside the final one and is renamed into place only after the
-    probe passes, so an interrupted or failed build leaves nothing behind. Raises ``VendorError`` naming the step.
+    probe passes, so an interrupted or failed build leaves nothing behind. Raises ``VendorError`` naming the
+    step.
     """
     found = find_env(name)
     if found is not None:
@@ -201,8 +206,8 @@ def ensure_env(name: str, log: Callable[[str], None] | None = None) -> Path:
     try:
         venv = build / "venv"
         say(f"[{name}] creating venv")
-        # venvs embed their own path in scripts, so the venv is created at the final path's twin below and moved;
-        # pip is always run as `python -m pip`, which does not depend on script shebangs.
+        # venvs embed their own path in scripts, so the venv is created at the final path's twin below and
+        # moved; pip is always run as `python -m pip`, which does not depend on script shebangs.
         _run([sys.executable, "-m", "venv", str(venv)], f"vendor venv {name!r}: create")
         python = _python_of(venv)
         env = {**os.environ, **recipe.env, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
@@ -221,7 +226,8 @@ def ensure_env(name: str, log: Callable[[str], None] | None = None) -> Path:
         try:
             versions = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError) as exc:
-            raise VendorError(f"vendor venv {name!r}: the probe printed no JSON object: {out[-300:]!r}") from exc
+            raise VendorError(f"vendor venv {name!r}: the probe printed no JSON object: "
+                              f"{out[-300:]!r}") from exc
         shutil.rmtree(dl, ignore_errors=True)
         with atomic_write(venv / _STAMP) as fh:
             fh.write(json.dumps({"digest": recipe.digest(), "versions": versions}, indent=1))
@@ -244,9 +250,9 @@ def run_driver(
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Run ``drivers/<driver>.py`` in venv ``name`` on ``arrays`` and ``meta``; return its arrays and meta.
 
-    The driver is called as ``python driver.py IN.npz OUT.npz``; ``IN.npz`` holds ``arrays`` and ``__meta__`` (the
-    JSON of ``meta``), ``OUT.npz`` the same layout. Raises ``VendorError`` when the venv is missing, the driver
-    fails (its last lines of output are in the message) or writes nothing.
+    The driver is called as ``python driver.py IN.npz OUT.npz``; ``IN.npz`` holds ``arrays`` and ``__meta__``
+    (the JSON of ``meta``), ``OUT.npz`` the same layout. Raises ``VendorError`` when the venv is missing, the
+    driver fails (its last lines of output are in the message) or writes nothing.
     """
     python = find_env(name)
     if python is None:

@@ -1,26 +1,27 @@
 """Driver (runs in the ``xylosim`` venv): Xylo networks through rockpool's ``XyloSim`` on the C++ xylosim.
 
-``python xylosim_run.py IN.npz OUT.npz``. IN's ``__meta__`` (JSON) holds ``cases``, one entry per network, each
-with ``chip`` (``xylo_audio2`` | ``xylo_audio3`` | ``xylo_imu``) and a ``kind``:
+``python xylosim_run.py IN.npz OUT.npz``. IN's ``__meta__`` (JSON) holds ``cases``, one entry per network,
+each with ``chip`` (``xylo_audio2`` | ``xylo_audio3`` | ``xylo_imu``) and a ``kind``:
 
 - ``"spec"``: the network comes as arrays ``c{i}_<name>`` named like the keyword arguments of
-  ``XyloSim.from_specification`` (``weights_in``, ``weights_rec``, ``weights_out``, ``dash_mem``, ``dash_mem_out``,
-  ``dash_syn``, ``dash_syn_2``, ``dash_syn_out``, ``threshold``, ``threshold_out``, ``bias``, ``bias_out``,
-  ``weight_shift_in``, ``weight_shift_rec``, ``weight_shift_out``);
+  ``XyloSim.from_specification`` (``weights_in``, ``weights_rec``, ``weights_out``, ``dash_mem``,
+  ``dash_mem_out``, ``dash_syn``, ``dash_syn_2``, ``dash_syn_out``, ``threshold``, ``threshold_out``,
+  ``bias``, ``bias_out``, ``weight_shift_in``, ``weight_shift_rec``, ``weight_shift_out``);
 - ``"file"``: ``path`` names a file that snndeploy wrote (``.npz``: ``numpy.load`` then
   ``XyloSim.from_specification(**spec)``, nothing else; ``.json``: the same keys as nested lists);
-- ``"nir"``: ``path`` names a NIR file; rockpool imports it (``rockpool.nn.modules.torch.nir.from_nir``) and maps it
-  (``mapper(net.as_graph(), float dtypes)``); OUT gets the float specification as ``c{i}_spec_<name>`` (plus
-  ``c{i}_spec_dt``), the imported modules' class names in the meta, and ``c{i}_rockpool_spikes`` ``[T, B, N_out]``
-  from rockpool's own torch simulation of the imported network on ``c{i}_x`` (no Xylo run, no quantisation);
-  when ``from_nir`` raises, the meta's module list is ``["error: <type>: <message>"]`` instead.
+- ``"nir"``: ``path`` names a NIR file; rockpool imports it (``rockpool.nn.modules.torch.nir.from_nir``) and
+  maps it (``mapper(net.as_graph(), float dtypes)``); OUT gets the float specification as ``c{i}_spec_<name>``
+  (plus ``c{i}_spec_dt``), the imported modules' class names in the meta, and ``c{i}_rockpool_spikes``
+  ``[T, B, N_out]`` from rockpool's own torch simulation of the imported network on ``c{i}_x`` (no Xylo run,
+  no quantisation); when ``from_nir`` raises, the meta's module list is ``["error: <type>: <message>"]``
+  instead.
 
-"spec" and "file" cases have ``c{i}_x`` ``[T, B, N_in]`` input events. Each batch sample runs from reset (``reset_state()``) as
-``sim(x[:, b], record=True)``. OUT holds per case ``c{i}_s`` (hidden spike counts, rockpool's ``Spikes``),
-``c{i}_v`` (``Vmem``), ``c{i}_i`` (``Isyn``), ``c{i}_i2`` (``Isyn2``; ``syns63300.XyloSim`` does not return it,
-so it is read from the same ``XyloLayer.rec_i_syn2`` recording), ``c{i}_so`` (the output spikes),
-``c{i}_vo`` (``Vmem_out``), ``c{i}_io`` (``Isyn_out``), each ``[T, B, N]`` int64, and ``__meta__`` with the
-versions and the time spent.
+"spec" and "file" cases have ``c{i}_x`` ``[T, B, N_in]`` input events. Each batch sample runs from reset
+(``reset_state()``) as ``sim(x[:, b], record=True)``. OUT holds per case ``c{i}_s`` (hidden spike counts,
+rockpool's ``Spikes``), ``c{i}_v`` (``Vmem``), ``c{i}_i`` (``Isyn``), ``c{i}_i2`` (``Isyn2``;
+``syns63300.XyloSim`` does not return it, so it is read from the same ``XyloLayer.rec_i_syn2`` recording),
+``c{i}_so`` (the output spikes), ``c{i}_vo`` (``Vmem_out``), ``c{i}_io`` (``Isyn_out``), each ``[T, B, N]``
+int64, and ``__meta__`` with the versions and the time spent.
 
 Imports only numpy, rockpool and xylosim (never snndeploy).
 """
@@ -35,13 +36,15 @@ from importlib.metadata import version
 import numpy as np
 
 SPEC_KEYS = ("weights_in", "weights_rec", "weights_out", "dash_mem", "dash_mem_out", "dash_syn", "dash_syn_2",
-             "dash_syn_out", "threshold", "threshold_out", "bias", "bias_out", "weight_shift_in", "weight_shift_rec",
-             "weight_shift_out")
-RECORD = (("s", "Spikes"), ("v", "Vmem"), ("i", "Isyn"), ("i2", "Isyn2"), ("vo", "Vmem_out"), ("io", "Isyn_out"))
+             "dash_syn_out", "threshold", "threshold_out", "bias", "bias_out", "weight_shift_in",
+             "weight_shift_rec", "weight_shift_out")
+RECORD = (("s", "Spikes"), ("v", "Vmem"), ("i", "Isyn"), ("i2", "Isyn2"), ("vo", "Vmem_out"),
+          ("io", "Isyn_out"))
 
 
 def sim_class(chip: str):
-    """rockpool's XyloSim for ``chip`` (Audio 3 re-exports the IMU class; both build ``xylosim.v2.XyloLayer``)."""
+    """rockpool's XyloSim for ``chip`` (Audio 3 re-exports the IMU class; both build
+    ``xylosim.v2.XyloLayer``)."""
     if chip == "xylo_audio2":
         from rockpool.devices.xylo.syns61201 import XyloSim
     elif chip == "xylo_audio3":
@@ -72,7 +75,8 @@ def run_case(chip: str, spec: dict, x: np.ndarray) -> dict[str, np.ndarray]:
         sim.reset_state()
         spikes, _, rec = sim(x[:, b, :], record=True)
         out["so"].append(np.asarray(spikes, np.int64).reshape(n_t, -1))
-        if "Isyn2" not in rec:  # syns63300.XyloSim (Audio 3, IMU) does not return it; its XyloLayer records it
+        # syns63300.XyloSim (Audio 3, IMU) does not return it; its XyloLayer records it
+        if "Isyn2" not in rec:
             rec = {**rec, "Isyn2": np.array(sim._xylo_layer.rec_i_syn2).T}
         for key, name in RECORD:
             out[key].append(np.asarray(rec[name], np.int64).reshape(n_t, -1))
@@ -95,7 +99,8 @@ def nir_case(path: str, x: np.ndarray | None) -> tuple[dict[str, np.ndarray], li
         except Exception as exc:  # the measured dialect: what rockpool refuses, and how
             return {}, [f"error: {type(exc).__name__}: {exc}"]
         spec = mapper(net.as_graph(), weight_dtype="float", threshold_dtype="float", dash_dtype="float")
-    out = {f"spec_{k}": np.asarray(v, np.float64) for k, v in spec.items() if k not in ("mapped_graph", "aliases")}
+    out = {f"spec_{k}": np.asarray(v, np.float64) for k, v in spec.items()
+           if k not in ("mapped_graph", "aliases")}
     if x is not None:
         with torch.no_grad():
             y = net(torch.as_tensor(np.transpose(x, (1, 0, 2)), dtype=torch.float32))

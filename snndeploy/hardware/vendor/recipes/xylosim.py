@@ -1,17 +1,19 @@
-"""Vendor venv ``xylosim``: SynSense rockpool 3.1.0 + the C++ bit-accurate Xylo simulator xylosim 0.1.3 (no samna).
+"""Vendor venv ``xylosim``: SynSense rockpool 3.1.0 + the C++ bit-accurate Xylo simulator xylosim 0.1.3
+(no samna).
 
 Measured recipe (``../shared/VENDOR_SIMS.md``, Python 3.11, CPU):
 
 1. torch 2.13.0 (the local CPU wheel; only rockpool's NIR reader ``rockpool.nn.modules.torch.nir`` needs it);
 2. numpy, scipy, nir 1.0.8 and the build tools xylosim's ``setup.py`` imports (pybind11, setuptools, wheel);
-3. rockpool 3.1.0 and nirtorch 2.6 without dependencies (rockpool's ``[xylo]`` extra would pull samna and jax);
+3. rockpool 3.1.0 and nirtorch 2.6 without dependencies (rockpool's ``[xylo]`` extra would pull samna and
+   jax);
 4. xylosim 0.1.3 from its sdist without build isolation (compiles ``src/v2/cpp`` with pybind11 in about 20 s).
 
 Patch: ``rockpool/devices/xylo/syns65302/__init__.py`` imports ``afe_samna_pdm`` and
 ``syns63300.power_cycles_model`` outside the ``try/except`` that guards its other samna-only imports, so
-``import rockpool.devices.xylo`` fails without samna. ``_patch`` moves both imports under the same guard, which
-then installs rockpool's own placeholders (``missing_backend_shim``). The real samna is never installed: its
-package downloads itself on import.
+``import rockpool.devices.xylo`` fails without samna. ``_patch`` moves both imports under the same guard,
+which then installs rockpool's own placeholders (``missing_backend_shim``). The real samna is never installed:
+its package downloads itself on import.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def _patch(site_packages: Path) -> None:
             lines[i] = _GUARDED.format(line=line.strip())
             found += 1
     if found != len(_UNGUARDED) and "snndeploy patch" not in text:
-        raise InvalidFileError(f"{init}: expected the unguarded imports {_UNGUARDED} (rockpool 3.1.0); found {found}")
+        raise InvalidFileError(f"{init}: expected the unguarded imports {_UNGUARDED} (rockpool 3.1.0); "
+                               f"found {found}")
     if found:
         with atomic_write(init) as fh:
             fh.write("".join(lines))
