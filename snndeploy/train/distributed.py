@@ -1,8 +1,9 @@
 """Multi-process training on an existing launcher: ``torchrun`` + ``DistributedDataParallel``.
 
-``torchrun --nproc_per_node=N -m snndeploy.cli.app train ...`` (or ``snndeploy train`` under torchrun) sets RANK,
-WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT; ``init_distributed`` then joins the process group (NCCL on GPU, Gloo on
-CPU) with a timeout, so a dead peer fails the job instead of hanging it. Rank 0 alone writes checkpoints/metrics.
+``torchrun --nproc_per_node=N -m snndeploy.cli.app train ...`` (or ``snndeploy train`` under torchrun) sets
+RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT; ``init_distributed`` then joins the process group (NCCL on
+GPU, Gloo on CPU) with a timeout, so a dead peer fails the job instead of hanging it. Rank 0 alone writes
+checkpoints/metrics.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import torch.distributed as dist
 from ..errors import InvalidParameterError
 
 __all__ = [
-    "DistInfo", "init_distributed", "shutdown_distributed", "all_reduce_sum", "all_reduce_max", "broadcast_buffers",
-    "TIMEOUT_ENV",
+    "DistInfo", "init_distributed", "shutdown_distributed", "all_reduce_sum", "all_reduce_max",
+    "broadcast_buffers", "TIMEOUT_ENV",
 ]
 
 TIMEOUT_ENV = "SNNDEPLOY_DIST_TIMEOUT_S"
@@ -26,7 +27,8 @@ TIMEOUT_ENV = "SNNDEPLOY_DIST_TIMEOUT_S"
 
 @dataclass(frozen=True)
 class DistInfo:
-    """Where this process stands: ``rank`` of ``world_size``, its ``device``, and whether it created the group."""
+    """Where this process stands: ``rank`` of ``world_size``, its ``device``, and whether it created the
+    group."""
 
     rank: int = 0
     world_size: int = 1
@@ -68,7 +70,8 @@ def init_distributed(device: str = "auto", timeout_s: float = 600.0) -> DistInfo
         try:
             timeout_s = float(os.environ[TIMEOUT_ENV])
         except ValueError:
-            raise InvalidParameterError(f"{TIMEOUT_ENV} must be seconds, got {os.environ[TIMEOUT_ENV]!r}") from None
+            raise InvalidParameterError(f"{TIMEOUT_ENV} must be seconds, got "
+                                        f"{os.environ[TIMEOUT_ENV]!r}") from None
     if not timeout_s > 0:
         raise InvalidParameterError(f"the distributed timeout must be > 0 seconds, got {timeout_s}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -111,7 +114,8 @@ def all_reduce_max(value: float, info: DistInfo) -> float:
 
 
 def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
-    """Copy rank 0's buffers (BatchNorm running statistics) to every rank, so all ranks hold identical models."""
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank, so all ranks hold identical
+    models."""
     if info.enabled:
         for b in module.buffers():
             dist.broadcast(b, src=0)

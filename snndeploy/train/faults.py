@@ -1,8 +1,9 @@
 """Interruption handling for the trainer: SIGINT/SIGTERM become a clean stop, and fault injection for tests.
 
-``StopOnSignal`` installs handlers that only set a flag; the trainer checks it after every optimizer step, saves a
-mid-epoch checkpoint (``partial_epoch``: epoch, steps done, running sums) and raises ``TrainingInterrupted``, so
-``--resume`` continues at the next batch and ends bit-identical (CPU) to an uninterrupted run.
+``StopOnSignal`` installs handlers that only set a flag; the trainer checks it after every optimizer step,
+saves a mid-epoch checkpoint (``partial_epoch``: epoch, steps done, running sums) and raises
+``TrainingInterrupted``, so ``--resume`` continues at the next batch and ends bit-identical (CPU) to an
+uninterrupted run.
 
 Fault injection (``SNNDEPLOY_FAULT=<signal>@step=<n>``, e.g. ``sigkill@step=13``; ``sigstop`` freezes the
 process, a hung peer) makes this process send itself
@@ -24,7 +25,8 @@ from ..errors import InvalidParameterError
 __all__ = ["StopOnSignal", "fault_hook", "FAULT_ENV"]
 
 FAULT_ENV = "SNNDEPLOY_FAULT"
-_SIGNALS = {"sigkill": signal.SIGKILL, "sigterm": signal.SIGTERM, "sigint": signal.SIGINT, "sigstop": signal.SIGSTOP}
+_SIGNALS = {"sigkill": signal.SIGKILL, "sigterm": signal.SIGTERM, "sigint": signal.SIGINT,
+            "sigstop": signal.SIGSTOP}
 
 
 class StopOnSignal:
@@ -60,13 +62,15 @@ class StopOnSignal:
 
 
 def fault_hook() -> Callable[[int], None] | None:
-    """The fault injector configured by ``SNNDEPLOY_FAULT`` (``None`` when unset): called with the step count."""
+    """The fault injector configured by ``SNNDEPLOY_FAULT`` (``None`` when unset): called with the step
+    count."""
     raw = os.environ.get(FAULT_ENV, "").strip().lower()
     if not raw:
         return None
     sig_name, _, rest = raw.partition("@step=")
     if sig_name not in _SIGNALS or not rest.isdigit():
-        raise InvalidParameterError(f"{FAULT_ENV} must look like sigkill@step=13 (sigkill/sigterm/sigint/sigstop), got {raw!r}")
+        raise InvalidParameterError(f"{FAULT_ENV} must look like sigkill@step=13 "
+                                    f"(sigkill/sigterm/sigint/sigstop), got {raw!r}")
     sig, at = _SIGNALS[sig_name], int(rest)
 
     def hook(step: int) -> None:

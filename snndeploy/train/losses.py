@@ -28,7 +28,8 @@ def _check(logits: Tensor, target: Tensor) -> None:
 
 
 def tet_loss(logits: Tensor, target: Tensor, lam: float = 0.05, means: float | None = 1.0) -> Tensor:
-    """(1 − λ)·mean_t CE(o_t, y) + λ·MSE(o, φ); φ = ``means`` everywhere, or one_hot(y) when ``means`` is None."""
+    """(1 − λ)·mean_t CE(o_t, y) + λ·MSE(o, φ); φ = ``means`` everywhere, or one_hot(y) when ``means`` is
+    None."""
     _check(logits, target)
     if not 0.0 <= lam <= 1.0:
         raise InvalidParameterError(f"loss lambda must lie in [0, 1], got {lam}")

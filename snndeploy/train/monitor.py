@@ -40,7 +40,8 @@ class FiringRateMonitor:
 
         return hook
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         for h in self._handles:
             h.remove()
         self._handles.clear()

@@ -3,17 +3,18 @@ JSON-lines metrics with per-layer firing rates, atomic checkpoints, exact resume
 
 Files written to ``out_dir`` (rank 0 only, each write atomic):
 - ``checkpoint.pt``: model, optimizer, scheduler, scaler, epoch, RNG states, model and train configs;
-- ``metrics.jsonl``: one JSON object per finished epoch (``epoch, lr, train_loss, train_acc, test_loss, test_acc,
-  train_samples, firing_rate {layer: rate}, mean_firing_rate, time_s``); train metrics are summed over ranks.
+- ``metrics.jsonl``: one JSON object per finished epoch
+  (``epoch, lr, train_loss, train_acc, test_loss, test_acc, train_samples, firing_rate {layer: rate},
+  mean_firing_rate, time_s``); train metrics are summed over ranks.
 
 Exact resume: the shuffling order of epoch e depends only on (seed, e), and the global RNG state (dropout,
-augmentation) is saved after every epoch, so ``--resume`` after epoch k gives the same weights as an uninterrupted
-run (bit-identical on CPU with deterministic algorithms).
+augmentation) is saved after every epoch, so ``--resume`` after epoch k gives the same weights as an
+uninterrupted run (bit-identical on CPU with deterministic algorithms).
 
 Interruption (``faults.py``): SIGINT/SIGTERM stop after the current optimizer step, save a checkpoint with a
-``partial_epoch`` record (steps done, running sums) and raise ``TrainingInterrupted``; ``--resume`` continues at the
-next batch, bit-identical on CPU. Under DDP the stop is agreed by an all-reduce after each step, and a peer that
-dies or hangs past the process-group timeout raises ``DistributedError`` (see docs/reliability.md).
+``partial_epoch`` record (steps done, running sums) and raise ``TrainingInterrupted``; ``--resume`` continues
+at the next batch, bit-identical on CPU. Under DDP the stop is agreed by an all-reduce after each step, and a
+peer that dies or hangs past the process-group timeout raises ``DistributedError`` (see docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ OPTIMIZERS = ("sgd", "adamw")
 class TrainConfig:
     """Training hyper-parameters (all primitives; stored in the checkpoint).
 
-    Defaults: AdamW, lr 1e-3, cosine schedule to 0 over ``epochs``, the TET loss with λ = 0.05. The CLIF repo's
-    CIFAR recipe is ``optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4`` (5e-5 for CIFAR-10).
+    Defaults: AdamW, lr 1e-3, cosine schedule to 0 over ``epochs``, the TET loss with λ = 0.05. The CLIF
+    repo's CIFAR recipe is ``optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4`` (5e-5 for CIFAR-10).
     """
 
     epochs: int = 10
@@ -138,7 +139,8 @@ def _seed_everything(seed: int) -> None:
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
@@ -189,27 +191,30 @@ def _read_history(path: Path, before_epoch: int) -> list[dict[str, Any]]:
     return out
 
 
-def _resume_state(resume: bool | str | Path, out_dir: Path, config: ModelConfig) -> tuple[dict[str, Any], Path]:
+def _resume_state(resume: bool | str | Path, out_dir: Path,
+                  config: ModelConfig) -> tuple[dict[str, Any], Path]:
     path = Path(resume) if isinstance(resume, (str, Path)) else out_dir / CHECKPOINT_NAME
     obj = read_checkpoint(path)
     saved = model_config_of(obj, path)
     if saved != config:
         diff = sorted(k for k, v in saved.to_dict().items() if config.to_dict().get(k) != v)
-        raise CheckpointError(f"checkpoint {str(path)!r}: field 'model_config' differs from this run in {diff}")
+        raise CheckpointError(f"checkpoint {str(path)!r}: field 'model_config' differs from this run "
+                              f"in {diff}")
     for key in ("optimizer_state", "scheduler_state", "rng"):
         if not isinstance(obj.get(key), dict):
             raise CheckpointError(f"checkpoint {str(path)!r}: field {key!r} is missing; it cannot be resumed")
     partial = obj.get("partial_epoch")
     if partial is not None:
         ok = (
-            isinstance(partial, dict) and isinstance(partial.get("epoch"), int) and isinstance(partial.get("step"), int)
+            isinstance(partial, dict) and isinstance(partial.get("epoch"), int)
+            and isinstance(partial.get("step"), int)
             and partial["epoch"] == obj["epoch"] + 1 and partial["step"] >= 0
             and isinstance(partial.get("sums"), torch.Tensor) and tuple(partial["sums"].shape) == (3,)
             and bool(torch.isfinite(partial["sums"]).all())
         )
         if not ok:
-            raise CheckpointError(f"checkpoint {str(path)!r}: field 'partial_epoch' is malformed (needs epoch = "
-                                  "'epoch' + 1, step >= 0 and finite sums [3])")
+            raise CheckpointError(f"checkpoint {str(path)!r}: field 'partial_epoch' is malformed (needs "
+                                  "epoch = 'epoch' + 1, step >= 0 and finite sums [3])")
     return obj, path
 
 
@@ -231,12 +236,13 @@ def train(
         resume: ``True`` to continue from ``out_dir/checkpoint.pt``, or a checkpoint path.
         on_epoch: called with each epoch's record on rank 0 (the CLI prints it).
 
-    Under ``torchrun`` (WORLD_SIZE > 1) it trains with DDP and a ``DistributedSampler``; rank 0 writes the files.
+    Under ``torchrun`` (WORLD_SIZE > 1) it trains with DDP and a ``DistributedSampler``; rank 0 writes the
+    files.
     """
     if tuple(config.input_shape) != tuple(data.input_shape) or config.num_classes != data.num_classes:
         raise InvalidParameterError(
-            f"model config (input_shape {config.input_shape}, {config.num_classes} classes) does not match dataset "
-            f"{data.name!r} (input_shape {data.input_shape}, {data.num_classes} classes)"
+            f"model config (input_shape {config.input_shape}, {config.num_classes} classes) does not match "
+            f"dataset {data.name!r} (input_shape {data.input_shape}, {data.num_classes} classes)"
         )
     try:
         info = init_distributed(cfg.device, cfg.dist_timeout_s)
@@ -249,9 +255,11 @@ def train(
     try:
         if cfg.deterministic and info.device.type == "cpu":
             torch.use_deterministic_algorithms(True)
-        return _train(config, data, cfg, Path(out_dir) if out_dir is not None else None, resume, on_epoch, info)
+        return _train(config, data, cfg, Path(out_dir) if out_dir is not None else None, resume, on_epoch,
+                      info)
     except RuntimeError as exc:
-        # a dead peer (Gloo: connection closed / reset) or a collective that timed out: fail with a clear error
+        # a dead peer (Gloo: connection closed / reset) or a collective that timed out:
+        # fail with a clear error
         if not info.enabled or isinstance(exc, DistributedError) or not _is_dist_failure(exc):
             raise
         broken = True
@@ -273,7 +281,8 @@ def _first_line(exc: BaseException) -> str:
 
 @dataclass
 class _Run:
-    """Everything one training run updates: the model (and its DDP wrapper), optimiser, schedule, AMP scaler."""
+    """Everything one training run updates: the model (and its DDP wrapper), optimiser, schedule, AMP
+    scaler."""
 
     model: nn.Module
     net: nn.Module
@@ -285,7 +294,8 @@ class _Run:
     ckpt_path: Path | None
     metrics_path: Path | None
 
-    def save(self, config: ModelConfig, epoch: int, train_config: dict[str, Any], metrics: dict[str, Any]) -> None:
+    def save(self, config: ModelConfig, epoch: int, train_config: dict[str, Any],
+             metrics: dict[str, Any]) -> None:
         save_checkpoint(
             self.ckpt_path, model=self.model, config=config, epoch=epoch, optimizer=self.optimizer,
             scheduler=self.scheduler, scaler=self.scaler if self.use_amp else None, train_config=train_config,
@@ -295,7 +305,8 @@ class _Run:
 
 @dataclass
 class _Start:
-    """Where a (possibly resumed) run starts: epoch, history so far, batches to skip, running (loss, correct, n)."""
+    """Where a (possibly resumed) run starts: epoch, history so far, batches to skip, running (loss, correct,
+    n)."""
 
     epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -318,9 +329,10 @@ def _setup(config: ModelConfig, cfg: TrainConfig, out_dir: Path | None, info: Di
     )
 
 
-def _restore(run: _Run, resume: bool | str | Path, out_dir: Path | None, config: ModelConfig, data: DataBundle,
-             cfg: TrainConfig, info: DistInfo) -> _Start:
-    """Load a checkpoint's model, optimiser, schedule, scaler and RNG state into ``run``; where to continue."""
+def _restore(run: _Run, resume: bool | str | Path, out_dir: Path | None, config: ModelConfig,
+             data: DataBundle, cfg: TrainConfig, info: DistInfo) -> _Start:
+    """Load a checkpoint's model, optimiser, schedule, scaler and RNG state into ``run``; where to
+    continue."""
     if out_dir is None and not isinstance(resume, (str, Path)):
         raise InvalidParameterError("resume=True needs out_dir (or pass a checkpoint path)")
     obj, path = _resume_state(resume, out_dir or Path("."), config)
@@ -333,23 +345,25 @@ def _restore(run: _Run, resume: bool | str | Path, out_dir: Path | None, config:
             run.scaler.load_state_dict(obj["scaler_state"])
         restore_rng(obj["rng"])
     except (ValueError, KeyError, RuntimeError, TypeError, IndexError) as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r}: optimizer/scheduler/rng state does not fit: {exc}") from None
+        raise CheckpointError(f"checkpoint {str(path)!r}: optimizer/scheduler/rng state does not "
+                              f"fit: {exc}") from None
     start = _Start(epoch=obj["epoch"] + 1)
     if obj.get("partial_epoch") is not None:  # stopped by a signal mid-epoch: continue at the next batch
         start.skip, start.sums = obj["partial_epoch"]["step"], obj["partial_epoch"]["sums"].tolist()
         per_rank = -(-len(data.train) // info.world_size)  # DistributedSampler pads to ceil(N / world)
         steps = -(-per_rank // cfg.batch_size)
         if start.skip > steps:
-            raise CheckpointError(f"checkpoint {str(path)!r}: field 'partial_epoch.step' is {start.skip}, but an "
-                                  f"epoch has {steps} steps with this dataset and batch size")
+            raise CheckpointError(f"checkpoint {str(path)!r}: field 'partial_epoch.step' is {start.skip}, "
+                                  f"but an epoch has {steps} steps with this dataset and batch size")
     if out_dir is not None:
         start.history = _read_history(out_dir / METRICS_NAME, start.epoch)
     return start
 
 
-def _epoch_order(data: DataBundle, cfg: TrainConfig, sampler: DistributedSampler | None, epoch: int) -> list[int]:
-    """The epoch's sample order: it depends only on (seed, epoch), so a resumed epoch can skip the batches already
-    done without loading them (loading would replay augmentation and move the global RNG)."""
+def _epoch_order(data: DataBundle, cfg: TrainConfig, sampler: DistributedSampler | None,
+                 epoch: int) -> list[int]:
+    """The epoch's sample order: it depends only on (seed, epoch), so a resumed epoch can skip the batches
+    already done without loading them (loading would replay augmentation and move the global RNG)."""
     if sampler is not None:
         sampler.set_epoch(epoch)
         return list(sampler)
@@ -370,7 +384,8 @@ def _train(
     start = _restore(run, resume, out_dir, config, data, cfg, info) if resume else _Start()
     if info.enabled:
         dev = info.device
-        run.net = nn.parallel.DistributedDataParallel(run.model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        run.net = nn.parallel.DistributedDataParallel(run.model,
+                                                      device_ids=[dev.index] if dev.type == "cuda" else None)
     sampler = DistributedSampler(data.train, info.world_size, info.rank, shuffle=True, seed=cfg.seed) \
         if info.enabled else None
     gen = torch.Generator()
@@ -414,8 +429,8 @@ class _StepCounter:
 def _train_epoch(run: _Run, loader: DataLoader, data: DataBundle, cfg: TrainConfig, config: ModelConfig,
                  info: DistInfo, epoch: int, first: int, sums: list[float], stop: StopOnSignal,
                  steps: _StepCounter) -> list[float]:
-    """One epoch of optimiser steps from batch ``first``; returns the running (loss sum, correct, n). On a stop
-    signal (on any rank) it saves a mid-epoch checkpoint and raises ``TrainingInterrupted``."""
+    """One epoch of optimiser steps from batch ``first``; returns the running (loss sum, correct, n). On a
+    stop signal (on any rank) it saves a mid-epoch checkpoint and raises ``TrainingInterrupted``."""
     dev = info.device
     run.net.train()
     loss_sum, correct, n = sums
@@ -440,7 +455,8 @@ def _train_epoch(run: _Run, loader: DataLoader, data: DataBundle, cfg: TrainConf
         # every rank stops at the same step when any rank got the signal
         if all_reduce_max(float(stop.signum is not None), info) > 0:
             _save_partial(run.ckpt_path, info, run.model, config, epoch, step, run.optimizer, run.scheduler,
-                          run.scaler if run.use_amp else None, _stored_config(cfg, data), [loss_sum, correct, n])
+                          run.scaler if run.use_amp else None, _stored_config(cfg, data),
+                          [loss_sum, correct, n])
             where = f"; checkpoint {run.ckpt_path} (rerun with --resume)" if run.ckpt_path is not None else ""
             raise TrainingInterrupted(
                 f"training stopped by {stop.name or 'a signal on another rank'} at epoch {epoch + 1} step "
@@ -451,7 +467,8 @@ def _train_epoch(run: _Run, loader: DataLoader, data: DataBundle, cfg: TrainConf
 
 def _end_epoch(run: _Run, data: DataBundle, cfg: TrainConfig, config: ModelConfig, info: DistInfo, epoch: int,
                sums: list[float], t0: float) -> dict[str, Any]:
-    """Step the schedule, sync buffers and sums over ranks, evaluate on the whole test set: the epoch's record."""
+    """Step the schedule, sync buffers and sums over ranks, evaluate on the whole test set: the epoch's
+    record."""
     run.scheduler.step()
     broadcast_buffers(run.model, info)
     loss_sum, correct, n = all_reduce_sum(sums, info)
@@ -459,24 +476,27 @@ def _end_epoch(run: _Run, data: DataBundle, cfg: TrainConfig, config: ModelConfi
     ev = evaluate(run.model, data, max(cfg.batch_size, 256), info.device, cfg.loss, cfg.loss_lambda)
     return {
         "epoch": epoch, "lr": run.optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(n, 1),
-        "train_acc": correct / max(n, 1), "train_samples": int(n), "test_loss": ev["loss"], "test_acc": ev["acc"],
-        "firing_rate": ev["firing_rate"], "mean_firing_rate": ev["mean_firing_rate"],
+        "train_acc": correct / max(n, 1), "train_samples": int(n), "test_loss": ev["loss"],
+        "test_acc": ev["acc"], "firing_rate": ev["firing_rate"], "mean_firing_rate": ev["mean_firing_rate"],
         "time_s": time.perf_counter() - t0,
     }
 
 
 def _save_partial(
     path: Path | None, info: DistInfo, model: nn.Module, config: ModelConfig, epoch: int, step: int,
-    optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any, train_config: dict[str, Any], sums: list[float],
+    optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any, train_config: dict[str, Any],
+    sums: list[float],
 ) -> None:
-    """Mid-epoch checkpoint on a stop signal: the last finished epoch is ``epoch - 1``; ``partial_epoch`` records
-    the steps done in ``epoch`` and the running (loss, correct, n) sums, so ``--resume`` continues at step + 1."""
+    """Mid-epoch checkpoint on a stop signal: the last finished epoch is ``epoch - 1``; ``partial_epoch``
+    records the steps done in ``epoch`` and the running (loss, correct, n) sums, so ``--resume`` continues at
+    step + 1."""
     if not info.is_main or path is None:
         return
     save_checkpoint(
-        path, model=model, config=config, epoch=epoch - 1, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-        train_config=train_config, metrics=None, rng=capture_rng(),
-        extra={"partial_epoch": {"epoch": epoch, "step": step, "sums": torch.tensor(sums, dtype=torch.float64)}},
+        path, model=model, config=config, epoch=epoch - 1, optimizer=optimizer, scheduler=scheduler,
+        scaler=scaler, train_config=train_config, metrics=None, rng=capture_rng(),
+        extra={"partial_epoch": {"epoch": epoch, "step": step,
+                                 "sums": torch.tensor(sums, dtype=torch.float64)}},
     )
 
 
@@ -485,8 +505,8 @@ def _is_dist_failure(exc: RuntimeError) -> bool:
     if isinstance(exc, torch.distributed.DistError):
         return True
     text = str(exc).lower()
-    return any(k in text for k in ("gloo", "nccl", "connection closed", "connection reset", "timed out", "timeout",
-                                   "broken pipe", "peer", "store", "rendezvous"))
+    return any(k in text for k in ("gloo", "nccl", "connection closed", "connection reset", "timed out",
+                                   "timeout", "broken pipe", "peer", "store", "rendezvous"))
 
 
 def _stored_config(cfg: TrainConfig, data: DataBundle) -> dict[str, Any]:
