@@ -1,11 +1,12 @@
 """What every dataset returns (``DataBundle``), the dataset registry and ``load_dataset``.
 
-Samples are stored batch-first as torch ``Dataset`` items ``(x, y)``; ``DataBundle.to_time_major`` turns a batch
-into the time-major ``[T, B, *]`` tensor every model takes:
+Samples are stored batch-first as torch ``Dataset`` items ``(x, y)``; ``DataBundle.to_time_major`` turns a
+batch into the time-major ``[T, B, *]`` tensor every model takes:
 
 - ``direct`` encoding: ``x`` is one static sample ``[B, *input_shape]``, fed unchanged at each of the T steps
   (the CLIF/ILIF repos' "direct encoding" of images);
-- ``sequence`` encoding: ``x`` already has a time axis ``[B, T, *input_shape]`` (mnist1d's 40 values, event frames).
+- ``sequence`` encoding: ``x`` already has a time axis ``[B, T, *input_shape]`` (mnist1d's 40 values, event
+  frames).
 """
 
 from __future__ import annotations
@@ -64,13 +65,14 @@ class DataBundle:
         if self.encoding == "direct":
             if tuple(x.shape[1:]) != self.input_shape:
                 raise InvalidInputError(
-                    f"{self.name}: batch must be [B, {', '.join(map(str, self.input_shape))}], got {tuple(x.shape)}"
+                    f"{self.name}: batch must be [B, {', '.join(map(str, self.input_shape))}], got "
+                    f"{tuple(x.shape)}"
                 )
             return x.float().unsqueeze(0).expand(self.time_steps, *x.shape).contiguous()
         if tuple(x.shape[2:]) != self.input_shape or x.shape[1] != self.time_steps:
             raise InvalidInputError(
-                f"{self.name}: batch must be [B, T={self.time_steps}, {', '.join(map(str, self.input_shape))}], "
-                f"got {tuple(x.shape)}"
+                f"{self.name}: batch must be [B, T={self.time_steps}, "
+                f"{', '.join(map(str, self.input_shape))}], got {tuple(x.shape)}"
             )
         return x.float().transpose(0, 1).contiguous()
 
@@ -113,7 +115,8 @@ def load_dataset(
     """
     key = str(name).lower().replace("-", "_")
     loader = DATASETS.get(key)
-    if time_steps is not None and (isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1):
+    if time_steps is not None and (isinstance(time_steps, bool) or not isinstance(time_steps, int)
+                                   or time_steps < 1):
         raise InvalidParameterError(f"time_steps must be an int >= 1, got {time_steps!r}")
     bundle = loader(Path(data_dir) if data_dir is not None else None, time_steps)
     return dataclasses.replace(

@@ -5,9 +5,10 @@ Layout (the extracted archives; the top-level folder may be given itself or its 
   ``[N, 3072]``, channel-major 32×32) and ``b"labels"``.
 - CIFAR-100: ``cifar-100-python/{train, test}`` with ``b"data"`` and ``b"fine_labels"``.
 
-The pickles are read with a restricted unpickler that only rebuilds dicts, lists and numpy arrays, so a foreign or
-malicious file is refused instead of executed. Images are normalised with the CLIF repo's per-channel mean/std;
-training images get the usual random crop (padding 4) and horizontal flip. Direct encoding, T defaults to 4.
+The pickles are read with a restricted unpickler that only rebuilds dicts, lists and numpy arrays, so a
+foreign or malicious file is refused instead of executed. Images are normalised with the CLIF repo's
+per-channel mean/std; training images get the usual random crop (padding 4) and horizontal flip. Direct
+encoding, T defaults to 4.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class _SafeUnpickler(pickle.Unpickler):
 
 
 def read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """One pickle batch → (uint8 images ``[N, 3, 32, 32]``, int64 labels ``[N]``); errors name the file and key."""
+    """One pickle batch → (uint8 images ``[N, 3, 32, 32]``, int64 labels ``[N]``); errors name the file and
+    key."""
     if not path.is_file():
         raise DatasetError(f"CIFAR directory {str(path.parent)!r} lacks file {path.name!r}")
     check_file_size(path, "CIFAR file")
@@ -72,7 +74,8 @@ def read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarr
     try:
         labels = np.asarray(obj[label_key], dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise DatasetError(f"CIFAR file {str(path)!r}: key {label_key.decode()!r} is not a list of integers: {exc}") from None
+        raise DatasetError(f"CIFAR file {str(path)!r}: key {label_key.decode()!r} is not a list of "
+                           f"integers: {exc}") from None
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         shape = getattr(data, "shape", None)
         raise DatasetError(f"CIFAR file {str(path)!r}: 'data' must be uint8 [N, 3072], got {shape}")
@@ -111,7 +114,8 @@ def _find(data_dir: Path, sub: str, marker: str) -> Path:
     return data_dir
 
 
-def _bundle(name: str, train: list[Path], test: list[Path], label_key: bytes, classes: int, T: int | None) -> DataBundle:
+def _bundle(name: str, train: list[Path], test: list[Path], label_key: bytes, classes: int,
+            T: int | None) -> DataBundle:
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in _MEAN_STD[name])
 
     def read(paths: list[Path]) -> tuple[Tensor, Tensor]:
@@ -125,8 +129,8 @@ def _bundle(name: str, train: list[Path], test: list[Path], label_key: bytes, cl
     x_tr, y_tr = read(train)
     x_te, y_te = read(test)
     return DataBundle(
-        name, RandomCropFlip(as_tensor_dataset(x_tr, y_tr)), as_tensor_dataset(x_te, y_te), (3, 32, 32), classes,
-        T or 4, "direct",
+        name, RandomCropFlip(as_tensor_dataset(x_tr, y_tr)), as_tensor_dataset(x_te, y_te), (3, 32, 32),
+        classes, T or 4, "direct",
     )
 
 

@@ -1,11 +1,12 @@
 """Embedded datasets: nothing is downloaded.
 
-- ``digits``: scikit-learn's bundled 8×8 handwritten digits (1,797 images, 10 classes), pixel values / 16, a fixed
-  80/20 split (permutation seed 0, independent of the training seed). Direct encoding: the image is fed every step.
+- ``digits``: scikit-learn's bundled 8×8 handwritten digits (1,797 images, 10 classes), pixel values / 16, a
+  fixed 80/20 split (permutation seed 0, independent of the training seed). Direct encoding: the image is fed
+  every step.
 - ``mnist1d``: Greydanus' MNIST-1D generated offline with ``mnist1d.data.make_dataset(get_dataset_args())``
-  (4,000 train / 1,000 test sequences of 40 values, 10 classes; the default args fix the generator seed, so the data
-  are identical everywhere). The package's download path is never called. Each sequence is fed one value per step,
-  T = 40: a temporal task where all memory lives in the neurons.
+  (4,000 train / 1,000 test sequences of 40 values, 10 classes; the default args fix the generator seed, so
+  the data are identical everywhere). The package's download path is never called. Each sequence is fed one
+  value per step, T = 40: a temporal task where all memory lives in the neurons.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def load_mnist1d_bundle(data_dir: Path | None = None, time_steps: int | None = N
     """MNIST-1D, one value per step: samples ``[40, 1]``, T = 40 (any other T is an error)."""
     if time_steps not in (None, MNIST1D_T):
         raise InvalidParameterError(
-            f"mnist1d is a sequence of {MNIST1D_T} values fed one per step: T must be {MNIST1D_T}, got {time_steps}"
+            f"mnist1d is a sequence of {MNIST1D_T} values fed one per step: T must be {MNIST1D_T}, got "
+            f"{time_steps}"
         )
     x, y, xt, yt = _mnist1d_arrays()
 

@@ -1,14 +1,16 @@
 """Event-camera datasets from a local directory, binned into T frames ``[T, 2, H, W]`` (sequence encoding).
 
-N-MNIST (Orchard et al. 2015; 34×34 ATIS sensor). Layout: ``<dir>/Train/<digit>/*.bin`` and ``<dir>/Test/<digit>/
-*.bin`` (the extracted archives). Each ``.bin`` is a list of 40-bit events, 5 bytes each (the dataset's README):
+N-MNIST (Orchard et al. 2015; 34×34 ATIS sensor). Layout: ``<dir>/Train/<digit>/*.bin`` and
+``<dir>/Test/<digit>/*.bin`` (the extracted archives). Each ``.bin`` is a list of 40-bit events, 5 bytes each
+(the dataset's README):
 
     byte 0: x (0..33)            byte 1: y (0..33)
     byte 2: bit 7 = polarity (1 = ON), bits 6..0 = timestamp bits 22..16
     bytes 3, 4: timestamp bits 15..8 and 7..0 (µs)
 
-Frames: the recording's time span [t_first, t_last] is cut into T equal bins (tonic ``ToFrame(n_time_bins=T)``);
-each frame holds the event count per (polarity, y, x), channel 0 = OFF, 1 = ON. Files are read lazily per sample.
+Frames: the recording's time span [t_first, t_last] is cut into T equal bins (tonic
+``ToFrame(n_time_bins=T)``); each frame holds the event count per (polarity, y, x), channel 0 = OFF, 1 = ON.
+Files are read lazily per sample.
 
 DVS128 Gesture goes through the optional ``tonic`` package, only if it is installed (it is not a dependency).
 """
@@ -39,14 +41,16 @@ def read_nmnist_events(path: Path) -> np.ndarray:
     except OSError as exc:
         raise DatasetError(f"N-MNIST file {str(path)!r} cannot be read: {exc}") from None
     if raw.size == 0 or raw.size % 5:
-        raise DatasetError(f"N-MNIST file {str(path)!r}: {raw.size} bytes is not a non-empty multiple of 5-byte events")
+        raise DatasetError(f"N-MNIST file {str(path)!r}: {raw.size} bytes is not a non-empty multiple of "
+                           "5-byte events")
     r = raw.reshape(-1, 5).astype(np.uint32)
     ev = np.empty(len(r), dtype=[("x", np.int64), ("y", np.int64), ("p", np.int64), ("t", np.int64)])
     ev["x"], ev["y"] = r[:, 0], r[:, 1]
     ev["p"] = r[:, 2] >> 7
     ev["t"] = ((r[:, 2] & 0x7F) << 16) | (r[:, 3] << 8) | r[:, 4]
     if int(ev["x"].max()) >= NMNIST_SIZE or int(ev["y"].max()) >= NMNIST_SIZE:
-        raise DatasetError(f"N-MNIST file {str(path)!r}: event coordinates exceed the {NMNIST_SIZE}×{NMNIST_SIZE} sensor")
+        raise DatasetError(f"N-MNIST file {str(path)!r}: event coordinates exceed the "
+                           f"{NMNIST_SIZE}×{NMNIST_SIZE} sensor")
     return ev
 
 
@@ -81,14 +85,16 @@ def _split_dir(root: Path, split: str) -> Path:
     for name in (split, split.lower(), split.upper()):
         if (root / name).is_dir():
             return root / name
-    raise DatasetError(f"N-MNIST directory {str(root)!r} lacks the {split!r} folder (expected {split}/<digit>/*.bin)")
+    raise DatasetError(f"N-MNIST directory {str(root)!r} lacks the {split!r} folder (expected "
+                       f"{split}/<digit>/*.bin)")
 
 
 def _nmnist_files(split_dir: Path) -> list[tuple[Path, int]]:
     files: list[tuple[Path, int]] = []
     for sub in sorted(p for p in split_dir.iterdir() if p.is_dir()):
         if not sub.name.isdigit() or not 0 <= int(sub.name) <= 9:
-            raise DatasetError(f"N-MNIST directory {str(split_dir)!r}: folder {sub.name!r} is not a digit 0-9")
+            raise DatasetError(f"N-MNIST directory {str(split_dir)!r}: folder {sub.name!r} is not a "
+                               "digit 0-9")
         files += [(f, int(sub.name)) for f in sorted(sub.glob("*.bin"))]
     if not files:
         raise DatasetError(f"N-MNIST directory {str(split_dir)!r} holds no <digit>/*.bin files")
@@ -97,7 +103,8 @@ def _nmnist_files(split_dir: Path) -> list[tuple[Path, int]]:
 
 @register_dataset("nmnist")
 def load_nmnist(data_dir: Path | None, time_steps: int | None = None) -> DataBundle:
-    """N-MNIST from ``data_dir`` (``Train/`` and ``Test/``, or an ``NMNIST/`` folder holding them); T defaults to 8."""
+    """N-MNIST from ``data_dir`` (``Train/`` and ``Test/``, or an ``NMNIST/`` folder holding them); T defaults
+    to 8."""
     root = require_dir("nmnist", data_dir)
     if not any((root / s).is_dir() for s in ("Train", "train")) and (root / "NMNIST").is_dir():
         root = root / "NMNIST"
@@ -121,8 +128,8 @@ class _TonicFrames(Dataset):
 
 @register_dataset("dvs128_gesture")
 def load_dvs128_gesture(data_dir: Path | None, time_steps: int | None = None) -> DataBundle:
-    """DVS128 Gesture (11 classes, 128×128) through ``tonic.datasets.DVSGesture``; needs tonic and the extracted
-    dataset in ``data_dir/DVSGesture`` (tonic's layout; nothing is downloaded). T defaults to 16."""
+    """DVS128 Gesture (11 classes, 128×128) through ``tonic.datasets.DVSGesture``; needs tonic and the
+    extracted dataset in ``data_dir/DVSGesture`` (tonic's layout; nothing is downloaded). T defaults to 16."""
     root = require_dir("dvs128_gesture", data_dir)
     try:
         import tonic
@@ -132,7 +139,8 @@ def load_dvs128_gesture(data_dir: Path | None, time_steps: int | None = None) ->
             "(pip install tonic --no-deps)"
         ) from None
     if not (root / "DVSGesture").is_dir():
-        raise DatasetError(f"DVS128 Gesture: directory {str(root)!r} lacks 'DVSGesture' (tonic's extracted layout)")
+        raise DatasetError(f"DVS128 Gesture: directory {str(root)!r} lacks 'DVSGesture' (tonic's "
+                           "extracted layout)")
     T = time_steps or 16
     size = tonic.datasets.DVSGesture.sensor_size
     to_frames = tonic.transforms.ToFrame(sensor_size=size, n_time_bins=T)
