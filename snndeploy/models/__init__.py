@@ -1,4 +1,5 @@
-"""Model builders (MLP, VGG, spiking ResNet), their registry and config, and the building blocks in ``layers``."""
+"""Model builders (MLP, VGG, spiking ResNet), their registry and config, and the building blocks in
+``layers``."""
 from . import chipnet, mlp, resnet, vgg  # noqa: F401  (register the builders)
 from .config import ModelConfig
 from .layers import Residual, TimeDistributed

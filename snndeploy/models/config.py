@@ -16,7 +16,8 @@ from .registry import MODELS
 
 __all__ = ["ModelConfig", "PRIMITIVES"]
 
-#: Value types allowed in ``neuron_kwargs`` (so that a checkpoint loads with ``torch.load(weights_only=True)``).
+#: Value types allowed in ``neuron_kwargs`` (so that a checkpoint loads with
+#: ``torch.load(weights_only=True)``).
 PRIMITIVES = (bool, int, float, str, type(None))
 
 _SCHEMA = 1
@@ -27,16 +28,19 @@ class ModelConfig:
     """Which model to build, with which neuron, for which input.
 
     Args:
-        model: registered builder name (``snndeploy.models.MODELS``): ``mlp``, ``vgg``, ``vgg11``, ``resnet18``,
-            ``resnet19``.
-        input_shape: shape of ONE time step of ONE sample, e.g. ``(1, 8, 8)`` for digits images or ``(1,)`` for
-            mnist1d (one value per step). The model maps ``[T, B, *input_shape]`` to logits ``[T, B, num_classes]``.
+        model: registered builder name (``snndeploy.models.MODELS``): ``mlp``, ``vgg``, ``vgg11``,
+            ``resnet18``, ``resnet19``.
+        input_shape: shape of ONE time step of ONE sample, e.g. ``(1, 8, 8)`` for digits images or ``(1,)``
+            for mnist1d (one value per step). The model maps ``[T, B, *input_shape]`` to logits
+            ``[T, B, num_classes]``.
         num_classes: number of output classes (≥ 2).
         neuron: registered neuron name (``lif``, ``clif``, ``klif``, ``ilif``).
-        neuron_kwargs: keyword parameters of the neuron (``tau``, ``v_threshold``, ``surrogate`` as a name such as
-            ``"sigmoid:4"``, ...); primitive values only.
-        width: channel / hidden-size multiplier (1.0 = the model's published widths; 0.0625 gives tiny test nets).
-        depth: MLP hidden layers (default 2) or small-VGG stages (default 3); ignored by the fixed-shape models.
+        neuron_kwargs: keyword parameters of the neuron (``tau``, ``v_threshold``, ``surrogate`` as a name
+            such as ``"sigmoid:4"``, ...); primitive values only.
+        width: channel / hidden-size multiplier (1.0 = the model's published widths; 0.0625 gives tiny test
+            nets).
+        depth: MLP hidden layers (default 2) or small-VGG stages (default 3); ignored by the fixed-shape
+            models.
         batch_norm: BatchNorm after every weight layer (MLP only; CNNs always have it).
         dropout: dropout probability before the classifier and inside residual blocks (0 = none).
     """
@@ -62,30 +66,36 @@ class ModelConfig:
         if not isinstance(shape, (tuple, list)) or not shape or not all(
             isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
         ):
-            raise InvalidParameterError(f"input_shape must be a non-empty tuple of positive ints, got {shape!r}")
+            raise InvalidParameterError("input_shape must be a non-empty tuple of positive ints, got "
+                                        f"{shape!r}")
         object.__setattr__(self, "input_shape", tuple(shape))
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
+        if (isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int)
+                or self.num_classes < 2):
             raise InvalidParameterError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
         if not isinstance(self.neuron_kwargs, dict):
-            raise InvalidParameterError(f"neuron_kwargs must be a dict, got {type(self.neuron_kwargs).__name__}")
+            raise InvalidParameterError("neuron_kwargs must be a dict, got "
+                                        f"{type(self.neuron_kwargs).__name__}")
         for k, v in self.neuron_kwargs.items():
             if not isinstance(k, str) or not isinstance(v, PRIMITIVES):
                 raise InvalidParameterError(
                     f"neuron_kwargs[{k!r}] must be a bool/int/float/str/None, got {type(v).__name__}"
                 )
             if k in ("backend", "step_mode"):
-                raise InvalidParameterError(f"neuron_kwargs[{k!r}]: pass the backend to build_model, not the config")
+                raise InvalidParameterError(f"neuron_kwargs[{k!r}]: pass the backend to build_model, not "
+                                            "the config")
         object.__setattr__(self, "neuron_kwargs", dict(sorted(self.neuron_kwargs.items())))
         if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not (
             math.isfinite(self.width) and self.width > 0
         ):
             raise InvalidParameterError(f"width must be a finite number > 0, got {self.width!r}")
         object.__setattr__(self, "width", float(self.width))
-        if self.depth is not None and (isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1):
+        if self.depth is not None and (isinstance(self.depth, bool) or not isinstance(self.depth, int)
+                                       or self.depth < 1):
             raise InvalidParameterError(f"depth must be None or an int >= 1, got {self.depth!r}")
         if not isinstance(self.batch_norm, bool):
             raise InvalidParameterError(f"batch_norm must be a bool, got {self.batch_norm!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+        if (isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float))
+                or not 0 <= self.dropout < 1):
             raise InvalidParameterError(f"dropout must lie in [0, 1), got {self.dropout!r}")
         object.__setattr__(self, "dropout", float(self.dropout))
 
@@ -112,7 +122,8 @@ class ModelConfig:
         d = dict(d)
         schema = d.pop("schema", _SCHEMA)
         if schema != _SCHEMA:
-            raise InvalidParameterError(f"model config schema {schema!r} is not supported (expected {_SCHEMA})")
+            raise InvalidParameterError(f"model config schema {schema!r} is not supported (expected "
+                                        f"{_SCHEMA})")
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

@@ -29,7 +29,8 @@ class TimeDistributed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 2:
-            raise InvalidInputError(f"{type(self.layer).__name__}: input must be [T, B, *], got shape {tuple(x.shape)}")
+            raise InvalidInputError(f"{type(self.layer).__name__}: input must be [T, B, *], got shape "
+                                    f"{tuple(x.shape)}")
         T, B = x.shape[:2]
         y = self.layer(x.flatten(0, 1))
         return y.reshape(T, B, *y.shape[1:])

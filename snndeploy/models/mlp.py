@@ -1,8 +1,8 @@
 """Spiking MLP: ``[Flatten] → (Linear → [BatchNorm1d] → neuron) × depth → Linear``, every layer per time step.
 
 With mnist1d (``input_shape=(1,)``, T = 40) the network sees one sample value per step, so all memory of the
-sequence lives in the neurons' states — a temporal task. With digits (``(1, 8, 8)``) the image is flattened and
-fed every step (direct encoding).
+sequence lives in the neurons' states — a temporal task. With digits (``(1, 8, 8)``) the image is flattened
+and fed every step (direct encoding).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Recording every neuron layer's spikes during a forward pass: the one hook helper that verify, the hardware
-quantiser and the chip comparisons share. Layers are named by their module path (``models.tree.neuron_paths``)."""
+quantiser and the chip comparisons share. Layers are named by their module path
+(``models.tree.neuron_paths``)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ __all__ = ["record_neurons", "neuron_outputs"]
 
 
 @contextlib.contextmanager
-def record_neurons(model: nn.Module, keep_inputs: bool = False) -> Iterator[tuple[dict[str, Tensor], dict[str, Tensor]]]:
-    """Forward hooks on every neuron layer of ``model``: yields ``(spikes, inputs)`` dicts (path → tensor, detached)
-    filled during the forward passes run inside the block (``inputs`` only with ``keep_inputs``)."""
+def record_neurons(model: nn.Module,
+                   keep_inputs: bool = False) -> Iterator[tuple[dict[str, Tensor], dict[str, Tensor]]]:
+    """Forward hooks on every neuron layer of ``model``: yields ``(spikes, inputs)`` dicts (path → tensor,
+    detached) filled during the forward passes run inside the block (``inputs`` only with ``keep_inputs``)."""
     spikes: dict[str, Tensor] = {}
     inputs: dict[str, Tensor] = {}
     handles = []

@@ -1,9 +1,9 @@
 """Model names → builders, and ``build_model(config)``.
 
-A builder takes the ``ModelConfig`` and a zero-argument neuron factory and returns an ``nn.Sequential`` tree made
-only of ``TimeDistributed`` / neuron modules / ``Residual`` / ``nn.Sequential`` (see ``layers``), mapping
-``[T, B, *input_shape]`` to logits ``[T, B, num_classes]`` (a classifier output every step; the prediction is the
-mean over T).
+A builder takes the ``ModelConfig`` and a zero-argument neuron factory and returns an ``nn.Sequential`` tree
+made only of ``TimeDistributed`` / neuron modules / ``Residual`` / ``nn.Sequential`` (see ``layers``), mapping
+``[T, B, *input_shape]`` to logits ``[T, B, num_classes]`` (a classifier output every step; the prediction is
+the mean over T).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def register_model(name: str) -> Callable[[Builder], Builder]:
 
 
 def build_model(config: ModelConfig, backend: str = "auto") -> nn.Module:
-    """Build the network ``config`` describes, its neurons on ``backend`` (``auto``, ``torch``, ``eager``, ``numba``, ``triton``).
+    """Build the network ``config`` describes, its neurons on ``backend`` (``auto``, ``torch``, ``eager``,
+    ``numba``, ``triton``).
 
     The root module carries the config as ``model.snndeploy_config`` (not part of its ``state_dict``).
 

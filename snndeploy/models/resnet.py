@@ -29,7 +29,8 @@ __all__ = ["build_resnet18", "build_resnet19", "preact_block", "build_preact_res
 
 
 def preact_block(c_in: int, c_out: int, stride: int, neuron: NeuronFactory, dropout: float) -> nn.Sequential:
-    """One pre-activation basic block: ``[T, B, c_in, H, W]`` (real) → ``[T, B, c_out, H/stride, W/stride]`` (real)."""
+    """One pre-activation basic block: ``[T, B, c_in, H, W]`` (real) → ``[T, B, c_out, H/stride, W/stride]``
+    (real)."""
     main: list[nn.Module] = [
         TimeDistributed(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)),
         TimeDistributed(nn.BatchNorm2d(c_out)),

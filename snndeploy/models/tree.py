@@ -1,13 +1,15 @@
 """The one walker of model trees (``snndeploy.models.layers``): the only place that knows their shape.
 
-A model is ``nn.Sequential`` / ``TimeDistributed(stateless layer)`` / neuron layer (``is_neuron``: every snndeploy
-neuron and the folded ``SpecLIF``) / ``Residual(main, shortcut)``.
+A model is ``nn.Sequential`` / ``TimeDistributed(stateless layer)`` / neuron layer (``is_neuron``: every
+snndeploy neuron and the folded ``SpecLIF``) / ``Residual(main, shortcut)``.
 
-- ``walk(model)``: the units in execution order (stateless layers unwrapped from ``TimeDistributed``, neuron layers,
-  ``Residual`` blocks followed by their branches' units); used by the hardware checks, quantisation and energy.
-- ``neuron_paths(model)``: (path, module) of every neuron layer in forward order; used by fold, export, verify, train.
-- ``check_tree(model)``: refuses anything else with an ``ExportError`` naming the module path, before any file is
-  written.
+- ``walk(model)``: the units in execution order (stateless layers unwrapped from ``TimeDistributed``, neuron
+  layers, ``Residual`` blocks followed by their branches' units); used by the hardware checks, quantisation
+  and energy.
+- ``neuron_paths(model)``: (path, module) of every neuron layer in forward order; used by fold, export,
+  verify, train.
+- ``check_tree(model)``: refuses anything else with an ``ExportError`` naming the module path, before any file
+  is written.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from ..errors import ExportError
 from ..neurons.base import is_neuron
 from .layers import Residual, TimeDistributed
 
-__all__ = ["STATELESS_LAYERS", "walk", "check_tree", "neuron_paths", "get_module", "set_module", "path_name", "join"]
+__all__ = ["STATELESS_LAYERS", "walk", "check_tree", "neuron_paths", "get_module", "set_module", "path_name",
+           "join"]
 
 #: Layers allowed inside ``TimeDistributed``.
 STATELESS_LAYERS: tuple[type[nn.Module], ...] = (
@@ -74,8 +77,8 @@ def check_tree(model: nn.Module, path: str = "") -> None:
     elif isinstance(model, TimeDistributed):
         if not isinstance(model.layer, STATELESS_LAYERS):
             raise ExportError(
-                f"layer {path_name(path)}: unsupported layer {type(model.layer).__name__} inside TimeDistributed; "
-                f"supported: {', '.join(t.__name__ for t in STATELESS_LAYERS)}"
+                f"layer {path_name(path)}: unsupported layer {type(model.layer).__name__} inside "
+                f"TimeDistributed; supported: {', '.join(t.__name__ for t in STATELESS_LAYERS)}"
             )
     elif is_neuron(model) or isinstance(model, nn.Identity):
         return

@@ -4,9 +4,10 @@ classifier; the image is fed every step (direct encoding).
 - ``vgg``: a small net, ``depth`` (default 3) stages of one conv with ``32·2^i·width`` channels.
 - ``vgg11``: the VGG-11 shape of the CLIF repo's ``spiking_vgg11_bn`` (``models/spiking_vgg_bn.py``):
   (64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M), conv-BN-neuron per layer, 2×2 average pooling.
-  Differences from the repo: convs have no bias (the BatchNorm that follows cancels any bias), and the classifier is Flatten → Linear over the final map instead of the repo's
-  ``AdaptiveAvgPool2d((7, 7))`` → Linear(512·49) (on 32×32 input the final map is 1×1, which the repo replicates
-  49 times); dropout, when asked, sits before the classifier only.
+  Differences from the repo: convs have no bias (the BatchNorm that follows cancels any bias), and the
+  classifier is Flatten → Linear over the final map instead of the repo's ``AdaptiveAvgPool2d((7, 7))`` →
+  Linear(512·49) (on 32×32 input the final map is 1×1, which the repo replicates 49 times); dropout, when
+  asked, sits before the classifier only.
 Pooling is average pooling (as in the repo; also the one with a hardware/NIR form) and is skipped once the
 feature map is 1×1, so the same shape works on 8×8 digits and 32×32 CIFAR.
 """
