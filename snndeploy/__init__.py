@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
 def load(path: Any, device: Any = "cpu", backend: str = "auto") -> tuple[nn.Module, ModelConfig]:
     """Rebuild ``(model, config)`` from a training checkpoint (lazy: torch is imported on first call).
 
-    See ``snndeploy.checkpoint.load``; errors are ``snndeploy.errors.CheckpointError`` naming the file and field.
+    See ``snndeploy.checkpoint.load``; errors are ``snndeploy.errors.CheckpointError`` naming the file and
+    field.
     """
     from .checkpoint import load as _load
 

@@ -5,13 +5,14 @@ A checkpoint is a dict of tensors and primitive containers only (so the safe loa
     format: "snndeploy-checkpoint"    version: 1          epoch: int (last finished epoch, 0-based)
     model_config: ModelConfig.to_dict()                   model_state: state_dict of the (unwrapped) model
     optimizer_state, scheduler_state, scaler_state: state_dicts or None
-    train_config: dict of primitives or None (the trainer's: TrainConfig fields + dataset, time_steps, encoding,
-                  data_dir)                               metrics: dict of primitives (last epoch) or None
+    train_config: dict of primitives or None (the trainer's: TrainConfig fields + dataset, time_steps,
+                  encoding, data_dir)                     metrics: dict of primitives (last epoch) or None
     rng: {"torch": uint8 tensor, "cuda": [uint8 tensors], "numpy_keys"/"numpy_meta": tensors,
           "python": int64 tensor, "python_gauss": float64 tensor}
 
-``snndeploy.load(path)`` rebuilds the model from ``model_config`` and loads ``model_state``. Any problem — missing,
-truncated, corrupted, foreign file, unsafe pickle, bad field — raises ``CheckpointError`` naming the file and field.
+``snndeploy.load(path)`` rebuilds the model from ``model_config`` and loads ``model_state``. Any problem —
+missing, truncated, corrupted, foreign file, unsafe pickle, bad field — raises ``CheckpointError`` naming the
+file and field.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from .io import atomic_path
 from .limits import check_elements, check_file_size, get_limits
 
 __all__ = [
-    "FORMAT", "VERSION", "save_checkpoint", "read_checkpoint", "load", "model_from_checkpoint", "capture_rng", "restore_rng",
-    "unwrap_model", "check_model_size",
+    "FORMAT", "VERSION", "save_checkpoint", "read_checkpoint", "load", "model_from_checkpoint", "capture_rng",
+    "restore_rng", "unwrap_model", "check_model_size",
 ]
 
 FORMAT = "snndeploy-checkpoint"
@@ -41,7 +42,8 @@ VERSION = 1
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The bare model inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper (or ``model`` itself)."""
+    """The bare model inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper (or ``model``
+    itself)."""
     return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
 
 
@@ -98,7 +100,8 @@ def save_checkpoint(
         optimizer, scheduler, scaler: saved through their ``state_dict`` when given.
         train_config, metrics: dicts of primitives.
         rng: ``capture_rng()`` output (captured now when ``None``).
-        extra: further fields of tensors/primitives (e.g. the trainer's ``partial_epoch`` after a stop signal).
+        extra: further fields of tensors/primitives (e.g. the trainer's ``partial_epoch`` after a stop
+            signal).
     """
     obj = {
         "format": FORMAT,
@@ -130,7 +133,8 @@ def _why(exc: BaseException) -> str:
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and validate a checkpoint dict (``weights_only=True``); ``CheckpointError`` names file and field."""
+    """Load and validate a checkpoint dict (``weights_only=True``); ``CheckpointError`` names file and
+    field."""
     path = Path(path)
     where = f"checkpoint {str(path)!r}"
     if not path.is_file():
@@ -142,22 +146,27 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except pickle.UnpicklingError as exc:
         if not zipfile.is_zipfile(path):
             raise CheckpointError(f"{where} is truncated or corrupted (not a torch zip archive)") from None
-        raise CheckpointError(f"{where} is refused by the safe loader (weights_only=True): {_why(exc)}") from None
+        raise CheckpointError(f"{where} is refused by the safe loader (weights_only=True): "
+                              f"{_why(exc)}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError, TypeError,
             AttributeError, OverflowError, MemoryError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{where} is truncated or corrupted: {_why(exc)}") from None
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{where} is not an snndeploy checkpoint: it holds a {type(obj).__name__}, not a dict")
+        raise CheckpointError(f"{where} is not an snndeploy checkpoint: it holds a {type(obj).__name__}, "
+                              "not a dict")
     if obj.get("format") != FORMAT:
         raise CheckpointError(
-            f"{where} is not an snndeploy checkpoint: field 'format' is {obj.get('format')!r}, expected {FORMAT!r}"
+            f"{where} is not an snndeploy checkpoint: field 'format' is {obj.get('format')!r}, expected "
+            f"{FORMAT!r}"
         )
     version = obj.get("version")
     if not isinstance(version, int) or version > VERSION or version < 1:
-        raise CheckpointError(f"{where}: field 'version' is {version!r}; this snndeploy reads versions 1..{VERSION}")
+        raise CheckpointError(f"{where}: field 'version' is {version!r}; this snndeploy reads versions "
+                              f"1..{VERSION}")
     for key, kind in (("epoch", int), ("model_config", dict), ("model_state", dict)):
         if not isinstance(obj.get(key), kind) or isinstance(obj.get(key), bool):
-            raise CheckpointError(f"{where}: field {key!r} must be a {kind.__name__}, got {type(obj.get(key)).__name__}")
+            raise CheckpointError(f"{where}: field {key!r} must be a {kind.__name__}, got "
+                                  f"{type(obj.get(key)).__name__}")
     bad = [k for k, v in obj["model_state"].items() if not isinstance(v, Tensor)]
     if bad:
         raise CheckpointError(f"{where}: field 'model_state' has non-tensor entries {bad[:3]}")
@@ -169,8 +178,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def _check_zip(path: Path, where: str) -> None:
-    """The zip layer before unpickling: every member's CRC-32 (bit flips in tensor data are caught here, not used),
-    no absurd member count, declared uncompressed sizes within ``max_file_bytes``."""
+    """The zip layer before unpickling: every member's CRC-32 (bit flips in tensor data are caught here, not
+    used), no absurd member count, declared uncompressed sizes within ``max_file_bytes``."""
     limit = get_limits().max_file_bytes
     try:
         with zipfile.ZipFile(path) as zf:
@@ -179,7 +188,8 @@ def _check_zip(path: Path, where: str) -> None:
                 raise CheckpointError(f"{where}: the archive has {len(infos)} members")
             big = sum(i.file_size for i in infos)
             if big > limit:
-                raise CheckpointError(f"{where}: the archive declares {big} bytes uncompressed, above max_file_bytes")
+                raise CheckpointError(f"{where}: the archive declares {big} bytes uncompressed, above "
+                                      "max_file_bytes")
             bad = zf.testzip()
     except CheckpointError:
         raise
@@ -190,9 +200,9 @@ def _check_zip(path: Path, where: str) -> None:
 
 
 def _check_tensors(obj: Any, where: str) -> None:
-    """Every tensor in ``obj`` (nested dicts/lists, depth <= 16) within ``max_tensor_elements``, all of them within
-    ``max_graph_elements``: a view declaring a gigantic shape over a small storage (stride 0) is refused before any
-    operation materialises it."""
+    """Every tensor in ``obj`` (nested dicts/lists, depth <= 16) within ``max_tensor_elements``, all of them
+    within ``max_graph_elements``: a view declaring a gigantic shape over a small storage (stride 0) is
+    refused before any operation materialises it."""
     limits = get_limits()
     total = 0
     stack: list[tuple[Any, str, int]] = [(obj, "", 0)]
@@ -223,8 +233,8 @@ def model_config_of(obj: dict[str, Any], path: str | Path) -> Any:
 
 
 def check_model_size(config: Any, path: str | Path) -> None:
-    """Refuse a ``model_config`` whose model would exceed ``max_tensor_elements`` parameters, measured by building
-    it on the ``meta`` device (no memory allocated) before building it for real."""
+    """Refuse a ``model_config`` whose model would exceed ``max_tensor_elements`` parameters, measured by
+    building it on the ``meta`` device (no memory allocated) before building it for real."""
     from .models import build_model
 
     try:
@@ -237,7 +247,8 @@ def check_model_size(config: Any, path: str | Path) -> None:
 
 
 def load_model_state(model: nn.Module, state: dict[str, Tensor], path: str | Path) -> None:
-    """``model.load_state_dict(state)`` with mismatches reported as ``CheckpointError`` on field 'model_state'."""
+    """``model.load_state_dict(state)`` with mismatches reported as ``CheckpointError`` on field
+    'model_state'."""
     result = unwrap_model(model).load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
@@ -257,8 +268,8 @@ def load(
         backend: neuron engine (``auto``, ``torch``, ``eager``, ``numba``, ``triton``).
 
     Returns:
-        ``(model, config)``: the model in eval mode (``[T, B, *input_shape]`` → logits ``[T, B, classes]``) and its
-        ``ModelConfig``.
+        ``(model, config)``: the model in eval mode (``[T, B, *input_shape]`` → logits ``[T, B, classes]``)
+        and its ``ModelConfig``.
     """
     return model_from_checkpoint(read_checkpoint(path), path, device=device, backend=backend)
 
@@ -266,7 +277,8 @@ def load(
 def model_from_checkpoint(
     obj: dict[str, Any], path: str | Path, device: str | torch.device = "cpu", backend: str = "auto"
 ) -> tuple[nn.Module, Any]:
-    """``load`` for a checkpoint dict already returned by ``read_checkpoint`` (``path`` is for messages only)."""
+    """``load`` for a checkpoint dict already returned by ``read_checkpoint`` (``path`` is for messages
+    only)."""
     from .models import build_model
 
     config = model_config_of(obj, path)
@@ -277,6 +289,7 @@ def model_from_checkpoint(
     except RuntimeError as exc:  # shape mismatch
         first = str(exc).strip().splitlines()
         raise CheckpointError(
-            f"checkpoint {str(path)!r}: field 'model_state' does not fit 'model_config': {first[1:2] or first[:1]}"
+            f"checkpoint {str(path)!r}: field 'model_state' does not fit 'model_config': "
+            f"{first[1:2] or first[:1]}"
         ) from None
     return model.to(device).eval(), config

@@ -70,7 +70,8 @@ class HardwareConstraintError(SnnDeployError):
 
 
 class InvalidFileError(SnnDeployError, ValueError):
-    """A model or data file (ONNX, ...) is unreadable, malformed or unsafe (the message names the file and field)."""
+    """A model or data file (ONNX, ...) is unreadable, malformed or unsafe (the message names the file and
+    field)."""
 
 
 class ResourceLimitError(SnnDeployError, ValueError):
@@ -79,7 +80,8 @@ class ResourceLimitError(SnnDeployError, ValueError):
 
 
 class TrainingInterrupted(SnnDeployError):
-    """Training stopped on SIGINT/SIGTERM after saving a resumable checkpoint (exit code 130: rerun with --resume)."""
+    """Training stopped on SIGINT/SIGTERM after saving a resumable checkpoint (exit code 130: rerun with
+    --resume)."""
 
     exit_code = 130
 

@@ -1,8 +1,8 @@
 """Validation of foreign model files before use: NIR (HDF5 layout and graph) and ONNX.
 
 Everything here runs BEFORE the expensive or unsafe step (reading HDF5 datasets into memory, building an
-onnxruntime session, simulating): sizes are checked against ``snndeploy.limits`` first, then structure, dtypes and
-finiteness. Errors name the file and the field (node / dataset / initializer).
+onnxruntime session, simulating): sizes are checked against ``snndeploy.limits`` first, then structure, dtypes
+and finiteness. Errors name the file and the field (node / dataset / initializer).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from .limits import check_elements, check_file_size, get_limits, numel
 
 __all__ = ["scan_nir_hdf5", "validate_nir_graph", "validate_onnx", "ONNX_OPS"]
 
-# ONNX operators the exporters emit (collected over every tiny model × neuron, step and unrolled, folded or not);
-# anything else (custom domains, control flow with subgraphs, ...) is refused.
+# ONNX operators the exporters emit (collected over every tiny model × neuron, step and unrolled, folded or
+# not); anything else (custom domains, control flow with subgraphs, ...) is refused.
 ONNX_OPS = frozenset({
-    "Add", "AveragePool", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Flatten", "Gather", "Gemm",
-    "GreaterOrEqual", "Greater", "Identity", "Mul", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Sub",
-    "Unsqueeze", "Squeeze", "Where", "MatMul", "Neg", "Clip", "Expand", "Transpose",
+    "Add", "AveragePool", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Flatten", "Gather",
+    "Gemm", "GreaterOrEqual", "Greater", "Identity", "Mul", "Relu", "Reshape", "Shape", "Sigmoid", "Slice",
+    "Sub", "Unsqueeze", "Squeeze", "Where", "MatMul", "Neg", "Clip", "Expand", "Transpose",
 })
 _MAX_DEPTH = 32
 
@@ -32,7 +32,8 @@ def scan_nir_hdf5(path: str | os.PathLike[str]) -> None:
     """Walk a NIR HDF5 file's layout without reading data: depth, dataset sizes and dtypes within limits.
 
     Raises:
-        ExportError: unreadable HDF5 / unexpected object. ResourceLimitError: a dataset (or their sum) is too big.
+        ExportError: unreadable HDF5 / unexpected object. ResourceLimitError: a dataset (or their sum) is too
+            big.
     """
     import h5py
 
@@ -66,7 +67,8 @@ def scan_nir_hdf5(path: str | os.PathLike[str]) -> None:
     except (ExportError, ResourceLimitError):
         raise
     except Exception as exc:  # h5py raises OSError/RuntimeError/KeyError/ValueError on corrupted files
-        raise ExportError(f"{path}: not a NIR (HDF5) file (unreadable): {type(exc).__name__}: {exc}") from None
+        raise ExportError(f"{path}: not a NIR (HDF5) file (unreadable): "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def _shape_of(value: Any, what: str) -> tuple[int, ...]:
@@ -120,7 +122,8 @@ def validate_nir_graph(graph: Any, where: str = "") -> int:
                     bad = int((~np.isfinite(arr)).sum())
                     raise ExportError(f"{label}: field {field!r} has {bad} non-finite value(s) (NaN/inf)")
                 if field.startswith("tau") and arr.size and not (arr > 0).all():
-                    raise ExportError(f"{label}: field {field!r} (a time constant) must be > 0, got {arr.min()}")
+                    raise ExportError(f"{label}: field {field!r} (a time constant) must be > 0, got "
+                                      f"{arr.min()}")
             elif isinstance(value, float) and not np.isfinite(value):
                 raise ExportError(f"{label}: field {field!r} is {value}")
     for edge in graph.edges:
@@ -131,10 +134,10 @@ def validate_nir_graph(graph: Any, where: str = "") -> int:
 
 
 def validate_onnx(path: str | os.PathLike[str]) -> Any:
-    """Load and check an ONNX file snndeploy wrote, without running it: size, protobuf, no external data, only the
-    operators of ``ONNX_OPS`` in the default domain, no functions or subgraphs, initializers within
-    ``max_tensor_elements`` and finite, the ``snndeploy_contract`` metadata consistent with the graph's inputs and
-    outputs, and ``onnx.checker``. Returns ``(model, contract)``.
+    """Load and check an ONNX file snndeploy wrote, without running it: size, protobuf, no external data, only
+    the operators of ``ONNX_OPS`` in the default domain, no functions or subgraphs, initializers within
+    ``max_tensor_elements`` and finite, the ``snndeploy_contract`` metadata consistent with the graph's inputs
+    and outputs, and ``onnx.checker``. Returns ``(model, contract)``.
 
     Raises:
         InvalidFileError naming the file and field; ResourceLimitError for sizes beyond the limits.
@@ -160,13 +163,14 @@ def validate_onnx(path: str | os.PathLike[str]) -> Any:
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # onnx.checker.ValidationError and protobuf errors
-        raise InvalidFileError(f"{where} fails onnx.checker: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise InvalidFileError(f"{where} fails onnx.checker: "
+                               f"{str(exc).splitlines()[0] if str(exc) else exc}") from None
     return model, contract
 
 
 def _check_nodes(g: Any, where: str) -> list[Any]:
-    """Operators in the default domain and in ``ONNX_OPS``, no subgraph attributes; returns every tensor the graph
-    holds (initializers and tensor attributes)."""
+    """Operators in the default domain and in ``ONNX_OPS``, no subgraph attributes; returns every tensor the
+    graph holds (initializers and tensor attributes)."""
     import onnx
 
     tensors = list(g.initializer)
@@ -174,11 +178,13 @@ def _check_nodes(g: Any, where: str) -> list[Any]:
         if node.domain not in ("", "ai.onnx"):
             raise InvalidFileError(f"{where}: node {node.name!r} uses custom domain {node.domain!r}")
         if node.op_type not in ONNX_OPS:
-            raise InvalidFileError(f"{where}: node {node.name!r} has operator {node.op_type!r}, which snndeploy's "
-                                   f"exporters never emit; allowed: {', '.join(sorted(ONNX_OPS))}")
+            raise InvalidFileError(f"{where}: node {node.name!r} has operator {node.op_type!r}, which "
+                                   "snndeploy's exporters never emit; allowed: "
+                                   f"{', '.join(sorted(ONNX_OPS))}")
         for attr in node.attribute:
             if attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-                raise InvalidFileError(f"{where}: node {node.name!r} attribute {attr.name!r} holds a subgraph")
+                raise InvalidFileError(f"{where}: node {node.name!r} attribute {attr.name!r} holds a "
+                                       "subgraph")
             if attr.type == onnx.AttributeProto.TENSOR:
                 tensors.append(attr.t)
     return tensors
@@ -204,11 +210,13 @@ def _check_tensor(t: Any, where: str) -> None:
 
 
 def _check_contract(model: Any, where: str) -> dict[str, Any]:
-    """The ``snndeploy_contract`` metadata: valid JSON, inputs/outputs matching the graph, state shapes, kind."""
+    """The ``snndeploy_contract`` metadata: valid JSON, inputs/outputs matching the graph, state shapes,
+    kind."""
     g = model.graph
     meta = {p.key: p.value for p in model.metadata_props}
     if "snndeploy_contract" not in meta:
-        raise InvalidFileError(f"{where}: field 'metadata_props' lacks 'snndeploy_contract' (not written by snndeploy)")
+        raise InvalidFileError(f"{where}: field 'metadata_props' lacks 'snndeploy_contract' (not written by "
+                               "snndeploy)")
     try:
         contract = json.loads(meta["snndeploy_contract"])
     except ValueError as exc:
@@ -219,8 +227,8 @@ def _check_contract(model: Any, where: str) -> dict[str, Any]:
     names_out = [o.name for o in g.output]
     for key, names in (("inputs", names_in), ("outputs", names_out)):
         if contract.get(key) != names:
-            raise InvalidFileError(f"{where}: field 'snndeploy_contract.{key}' {contract.get(key)!r} does not match "
-                                   f"the graph's {key} {names!r}")
+            raise InvalidFileError(f"{where}: field 'snndeploy_contract.{key}' {contract.get(key)!r} does "
+                                   f"not match the graph's {key} {names!r}")
     if not names_in or names_in[0] != "x" or "y" not in names_out:
         raise InvalidFileError(f"{where}: the graph must take input 'x' and produce output 'y'")
     shapes = contract.get("state_shapes", {})
@@ -228,10 +236,12 @@ def _check_contract(model: Any, where: str) -> dict[str, Any]:
         isinstance(s, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in s)
         for s in shapes.values()
     ):
-        raise InvalidFileError(f"{where}: field 'snndeploy_contract.state_shapes' must map names to int lists")
+        raise InvalidFileError(f"{where}: field 'snndeploy_contract.state_shapes' must map names to "
+                               "int lists")
     for p, s in shapes.items():
         check_elements(numel(s), f"{where}: field 'snndeploy_contract.state_shapes[{p!r}]'")
     kind = contract.get("kind", "step")
     if kind not in ("step", "unrolled"):
-        raise InvalidFileError(f"{where}: field 'snndeploy_contract.kind' must be 'step' or 'unrolled', got {kind!r}")
+        raise InvalidFileError(f"{where}: field 'snndeploy_contract.kind' must be 'step' or 'unrolled', got "
+                               f"{kind!r}")
     return contract

@@ -1,7 +1,8 @@
 """Atomic artifact writes: every file snndeploy produces goes through ``atomic_write``.
 
 The content is written to a temporary file in the target's directory, flushed and fsynced, then renamed over
-the target, so a crash or an exception mid-write leaves the previous file (or no file) intact — never half a file.
+the target, so a crash or an exception mid-write leaves the previous file (or no file) intact — never half a
+file.
 """
 
 from __future__ import annotations

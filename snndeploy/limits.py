@@ -1,12 +1,13 @@
-"""Resource limits: inputs that declare absurd sizes are refused with ``ResourceLimitError`` BEFORE allocating.
+"""Resource limits: inputs that declare absurd sizes are refused with ``ResourceLimitError`` BEFORE
+allocating.
 
 Every reader checks the sizes a file declares (file bytes, tensor elements, neurons of a NIR graph, T·B·N of a
-simulation) against these limits first. Defaults are generous for real SNNs (a ResNet-19 has ~1.3e7 parameters;
-CIFAR-10 pickles are 31 MB) and far below what would exhaust a workstation.
+simulation) against these limits first. Defaults are generous for real SNNs (a ResNet-19 has ~1.3e7
+parameters; CIFAR-10 pickles are 31 MB) and far below what would exhaust a workstation.
 
 Override with environment variables (``SNNDEPLOY_MAX_FILE_BYTES``, ``SNNDEPLOY_MAX_CONFIG_BYTES``,
-``SNNDEPLOY_MAX_TENSOR_ELEMENTS``, ``SNNDEPLOY_MAX_GRAPH_ELEMENTS``, ``SNNDEPLOY_MAX_SIM_ELEMENTS``) or in code with
-``with resource_limits(max_sim_elements=...):``.
+``SNNDEPLOY_MAX_TENSOR_ELEMENTS``, ``SNNDEPLOY_MAX_GRAPH_ELEMENTS``, ``SNNDEPLOY_MAX_SIM_ELEMENTS``) or in
+code with ``with resource_limits(max_sim_elements=...):``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class Limits:
         max_config_bytes: size of a TOML profile or target (default 1 MiB).
         max_tensor_elements: elements of one declared tensor (default 2**30, 4 GiB of float32).
         max_graph_elements: neurons/elements a NIR graph declares over all its nodes (default 2**31).
-        max_sim_elements: T · B · (sum of node output sizes) nirsim would hold (default 2**30, 4 GiB of float32).
+        max_sim_elements: T · B · (sum of node output sizes) nirsim would hold (default 2**30, 4 GiB of
+            float32).
     """
 
     max_file_bytes: int = 4 << 30
@@ -46,7 +48,8 @@ _override: list[Limits] = []
 
 
 def get_limits() -> Limits:
-    """The limits in force: the innermost ``resource_limits`` block, else defaults updated by the environment."""
+    """The limits in force: the innermost ``resource_limits`` block, else defaults updated by the
+    environment."""
     if _override:
         return _override[-1]
     kw = {}
@@ -56,7 +59,8 @@ def get_limits() -> Limits:
             try:
                 kw[f.name] = int(float(raw))
             except ValueError:
-                raise ResourceLimitError(f"environment variable SNNDEPLOY_{f.name.upper()}={raw!r} is not a number") from None
+                raise ResourceLimitError(f"environment variable SNNDEPLOY_{f.name.upper()}={raw!r} is not "
+                                         "a number") from None
     return Limits(**kw)
 
 
@@ -80,7 +84,8 @@ def numel(shape: Iterable[int]) -> int:
 
 
 def check_elements(n: int, what: str, limit_name: str = "max_tensor_elements") -> None:
-    """Raise ``ResourceLimitError`` when ``n`` exceeds the limit ``limit_name``; ``what`` names file and field."""
+    """Raise ``ResourceLimitError`` when ``n`` exceeds the limit ``limit_name``; ``what`` names file and
+    field."""
     limit = getattr(get_limits(), limit_name)
     if n > limit:
         raise ResourceLimitError(

@@ -1,12 +1,12 @@
 """One small registry used by every registry in snndeploy: names or types → entries, duplicate-checked.
 
-``Registry(what)`` maps keys to values. ``register(*keys)`` is a decorator (or ``add(key, value)``); registering a
-key twice is an error. ``get(key)`` raises ``UnknownNameError`` listing what is known; for type keys,
-``for_type(cls)`` (or ``for_instance(obj)``) walks the MRO, so a subclass inherits its base's entry. String keys are
-matched case-insensitively.
+``Registry(what)`` maps keys to values. ``register(*keys)`` is a decorator (or ``add(key, value)``);
+registering a key twice is an error. ``get(key)`` raises ``UnknownNameError`` listing what is known; for type
+keys, ``for_type(cls)`` (or ``for_instance(obj)``) walks the MRO, so a subclass inherits its base's entry.
+String keys are matched case-insensitively.
 
-Used by: neuron engines, neuron and model names, datasets, fold rules, NIR mappers, ONNX steps, nirsim executors,
-energy neuron-op counters, vendor recipes and chip models.
+Used by: neuron engines, neuron and model names, datasets, fold rules, NIR mappers, ONNX steps, nirsim
+executors, energy neuron-op counters, vendor recipes and chip models.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class Registry(Generic[K, V]):
     """A duplicate-checked mapping from keys (names or types) to entries; see the module docstring."""
 
     def __init__(self, what: str, error: type[Exception] = UnknownNameError) -> None:
-        """``what`` names the entries in messages ("fold rule", "dataset"); ``error`` is raised for a missing key."""
+        """``what`` names the entries in messages ("fold rule", "dataset"); ``error`` is raised for a missing
+        key."""
         self.what = what
         self.error = error
         self._entries: dict[Any, V] = {}
@@ -60,7 +61,8 @@ class Registry(Generic[K, V]):
         return ", ".join(_label(k) for k in self._entries) or "none"
 
     def get(self, key: K, where: str = "") -> V:
-        """The entry of ``key``; a missing key raises ``self.error`` (prefixed by ``where``) listing the known keys."""
+        """The entry of ``key``; a missing key raises ``self.error`` (prefixed by ``where``) listing the known
+        keys."""
         try:
             return self._entries[_norm(key)]
         except (KeyError, TypeError):
@@ -73,8 +75,8 @@ class Registry(Generic[K, V]):
         return self._entries.get(_norm(key))
 
     def for_type(self, cls: type, where: str = "") -> V:
-        """The entry of ``cls`` or of its nearest registered base class (MRO order); else ``self.error`` (prefixed
-        by ``where``, e.g. the layer path) listing the supported types."""
+        """The entry of ``cls`` or of its nearest registered base class (MRO order); else ``self.error``
+        (prefixed by ``where``, e.g. the layer path) listing the supported types."""
         found = self.find_type(cls)
         if found is None:
             prefix = f"{where}: " if where else ""

@@ -1,4 +1,5 @@
-"""Reading the project's TOML data files (energy profiles, hardware targets): one reader, typed errors naming the file."""
+"""Reading the project's TOML data files (energy profiles, hardware targets): one reader, typed errors naming
+the file."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def read_toml(path: str | Path, kind: str) -> dict[str, Any]:
 
 
 def load_builtin(package: str, folder: str, loader: Callable[[Path], T]) -> dict[str, T]:
-    """Every ``*.toml`` shipped in ``package/folder``, loaded with ``loader`` and keyed by its ``name`` (sorted)."""
+    """Every ``*.toml`` shipped in ``package/folder``, loaded with ``loader`` and keyed by its ``name``
+    (sorted)."""
     out: dict[str, T] = {}
     for entry in sorted(resources.files(package).joinpath(folder).iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
