@@ -17,8 +17,8 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="snndeploy",
-    help="Train CLIF/KLIF/ILIF/LIF spiking networks, fold them into hardware-legal LIF form, export to NIR and "
-    "ONNX, and verify that the spikes are preserved.",
+    help="Train CLIF/KLIF/ILIF/LIF spiking networks, fold them into hardware-legal LIF form, export to NIR "
+    "and ONNX, and verify that the spikes are preserved.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

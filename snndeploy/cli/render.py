@@ -19,9 +19,9 @@ __all__ = [
 def print_epoch(console: Console, record: dict[str, Any], epochs: int) -> None:
     """One line per finished epoch."""
     console.print(
-        f"epoch {record['epoch'] + 1}/{epochs}  loss {record['train_loss']:.4f}  train {record['train_acc']:.4f}  "
-        f"test {record['test_acc']:.4f}  rate {record['mean_firing_rate']:.4f}  lr {record['lr']:.1e}  "
-        f"{record['time_s']:.1f}s"
+        f"epoch {record['epoch'] + 1}/{epochs}  loss {record['train_loss']:.4f}  train "
+        f"{record['train_acc']:.4f}  test {record['test_acc']:.4f}  rate {record['mean_firing_rate']:.4f}  "
+        f"lr {record['lr']:.1e}  {record['time_s']:.1f}s"
     )
 
 
@@ -170,15 +170,16 @@ def print_profile_export(console: Console, export: Any) -> None:
 
 
 def print_energy(console: Console, report: dict[str, Any]) -> None:
-    """What the counts were measured on, the totals line, and the per-profile energy table of an energy report;
-    an incomplete total reads ``≥ priced part (incomplete)`` and what it lacks is printed under the table."""
+    """What the counts were measured on, the totals line, and the per-profile energy table of an energy
+    report; an incomplete total reads ``≥ priced part (incomplete)`` and what it lacks is printed under the
+    table."""
     from ..energy import data_text, energy_cells, missing_text
 
     t = report["totals"]
     console.print(f"computed on {data_text(report)}")
-    console.print(f"firing rate {t['firing_rate']:.4f}, ACs {t['effective_acs']:.4g}, MACs {t['effective_macs']:.4g} "
-                  f"per sample (NeuroBench's per-call rule: ACs {t['neurobench_acs']:.4g}, "
-                  f"MACs {t['neurobench_macs']:.4g})")
+    console.print(f"firing rate {t['firing_rate']:.4f}, ACs {t['effective_acs']:.4g}, MACs "
+                  f"{t['effective_macs']:.4g} per sample (NeuroBench's per-call rule: ACs "
+                  f"{t['neurobench_acs']:.4g}, MACs {t['neurobench_macs']:.4g})")
     if not console.is_terminal:  # piped or captured output: do not squeeze the table into 80 columns
         console.width = max(console.width, 140)
     table = Table(title="energy per sample (memory: range across the profile's dataflow scenarios)")
@@ -192,7 +193,8 @@ def print_energy(console: Console, report: dict[str, Any]) -> None:
     console.print(table)
     for e in report["energy"]:
         if not e["complete"]:
-            console.print(f"[yellow]{escape(e['profile'])}: incomplete, no price for[/] {escape(missing_text(e))}")
+            console.print(f"[yellow]{escape(e['profile'])}: incomplete, no price for[/] "
+                          f"{escape(missing_text(e))}")
 
 
 def print_hw_check(console: Console, result: Any) -> None:
@@ -214,11 +216,13 @@ def print_hw_check(console: Console, result: Any) -> None:
                       f"    source: {v.source}")
     if rep.not_checked:
         console.print(f"not checked (no source found): {', '.join(rep.not_checked)}")
-    console.print(f"{result.target.name}: {len(rep.errors)} error(s), {len(rep.violations) - len(rep.errors)} warning(s)")
+    console.print(f"{result.target.name}: {len(rep.errors)} error(s), "
+                  f"{len(rep.violations) - len(rep.errors)} warning(s)")
 
 
 def print_chip_check(console: Console, chip: Any) -> None:
-    """Float model vs the integer chip model per layer, accuracies, the vendor cross-check, the mapping's notes."""
+    """Float model vs the integer chip model per layer, accuracies, the vendor cross-check, the mapping's
+    notes."""
     if chip.error is not None:
         console.print(f"[yellow]integer chip model[/]: {escape(chip.error)}")
         return
@@ -227,12 +231,13 @@ def print_chip_check(console: Console, chip: Any) -> None:
         console.print(f"{la.layer}: rate {la.rate_float:.4f} → chip {la.rate_chip:.4f}, spike agreement "
                       f"{la.agreement:.4f} (float model vs {chip.chip} integer model)")
     if agreement.accuracy:
-        console.print(f"accuracy float {agreement.accuracy[0]:.4f} → integer chip model {agreement.accuracy[1]:.4f}")
+        console.print(f"accuracy float {agreement.accuracy[0]:.4f} → integer chip model "
+                      f"{agreement.accuracy[1]:.4f}")
     v = chip.vendor
     if v is not None and v.ran:
         color = "green" if v.mismatches == 0 else "red"
-        console.print(f"[{color}]vendor cross-check[/]: {v.simulator}: {v.mismatches} differing spike counts of "
-                      f"{v.spikes} ({v.samples} samples)")
+        console.print(f"[{color}]vendor cross-check[/]: {v.simulator}: {v.mismatches} differing spike counts "
+                      f"of {v.spikes} ({v.samples} samples)")
     elif v is not None:
         console.print(f"[yellow]vendor cross-check not run[/]: {escape(v.reason or '')}")
     for n in chip.notes:

@@ -6,7 +6,8 @@ import typer
 
 __all__ = ["register"]
 
-vendor_app = typer.Typer(help="Vendor simulators (lava for Loihi 2, xylosim for Xylo, sinabs for Speck), each in its own venv.",
+vendor_app = typer.Typer(help="Vendor simulators (lava for Loihi 2, xylosim for Xylo, sinabs for Speck), "
+                              "each in its own venv.",
                          no_args_is_help=True)
 
 
@@ -31,7 +32,8 @@ def list_envs() -> None:
     Console().print(table)
 
 
-@vendor_app.command("setup", help="Build the named vendor venvs (all when none is named); current ones are reused.")
+@vendor_app.command("setup",
+                    help="Build the named vendor venvs (all when none is named); current ones are reused.")
 def setup(names: list[str] = typer.Argument(None, help="Venv names (see `snndeploy vendor list`).")) -> None:
     from rich.console import Console
 
