@@ -220,8 +220,8 @@ def _energy(graph: nir.NIRGraph, x: Tensor, dt: float, file: str) -> dict[str, A
     return {
         "totals": report.get("totals"),
         "energy": [
-            {"profile": e.get("profile"), "per_sample_pj": e.get("per_sample_pj"), "complete": e.get("complete"),
-             "missing": missing_text(e) if not e.get("complete", True) else ""}
+            {"profile": e.get("profile"), "per_sample_pj": e.get("per_sample_pj"),
+             "complete": e.get("complete"), "missing": missing_text(e) if not e.get("complete", True) else ""}
             for e in report.get("energy", [])
         ],
     }

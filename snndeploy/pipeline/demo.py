@@ -1,6 +1,8 @@
-"""The demo's steps on embedded sklearn digits: train a small CLIF VGG, fold + export + verify, estimate energy.
+"""The demo's steps on embedded sklearn digits: train a small CLIF VGG, fold + export + verify, estimate
+energy.
 
-Each step returns its section of ``summary.json`` (``write_summary`` adds it); the CLI (``snndeploy demo``) prints.
+Each step returns its section of ``summary.json`` (``write_summary`` adds it); the CLI (``snndeploy demo``)
+prints.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def demo_train(
     out: Path, epochs: int, seed: int, T: int, neuron: str,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, Any], TrainResult, ModelConfig, int]:
-    """Train the demo network (VGG, width 0.5) on digits; returns ``(train section, result, config, test size)``."""
+    """Train the demo network (VGG, width 0.5) on digits; returns
+    ``(train section, result, config, test size)``."""
     data = load_dataset("digits", time_steps=T)
     config = ModelConfig("vgg", data.input_shape, data.num_classes, neuron, width=0.5)
     cfg = TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, seed=seed, progress=False)
@@ -57,8 +60,8 @@ def demo_train(
 def demo_verify(
     out: Path, seed: int, samples: int = 256, on_batch: Callable[[int, int], None] | None = None
 ) -> tuple[dict[str, Any], VerifyReport, dict[str, Path]]:
-    """Fold, export and verify ``OUT/checkpoint.pt`` on the digits test set; returns ``(verify section, report,
-    paths)``."""
+    """Fold, export and verify ``OUT/checkpoint.pt`` on the digits test set; returns
+    ``(verify section, report, paths)``."""
     report, paths = verify_checkpoint(Path(out) / "checkpoint.pt", Path(out), data="digits", samples=samples,
                                       peers=list(DEMO_PEERS), seed=seed, on_batch=on_batch)
     section = {"passed": report.passed, "runtimes": [r.to_dict() | {"layers": None} for r in report.runtimes],

@@ -1,4 +1,5 @@
-"""fold → export (NIR nested + flat, ONNX step) in one call: what ``snndeploy verify`` and ``snndeploy demo`` share."""
+"""fold → export (NIR nested + flat, ONNX step) in one call: what ``snndeploy verify`` and ``snndeploy demo``
+share."""
 
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ class Artifacts:
     onnx_path: Path
 
 
-def export_all(model: nn.Module, input_shape: tuple[int, ...], calibration: Tensor | None, out_dir: str | Path,
-               T: int | None = None, dt: float = 1e-3) -> Artifacts:
+def export_all(model: nn.Module, input_shape: tuple[int, ...], calibration: Tensor | None,
+               out_dir: str | Path, T: int | None = None, dt: float = 1e-3) -> Artifacts:
     """Fold ``model`` (calibrated on ``calibration`` [T, B, *input_shape]) and write ``model.nir``,
-    ``model_flat.nir`` (residual blocks inlined, for peers) and ``model_step.onnx`` into ``out_dir`` (atomically).
+    ``model_flat.nir`` (residual blocks inlined, for peers) and ``model_step.onnx`` into ``out_dir``
+    (atomically).
     """
 
     out = Path(out_dir)

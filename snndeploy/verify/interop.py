@@ -194,7 +194,8 @@ def _reason(warnings_: list[str]) -> str:
         w = re.sub(r"^(layer [\w.]+|[\w.]+): ", "", w)
         if "GraphExecutor" in w:
             w = ("nirtorch's GraphExecutor runs nodes in depth-first pre-order: a residual junction whose "
-                 "shortcut is not the identity gets one branch a step late (and another node's output is returned)")
+                 "shortcut is not the identity gets one branch a step late (and another node's output is "
+                 "returned)")
         elif "has no mapping for nir." in w:
             missing.append(w.rsplit("nir.", 1)[1])
             continue
@@ -208,8 +209,8 @@ def _reason(warnings_: list[str]) -> str:
 
 
 def _through_a_file(graph: Any) -> Any:
-    """``graph`` written with ``nir.write`` and read back as ``check-nir`` reads it (without NIR's type check when
-    the file fails it, e.g. rockpool's batch axes): what a user of the peer's file gets."""
+    """``graph`` written with ``nir.write`` and read back as ``check-nir`` reads it (without NIR's type check
+    when the file fails it, e.g. rockpool's batch axes): what a user of the peer's file gets."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "peer.nir"
         with atomic_path(path) as tmp_path:
