@@ -1,10 +1,11 @@
-"""Exporters: fold to LIF-equivalent form (``exporters.fold``), NIR (``exporters.nir``), ONNX (``exporters.onnx``).
+"""Exporters: fold to LIF-equivalent form (``exporters.fold``), NIR (``exporters.nir``), ONNX
+(``exporters.onnx``).
 
 Typical use (time-major ``[T, B, *]`` inputs)::
 
-    folded, report = fold(model, calibration_x)                      # FoldReport: rule/exactness/agreement per layer
+    folded, report = fold(model, calibration_x)               # FoldReport: rule/exactness/agreement per layer
     write_nir("model.nir", to_nir(folded, input_shape, dt=1e-3, report=report))
-    export_onnx_step(model, "model_step.onnx", input_shape)          # any T in onnxruntime, neurons exact
+    export_onnx_step(model, "model_step.onnx", input_shape)   # any T in onnxruntime, neurons exact
 """
 
 from .fold import FoldReport, finetune, fold, fold_checkpoint
@@ -14,6 +15,6 @@ from .nir import read_nir, to_nir, write_nir
 from .onnx import export_onnx_step, export_onnx_unrolled, run_onnx_step
 
 __all__ = [
-    "LIFSpec", "SpecLIF", "fold", "fold_checkpoint", "export_checkpoint", "FORMATS", "finetune", "FoldReport", "to_nir", "write_nir", "read_nir",
-    "export_onnx_step", "export_onnx_unrolled", "run_onnx_step",
+    "LIFSpec", "SpecLIF", "fold", "fold_checkpoint", "export_checkpoint", "FORMATS", "finetune", "FoldReport",
+    "to_nir", "write_nir", "read_nir", "export_onnx_step", "export_onnx_unrolled", "run_onnx_step",
 ]

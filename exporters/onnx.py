@@ -1,20 +1,22 @@
 """ONNX export of spiking models: a stateful single-step model (any T) and an unrolled fixed-T model.
 
-Both keep every neuron exact (the source neuron's own step function is traced: Sigmoid, Relu, Mul are ONNX ops),
-so CLIF/KLIF/ILIF need no folding here; a folded model (``SpecLIF``) exports the same way.
+Both keep every neuron exact (the source neuron's own step function is traced: Sigmoid, Relu, Mul are ONNX
+ops), so CLIF/KLIF/ILIF need no folding here; a folded model (``SpecLIF``) exports the same way.
 
 Step model (``export_onnx_step``): inputs ``x`` [B, *input_shape] and one input per neuron state
 ``<layer>.<state>`` (e.g. ``layer_2.v``, CLIF ``layer_2.u``/``layer_2.m``); outputs ``y`` (the model output
 of this step), ``<layer>.<state>_next`` and ``<layer>.spikes``. Start every state at zeros, feed the ``_next``
 outputs back each step (``run_onnx_step`` does this). Unrolled model (``export_onnx_unrolled``): input ``x``
 [T, B, *input_shape] with T fixed at export, outputs ``y`` [T, B, *] and ``<layer>.spikes`` [T, B, *].
-Spikes equal the torch model's exactly; ``y`` (a real-valued Linear output) can differ by an ulp when onnxruntime's
-GEMM blocks rows differently from torch's (the step model sees B rows, torch sees T·B). Batch is dynamic in both; opset ≥ 17; ``onnx.checker`` runs on the file before it is renamed into
-place. The model's ``metadata_props["snndeploy_contract"]`` lists names, shapes, T and the neurons.
+Spikes equal the torch model's exactly; ``y`` (a real-valued Linear output) can differ by an ulp when
+onnxruntime's GEMM blocks rows differently from torch's (the step model sees B rows, torch sees T·B). Batch is
+dynamic in both; opset ≥ 17; ``onnx.checker`` runs on the file before it is renamed into place. The model's
+``metadata_props["snndeploy_contract"]`` lists names, shapes, T and the neurons.
 
-BatchNorm: torch's CPU BN kernel rounds differently from any ONNX op sequence (it fuses multiply-add), and both
-torch's exporter and onnxruntime fold Conv+BN anyway; so BatchNorm is folded first (``exporters.fold.bn``,
-``fold_bn=True``) and the ONNX model equals the BN-folded source model exactly, neurons unchanged.
+BatchNorm: torch's CPU BN kernel rounds differently from any ONNX op sequence (it fuses multiply-add), and
+both torch's exporter and onnxruntime fold Conv+BN anyway; so BatchNorm is folded first
+(``exporters.fold.bn``, ``fold_bn=True``) and the ONNX model equals the BN-folded source model exactly,
+neurons unchanged.
 """
 
 from __future__ import annotations
@@ -177,8 +179,8 @@ class _Runner:
 
 
 class StepModel(nn.Module):
-    """``forward(x_t, *states) -> (y_t, *new_states, *spikes)``; state order = ``state_names(model)``, then one
-    spike tensor per neuron layer (forward order) so that runtimes can be compared layer by layer."""
+    """``forward(x_t, *states) -> (y_t, *new_states, *spikes)``; state order = ``state_names(model)``, then
+    one spike tensor per neuron layer (forward order) so that runtimes can be compared layer by layer."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -198,7 +200,8 @@ class StepModel(nn.Module):
 
 
 class UnrolledModel(nn.Module):
-    """``forward(x [T, B, *]) -> (y [T, B, *], *spikes)``, every neuron's time loop written out (T fixed by tracing)."""
+    """``forward(x [T, B, *]) -> (y [T, B, *], *spikes)``, every neuron's time loop written out (T fixed by
+    tracing)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -215,7 +218,8 @@ def _state_shapes(model: nn.Module, input_shape: tuple[int, ...], path: Any) -> 
     shapes: dict[str, tuple[int, ...]] = {}
     handles = []
     for p, m in neuron_paths(model):
-        handles.append(m.register_forward_pre_hook(lambda _m, a, _p=p: shapes.__setitem__(_p, tuple(a[0].shape[2:]))))
+        handles.append(m.register_forward_pre_hook(
+            lambda _m, a, _p=p: shapes.__setitem__(_p, tuple(a[0].shape[2:]))))
     try:
         model(torch.zeros(1, 1, *input_shape))
     except RuntimeError as exc:
@@ -233,7 +237,8 @@ def _contract(model, input_shape, kind: str, T: int | None, names_in, names_out,
         "input_shape": list(input_shape), "inputs": names_in, "outputs": names_out,
         "state_shapes": {k: list(v) for k, v in shapes.items()}, "state_init": "zeros",
         "neurons": {p: type(m).__name__ for p, m in neuron_paths(model)},
-        "threshold_comparison": "fires at v >= theta (float32)", "batch": "dynamic (axis 0 step / axis 1 unrolled)",
+        "threshold_comparison": "fires at v >= theta (float32)",
+        "batch": "dynamic (axis 0 step / axis 1 unrolled)",
         "exact": "every neuron is the source neuron's own step (no folding)",
         "batchnorm": "folded into the adjacent Conv/Linear before export (exporters.fold.bn)",
     }

@@ -1,4 +1,5 @@
-"""Deprecated location: the model-tree walker lives in ``snndeploy.models.tree`` (core: models define the tree)."""
+"""Deprecated location: the model-tree walker lives in ``snndeploy.models.tree`` (core: models define the
+tree)."""
 
 from snndeploy.models.tree import (
     STATELESS_LAYERS,

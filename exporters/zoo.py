@@ -69,12 +69,13 @@ def tiny_model(kind: str, neuron: str = "lif", batch_norm: bool = True, seed: in
         c = width // 2
 
         def block(cin: int, cout: int, stride: int) -> Residual:
-            main = nn.Sequential(TimeDistributed(nn.Conv2d(cin, cout, 3, stride, 1, bias=False)), *bn(cout, True),
-                                 nrn(), TimeDistributed(nn.Conv2d(cout, cout, 3, 1, 1, bias=False)),
-                                 *bn(cout, True))
+            main = nn.Sequential(TimeDistributed(nn.Conv2d(cin, cout, 3, stride, 1, bias=False)),
+                                 *bn(cout, True), nrn(),
+                                 TimeDistributed(nn.Conv2d(cout, cout, 3, 1, 1, bias=False)), *bn(cout, True))
             short: nn.Module | None = None
             if stride != 1 or cin != cout:
-                short = nn.Sequential(TimeDistributed(nn.Conv2d(cin, cout, 1, stride, bias=False)), *bn(cout, True))
+                short = nn.Sequential(TimeDistributed(nn.Conv2d(cin, cout, 1, stride, bias=False)),
+                                      *bn(cout, True))
             return Residual(main, short)
 
         layers = [TimeDistributed(nn.Conv2d(2, c, 3, padding=1, bias=False)), *bn(c, True), nrn(),

@@ -73,9 +73,10 @@ def _approximate(folded: nn.Module, prof: NIRProfile) -> tuple[nn.Module, dict[s
         if not isinstance(m, SpecLIF):
             if isinstance(m, (IAF, CubaLIF)):  # chip-faithful neurons: fold keeps them as they are
                 raise ExportError(
-                    f"layer {path}: {type(m).__name__} is a chip-faithful neuron (multi-spike counts, a synaptic "
-                    f"current or integer rounding); the {prof.name} profile exports LIF layers only: export with "
-                    "to_nir (nir.IF / nir.CubaLIF with the contract's notes) or hand off with `snndeploy deploy`"
+                    f"layer {path}: {type(m).__name__} is a chip-faithful neuron (multi-spike counts, a "
+                    f"synaptic current or integer rounding); the {prof.name} profile exports LIF layers "
+                    "only: export with to_nir (nir.IF / nir.CubaLIF with the contract's notes) or hand off "
+                    "with `snndeploy deploy`"
                 )
             raise ExportError(
                 f"layer {path}: {type(m).__name__} is not folded (run exporters.fold.fold first)"

@@ -36,8 +36,8 @@ def _supports(spec: LIFSpec) -> Approximation | None:
     if np.any(np.asarray(spec.v_reset) != 0.0):
         return Approximation(
             dataclasses.replace(spec, v_reset=0.0),
-            f"norse's importer ignores nir.LIF.v_reset (always 0): reset to {format_value(spec.v_reset, 'g')} "
-            "exported as reset to 0 (approximate)",
+            "norse's importer ignores nir.LIF.v_reset (always 0): reset to "
+            f"{format_value(spec.v_reset, 'g')} exported as reset to 0 (approximate)",
         )
     return None
 

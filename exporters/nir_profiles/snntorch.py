@@ -39,7 +39,8 @@ def _supports(spec: LIFSpec) -> Approximation | None:
                 "hard reset to 0"
             )
         elif resets_to_nonzero:
-            why.append(f"Leaky resets to 0: reset to {format_value(spec.v_reset, 'g')} exported as reset to 0")
+            why.append(f"Leaky resets to 0: reset to {format_value(spec.v_reset, 'g')} exported as "
+                       "reset to 0")
         if spec.v_rest != 0.0:
             why.append(f"the importer asserts v_leak == 0: V_rest {spec.v_rest:g} exported as 0")
         return Approximation(

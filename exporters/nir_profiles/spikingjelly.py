@@ -40,8 +40,8 @@ def _supports(spec: LIFSpec) -> Approximation | None:
         mean = float(np.mean(spec.v_reset))
         return Approximation(
             dataclasses.replace(spec, v_reset=mean, v_rest=mean),
-            f"spikingjelly's LIFNode takes one v_reset: per-neuron {format_value(spec.v_reset)} exported as its "
-            "mean (approximate)",
+            f"spikingjelly's LIFNode takes one v_reset: per-neuron {format_value(spec.v_reset)} exported as "
+            "its mean (approximate)",
         )
     if spec.v_rest != spec.v_reset:
         return Approximation(
