@@ -31,8 +31,9 @@ def neuron_factory() -> Callable[..., NeuronModule]:
 
 @pytest.fixture
 def vendor_python() -> Callable[[str], Any]:
-    """``vendor_python(name)``: the python of vendor venv ``name`` (``lava``, ``xylosim``, ``sinabs``), or a skip when
-    it is not built. Under ``SNNDEPLOY_REQUIRE_VENDOR=1`` (``make test``, CI) a missing venv fails the test instead."""
+    """``vendor_python(name)``: the python of vendor venv ``name`` (``lava``, ``xylosim``, ``sinabs``), or a
+    skip when it is not built. Under ``SNNDEPLOY_REQUIRE_VENDOR=1`` (``make test``, CI) a missing venv fails
+    the test instead."""
     import os
 
     from snndeploy.hardware.vendor import find_env, vendor_home
@@ -40,7 +41,8 @@ def vendor_python() -> Callable[[str], Any]:
     def get(name: str) -> Any:
         python = find_env(name)
         if python is None:
-            msg = f"vendor venv {name!r} is not built in {vendor_home()} (run `snndeploy vendor setup {name}`)"
+            msg = (f"vendor venv {name!r} is not built in {vendor_home()} "
+                   f"(run `snndeploy vendor setup {name}`)")
             if os.environ.get("SNNDEPLOY_REQUIRE_VENDOR") == "1":
                 pytest.fail(msg)
             pytest.skip(msg)

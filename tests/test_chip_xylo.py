@@ -1,8 +1,10 @@
-"""Integer Xylo model: hand-computed rules, typed errors, and spike/state identity with the vendor's C++ xylosim.
+"""Integer Xylo model: hand-computed rules, typed errors, and spike/state identity with the vendor's C++
+xylosim.
 
-Vendor cross-check (``vendor_python("xylosim")``): 320 random networks over the three chips (grid-edge weights,
-shifts that wrap, saturating and silent inputs, T up to 100), 3 full-size networks, the hand-computed cases and
-the written artifacts reloaded by rockpool, all in one driver call; spikes and every recorded state must be equal.
+Vendor cross-check (``vendor_python("xylosim")``): 320 random networks over the three chips (grid-edge
+weights, shifts that wrap, saturating and silent inputs, T up to 100), 3 full-size networks, the hand-computed
+cases and the written artifacts reloaded by rockpool, all in one driver call; spikes and every recorded state
+must be equal.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from snndeploy.hardware.chips.xylo_vendor import VendorJob, read_artifact, vendo
 
 def net1(**kw):
     """1 input → 1 hidden → 1 readout; keyword arguments override the parameters."""
-    p = dict(chip="xylo_audio2", weights_in=[[[100]]], weights_rec=[[[0]]], weights_out=[[10]], dash_syn=[[1]],
-             dash_mem=[2], threshold=[300], bias=[0], dash_syn_out=[1], dash_mem_out=[1], threshold_out=[15],
-             bias_out=[0], weight_shift_in=2, weight_shift_rec=0, weight_shift_out=0)
+    p = dict(chip="xylo_audio2", weights_in=[[[100]]], weights_rec=[[[0]]], weights_out=[[10]],
+             dash_syn=[[1]], dash_mem=[2], threshold=[300], bias=[0], dash_syn_out=[1], dash_mem_out=[1],
+             threshold_out=[15], bias_out=[0], weight_shift_in=2, weight_shift_rec=0, weight_shift_out=0)
     p.update(kw)
     return XyloNetwork(**p)
 
@@ -31,7 +33,7 @@ def events(*counts, n_in=1):
     return np.array(counts, np.int64).reshape(len(counts), 1, n_in)
 
 
-# -- integer helpers --------------------------------------------------------------------------------------------
+# -- integer helpers -----------------------------------------------------------------------------------------
 def test_shift_decay_rounds_down_and_moves_at_least_one():
     x = np.array([5, 1, -1, -5, 0, 32767, -32768])
     assert shift_decay(x, np.array([1, 3, 3, 1, 4, 15, 15])).tolist() == [2, 1, -1, -3, 0, 1, -1]
@@ -44,8 +46,10 @@ def test_wrap_is_a_c_cast_to_int16():
 
 def test_saturating_adds_do_not_commute():
     w = np.array([[1000], [-1000]])
-    assert saturating_accumulate(np.array([[32000]]), np.array([[1, 1]]), w, -32768, 32767).tolist() == [[31767]]
-    assert saturating_accumulate(np.array([[32000]]), np.array([[1, 1]]), w[::-1], -32768, 32767).tolist() == [[32000]]
+    assert (saturating_accumulate(np.array([[32000]]), np.array([[1, 1]]), w, -32768, 32767).tolist()
+            == [[31767]])
+    assert (saturating_accumulate(np.array([[32000]]), np.array([[1, 1]]), w[::-1], -32768, 32767).tolist()
+            == [[32000]])
 
 
 @pytest.mark.parametrize("rows", [3, 300])  # the clamp-composition tree and the in-place loop
@@ -63,28 +67,30 @@ def test_saturating_accumulate_matches_the_sequential_definition(rows):
     assert np.array_equal(saturating_accumulate(x0, counts, w, -32768, 32767), want)
 
 
-# -- hand-computed network rules --------------------------------------------------------------------------------
+# -- hand-computed network rules -----------------------------------------------------------------------------
 HAND = {
-    # 3 events x (100 << 2): i = 1200 - 600 = 600; v = 600 >= 300 -> 2 spikes (multi-spike, subtract); the readout
-    # sees them one step later: i_out = 20 - 10, v_out = 10 < 15; next i_out = 10 + 10 - 10 = 10, v_out = 10 - 5
-    # + 10 = 15 >= 15 -> 1 spike (the comparison is >=).
+    # 3 events x (100 << 2): i = 1200 - 600 = 600; v = 600 >= 300 -> 2 spikes (multi-spike, subtract); the
+    # readout sees them one step later: i_out = 20 - 10, v_out = 10 < 15; next i_out = 10 + 10 - 10 = 10,
+    # v_out = 10 - 5 + 10 = 15 >= 15 -> 1 spike (the comparison is >=).
     "multi_spike_delay": (net1(), events(3, 0, 0),
                           {"s": [2, 1, 0], "i": [600, 300, 150], "v": [0, 0, 150], "so": [0, 0, 1],
                            "io": [0, 10, 10], "vo": [0, 10, 0]}),
-    # 127 << 8 = 32512 per event, 15 events saturate i at 32767; dash 15 decays by 1; v = 32766 -> 31 spikes (the
-    # cap), v = 32766 - 31000; 200 events count as 15.
+    # 127 << 8 = 32512 per event, 15 events saturate i at 32767; dash 15 decays by 1; v = 32766 -> 31 spikes
+    # (the cap), v = 32766 - 31000; 200 events count as 15.
     "saturation_and_cap": (net1(weights_in=[[[127]]], weight_shift_in=8, dash_syn=[[15]], dash_mem=[15],
                                 threshold=[1000]), events(200),
                            {"s": [31], "i": [32766], "v": [1766]}),
-    # two synapses of 25600 - 1 each: dv = sat(0 + 51198) = 32767, then + bias -1000 -> v = 31767 (the increment
-    # saturates before the bias is added; one sum would give 32767).
+    # two synapses of 25600 - 1 each: dv = sat(0 + 51198) = 32767, then + bias -1000 -> v = 31767 (the
+    # increment saturates before the bias is added; one sum would give 32767).
     "increment_saturates_first": (net1(weights_in=[[[100, 100]]], weights_rec=np.zeros((1, 1, 2), int),
-                                       weight_shift_in=8, dash_syn=[[15, 15]], threshold=[32767], bias=[-1000]),
+                                       weight_shift_in=8, dash_syn=[[15, 15]], threshold=[32767],
+                                       bias=[-1000]),
                                   events(1), {"v": [31767], "i": [25599], "i2": [25599], "s": [0]}),
     # -128 << 8 = -32768; v reaches -32768; with dash_mem 0 the decrement -dec(v) = 32768 wraps to -32768 in
     # int16, so v stays at -32768 (without the wrap it would be -32767).
     "int16_wrap_of_decrement": (net1(weights_in=[[[-128]]], weight_shift_in=8, dash_syn=[[15]], dash_mem=[0],
-                                     bias=[-1]), events(1, 0), {"v": [-32768, -32768], "i": [-32767, -32766]}),
+                                     bias=[-1]), events(1, 0),
+                                {"v": [-32768, -32768], "i": [-32767, -32766]}),
     # weight shift 9 wraps 127 << 9 = 65024 to -512: input inhibits.
     "shifted_weight_wraps": (net1(weights_in=[[[127]]], weight_shift_in=9, dash_syn=[[15]]), events(1),
                              {"i": [-511], "v": [-511], "s": [0]}),
@@ -113,7 +119,8 @@ def test_hand_computed(name):
     run = net.run(x)
     for key, values in want.items():
         got = _get(run, key)
-        assert got.reshape(len(values), -1).tolist() == np.array(values).reshape(len(values), -1).tolist(), key
+        assert (got.reshape(len(values), -1).tolist()
+                == np.array(values).reshape(len(values), -1).tolist()), key
 
 
 def test_dash_syn_zero_wipes_the_input():
@@ -132,7 +139,7 @@ def test_batch_samples_are_independent():
     assert np.array_equal(run.spikes[0][:, 0], run.spikes[0][:, 2])
 
 
-# -- typed errors ------------------------------------------------------------------------------------------------
+# -- typed errors --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("change, match", [
     ({"weights_in": [[[128]]]}, r"weights_in: value 128 .* outside \[-128, 127\]"),
     ({"weights_out": [[-129]]}, r"weights_out: value -129"),
@@ -201,11 +208,12 @@ def test_spec_round_trip(tmp_path):
     for p in paths:
         back = read_artifact(p, "xylo_audio3")
         for k, v in net.to_spec().items():
-            assert np.array_equal(np.asarray(getattr(back, k) if k.startswith("weight_shift") else back.to_spec()[k]),
+            assert np.array_equal(np.asarray(getattr(back, k) if k.startswith("weight_shift")
+                                             else back.to_spec()[k]),
                                   np.asarray(v)), (p.name, k)
 
 
-# -- vendor cross-check ------------------------------------------------------------------------------------------
+# -- vendor cross-check --------------------------------------------------------------------------------------
 def test_identical_to_xylosim_on_random_networks_and_artifacts(vendor_python, tmp_path):
     vendor_python("xylosim")
     rng = np.random.default_rng(2026)

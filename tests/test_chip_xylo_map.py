@@ -51,20 +51,23 @@ def spikes_in(t=30, b=8, n=6, p=0.3, seed=0):
 
 def test_hand_computed_parameters():
     # hidden: c = (32767/8)/θ = 4095.875 -> θ_int = 4096; W·c = 2047.9 needs 16.06 x 127.49 -> shift 5,
-    # w = rint(2047.9 / 32) = 64; readout: 0.8·c = 3276.7 -> shift 5, w = rint(102.4) = 102; τ 2 -> dash 1, τ 4 -> 2
+    # w = rint(2047.9 / 32) = 64; readout: 0.8·c = 3276.7 -> shift 5, w = rint(102.4) = 102;
+    # τ 2 -> dash 1, τ 4 -> 2
     model = nn.Sequential(lin(1, 1, [0.5]), lif(2.0), lin(1, 1, [0.8]), lif(4.0))
     m = map_model(model, spikes_in(n=1), "xylo_audio2", synapse="charge")
     net = m.network
     assert (net.weights_in.ravel().tolist(), net.weight_shift_in) == ([64], 5)
     assert (net.weights_out.ravel().tolist(), net.weight_shift_out) == ([102], 5)
     assert (net.threshold.tolist(), net.threshold_out.tolist()) == ([4096], [4096])
-    assert (net.dash_mem.tolist(), net.dash_mem_out.tolist(), net.dash_syn.ravel().tolist()) == ([1], [2], [1])
+    assert (net.dash_mem.tolist(), net.dash_mem_out.tolist(),
+            net.dash_syn.ravel().tolist()) == ([1], [2], [1])
     assert (net.bias.tolist(), m.input_mode, m.delay, m.readout) == ([0], "events", 1, "spike")
 
 
 def test_stacked_layers_delays_are_exact():
-    # one neuron per layer, W = 2.2θ, τ = 2: each input event makes exactly one spike in every layer, on the chip
-    # one step later per recurrent hop; align() undoes the delays, so the float and chip spikes are identical
+    # one neuron per layer, W = 2.2θ, τ = 2: each input event makes exactly one spike in every layer, on
+    # the chip one step later per recurrent hop; align() undoes the delays, so the float and chip spikes
+    # are identical
     model = nn.Sequential(lin(1, 1, [2.2]), lif(), lin(1, 1, [2.2]), lif(), lin(1, 1, [2.2]), lif())
     x = torch.zeros(12, 1, 1)
     x[2] = x[7] = 1
@@ -157,11 +160,13 @@ def test_tau_rounding_warns_with_layer_tau_and_approximation():
 
 @pytest.mark.parametrize("model, match", [
     (lambda: nn.Sequential(TimeDistributed(nn.Conv2d(1, 2, 3)), lif(), lin(2, 2), lif()), r"layer 0: Conv2d"),
-    (lambda: nn.Sequential(lin(6, 4), lin(4, 4), lif(), lin(4, 2), lif()), r"layer 1: Linear follows Linear 0"),
+    (lambda: nn.Sequential(lin(6, 4), lin(4, 4), lif(), lin(4, 2), lif()),
+     r"layer 1: Linear follows Linear 0"),
     (lambda: nn.Sequential(lin(6, 4), TimeDistributed(nn.BatchNorm1d(4)), lif(), lin(4, 2), lif()),
      r"layer 1: BatchNorm1d must be folded"),
     (lambda: nn.Sequential(lin(6, 4), CLIF(backend="torch"), lin(4, 2), lif()), r"layer 1: CLIF .* fold"),
-    (lambda: nn.Sequential(lin(6, 4), lif()), r"1 Linear stage\(s\); Xylo needs a hidden layer and a readout"),
+    (lambda: nn.Sequential(lin(6, 4), lif()),
+     r"1 Linear stage\(s\); Xylo needs a hidden layer and a readout"),
     (lambda: mlp((17, 4, 2)), r"input channels = 17 > 16"),
     (lambda: mlp((6, 600, 500, 2)), r"hidden neurons = 1100 > 1000"),
     (lambda: mlp((6, 4, 9)), r"output neurons = 9 > 8 on xylo_audio2"),
@@ -179,17 +184,18 @@ def test_unmappable_models_are_typed_errors(model, match):
 
 
 def test_window_limit_on_audio3_and_bad_target():
-    with pytest.raises(ChipMappingError, match=r"first hidden layer \(input window\) = 200 > 128 on xylo_audio3"):
+    with pytest.raises(ChipMappingError,
+                       match=r"first hidden layer \(input window\) = 200 > 128 on xylo_audio3"):
         map_model(mlp((6, 200, 20, 4)), spikes_in(), "xylo_audio3")
     with pytest.raises(ChipMappingError, match=r"target 'loihi2' is not a Xylo chip"):
         map_model(mlp(), spikes_in(), "loihi2")
 
 
-# -- rockpool's NIR dialect (vendor venv) -----------------------------------------------------------------------
+# -- rockpool's NIR dialect (vendor venv) --------------------------------------------------------------------
 def _nir_model(v_reset):
     torch.manual_seed(1)
-    model = nn.Sequential(lin(4, 6, bias=True), lif(4.0, v_reset=v_reset), lin(6, 5), lif(2.0, v_reset=v_reset),
-                          lin(5, 3), lif(8.0, v_reset=v_reset))
+    model = nn.Sequential(lin(4, 6, bias=True), lif(4.0, v_reset=v_reset), lin(6, 5),
+                          lif(2.0, v_reset=v_reset), lin(5, 3), lif(8.0, v_reset=v_reset))
     return model
 
 
@@ -208,7 +214,8 @@ def test_rockpool_reads_the_rewritten_nir(vendor_python, tmp_path):
     m = map_model(models[0], spikes_in(n=4), "xylo_audio2")
     jobs.append(VendorJob("spec", m.encode(spikes_in(n=4)), network=m.network))
     res = vendor_batch(jobs)
-    assert res[0]["modules"][0].startswith("error: NotImplementedError: Cannot convert <class 'nir.ir.linear.Scale'>")
+    assert res[0]["modules"][0].startswith("error: NotImplementedError: Cannot convert <class "
+                                           "'nir.ir.linear.Scale'>")
     assert res[2]["modules"][0].startswith("error: AttributeError: 'LIF' object has no attribute 'tau_mem'")
     for model, r in zip(models, (res[1], res[3]), strict=True):
         assert r["modules"].count("LIFTorch") == 3 and r["modules"].count("LinearTorch") == 3
@@ -231,8 +238,9 @@ def test_rockpool_reads_the_rewritten_nir(vendor_python, tmp_path):
 
 
 def test_to_rockpool_nir_refuses_what_rockpool_cannot_read():
-    g = nir.NIRGraph(nodes={"input": nir.Input({"input": np.array([3])}), "if": nir.IF(r=np.ones(3),
-                     v_threshold=np.ones(3), v_reset=np.zeros(3)), "output": nir.Output({"output": np.array([3])})},
+    g = nir.NIRGraph(nodes={"input": nir.Input({"input": np.array([3])}),
+                            "if": nir.IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.zeros(3)),
+                            "output": nir.Output({"output": np.array([3])})},
                      edges=[("input", "if"), ("if", "output")], metadata={"dt": 1e-3})
     with pytest.raises(ExportError, match=r"node 'if' \(IF\) has no rockpool equivalent"):
         to_rockpool_nir(g)

@@ -26,7 +26,8 @@ def _one_line_error(capsys: pytest.CaptureFixture[str], *needles: str) -> None:
 
 def test_train_then_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    args = [*BASE, "--neuron", "klif", "--neuron-arg", "tau=3.0", "--epochs", "1", "--out", str(out), "--seed", "2"]
+    args = [*BASE, "--neuron", "klif", "--neuron-arg", "tau=3.0", "--epochs", "1", "--out", str(out),
+            "--seed", "2"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "epoch 1/1" in text and "test accuracy" in text
@@ -55,7 +56,8 @@ def test_train_then_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         (["--dist-timeout", "0"], ["distributed timeout must be > 0"]),
     ],
 )
-def test_bad_names_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], needles: list[str]) -> None:
+def test_bad_names_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str],
+                          needles: list[str]) -> None:
     assert main([*BASE, "--epochs", "1", "--out", str(tmp_path / "x"), *extra]) == 2
     _one_line_error(capsys, *needles)
     assert not (tmp_path / "x" / "checkpoint.pt").exists()
@@ -79,7 +81,8 @@ def test_bad_checkpoint_on_resume_exit_2(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_parse_neuron_args_types() -> None:
-    assert parse_neuron_args(["tau=2", "v_threshold=0.5", "detach_reset=true", "v_reset=none", "surrogate=sigmoid:4"]) == {
+    assert parse_neuron_args(["tau=2", "v_threshold=0.5", "detach_reset=true", "v_reset=none",
+                              "surrogate=sigmoid:4"]) == {
         "tau": 2, "v_threshold": 0.5, "detach_reset": True, "v_reset": None, "surrogate": "sigmoid:4",
     }
     with pytest.raises(InvalidParameterError):
@@ -101,10 +104,12 @@ def test_demo_trains_and_writes_summary(tmp_path: Path, capsys: pytest.CaptureFi
     model, config = snndeploy.load(out / "checkpoint.pt")
     assert config.model == "vgg" and model(torch.rand(2, 3, 1, 8, 8)).shape == (2, 3, 10)
     # The rest of the pipeline: fold + export + verify + energy, all in the same report directory.
-    for name in ("model.nir", "model_flat.nir", "model_step.onnx", "verify.json", "verify.md", "agreement.png"):
+    for name in ("model.nir", "model_flat.nir", "model_step.onnx", "verify.json", "verify.md",
+                 "agreement.png"):
         assert (out / name).stat().st_size > 0, name
     exact = [r for r in summary["verify"]["runtimes"] if r["expectation"] == "exact"]
-    assert exact and all(r["passed"] for r in exact)  # fused backend, ONNX Runtime and NIR-vs-folded are identical
+    # fused backend, ONNX Runtime and NIR-vs-folded are identical
+    assert exact and all(r["passed"] for r in exact)
     assert "exact paths" in text and "identical" in text
     assert summary["energy"]["totals"]["state_updates"] > 0 and (out / "energy").is_dir()
 
@@ -128,9 +133,9 @@ def _write_nmnist(root: Path) -> None:
 def test_train_on_local_event_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write_nmnist(tmp_path / "nmnist")
     out = tmp_path / "run"
-    args = ["train", "--model", "vgg", "--width", "0.125", "--depth", "2", "--dataset", "nmnist", "--data-dir",
-            str(tmp_path / "nmnist"), "--T", "3", "--epochs", "1", "--batch-size", "2", "--out", str(out),
-            "--no-progress"]
+    args = ["train", "--model", "vgg", "--width", "0.125", "--depth", "2", "--dataset", "nmnist",
+            "--data-dir", str(tmp_path / "nmnist"), "--T", "3", "--epochs", "1", "--batch-size", "2", "--out",
+            str(out), "--no-progress"]
     assert main(args) == 0
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["model_config"]["input_shape"] == [2, 34, 34]

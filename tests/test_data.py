@@ -1,4 +1,5 @@
-"""Dataset loaders: embedded data, and local-directory loaders on tiny files written here in the real formats."""
+"""Dataset loaders: embedded data, and local-directory loaders on tiny files written here in the real
+formats."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def test_mnist1d_is_generated_offline_and_fed_one_value_per_step(monkeypatch: py
     monkeypatch.setattr(mnist1d.data, "get_dataset", no_download)
     embedded._mnist1d_arrays.cache_clear()
     b = load_dataset("mnist1d")
-    assert (len(b.train), len(b.test), b.time_steps, b.input_shape, b.encoding) == (4000, 1000, 40, (1,), "sequence")
+    assert (len(b.train), len(b.test), b.time_steps, b.input_shape,
+            b.encoding) == (4000, 1000, 40, (1,), "sequence")
     ref = make_dataset(get_dataset_args())
     x, y = b.train[7]
     np.testing.assert_allclose(x[:, 0].numpy(), ref["x"][7].astype(np.float32))
@@ -62,12 +64,14 @@ def test_unknown_dataset_and_limit() -> None:
 # ----------------------------------------------------------------------------------------------- CIFAR
 
 
-def _write_batch(path: Path, n: int, label_key: str, seed: int, classes: int = 10) -> tuple[np.ndarray, list[int]]:
+def _write_batch(path: Path, n: int, label_key: str, seed: int,
+                 classes: int = 10) -> tuple[np.ndarray, list[int]]:
     rng = np.random.RandomState(seed)
     data = rng.randint(0, 256, size=(n, 3072)).astype(np.uint8)
     labels = [int(v) for v in rng.randint(0, classes, size=n)]
     with open(path, "wb") as fh:
-        pickle.dump({b"batch_label": b"x", b"data": data, label_key.encode(): labels, b"filenames": [b"a"] * n}, fh)
+        pickle.dump({b"batch_label": b"x", b"data": data, label_key.encode(): labels,
+                     b"filenames": [b"a"] * n}, fh)
     return data, labels
 
 

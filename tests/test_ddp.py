@@ -22,7 +22,8 @@ WORKER = textwrap.dedent(
     out = sys.argv[1]
     data = load_dataset("digits", time_steps=2, limit=96)
     config = ModelConfig("mlp", (1, 8, 8), 10, "clif", width=0.25, dropout=0.1)
-    cfg = TrainConfig(epochs=2, batch_size=16, lr=5e-3, seed=1, device="cpu", backend="auto", dist_timeout_s=60)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=5e-3, seed=1, device="cpu", backend="auto",
+                      dist_timeout_s=60)
     res = train(config, data, cfg, out_dir=out)
     rank = int(os.environ["RANK"])
     torch.save(
@@ -41,7 +42,8 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path: Path) -> None:
     out.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(out)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+           str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = torch.load(out / "rank0.pt", weights_only=True)

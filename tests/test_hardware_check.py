@@ -33,7 +33,8 @@ def test_builtin_targets_are_complete_and_sourced():
     targets = builtin_targets()
     assert sorted(targets) == sorted(TARGETS)
     for t in targets.values():
-        assert t.neuron_source and t.layers_source and t.weights.source and t.threshold.source and t.decay_source
+        assert (t.neuron_source and t.layers_source and t.weights.source and t.threshold.source
+                and t.decay_source)
         assert all(lim.source for lim in t.limits.values())
     assert get_target("xylo").name == "xylo_audio2"
     assert get_target("Xylo-IMU").name == "xylo_imu"
@@ -45,8 +46,10 @@ def test_documented_numbers():
     t = builtin_targets()
     assert (t["loihi2"].weights.min, t["loihi2"].weights.max, t["loihi2"].weights.step) == (-256, 254, 2)
     assert t["loihi2"].threshold.max == 2**17 - 1 and t["loihi2"].decay_format == "fraction_4096"
-    assert [t[n].limit("max_hidden_neurons").value for n in ("xylo_audio2", "xylo_audio3", "xylo_imu")] == [1000, 992, 496]
-    assert [t[n].limit("max_output_neurons").value for n in ("xylo_audio2", "xylo_audio3", "xylo_imu")] == [8, 32, 16]
+    assert [t[n].limit("max_hidden_neurons").value
+            for n in ("xylo_audio2", "xylo_audio3", "xylo_imu")] == [1000, 992, 496]
+    assert [t[n].limit("max_output_neurons").value
+            for n in ("xylo_audio2", "xylo_audio3", "xylo_imu")] == [8, 32, 16]
     assert t["xylo_audio2"].decay_max == 15 and t["xylo_audio2"].resets == ("subtract",)
     assert t["speck"].limit("max_layers").value == 9 and not t["speck"].leak
     assert t["spinnaker2"].weights.min == -127 and t["loihi2"].limit("max_neurons_total").secondary
@@ -106,7 +109,8 @@ def test_unfolded_cnn_violations(target):
 
 def test_xylo_sizes_and_topology():
     rep = check_model(mlp(n_in=20, hidden=1001, n_out=9), "xylo_audio2", torch.rand(2, 1, 20))
-    assert {("0", "max_input_channels"), ("model", "max_hidden_neurons"), ("3", "max_output_neurons")} <= rules(rep, "error")
+    assert {("0", "max_input_channels"), ("model", "max_hidden_neurons"),
+            ("3", "max_output_neurons")} <= rules(rep, "error")
     torch.manual_seed(0)
     deep = nn.Sequential(
         TimeDistributed(nn.Linear(16, 70, bias=False)), LIF(),
@@ -114,12 +118,14 @@ def test_xylo_sizes_and_topology():
         TimeDistributed(nn.Linear(70, 8, bias=False)), LIF(),
     )
     assert ("2", "max_fan_out") in rules(check_model(deep, "xylo_audio2", torch.rand(2, 1, 16)), "error")
-    assert ("2", "max_fan_out") not in rules(check_model(deep, "xylo_audio3", torch.rand(2, 1, 16)))  # 1024 there
+    # 1024 there
+    assert ("2", "max_fan_out") not in rules(check_model(deep, "xylo_audio3", torch.rand(2, 1, 16)))
     wide = mlp(hidden=200, n_out=8)
     assert {("1", "max_input_targets"), ("1", "max_output_sources")} <= rules(
         check_model(wide, "xylo_audio3", torch.rand(2, 1, 16)), "error")
     assert ("1", "max_input_targets") not in rules(check_model(wide, "xylo_audio2", torch.rand(2, 1, 16)))
-    two_weights = nn.Sequential(TimeDistributed(nn.Linear(4, 4, bias=False)), TimeDistributed(nn.Linear(4, 4, bias=False)), LIF())
+    two_weights = nn.Sequential(TimeDistributed(nn.Linear(4, 4, bias=False)),
+                                TimeDistributed(nn.Linear(4, 4, bias=False)), LIF())
     found = rules(check_model(two_weights, "spinnaker2"), "error")
     assert ("1", "layer.consecutive_weights") in found
     assert ("model", "layers.min_neuron_layers") in rules(check_model(two_weights, "xylo"), "error")
@@ -242,7 +248,8 @@ def test_check_nir_of_snndeploy_export():
 
 
 def test_readout_size_of_a_model_ending_in_weights():
-    """Ending with a Linear (read off-chip): every neuron layer is hidden and the readout is that Linear's size."""
+    """Ending with a Linear (read off-chip): every neuron layer is hidden and the readout is that Linear's
+    size."""
     def model(classes):
         torch.manual_seed(0)
         return nn.Sequential(TimeDistributed(nn.Linear(16, 128, bias=False)), LIF(),
@@ -252,12 +259,14 @@ def test_readout_size_of_a_model_ending_in_weights():
     assert ("2", "max_readout_classes") not in rules(check_model(model(10), "speck", x))
     assert ("2", "max_readout_classes") in rules(check_model(model(20), "speck", x), "error")
     xylo = rules(check_model(model(10), "xylo_audio2", x), "error")
-    assert ("2", "max_output_neurons") in xylo and ("2", "layers.output_from_neurons") in xylo  # 10 > 8 outputs
+    # 10 > 8 outputs
+    assert ("2", "max_output_neurons") in xylo and ("2", "layers.output_from_neurons") in xylo
 
 
 def test_check_nir_readout_of_a_graph_ending_in_weights():
-    """A NIR graph whose Output is fed by an Affine (read off-chip): the readout is the Affine's size and the last
-    neuron layer is hidden (it used to be counted as the readout: "readout classes 16 > 15" for 10 classes)."""
+    """A NIR graph whose Output is fed by an Affine (read off-chip): the readout is the Affine's size and the
+    last neuron layer is hidden (it used to be counted as the readout: "readout classes 16 > 15" for 10
+    classes)."""
     nir = pytest.importorskip("nir")
 
     def graph(hidden: int, classes: int):
@@ -265,10 +274,12 @@ def test_check_nir_readout_of_a_graph_ending_in_weights():
             "input": nir.Input(input_type=np.array([3])),
             "fc1": nir.Affine(weight=np.ones((hidden, 3), np.float32), bias=np.zeros(hidden, np.float32)),
             "if1": nir.IF(r=np.ones(hidden), v_threshold=np.ones(hidden), v_reset=np.zeros(hidden)),
-            "fc2": nir.Affine(weight=np.ones((classes, hidden), np.float32), bias=np.zeros(classes, np.float32)),
+            "fc2": nir.Affine(weight=np.ones((classes, hidden), np.float32),
+                              bias=np.zeros(classes, np.float32)),
             "output": nir.Output(output_type=np.array([classes])),
         }
-        return nir.NIRGraph(nodes=nodes, edges=[("input", "fc1"), ("fc1", "if1"), ("if1", "fc2"), ("fc2", "output")])
+        return nir.NIRGraph(nodes=nodes,
+                            edges=[("input", "fc1"), ("fc1", "if1"), ("if1", "fc2"), ("fc2", "output")])
 
     assert not {r for r in rules(check_nir(graph(16, 10), "speck")) if r[1] == "max_readout_classes"}
     assert ("fc2", "max_readout_classes") in rules(check_nir(graph(10, 16), "speck"), "error")

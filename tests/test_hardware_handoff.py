@@ -35,7 +35,8 @@ def test_integer_model_equals_the_vendor_simulator_on_a_mapped_model(target, n_i
     labels = torch.randint(0, 4, (8,))
     res = chip_check(model, target, x, labels, vendor_samples=8)
     assert res.error is None, res.error
-    assert [la.layer for la in res.agreement.layers] and all(0.0 <= la.agreement <= 1.0 for la in res.agreement.layers)
+    assert [la.layer for la in res.agreement.layers] and all(0.0 <= la.agreement <= 1.0
+                                                             for la in res.agreement.layers)
     assert res.agreement.accuracy is not None
     assert res.vendor is not None and res.vendor.ran and res.vendor.samples == 8
     assert res.vendor.spikes > 0 and res.vendor.mismatches == 0
@@ -61,7 +62,8 @@ def test_targets_without_a_chip_model_or_unmappable_models_are_reported_not_rais
 
 
 def test_hw_check_quantize_writes_the_chip_section(tmp_path):
-    config = ModelConfig("mlp", (1, 8, 8), 10, "lif", neuron_kwargs={"v_reset": 0.0}, width=0.125, batch_norm=False)
+    config = ModelConfig("mlp", (1, 8, 8), 10, "lif", neuron_kwargs={"v_reset": 0.0}, width=0.125,
+                         batch_norm=False)
     ckpt = tmp_path / "checkpoint.pt"
     save_checkpoint(ckpt, model=build_model(config), config=config, epoch=0)
     rc = main(["hw-check", str(ckpt), "--target", "loihi2", "--quantize", "--limit", "8", "--no-vendor",
@@ -74,8 +76,8 @@ def test_hw_check_quantize_writes_the_chip_section(tmp_path):
 
 @pytest.mark.parametrize("reset", ["soft", "hard"])
 def test_per_neuron_fold_parameters_go_through_every_chip_mapper(reset):
-    """A fold calibrated per neuron holds arrays in v_reset / reset_amount: every mapper maps or refuses with a
-    typed message (never a numpy truth-value crash)."""
+    """A fold calibrated per neuron holds arrays in v_reset / reset_amount: every mapper maps or refuses with
+    a typed message (never a numpy truth-value crash)."""
     import dataclasses
 
     import numpy as np

@@ -1,4 +1,5 @@
-"""Post-training quantisation: weights land on each target's grid, an on-grid model is unchanged, alarms fire."""
+"""Post-training quantisation: weights land on each target's grid, an on-grid model is unchanged, alarms
+fire."""
 
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ def test_weights_on_grid_and_source_untouched(target):
     assert set(res.scales) == {"0", "2"}
     for name, lin in (("0", res.model[0].layer), ("2", res.model[2].layer)):
         s = res.scales[name]
-        k = lin.weight.detach().double() / s  # float32 storage: on the grid up to float32 rounding (~1e-5 LSB)
+        # float32 storage: on the grid up to float32 rounding (~1e-5 LSB)
+        k = lin.weight.detach().double() / s
         assert torch.allclose(k, torch.round(k), atol=1e-4)  # integer multiples of the LSB ...
-        assert torch.allclose(k / t.weights.step, torch.round(k / t.weights.step), atol=1e-4)  # ... of the step
+        # ... of the step
+        assert torch.allclose(k / t.weights.step, torch.round(k / t.weights.step), atol=1e-4)
         assert float(k.min()) >= t.weights.min - 1e-4 and float(k.max()) <= t.weights.max + 1e-4
         if t.weights.scale == "power_of_two":
             assert math.log2(s) == round(math.log2(s))
@@ -93,7 +96,8 @@ def test_saturation_alarm_and_accuracy():
         model[0].layer.weight[:, 0] = 2.0
     x = torch.rand(5, 8, 4) * 0.5
     x[..., 0] = 0.0
-    # Speck scales θ with the weights: θ = 0.5 is 31.75 LSBs → 32; then fake a tiny threshold via saturation level
+    # Speck scales θ with the weights: θ = 0.5 is 31.75 LSBs → 32;
+    # then fake a tiny threshold via saturation level
     res = quantize_model(model, "speck", x, labels=torch.zeros(8, dtype=torch.long), saturation=0.0)
     assert res.accuracy is not None and len(res.accuracy) == 2
     assert all(a.alarm in (None, "saturated") for a in res.activity)
@@ -114,7 +118,8 @@ def test_weight_scale_power_of_two():
 
 
 def test_quantize_the_chip_faithful_neurons():
-    """IAF (Speck) and CubaLIF (Xylo, Loihi 2) get their thresholds on the grid and both CubaLIF decays encoded."""
+    """IAF (Speck) and CubaLIF (Xylo, Loihi 2) get their thresholds on the grid and both CubaLIF decays
+    encoded."""
     from snndeploy.neurons import IAF, CubaLIF
 
     torch.manual_seed(0)

@@ -1,5 +1,5 @@
-"""The package layering stated in docs/architecture.md and pyproject.toml holds: import-linter's contracts are kept,
-and no module takes part in an import cycle (function-level imports included, so none can dodge one)."""
+"""The package layering stated in docs/architecture.md and pyproject.toml holds: import-linter's contracts are
+kept, and no module takes part in an import cycle (function-level imports included, so none can dodge one)."""
 
 from __future__ import annotations
 

@@ -59,7 +59,8 @@ def test_models_are_trees_of_allowed_pieces(model: str) -> None:
     assert isinstance(net.snndeploy_config, ModelConfig)
 
 
-@pytest.mark.parametrize(("model", "n_neurons", "n_convs"), [("resnet18", 17, 20), ("resnet19", 17, 19), ("vgg11", 8, 8)])
+@pytest.mark.parametrize(("model", "n_neurons", "n_convs"),
+                         [("resnet18", 17, 20), ("resnet19", 17, 19), ("vgg11", 8, 8)])
 def test_published_shapes(model: str, n_neurons: int, n_convs: int) -> None:
     net = build_model(ModelConfig(model, (3, 32, 32), 10, "lif", width=1 / 16))
     assert sum(isinstance(m, NeuronModule) for m in net.modules()) == n_neurons
@@ -107,7 +108,8 @@ def test_mnist1d_mlp_takes_one_value_per_step() -> None:
 
 
 def test_config_round_trip_and_validation() -> None:
-    c = ModelConfig("VGG", [3, 16, 16], 10, "KLIF", {"tau": 3.0, "surrogate": "sigmoid:2"}, width=0.5, depth=2)
+    c = ModelConfig("VGG", [3, 16, 16], 10, "KLIF", {"tau": 3.0, "surrogate": "sigmoid:2"}, width=0.5,
+                    depth=2)
     assert c.model == "vgg" and c.neuron == "klif" and c.input_shape == (3, 16, 16)
     d = c.to_dict()
     assert d["input_shape"] == [3, 16, 16] and d["schema"] == 1

@@ -1,4 +1,5 @@
-"""ONNX export: the step model (any T) and the unrolled model equal the source model exactly in onnxruntime."""
+"""ONNX export: the step model (any T) and the unrolled model equal the source model exactly in
+onnxruntime."""
 
 import json
 
@@ -69,7 +70,8 @@ def test_step_and_unrolled_equal_the_source_model(tmp_path, kind, neuron, kw):
         if kind == "mlp":  # no BatchNorm: the reference is the source model itself
             _assert_same(out, *_torch_run(model, x))
         x4 = x[:4]
-        _assert_same(dict(zip(names, unrolled.run(None, {"x": x4.numpy()}), strict=True)), *_torch_run(ref_model, x4))
+        _assert_same(dict(zip(names, unrolled.run(None, {"x": x4.numpy()}), strict=True)),
+                     *_torch_run(ref_model, x4))
         n_inputs += B
     assert n_inputs >= 288
 
@@ -145,4 +147,5 @@ def test_hypothesis_models_agree_in_onnxruntime(tmp_path, neuron, hidden, tau, s
     path = tmp_path / f"h{seed}.onnx"
     c = export_onnx_step(model, path, (3,))
     x = torch.rand(6, 50, 3) * 4
-    _assert_same(run_onnx_step(ort.InferenceSession(str(path)), x, c), *_torch_run(model, x), require_spikes=False)
+    _assert_same(run_onnx_step(ort.InferenceSession(str(path)), x, c), *_torch_run(model, x),
+                 require_spikes=False)

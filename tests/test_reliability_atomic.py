@@ -1,6 +1,6 @@
-"""Atomic artifact writes: every writer sits inside ``snndeploy.io.atomic_write``/``atomic_path`` (checked on the
-source), and a crash mid-export leaves the previous file intact and no temporary file behind (checked by making
-each real writer fail half-way)."""
+"""Atomic artifact writes: every writer sits inside ``snndeploy.io.atomic_write``/``atomic_path`` (checked on
+the source), and a crash mid-export leaves the previous file intact and no temporary file behind (checked by
+making each real writer fail half-way)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from snndeploy.models import ModelConfig, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 # calls that produce an artifact: attribute or function names
-WRITERS = {"savefig", "save", "write", "dump", "export", "write_text", "write_bytes", "to_csv", "savez", "tofile"}
+WRITERS = {"savefig", "save", "write", "dump", "export", "write_text", "write_bytes", "to_csv", "savez",
+           "tofile"}
 WRITER_MODULES = {"torch", "nir", "onnx", "json", "np", "numpy", "fig", "plt", "torch.onnx"}
 ATOMIC = {"atomic_write", "atomic_path"}
 
@@ -44,7 +45,8 @@ def _unguarded_writes(tree: ast.AST) -> list[int]:
 
     def visit(node: ast.AST, guarded: bool) -> None:
         if isinstance(node, ast.With):
-            names = {_dotted(i.context_expr.func).split(".")[-1] for i in node.items if isinstance(i.context_expr, ast.Call)}
+            names = {_dotted(i.context_expr.func).split(".")[-1] for i in node.items
+                     if isinstance(i.context_expr, ast.Call)}
             guarded = guarded or bool(names & ATOMIC)
         if isinstance(node, ast.Call) and not guarded:
             name = _dotted(node.func)
@@ -78,7 +80,8 @@ def test_every_artifact_write_in_the_package_is_atomic() -> None:
 
 
 def test_the_scanner_catches_an_unguarded_write() -> None:
-    src = "import torch, json\ndef f(o, p):\n    torch.save(o, p)\n    with open(p, 'w') as fh:\n        json.dump(o, fh)\n"
+    src = ("import torch, json\ndef f(o, p):\n    torch.save(o, p)\n    with open(p, 'w') as fh:\n"
+           "        json.dump(o, fh)\n")
     assert _unguarded_writes(ast.parse(src)) == [3, 4, 5]
     ok = "def f(o, p):\n    with atomic_path(p) as t:\n        torch.save(o, t)\n"
     assert _unguarded_writes(ast.parse(ok)) == []

@@ -1,5 +1,5 @@
-"""The CLI on hostile files: one line on stderr naming the file and field, exit code 2, no traceback; ``--debug``
-re-raises the typed error (traceback)."""
+"""The CLI on hostile files: one line on stderr naming the file and field, exit code 2, no traceback;
+``--debug`` re-raises the typed error (traceback)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err[0]
 
 
-def test_truncated_checkpoint_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_truncated_checkpoint_exits_2_with_one_line(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     bad = _checkpoint(tmp_path / "c.pt")
     bad.write_bytes(bad.read_bytes()[:1000])
     assert main(["export", str(bad), "--out", str(tmp_path / "m.nir")]) == 2

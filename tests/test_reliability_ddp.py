@@ -1,8 +1,9 @@
-"""DDP faults: a peer that dies makes the other rank exit with a clear error (not hang), and ``--resume`` from the
-last good checkpoint ends bit-identical to an uninterrupted 2-process run; a frozen peer fails at the timeout.
+"""DDP faults: a peer that dies makes the other rank exit with a clear error (not hang), and ``--resume`` from
+the last good checkpoint ends bit-identical to an uninterrupted 2-process run; a frozen peer fails at the
+timeout.
 
-Two Gloo ranks are started by hand (RANK/WORLD_SIZE/MASTER_*), not by torchrun, which would tear the job down by
-itself; each runs the real CLI on the embedded ``digits`` data (64 samples, 4 steps per rank and epoch).
+Two Gloo ranks are started by hand (RANK/WORLD_SIZE/MASTER_*), not by torchrun, which would tear the job down
+by itself; each runs the real CLI on the embedded ``digits`` data (64 samples, 4 steps per rank and epoch).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def _job(out: Path, fault: str | None = None, resume: bool = False, timeout_s: s
 
 
 def _wait(r0, r1, timeout: float = 90) -> tuple[int, str, int]:
-    """Wait for rank 0; then give rank 1 a moment if rank 0 succeeded, else kill whatever is left (a frozen peer)."""
+    """Wait for rank 0; then give rank 1 a moment if rank 0 succeeded, else kill whatever is left (a frozen
+    peer)."""
     try:
         rc0, err0 = _finish(r0, timeout=timeout)
         if rc0 == 0:

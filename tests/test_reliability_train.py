@@ -1,10 +1,10 @@
-"""Training survives interruption: SIGKILL mid-epoch + --resume, SIGTERM/SIGINT save and exit cleanly (DDP faults:
-tests/test_reliability_ddp.py).
+"""Training survives interruption: SIGKILL mid-epoch + --resume, SIGTERM/SIGINT save and exit cleanly (DDP
+faults: tests/test_reliability_ddp.py).
 
-Every run is the real CLI (``python -m snndeploy.cli.app train``) in a subprocess on the embedded ``digits`` data
-(64 samples, 8 steps per epoch). Kills land at an exact step through the trainer's fault injection
-(``SNNDEPLOY_FAULT=sigkill@step=13``: step 13 is the 5th batch of epoch 2); the SIGINT test sends the signal from
-outside, at whatever point the run has reached.
+Every run is the real CLI (``python -m snndeploy.cli.app train``) in a subprocess on the embedded ``digits``
+data (64 samples, 8 steps per epoch). Kills land at an exact step through the trainer's fault injection
+(``SNNDEPLOY_FAULT=sigkill@step=13``: step 13 is the 5th batch of epoch 2); the SIGINT test sends the signal
+from outside, at whatever point the run has reached.
 """
 
 from __future__ import annotations
@@ -21,18 +21,21 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["--model", "mlp", "--neuron", "clif", "--dataset", "digits", "--T", "2", "--limit", "64", "--batch-size", "8",
-        "--device", "cpu", "--backend", "auto", "--no-progress", "--seed", "1", "--width", "0.25", "--dropout", "0.1"]
+ARGS = ["--model", "mlp", "--neuron", "clif", "--dataset", "digits", "--T", "2", "--limit", "64",
+        "--batch-size", "8", "--device", "cpu", "--backend", "auto", "--no-progress", "--seed", "1",
+        "--width", "0.25", "--dropout", "0.1"]
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SNNDEPLOY_FAULT")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SNNDEPLOY_FAULT")}
     env.update(OMP_NUM_THREADS="1", **extra)
     return env
 
 
 def _start(out: Path, epochs: int = 3, resume: bool = False, **env: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "snndeploy.cli.app", "train", *ARGS, "--epochs", str(epochs), "--out", str(out)]
+    cmd = [sys.executable, "-m", "snndeploy.cli.app", "train", *ARGS, "--epochs", str(epochs), "--out",
+           str(out)]
     return subprocess.Popen(cmd + (["--resume"] if resume else []), env=_env(**env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -73,10 +76,12 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path: Path, referenc
     assert rc == 0, err[-2000:]
     _assert_same_weights(tmp_path, reference)
     # the weights really moved during the resumed epochs
-    assert not torch.equal(next(iter(ck["model_state"].values())), next(iter(_state(tmp_path)["model_state"].values())))
+    assert not torch.equal(next(iter(ck["model_state"].values())),
+                           next(iter(_state(tmp_path)["model_state"].values())))
 
 
-def test_sigterm_saves_a_mid_epoch_checkpoint_exits_cleanly_and_resumes_exactly(tmp_path: Path, reference: Path) -> None:
+def test_sigterm_saves_a_mid_epoch_checkpoint_exits_cleanly_and_resumes_exactly(tmp_path: Path,
+                                                                                  reference: Path) -> None:
     rc, err = _finish(_start(tmp_path, SNNDEPLOY_FAULT="sigterm@step=13"))
     assert rc == 130, err[-2000:]
     assert "Traceback" not in err
@@ -97,7 +102,8 @@ def test_external_sigint_stops_with_a_checkpoint_and_no_traceback(tmp_path: Path
     proc = _start(tmp_path, epochs=2000)
     deadline = time.monotonic() + 90
     while not (tmp_path / "checkpoint.pt").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
+        assert proc.poll() is None and time.monotonic() < deadline, (
+            "the run ended before its first checkpoint")
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     rc, err = _finish(proc, timeout=60)
@@ -108,7 +114,8 @@ def test_external_sigint_stops_with_a_checkpoint_and_no_traceback(tmp_path: Path
 
 
 def test_malformed_partial_epoch_is_refused_on_resume(tmp_path: Path) -> None:
-    """In process: a ``partial_epoch`` whose step lies beyond the epoch, or that is malformed, is a CheckpointError."""
+    """In process: a ``partial_epoch`` whose step lies beyond the epoch, or that is malformed, is a
+    CheckpointError."""
     from snndeploy.data import load_dataset
     from snndeploy.errors import CheckpointError
     from snndeploy.models import ModelConfig
@@ -117,10 +124,13 @@ def test_malformed_partial_epoch_is_refused_on_resume(tmp_path: Path) -> None:
     data = load_dataset("digits", time_steps=2, limit=16)
     config = ModelConfig("mlp", (1, 8, 8), 10, "clif", width=0.25)
     cfg = TrainConfig(epochs=2, batch_size=8, seed=1, device="cpu", backend="auto")
-    train(config, data, TrainConfig(epochs=1, batch_size=8, seed=1, device="cpu", backend="auto"), out_dir=tmp_path)
+    train(config, data, TrainConfig(epochs=1, batch_size=8, seed=1, device="cpu", backend="auto"),
+          out_dir=tmp_path)
     obj = _state(tmp_path)
-    for partial, match in [({"epoch": 1, "step": 99, "sums": torch.zeros(3, dtype=torch.float64)}, "has 2 steps"),
-                           ({"epoch": 5, "step": 1, "sums": torch.zeros(3, dtype=torch.float64)}, "malformed"),
+    for partial, match in [({"epoch": 1, "step": 99, "sums": torch.zeros(3, dtype=torch.float64)},
+                            "has 2 steps"),
+                           ({"epoch": 5, "step": 1, "sums": torch.zeros(3, dtype=torch.float64)},
+                            "malformed"),
                            ({"epoch": 1, "step": 1, "sums": torch.full((3,), float("nan"))}, "malformed")]:
         torch.save({**obj, "partial_epoch": partial}, tmp_path / "p.pt")
         with pytest.raises(CheckpointError, match=match):

@@ -30,7 +30,8 @@ def _cfg(**kw) -> TrainConfig:
 
 
 def _mc(neuron: str = "clif", **kw) -> ModelConfig:
-    return ModelConfig("mlp", (1, 8, 8), 10, neuron, width=kw.pop("width", 0.25), dropout=kw.pop("dropout", 0.1), **kw)
+    return ModelConfig("mlp", (1, 8, 8), 10, neuron, width=kw.pop("width", 0.25),
+                       dropout=kw.pop("dropout", 0.1), **kw)
 
 
 # ------------------------------------------------------------------------------------------------ losses
@@ -63,7 +64,8 @@ def test_firing_rate_monitor_equals_mean_of_neuron_outputs() -> None:
     assert set(mon.rates()) == set(outs) and len(outs) == 2
     for name, out in outs.items():
         assert mon.rates()[name] == pytest.approx(float(out.detach().mean()))
-    assert mon.mean_rate() == pytest.approx(float(torch.cat([o.detach().flatten() for o in outs.values()]).mean()))
+    assert mon.mean_rate() == pytest.approx(
+        float(torch.cat([o.detach().flatten() for o in outs.values()]).mean()))
 
 
 # ------------------------------------------------------------------------------------------------ training

@@ -1,8 +1,9 @@
-"""Fuzz targets shared by tests/fuzz (short, CI) and benchmarks/fuzz.py (long): seed files, mutators, consumers.
+"""Fuzz targets shared by tests/fuzz (short, CI) and benchmarks/fuzz.py (long): seed files, mutators,
+consumers.
 
-A *target* makes one valid seed file of its kind and consumes a (possibly mutated) file the way the toolkit does.
-The only acceptable outcomes of ``consume`` are success or an ``SnnDeployError``; ``run_case`` returns which one
-(and lets every other exception escape: that is a bug).
+A *target* makes one valid seed file of its kind and consumes a (possibly mutated) file the way the toolkit
+does. The only acceptable outcomes of ``consume`` are success or an ``SnnDeployError``; ``run_case`` returns
+which one (and lets every other exception escape: that is a bug).
 """
 
 from __future__ import annotations
@@ -244,8 +245,8 @@ def _vec(v: float, n: int) -> np.ndarray:
 
 @st.composite
 def nir_graphs(draw: Any) -> nir.NIRGraph:
-    """Small random graphs: random node kinds, widths that may not match, parameters that may be NaN/inf, random
-    edges (cycles, self-loops, dangling sources and edges to nodes that do not exist)."""
+    """Small random graphs: random node kinds, widths that may not match, parameters that may be NaN/inf,
+    random edges (cycles, self-loops, dangling sources and edges to nodes that do not exist)."""
     width = draw(st.integers(1, 3))
     nodes: dict[str, nir.NIRNode] = {"in": nir.Input(input_type={"input": np.array([width])})}
     for i in range(draw(st.integers(1, 4))):
@@ -271,7 +272,8 @@ def nir_graphs(draw: Any) -> nir.NIRGraph:
     names = list(nodes)
     edges = draw(st.lists(st.tuples(st.sampled_from(names + ["ghost"]), st.sampled_from(names)), max_size=4))
     if draw(st.integers(0, 3)) > 0:
-        edges = [(a, b) for a, b in zip(names[:-1], names[1:], strict=True)] + edges  # a chain, plus cycles/extra edges
+        # a chain, plus cycles/extra edges
+        edges = [(a, b) for a, b in zip(names[:-1], names[1:], strict=True)] + edges
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
 
 

@@ -1,7 +1,8 @@
-"""Fuzzing every file kind snndeploy reads: mutated bytes must give success or an ``SnnDeployError``, nothing else.
+"""Fuzzing every file kind snndeploy reads: mutated bytes must give success or an ``SnnDeployError``, nothing
+else.
 
-Short runs for CI (hypothesis example counts below); ``benchmarks/fuzz.py`` runs the same targets much longer and
-prints the case counts recorded in docs/reliability.md.
+Short runs for CI (hypothesis example counts below); ``benchmarks/fuzz.py`` runs the same targets much longer
+and prints the case counts recorded in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 # examples per file kind: sized so that the whole file stays well under 60 s on 2 CPU cores
-EXAMPLES = {"checkpoint": 150, "nir": 200, "onnx": 300, "profile": 300, "target": 300, "cifar": 300, "nmnist": 200}
+EXAMPLES = {"checkpoint": 150, "nir": 200, "onnx": 300, "profile": 300, "target": 300, "cifar": 300,
+            "nmnist": 200}
 
 
 @pytest.mark.parametrize("name", list(TARGETS))
@@ -27,9 +29,11 @@ def test_seed_file_is_accepted(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", list(TARGETS))
 @pytest.mark.parametrize("kind", ["truncate", "empty", "wrong_type"])
 def test_broken_files_raise_a_typed_error(name: str, kind: str, tmp_path: Path) -> None:
-    """Truncated to half (+1 byte, off any record boundary), empty, or another kind's bytes: always refused with an snndeploy error."""
+    """Truncated to half (+1 byte, off any record boundary), empty, or another kind's bytes: always refused
+    with an snndeploy error."""
     t = TARGETS[name]
-    data = t.seed()[: len(t.seed()) // 2 + 1] if kind == "truncate" else mutate(t.seed(), kind, random.Random(1))
+    data = (t.seed()[: len(t.seed()) // 2 + 1] if kind == "truncate"
+            else mutate(t.seed(), kind, random.Random(1)))
     if kind == "wrong_type":  # pick a different kind deterministically
         other = next(o for o in TARGETS.values() if o.suffix != t.suffix and o.name != name)
         data = other.seed()

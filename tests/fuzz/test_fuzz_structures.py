@@ -1,5 +1,6 @@
-"""Structured hostile inputs: NIR graphs with cycles, missing edges, unknown node types, mismatched shapes and NaN/inf
-parameters; ONNX files with unexpected operators or names; declared sizes beyond the resource limits."""
+"""Structured hostile inputs: NIR graphs with cycles, missing edges, unknown node types, mismatched shapes and
+NaN/inf parameters; ONNX files with unexpected operators or names; declared sizes beyond the resource
+limits."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ def test_random_nir_graphs_through_files(tmp_path: Path, g: nir.NIRGraph) -> Non
 
 
 def test_unknown_node_type_in_file_is_named(tmp_path: Path) -> None:
-    g = nir.NIRGraph.from_list(nir.Linear(weight=np.eye(2, dtype=np.float32)), nir.Threshold(threshold=_vec(0.5, 2)))
+    g = nir.NIRGraph.from_list(nir.Linear(weight=np.eye(2, dtype=np.float32)),
+                               nir.Threshold(threshold=_vec(0.5, 2)))
     path = tmp_path / "g.nir"
     nir.write(path, g)
     with h5py.File(path, "r+") as f:
@@ -74,12 +76,15 @@ def test_unknown_node_type_in_file_is_named(tmp_path: Path) -> None:
 
 def test_missing_edge_target_and_cycle_without_entry_are_refused() -> None:
     lin = nir.Linear(weight=np.eye(2, dtype=np.float32))
-    inp, out = nir.Input(input_type={"input": np.array([2])}), nir.Output(output_type={"output": np.array([2])})
-    g = nir.NIRGraph(nodes={"in": inp, "a": lin, "out": out}, edges=[("in", "a"), ("a", "ghost")], type_check=False)
+    inp, out = (nir.Input(input_type={"input": np.array([2])}),
+                nir.Output(output_type={"output": np.array([2])}))
+    g = nir.NIRGraph(nodes={"in": inp, "a": lin, "out": out}, edges=[("in", "a"), ("a", "ghost")],
+                     type_check=False)
     with pytest.raises(ExportError, match="ghost"):
         _simulate(g)
     # a cycle a <-> b fed by nothing: 'b' has only a delayed input at t = 0 / no incoming edge from outside
-    g = nir.NIRGraph(nodes={"in": inp, "a": lin, "b": nir.Linear(weight=np.eye(2, dtype=np.float32)), "out": out},
+    g = nir.NIRGraph(nodes={"in": inp, "a": lin, "b": nir.Linear(weight=np.eye(2, dtype=np.float32)),
+                            "out": out},
                      edges=[("a", "b"), ("b", "a"), ("b", "out")], type_check=False)
     with pytest.raises(ExportError):
         _simulate(g)
@@ -97,7 +102,8 @@ def test_non_finite_parameters_are_refused_naming_node_and_field(bad: float) -> 
 def test_a_graph_declaring_1e12_neurons_is_refused_before_allocating(tmp_path: Path) -> None:
     n = 10**12
     g = nir.NIRGraph(
-        nodes={"in": nir.Input(input_type={"input": np.array([n])}), "out": nir.Output(output_type={"output": np.array([n])})},
+        nodes={"in": nir.Input(input_type={"input": np.array([n])}),
+               "out": nir.Output(output_type={"output": np.array([n])})},
         edges=[("in", "out")], type_check=False,
     )
     with pytest.raises(ResourceLimitError, match="1e\\+12 elements"):
@@ -109,20 +115,23 @@ def test_a_graph_declaring_1e12_neurons_is_refused_before_allocating(tmp_path: P
 
 
 def test_compressed_hdf5_bomb_is_refused_before_reading(tmp_path: Path) -> None:
-    """A 3·10^9-element dataset (12 GB of float32) stored in a few kB is refused from its declared shape, unread."""
+    """A 3·10^9-element dataset (12 GB of float32) stored in a few kB is refused from its declared shape,
+    unread."""
     g = nir.NIRGraph.from_list(nir.Linear(weight=np.eye(2, dtype=np.float32)))
     path = tmp_path / "bomb.nir"
     nir.write(path, g)
     with h5py.File(path, "r+") as f:
         node = next(iter(f["node/nodes"]))
-        f.create_dataset(f"node/nodes/{node}/bias", shape=(3 * 10**9,), dtype="f4", chunks=(10**6,), compression="gzip")
+        f.create_dataset(f"node/nodes/{node}/bias", shape=(3 * 10**9,), dtype="f4", chunks=(10**6,),
+                         compression="gzip")
     assert path.stat().st_size < 10**6
     with pytest.raises(ResourceLimitError, match="bias"):
         read_nir(path)
 
 
 def test_nirsim_refuses_T_B_N_beyond_the_limit() -> None:
-    g = nir.NIRGraph.from_list(nir.Linear(weight=np.eye(4, dtype=np.float32)), nir.Threshold(threshold=_vec(0.5, 4)))
+    g = nir.NIRGraph.from_list(nir.Linear(weight=np.eye(4, dtype=np.float32)),
+                               nir.Threshold(threshold=_vec(0.5, 4)))
     sim = NIRSimulator(g, dt=1e-3)
     with resource_limits(max_sim_elements=1000), pytest.raises(ResourceLimitError, match="max_sim_elements"):
         sim(torch.zeros(100, 10, 4))
