@@ -1,10 +1,11 @@
-"""Longer fuzz run (CI runs the short version in tests/fuzz): mutated files of every kind and random NIR graphs.
+"""Longer fuzz run (CI runs the short version in tests/fuzz): mutated files of every kind and random NIR
+graphs.
 
 Usage: ``python benchmarks/fuzz.py [--cases N] [--graphs M] [--seed S]``
 
 Each case's only acceptable outcomes are success or an ``SnnDeployError``; any other exception is a bug and is
-printed with its mutation. Prints, per file kind, the number of cases, how many were accepted and how many were
-refused (by error class), the bug count, and the time per case. Record the counts in docs/reliability.md.
+printed with its mutation. Prints, per file kind, the number of cases, how many were accepted and how many
+were refused (by error class), the bug count, and the time per case. Record the counts in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -47,10 +48,12 @@ def fuzz_files(cases: int, seed: int, tmp: Path) -> int:
                 bugs += 1
                 if bugs <= 3:
                     tb = traceback.extract_tb(exc.__traceback__)[-1]
-                    print(f"  BUG {name}/{kind}: {type(exc).__name__}: {str(exc)[:200]} at {tb.filename}:{tb.lineno}")
+                    print(f"  BUG {name}/{kind}: {type(exc).__name__}: {str(exc)[:200]} at "
+                          f"{tb.filename}:{tb.lineno}")
         dt = (time.perf_counter() - t0) / cases * 1e3
         refused = {k.split(":", 1)[1]: v for k, v in outcomes.items() if k.startswith("error:")}
-        print(f"{name:<11} {cases:>6} {outcomes['ok']:>8} {sum(refused.values()):>8} {bugs:>5} {dt:>8.1f}  {refused}")
+        print(f"{name:<11} {cases:>6} {outcomes['ok']:>8} {sum(refused.values()):>8} {bugs:>5} {dt:>8.1f}  "
+              f"{refused}")
         bugs_total += bugs
     return bugs_total
 
@@ -76,8 +79,8 @@ def fuzz_graphs(n: int) -> int:
     t0 = time.perf_counter()
     run()
     total = sum(counts.values())
-    print(f"random NIR graphs: {total} cases, {dict(counts)}, {(time.perf_counter() - t0) / max(total, 1) * 1e3:.1f} "
-          "ms/case")
+    print(f"random NIR graphs: {total} cases, {dict(counts)}, "
+          f"{(time.perf_counter() - t0) / max(total, 1) * 1e3:.1f} ms/case")
     return counts["bugs"]
 
 

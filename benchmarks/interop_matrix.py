@@ -238,7 +238,8 @@ def to_markdown(configs: list[dict], args: argparse.Namespace) -> str:
         v = cfg["versions"]
         pins = cfg.get("pins") or ["the project venv"]
         lines += [
-            f"## Configuration: {', '.join(pins)} ({cfg.get('date', '')}, {cfg.get('samples', '')} inputs per cell)",
+            f"## Configuration: {', '.join(pins)} ({cfg.get('date', '')}, {cfg.get('samples', '')} inputs "
+            "per cell)",
             "",
             "Versions probed: " + ", ".join(f"{k} {val}" for k, val in v.items()),
             "",
@@ -269,8 +270,9 @@ def to_markdown(configs: list[dict], args: argparse.Namespace) -> str:
         "step's membrane, so every layer one step late) but no adapter: JAX needs its own venv "
         "(`../shared/VENDOR_SIMS.md`); its cells say `not run`.",
         "- Only the configurations above ran. Another one: `python benchmarks/interop_matrix.py --skip-main "
-        "--versions \"nir==1.0.7,snntorch==0.9.4\"` (its own venv; pinned packages installed with --no-deps over "
-        "this venv's torch and numpy, so a release that needs other versions of those fails there, and says so).",
+        "--versions \"nir==1.0.7,snntorch==0.9.4\"` (its own venv; pinned packages installed with --no-deps "
+        "over this venv's torch and numpy, so a release that needs other versions of those fails there, and "
+        "says so).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -304,7 +306,8 @@ def main() -> int:
     args = parser.parse_args()
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if args.inner:
-        here = {"date": date, "samples": args.samples, "versions": installed_versions(), "cells": run_cells(args)}
+        here = {"date": date, "samples": args.samples, "versions": installed_versions(),
+                "cells": run_cells(args)}
         args.json.write_text(json.dumps(here, default=float))
         return 0
     old = json.loads(args.findings.read_text()) if args.findings.exists() else {}
@@ -313,7 +316,8 @@ def main() -> int:
             parser.error(f"--skip-main: {args.findings} holds no recorded configuration")
         here = {k: old[k] for k in ("date", "samples", "cells")} | {"versions": old.get("probed", {})}
     else:
-        here = {"date": date, "samples": args.samples, "versions": installed_versions(), "cells": run_cells(args)}
+        here = {"date": date, "samples": args.samples, "versions": installed_versions(),
+                "cells": run_cells(args)}
     # other configurations: earlier runs are kept (by their pins) unless rerun now
     extra = {",".join(c["pins"]): c for c in old.get("configurations", [])}
     for pins in args.versions:

@@ -2,11 +2,12 @@
 
 Usage: ``python benchmarks/vendor_fuzz_xylo.py [--cases N] [--seed S] [--batch K] [--max-t T]``
 
-Draws ``N`` random networks and inputs (``snndeploy.hardware.chips.xylo_fuzz.random_case``: all three chips, grid-
-edge weights, saturating and silent inputs, T up to ``--max-t``), runs them ``K`` at a time through one vendor driver
-call each, and compares every spike count and recorded state (``Vmem``, ``Isyn``, ``Isyn2``, ``Vmem_out``,
-``Isyn_out``) exactly. Prints the case count, the mismatch count, the first mismatch in detail, and timings.
-Needs the ``xylosim`` vendor venv (``snndeploy vendor setup xylosim``). Exit code 1 on any mismatch.
+Draws ``N`` random networks and inputs (``snndeploy.hardware.chips.xylo_fuzz.random_case``: all three chips,
+grid-edge weights, saturating and silent inputs, T up to ``--max-t``), runs them ``K`` at a time through one
+vendor driver call each, and compares every spike count and recorded state (``Vmem``, ``Isyn``, ``Isyn2``,
+``Vmem_out``, ``Isyn_out``) exactly. Prints the case count, the mismatch count, the first mismatch in detail,
+and timings. Needs the ``xylosim`` vendor venv (``snndeploy vendor setup xylosim``). Exit code 1 on any
+mismatch.
 """
 
 from __future__ import annotations
