@@ -1,9 +1,10 @@
-"""Train LIF, CLIF, KLIF and ILIF on mnist1d (one value per step, T = 40) with several seeds; write docs/results.md.
+"""Train LIF, CLIF, KLIF and ILIF on mnist1d (one value per step, T = 40) with several seeds; write
+docs/results.md.
 
 Every neuron gets the same network (spiking MLP 1 → 128 → 128 → 10 with BatchNorm), the same data, optimiser,
-schedule and loss, and its own repository defaults (LIF τ=2 soft reset, CLIF τ=2, KLIF τ=2, ILIF τ=1.1 γ=0.03).
-Reported: final-epoch test accuracy (argmax of the mean logits) and mean test firing rate, mean ± sample std over
-seeds.
+schedule and loss, and its own repository defaults (LIF τ=2 soft reset, CLIF τ=2, KLIF τ=2, ILIF τ=1.1
+γ=0.03). Reported: final-epoch test accuracy (argmax of the mean logits) and mean test firing rate, mean ±
+sample std over seeds.
 
     python examples/compare_neurons.py --epochs 20 --seeds 3
 """
@@ -31,12 +32,12 @@ CAVEATS = [
     "",
     "How to read this:",
     "",
-    "- Train accuracy ≈ test accuracy: these networks underfit. A feed-forward SNN fed one value per step keeps its "
-    "memory of the sequence only in the membranes (τ = 2: decay 0.5 per step; ILIF's default τ = 1.1: decay 0.09) "
-    "and in the readout's mean over T, so this compares neurons in a memory-limited regime, not in the papers' "
-    "CIFAR / DVS ResNet settings.",
-    "- ILIF's lower firing comes with its repository-default τ = 1.1, which also removes most membrane memory; "
-    "here the lower rate is paid for in accuracy.",
+    "- Train accuracy ≈ test accuracy: these networks underfit. A feed-forward SNN fed one value per step "
+    "keeps its memory of the sequence only in the membranes (τ = 2: decay 0.5 per step; ILIF's default "
+    "τ = 1.1: decay 0.09) and in the readout's mean over T, so this compares neurons in a memory-limited "
+    "regime, not in the papers' CIFAR / DVS ResNet settings.",
+    "- ILIF's lower firing comes with its repository-default τ = 1.1, which also removes most membrane "
+    "memory; here the lower rate is paid for in accuracy.",
     "- With 3 seeds, a difference \"within 2 standard errors\" is evidence for neither side.",
 ]
 
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loss", default="tet")
     p.add_argument("--neurons", default=",".join(NEURONS))
     p.add_argument("--out", type=Path, default=Path("docs/results.md"))
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (small tensors: 1 is fastest)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (small tensors: 1 is fastest)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = load_dataset("mnist1d")
@@ -102,17 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Neuron comparison on mnist1d",
         "",
-        f"Produced by `{cmd.strip()}` ({total / 60:.1f} min wall, {cpu_total / 60:.1f} min CPU on {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}).",
+        f"Produced by `{cmd.strip()}` ({total / 60:.1f} min wall, {cpu_total / 60:.1f} min CPU on "
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}).",
         "",
-        f"Setting: mnist1d (4,000 train / 1,000 test, generated offline), one value per step, T = 40; spiking MLP "
-        f"1 → {round(128 * args.width)} → {round(128 * args.width)} → 10 with BatchNorm; AdamW lr {args.lr}, cosine "
-        f"schedule, {args.epochs} epochs, batch {args.batch_size}, loss `{args.loss}` (λ = 0.05); each neuron with "
-        f"its repository defaults; {args.seeds} seeds (0..{args.seeds - 1}). Accuracy is the final epoch's test "
-        "accuracy (argmax of the mean logits over T); firing rate is spikes per neuron per step on the test set, "
-        "over all neuron layers. Mean ± sample standard deviation over seeds.",
+        "Setting: mnist1d (4,000 train / 1,000 test, generated offline), one value per step, T = 40; "
+        f"spiking MLP 1 → {round(128 * args.width)} → {round(128 * args.width)} → 10 with BatchNorm; AdamW "
+        f"lr {args.lr}, cosine schedule, {args.epochs} epochs, batch {args.batch_size}, loss `{args.loss}` "
+        f"(λ = 0.05); each neuron with its repository defaults; {args.seeds} seeds (0..{args.seeds - 1}). "
+        "Accuracy is the final epoch's test accuracy (argmax of the mean logits over T); firing rate is "
+        "spikes per neuron per step on the test set, over all neuron layers. Mean ± sample standard "
+        "deviation over seeds.",
         "",
-        "| neuron | test accuracy (%) | best-epoch test acc (%) | train accuracy (%) | firing rate | s / run |",
+        "| neuron | test accuracy (%) | best-epoch test acc (%) | train accuracy (%) | "
+        "firing rate | s / run |",
         "|---|---|---|---|---|---|",
     ]
     for name, rs in runs.items():
@@ -123,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     lines += ["", "Per seed (test accuracy, firing rate):", ""]
     for name, rs in runs.items():
-        lines.append(f"- {name.upper()}: " + ", ".join(f"seed {r['seed']}: {r['test_acc']:.4f} / {r['rate']:.4f}" for r in rs))
+        lines.append(f"- {name.upper()}: "
+                     + ", ".join(f"seed {r['seed']}: {r['test_acc']:.4f} / {r['rate']:.4f}" for r in rs))
     if {"lif", "clif", "ilif"} <= set(runs) and args.seeds > 1:
         acc = {n: [r["test_acc"] for r in rs] for n, rs in runs.items()}
         rate = {n: [r["rate"] for r in rs] for n, rs in runs.items()}
@@ -132,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             "Claims of the papers, checked on this task:",
             "",
             f"- CLIF > LIF in accuracy (CLIF paper): CLIF − LIF = {_verdict(acc['clif'], acc['lif'])}.",
-            f"- ILIF fires less than LIF (ILIF paper): ILIF − LIF firing rate = {_verdict(rate['ilif'], rate['lif'])}; "
+            "- ILIF fires less than LIF (ILIF paper): "
+            f"ILIF − LIF firing rate = {_verdict(rate['ilif'], rate['lif'])}; "
             f"ILIF − CLIF = {_verdict(rate['ilif'], rate['clif'])}.",
         ]
     lines += CAVEATS

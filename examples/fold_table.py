@@ -2,8 +2,9 @@
 
 For each neuron (LIF, CLIF, KLIF, ILIF): train a spiking MLP on mnist1d (T = 40, one value per step), fold it
 with default parameters (no data), with calibration (256 training samples), then fine-tune the calibrated fold
-(distilling the source logits + 0.5·CE, 1024 training samples, best epoch kept by distillation error). Accuracy and the mean per-layer spike agreement
-with the source model are measured on the test split. Prints a markdown table (the one in docs/folding.md).
+(distilling the source logits + 0.5·CE, 1024 training samples, best epoch kept by distillation error).
+Accuracy and the mean per-layer spike agreement with the source model are measured on the test split. Prints a
+markdown table (the one in docs/folding.md).
 
     python examples/fold_table.py --epochs 8 --out docs/fold_table.md
 """
@@ -45,7 +46,8 @@ def main() -> None:
     bundle = load_dataset("mnist1d")
     x_cal, _ = _tensors(bundle.train, 256, bundle)
     x_ft, y_ft = _tensors(bundle.train, 1024, bundle)
-    x_val, y_val = x_ft[:, -256:], y_ft[-256:]  # fine-tuning keeps its best epoch by distillation error on these
+    # fine-tuning keeps its best epoch by distillation error on these
+    x_val, y_val = x_ft[:, -256:], y_ft[-256:]
     x_te, y_te = _tensors(bundle.test, args.test, bundle)
     rows = ["| neuron | source acc | fold (default) acc / spike agr. | fold (calibrated) acc / spike agr. | "
             "fine-tuned acc / spike agr. | rules (calibrated) | exact |",
@@ -66,8 +68,8 @@ def main() -> None:
         if report.exact:
             ft_cell = "n/a (exact fold)"
         else:
-            ft = finetune(cells[1][2], source, x_ft, y_ft, epochs=args.finetune_epochs, ce_weight=0.5, lr=args.finetune_lr,
-                          eval_inputs=x_val, eval_labels=y_val)
+            ft = finetune(cells[1][2], source, x_ft, y_ft, epochs=args.finetune_epochs, ce_weight=0.5,
+                          lr=args.finetune_lr, eval_inputs=x_val, eval_labels=y_val)
             ft_model = ft.model
             agree = layer_agreement(source, ft_model, x_te)
             ft_cell = f"{_accuracy(ft_model, x_te, y_te):.3f} / {sum(agree.values()) / len(agree):.4f}"

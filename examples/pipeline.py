@@ -2,8 +2,8 @@
 
     python examples/pipeline.py --neuron clif [--out reports/pipeline_clif] [--epochs 4]
 
-The per-neuron scripts (``pipeline_lif.py``, ``pipeline_clif.py``, ``pipeline_klif.py``, ``pipeline_ilif.py``) call
-``run`` with their neuron. Outputs in --out: checkpoint.pt, metrics.jsonl, model.nir, model_flat.nir,
+The per-neuron scripts (``pipeline_lif.py``, ``pipeline_clif.py``, ``pipeline_klif.py``, ``pipeline_ilif.py``)
+call ``run`` with their neuron. Outputs in --out: checkpoint.pt, metrics.jsonl, model.nir, model_flat.nir,
 model_step.onnx, verify.json, verify.md, agreement.png (and raster_diff.png when spikes diverge).
 """
 
@@ -14,7 +14,8 @@ from pathlib import Path
 
 
 def run(neuron: str, out: Path, epochs: int = 4, T: int = 4, seed: int = 0) -> int:
-    """Train a small MLP with ``neuron`` on digits, then fold, export and verify it; returns 0 when verify passes."""
+    """Train a small MLP with ``neuron`` on digits, then fold, export and verify it; returns 0 when verify
+    passes."""
     from rich.console import Console
 
     from snndeploy.cli.render import print_verify_report

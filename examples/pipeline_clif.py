@@ -1,4 +1,5 @@
-"""train → fold → export → verify a CLIF network on digits (see pipeline.py). Usage: python examples/pipeline_clif.py"""
+"""train → fold → export → verify a CLIF network on digits (see pipeline.py).
+Usage: python examples/pipeline_clif.py"""
 
 import sys
 from pathlib import Path

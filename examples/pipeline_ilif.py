@@ -1,4 +1,5 @@
-"""train → fold → export → verify a ILIF network on digits (see pipeline.py). Usage: python examples/pipeline_ilif.py"""
+"""train → fold → export → verify a ILIF network on digits (see pipeline.py).
+Usage: python examples/pipeline_ilif.py"""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""train → fold → export → verify a KLIF network on digits (see pipeline.py). Usage: python examples/pipeline_klif.py"""
+"""train → fold → export → verify a KLIF network on digits (see pipeline.py).
+Usage: python examples/pipeline_klif.py"""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""train → fold → export → verify a LIF network on digits (see pipeline.py). Usage: python examples/pipeline_lif.py"""
+"""train → fold → export → verify a LIF network on digits (see pipeline.py).
+Usage: python examples/pipeline_lif.py"""
 
 import sys
 from pathlib import Path
