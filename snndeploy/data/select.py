@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ..errors import DatasetError, InvalidParameterError
 from .base import DATASETS, DataBundle, load_dataset
+from .subset import trained_view
 
 __all__ = ["EMBEDDED_BY_SHAPE", "default_dataset", "split_tensors", "calibration_inputs", "evaluation_inputs"]
 
@@ -69,10 +70,11 @@ def evaluation_inputs(
         return torch.rand(shape, generator=g) * 2, None, torch.rand(shape, generator=g) * 2
     if name.lower().replace("-", "_") in DATASETS:
         bundle = load_dataset(name, None, T, limit=samples)
+        bundle = trained_view(bundle, train_config)
     elif Path(name).is_dir():
         if not trained_on:
             raise DatasetError(f"--data {name}: a directory needs the dataset type, which the checkpoint does not record")
-        bundle = load_dataset(trained_on, name, T, limit=samples)
+        bundle = trained_view(load_dataset(trained_on, name, T, limit=samples), train_config)
     else:
         raise DatasetError(f"--data {name!r}: neither a dataset name ({', '.join(DATASETS)}), a directory, nor 'random'")
     x, y = split_tensors(bundle, "test")

@@ -5,23 +5,23 @@
 - ``input_scale`` ≠ 1: every input value is multiplied by it (Speck takes non-negative integer events: digits
   pixels k/16 become k events per step with scale 16; the product is exact in float32).
 
-Tensors stay time-major ``[T, N, *input_shape]`` through ``DataBundle.to_time_major``.
+Tensors stay time-major ``[T, N, *input_shape]`` through ``DataBundle.to_time_major``. A checkpoint trained
+on such a view (``train --target``) records ``classes`` and ``input_scale`` in its ``train_config``;
+``trained_view`` applies them again, so ``hw-check``, ``verify`` and ``energy`` see the data it was trained on.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from ..data import DataBundle, load_dataset, split_tensors
-from ..data.base import as_tensor_dataset
-from ..errors import InvalidParameterError
+from .base import DataBundle, load_dataset
+from .select import split_tensors
+from .subset import trained_view, view_of
 
-__all__ = ["TargetData", "target_data"]
+__all__ = ["TargetData", "target_data", "checkpoint_dataset"]
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,6 @@ class TargetData:
         }
 
 
-def _view(ds: Any, classes: int, scale: float) -> Any:
-    xs, ys = zip(*[ds[i] for i in range(len(ds))], strict=True)
-    x, y = torch.stack(xs), torch.as_tensor(ys)
-    keep = y < classes
-    return as_tensor_dataset(x[keep] * scale, y[keep])
-
-
 def target_data(
     dataset: str,
     *,
@@ -67,19 +60,15 @@ def target_data(
     data_dir: Any = None,
 ) -> TargetData:
     """Load ``dataset`` (``snndeploy.data.load_dataset``) and apply the class subset and input scale."""
-    bundle = load_dataset(dataset, data_dir, T, limit=limit)
-    n = bundle.num_classes if classes is None else int(classes)
-    if not 2 <= n <= bundle.num_classes:
-        raise InvalidParameterError(
-            f"classes must lie in [2, {bundle.num_classes}] for {bundle.name}, got {n}"
-        )
-    if not input_scale > 0:
-        raise InvalidParameterError(f"input_scale must be > 0, got {input_scale}")
-    if n != bundle.num_classes or input_scale != 1.0:
-        bundle = dataclasses.replace(
-            bundle,
-            train=_view(bundle.train, n, input_scale),
-            test=_view(bundle.test, n, input_scale),
-            num_classes=n,
-        )
-    return TargetData(bundle, bundle.name, n, float(input_scale))
+    bundle = view_of(load_dataset(dataset, data_dir, T, limit=limit), classes, input_scale)
+    return TargetData(bundle, bundle.name, bundle.num_classes, float(input_scale))
+
+
+def checkpoint_dataset(
+    name: str, data_dir: Any, train_config: dict[str, Any], limit: int | None = None
+) -> DataBundle:
+    """Dataset ``name`` as a checkpoint saw it: when it is the dataset the checkpoint was trained on, at the
+    recorded ``time_steps`` and through ``trained_view`` (class subset, input scale); otherwise as loaded."""
+    same = train_config.get("dataset") == name
+    T = train_config.get("time_steps") if same else None
+    return trained_view(load_dataset(name, data_dir, T, limit=limit), train_config)

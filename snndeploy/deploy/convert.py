@@ -47,10 +47,10 @@ from exporters.lifspec import LIFSpec, SpecLIF
 
 from ..checkpoint import load
 from ..data import default_dataset
+from ..data.view import TargetData, target_data
 from ..errors import InvalidParameterError
 from ..models.tree import get_module, neuron_paths
 from ..verify.compare import compare_spikes
-from .data import TargetData, target_data
 from .qat import ChipQuantizer
 from .recipes import TargetRecipe, check_request, get_recipe
 from .rewrite import Rewrite, rewrite_for_target

@@ -38,11 +38,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checkpoint import save_checkpoint
+from ..data.view import TargetData, target_data
 from ..errors import InvalidParameterError
 from ..io import atomic_write
 from ..models import ModelConfig, build_model
 from ..models.record import record_neurons
-from .data import TargetData, target_data
 from .qat import ChipQuantizer
 from .recipes import DeployRequestError, TargetRecipe, TargetRequest, check_request, check_tau, get_recipe
 

@@ -14,8 +14,8 @@ import torch
 from exporters.fold.api import fold
 from exporters.nir import read_nir
 
-from ..checkpoint import load
-from ..data import default_dataset, load_dataset
+from ..checkpoint import model_from_checkpoint, read_checkpoint
+from ..data import checkpoint_dataset, default_dataset
 from .check import CheckReport, check_model
 from .handoff import ChipCheck, chip_check
 from .nir_check import check_nir
@@ -72,11 +72,13 @@ def check_file(
     t = target if isinstance(target, HardwareTarget) else get_target(target)
     if str(source).endswith(".nir"):
         return HardwareCheck(str(source), t, check_nir(read_nir(source), t))
-    model, config = load(source)
+    obj = read_checkpoint(source)
+    model, config = model_from_checkpoint(obj, source)
+    train_config = obj.get("train_config") or {}
     name = data or default_dataset(config.input_shape)
     x = y = None
-    if name is not None:
-        bundle = load_dataset(name, data_dir, limit=limit)
+    if name is not None:  # a `train --target` checkpoint's data as it was trained on (class subset, input scale)
+        bundle = checkpoint_dataset(name, data_dir, train_config, limit=limit)
         xb, y = next(iter(torch.utils.data.DataLoader(bundle.test, batch_size=limit)))
         x = bundle.to_time_major(xb)
     fold_metrics = None

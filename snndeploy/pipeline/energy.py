@@ -16,8 +16,8 @@ from torch import Tensor
 
 from exporters.nir import read_nir
 
-from ..checkpoint import load
-from ..data import default_dataset, load_dataset
+from ..checkpoint import model_from_checkpoint, read_checkpoint
+from ..data import checkpoint_dataset, default_dataset
 from ..energy import (
     build_report,
     builtin_profiles,
@@ -33,10 +33,11 @@ from ..nirsim import NIRSimulator, random_input
 __all__ = ["energy_of_file", "test_batches"]
 
 
-def test_batches(name: str, data_dir: Path | None, limit: int,
-                 batch_size: int) -> tuple[Iterable[Tensor], Any]:
-    """Time-major test batches of dataset ``name`` (first ``limit`` samples) and the bundle."""
-    bundle = load_dataset(name, data_dir, limit=limit)
+def test_batches(name: str, data_dir: Path | None, limit: int, batch_size: int,
+                 train_config: dict[str, Any] | None = None) -> tuple[Iterable[Tensor], Any]:
+    """Time-major test batches of dataset ``name`` (first ``limit`` samples) and the bundle, as the checkpoint
+    whose ``train_config`` is given saw it (``snndeploy.data.checkpoint_dataset``)."""
+    bundle = checkpoint_dataset(name, data_dir, train_config or {}, limit=limit)
     loader = torch.utils.data.DataLoader(bundle.test, batch_size=batch_size)
     return (bundle.to_time_major(x) for x, _ in loader), bundle
 
@@ -59,10 +60,12 @@ def energy_of_file(
     the report is what ``energy.json`` holds.
     """
     if str(source).endswith(".nir"):
-        graph = read_nir(source)
+        graph, train_config = read_nir(source), {}
         model, input_shape, meta = None, NIRSimulator(graph, dt=dt).input_shape, {"nir": str(source)}
     else:
-        model, config = load(source)
+        obj = read_checkpoint(source)
+        model, config = model_from_checkpoint(obj, source)
+        train_config = obj.get("train_config") or {}
         model, folds = fold_for_counting(model)
         graph, input_shape = None, config.input_shape
         meta = {"checkpoint": str(source), "model": config.model, "neuron": config.neuron,
@@ -75,7 +78,7 @@ def energy_of_file(
         name = "random (no dataset fits)"
         batches: Any = [random_input(graph, T=16, batch=limit)]
     else:
-        batches, _ = test_batches(name, data_dir, limit, batch_size)
+        batches, _ = test_batches(name, data_dir, limit, batch_size, train_config)
     meta["dataset"] = name
     profs = list(builtin_profiles().values()) if not profiles else [get_profile(p) for p in profiles]
     counts = count_ops(model, batches) if graph is None else count_nir_ops(graph, batches, dt=dt)
