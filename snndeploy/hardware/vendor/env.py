@@ -87,16 +87,44 @@ class VendorRecipe:
     revision: int = 1
 
     def digest(self) -> str:
-        """Hash of everything that defines the venv (steps, probe, patch source, revision)."""
+        """Hash of everything that defines the venv (steps, probe, patch code, revision).
+
+        The probe and the patch are hashed as code (``_code_text``: parsed, docstrings dropped, unparsed), so
+        rewrapping a line or a docstring does not rebuild a venv; a change to what the code does does.
+        """
         import inspect
 
         h = hashlib.sha256()
-        patch_src = inspect.getsource(self.patch) if self.patch is not None else ""
-        for part in (self.name, repr(self.steps), self.probe, patch_src, repr(sorted(self.env.items())),
+        patch_src = _code_text(inspect.getsource(self.patch)) if self.patch is not None else ""
+        for part in (self.name, repr(self.steps), _code_text(self.probe), patch_src,
+                     repr(sorted(self.env.items())),
                      str(self.revision), f"{sys.version_info.major}.{sys.version_info.minor}"):
             h.update(part.encode())
             h.update(b"\0")
         return h.hexdigest()[:16]
+
+
+def _code_text(source: str) -> str:
+    """``source`` as Python code without its layout: parsed, docstrings removed, unparsed (``source`` itself
+    when it does not parse)."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return source
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
 
 
 _RECIPES: dict[str, VendorRecipe] = {}
