@@ -18,6 +18,7 @@ from snndeploy.data import load_dataset
 from snndeploy.deploy.convert import DeployConfig, deploy_checkpoint
 from snndeploy.deploy.recipes import get_recipe
 from snndeploy.deploy.rewrite import SelfInhibitedLIF, fold_avgpool, rewrite_for_target, sum_pool_rewrite
+from snndeploy.errors import InvalidParameterError
 from snndeploy.models import ModelConfig
 from snndeploy.models.layers import TimeDistributed
 from snndeploy.neurons import LIF
@@ -217,3 +218,20 @@ def test_demo_target_speck_runs_end_to_end(tmp_path: Path, vendor_python,
     assert section["vendor_check"]["spike_agreement"] == 1.0
     assert abs(section["float_accuracy"] - section["chip_accuracy"]) <= 0.02
     assert all(Path(p).is_file() for p in section["artifacts"]) and (out / "checkpoint.pt").is_file()
+
+
+@pytest.mark.parametrize("target", ["loihi2", "speck", "xylo_audio2", "spinnaker2"])
+def test_finetune_defaults_come_from_the_recipe_unless_given(target: str) -> None:
+    recipe = get_recipe(target)
+    cfg = DeployConfig().for_recipe(recipe)
+    assert cfg.finetune_epochs == recipe.finetune.get("epochs", 16)
+    assert cfg.lr == recipe.finetune.get("lr", 3e-3)
+    given = DeployConfig(finetune_epochs=0, lr=5e-4).for_recipe(recipe)
+    assert (given.finetune_epochs, given.lr) == (0, 5e-4)
+
+
+@pytest.mark.parametrize("bad", [{"finetune_epochs": -1}, {"finetune_epochs": True}, {"lr": 0.0},
+                                 {"lr": float("nan")}, {"lr": "fast"}])
+def test_bad_finetune_settings_are_refused(bad: dict) -> None:
+    with pytest.raises(InvalidParameterError, match=next(iter(bad))):
+        DeployConfig(**bad)

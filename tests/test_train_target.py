@@ -15,6 +15,7 @@ from snndeploy.cli.app import main
 from snndeploy.deploy import TargetTrainConfig, train_for_target
 from snndeploy.deploy.recipes import DeployRequestError, get_recipe
 from snndeploy.deploy.target_check import check_on_target
+from snndeploy.hardware.api import check_file
 
 CASES = [("loihi2", "digits", "lava"), ("speck", "digits", "sinabs"), ("xylo_audio2", "mnist1d", "xylosim")]
 
@@ -44,6 +45,12 @@ def test_trained_for_target_is_legal_and_equals_the_vendor(
     assert config.model == res.config.model and config.neuron == res.recipe.neuron().name
     with torch.no_grad():
         assert torch.equal(model.eval()(x[:, :8]), res.model(x[:, :8]))
+    # `hw-check --quantize` on the checkpoint reads its data as it was trained (class subset, input scale):
+    # the quantised copy and the integer chip model run on it
+    hw = check_file(res.checkpoint, target, quantize=True, vendor=False, limit=48)
+    assert hw.report.ok and hw.quantization is not None
+    assert hw.chip is not None and hw.chip.error is None and hw.chip.agreement is not None
+    assert hw.chip.agreement.spike_agreement >= 0.95, hw.chip.to_dict()
 
 
 def test_spinnaker2_has_no_simulator_and_says_so() -> None:

@@ -34,7 +34,12 @@ def deploy(
     ),
     out: Path = typer.Option(Path("reports/deploy"), "--out", help="Output directory."),
     data: str | None = typer.Option(None, "--data", help="Dataset (default: the checkpoint's)."),
-    epochs: int = typer.Option(16, "--epochs", help="Distillation fine-tune epochs (0: none)."),
+    epochs: int | None = typer.Option(
+        None, "--epochs", help="Distillation fine-tune epochs (0: none; default: the target's, 32 on Speck, else 16)."
+    ),
+    lr: float | None = typer.Option(
+        None, "--lr", help="Fine-tune learning rate (default: the target's, 1e-3 on Speck, else 3e-3)."
+    ),
     T: int | None = typer.Option(None, "--T", help="Time steps (default: the target's for the dataset, else "
                                  "the checkpoint's)."),
     samples: int = typer.Option(
@@ -55,7 +60,7 @@ def deploy(
     from .render import print_deploy
 
     console = Console()
-    cfg = DeployConfig(finetune_epochs=epochs, finetune_samples=samples, vendor=vendor, seed=seed)
+    cfg = DeployConfig(finetune_epochs=epochs, lr=lr, finetune_samples=samples, vendor=vendor, seed=seed)
     steps = ["refuse", "fold", "rewrite", "fine-tune", "chip", "energy"]
     with Progress(
         SpinnerColumn(),

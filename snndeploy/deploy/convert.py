@@ -73,10 +73,10 @@ __all__ = [
 class DeployConfig:
     """Knobs of ``deploy_model`` (module docstring)."""
 
-    finetune_epochs: int = 16
+    finetune_epochs: int | None = None  # None: the recipe's (TargetRecipe.finetune), else 16
     finetune_samples: int = 1024
     holdout: float = 0.2
-    lr: float = 3e-3
+    lr: float | None = None  # None: the recipe's, else 3e-3
     batch_size: int = 64
     spike_weight: float = 1.0
     ce_weight: float = 0.5
@@ -92,12 +92,14 @@ class DeployConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if (
+        if self.finetune_epochs is not None and (
             isinstance(self.finetune_epochs, bool)
             or not isinstance(self.finetune_epochs, int)
             or self.finetune_epochs < 0
         ):
             raise InvalidParameterError(f"finetune_epochs must be an int >= 0, got {self.finetune_epochs!r}")
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and 0 < self.lr < float("inf")):
+            raise InvalidParameterError(f"lr must be a number > 0, got {self.lr!r}")
         if not 0.0 < self.holdout < 1.0:
             raise InvalidParameterError(f"holdout must lie in (0, 1), got {self.holdout!r}")
         for name in ("finetune_samples", "batch_size", "calibration_samples", "vendor_samples"):
@@ -107,6 +109,12 @@ class DeployConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+    def for_recipe(self, recipe: TargetRecipe) -> DeployConfig:
+        """This config with the unset fine-tune epochs and learning rate taken from ``recipe.finetune``."""
+        epochs = self.finetune_epochs if self.finetune_epochs is not None else recipe.finetune.get("epochs", 16)
+        lr = self.lr if self.lr is not None else recipe.finetune.get("lr", 3e-3)
+        return dataclasses.replace(self, finetune_epochs=int(epochs), lr=float(lr))
 
 
 @dataclass
@@ -411,7 +419,7 @@ def deploy_model(
     ``input_scale`` is what the chip's inputs are the dataset's values multiplied by; ``source_input_scale``
     the same for the source model (1: it takes the dataset's values; a model trained with ``train --target
     speck`` took events, × 16)."""
-    cfg = cfg or DeployConfig()
+    cfg = (cfg or DeployConfig()).for_recipe(recipe)
     step = on_step or (lambda _s: None)
     out = Path(out_dir) if out_dir is not None else None
     torch.manual_seed(cfg.seed)

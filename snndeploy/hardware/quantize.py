@@ -83,13 +83,21 @@ def _set_iaf(neuron: nn.Module, changes: dict[str, Any]) -> None:
 
 @_setter(CubaLIF)
 def _set_cubalif(neuron: nn.Module, changes: dict[str, Any]) -> None:
-    """CubaLIF: the membrane decay is β, the current decay α (both set directly, no τ)."""
+    """CubaLIF: the membrane decay is β, the current decay α (both set directly, no τ).
+
+    A CubaLIF in chip-integer mode (``lsb`` set, a power of two) whose new threshold is off its state grid (the
+    quantiser's per-layer scale is not a power of two) computes in float in the quantised copy: that copy models
+    the generic weight/threshold grid, and ``handoff.chip_check`` runs the chip's own integer arithmetic."""
     new = dict(changes)
     if "decay" in new:
         new["beta"] = new.pop("decay")
     if "current_decay" in new:
         new["alpha"] = new.pop("current_decay")
-    neuron._params = dataclasses.replace(neuron._params, **new)  # type: ignore[attr-defined]
+    p = neuron._params  # type: ignore[attr-defined]
+    theta = new.get("v_threshold", p.v_threshold)
+    if p.lsb is not None and not float(theta / p.lsb).is_integer():
+        new["lsb"] = None
+    neuron._params = dataclasses.replace(p, **new)  # type: ignore[attr-defined]
 
 
 def _set_spec(neuron: nn.Module, changes: dict[str, Any]) -> None:
