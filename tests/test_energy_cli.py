@@ -16,8 +16,9 @@ from snndeploy.models import ModelConfig, build_model
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    config = ModelConfig(model="mlp", input_shape=(1, 8, 8), num_classes=10, neuron="lif", width=0.125,
-                         batch_norm=False)
+    config = ModelConfig(
+        model="mlp", input_shape=(1, 8, 8), num_classes=10, neuron="lif", width=0.125, batch_norm=False
+    )
     path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
     save_checkpoint(path, model=build_model(config), config=config, epoch=0)
     return path
@@ -25,12 +26,33 @@ def ckpt(tmp_path_factory):
 
 def test_energy_command(ckpt, tmp_path, capsys):
     out = tmp_path / "energy"
-    assert main(["energy", str(ckpt), "--limit", "16", "--batch-size", "8", "--out", str(out),
-                 "--profile", "cmos45_fp32", "--profile", "loihi"]) == 0
+    assert (
+        main(
+            [
+                "energy",
+                str(ckpt),
+                "--limit",
+                "16",
+                "--batch-size",
+                "8",
+                "--out",
+                str(out),
+                "--profile",
+                "cmos45_fp32",
+                "--profile",
+                "loihi",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "energy.json").read_text())
     assert report["data"]["samples"] == 16 and report["meta"]["dataset"] == "digits"
-    assert (report["data"]["dataset"], report["data"]["split"], report["data"]["batch_size"],
-            report["data"]["T"]) == ("digits", "test", 8, 4)
+    assert (
+        report["data"]["dataset"],
+        report["data"]["split"],
+        report["data"]["batch_size"],
+        report["data"]["T"],
+    ) == ("digits", "test", 8, 4)
     assert [e["profile"] for e in report["energy"]] == ["cmos45_fp32", "loihi"]
     assert report["totals"]["effective_macs"] > 0  # direct encoding: the first layer does MACs
     loihi = report["energy"][1]
@@ -50,11 +72,13 @@ def test_energy_command_on_nir(ckpt, tmp_path):
     folded, _ = fold_api.fold(model)
     path = tmp_path / "model.nir"
     exporters_nir.write_nir(path, exporters_nir.to_nir(folded, config.input_shape))
-    assert main(["energy", str(path), "--limit", "16", "--out", str(tmp_path / "e"),
-                 "--profile", "loihi"]) == 0
+    assert (
+        main(["energy", str(path), "--limit", "16", "--out", str(tmp_path / "e"), "--profile", "loihi"]) == 0
+    )
     nir_report = json.loads((tmp_path / "e" / "energy.json").read_text())
-    assert main(["energy", str(ckpt), "--limit", "16", "--out", str(tmp_path / "t"),
-                 "--profile", "loihi"]) == 0
+    assert (
+        main(["energy", str(ckpt), "--limit", "16", "--out", str(tmp_path / "t"), "--profile", "loihi"]) == 0
+    )
     torch_report = json.loads((tmp_path / "t" / "energy.json").read_text())
     for key in ("effective_acs", "effective_macs", "spikes", "state_updates"):
         assert nir_report["totals"][key] == torch_report["totals"][key]
@@ -67,8 +91,22 @@ def test_energy_errors(ckpt, tmp_path):
 
 def test_hw_check_command(ckpt, tmp_path):
     # soft-reset LIF MLP: fits SpiNNaker2 (exit 0) but the last Linear has no neurons (warning) ...
-    assert main(["hw-check", str(ckpt), "--target", "spinnaker2", "--limit", "8", "--quantize",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "hw-check",
+                str(ckpt),
+                "--target",
+                "spinnaker2",
+                "--limit",
+                "8",
+                "--quantize",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "hw_check.json").read_text())
     assert result["check"]["ok"] and result["check"]["warnings"] >= 1
     assert result["quantization"]["activity"]
@@ -132,8 +170,8 @@ def test_checkpoint_and_nir_routes_agree(tmp_path):
 
 
 def test_energy_of_a_nir_file_no_dataset_fits_runs_on_random_input(tmp_path):
-    """A foreign NIR graph whose input shape matches no embedded dataset: counted on seeded random input (said in
-    the report), instead of refusing."""
+    """A foreign NIR graph whose input shape matches no embedded dataset: counted on seeded random input (said
+    in the report), instead of refusing."""
     from exporters.fold.api import fold
     from exporters.nir import to_nir, write_nir
     from snndeploy.models.layers import TimeDistributed

@@ -16,9 +16,7 @@ def _patch_a(site):
 
 def _patch_b(site):
     """Fix the vendor's import, rewrapped into one line."""
-    (site / "x.py").write_text(
-        "a = (1 +\n     2)\n"
-    )
+    (site / "x.py").write_text("a = (1 +\n     2)\n")
 
 
 def _patch_c(site):
@@ -31,7 +29,9 @@ def _recipe(patch, probe="import json\nprint(json.dumps({}))\n", **kw):
 
 
 def test_layout_and_docstrings_do_not_change_the_digest():
-    assert _code_text("def f(x):\n    '''d'''\n    return (x +\n  1)\n") == _code_text("def f(x):\n    return x + 1")
+    assert _code_text("def f(x):\n    '''d'''\n    return (x +\n  1)\n") == _code_text(
+        "def f(x):\n    return x + 1"
+    )
     a = _recipe(_patch_a).digest()
     b = _recipe(_patch_a, probe="import json\n\nprint(json.dumps(\n    {}))\n").digest()
     assert a == b

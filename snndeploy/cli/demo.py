@@ -4,10 +4,13 @@
    ``metrics.jsonl``;
 2. fold it into LIF form (calibrated on training images) and export ``model.nir``, ``model_flat.nir`` and
    ``model_step.onnx``;
-3. verify the spikes across the source model, its fused backend, the folded model, ONNX Runtime, nirsim and the
-   installed peer simulators: ``verify.json``, ``verify.md``, ``agreement.png`` (``raster_diff.png`` on divergence);
+3. verify the spikes across the source model, its fused backend, the folded model, ONNX Runtime, nirsim and
+the
+   installed peer simulators: ``verify.json``, ``verify.md``, ``agreement.png`` (``raster_diff.png`` on
+   divergence);
 4. estimate energy: ``energy/``.
-Every step adds its section to ``summary.json``. The steps are ``snndeploy.pipeline.demo_*``; this module prints.
+Every step adds its section to ``summary.json``. The steps are ``snndeploy.pipeline.demo_*``; this module
+prints.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ __all__ = ["register", "demo"]
 def register(app: typer.Typer) -> None:
     app.command(
         "demo",
-        help="The whole pipeline on embedded sklearn digits in about a minute on 2 CPU cores: train a small CLIF "
-        "network, fold it to LIF form, export NIR and ONNX, verify the spikes across runtimes, estimate energy; "
-        "everything lands in --out.",
+        help="The whole pipeline on embedded sklearn digits in about a minute on 2 CPU cores: train a "
+        "small CLIF network, fold it to LIF form, export NIR and ONNX, verify the spikes across runtimes, "
+        "estimate energy; everything lands in --out.",
     )(demo)
 
 
@@ -35,7 +38,9 @@ def demo(
     neuron: str = typer.Option("clif", help="Neuron: lif, clif, klif, ilif."),
     seed: int = typer.Option(0, help="Random seed."),
     target: str | None = typer.Option(
-        None, "--target", help="Instead: train a network the target runs as it is and hand it off: xylo "
+        None,
+        "--target",
+        help="Instead: train a network the target runs as it is and hand it off: xylo "
         "(a CubaLIF MLP on mnist1d's first 8 classes) or speck (an IAF conv net on digits); hw-check, the "
         "integer chip model, the vendor simulator, artifacts, energy (about 1-2 minutes on 2 cores).",
     ),
@@ -53,32 +58,43 @@ def demo(
     from .render import print_epoch, print_rates, print_verify_report
 
     console = Console()
-    console.print(f"[bold]1. train[/bold] vgg (width 0.5) × {neuron} on sklearn digits, T={T}, {epochs} epochs")
-    section, result, _, n_test = demo_train(out, epochs, seed, T, neuron,
-                                            on_epoch=lambda r: print_epoch(console, r, epochs))
+    console.print(
+        f"[bold]1. train[/bold] vgg (width 0.5) × {neuron} on sklearn digits, T={T}, {epochs} epochs"
+    )
+    section, result, _, n_test = demo_train(
+        out, epochs, seed, T, neuron, on_epoch=lambda r: print_epoch(console, r, epochs)
+    )
     last = result.history[-1]
     print_rates(console, last, f"{neuron} firing rates on the digits test set ({n_test} images)")
     console.print(f"test accuracy [bold]{last['test_acc']:.4f}[/bold]")
     write_summary(out, "train", section)
 
-    console.print("[bold]2. fold + export[/bold] (NIR nested and flat, ONNX step model) and "
-                  "[bold]3. verify[/bold] across runtimes")
+    console.print(
+        "[bold]2. fold + export[/bold] (NIR nested and flat, ONNX step model) and "
+        "[bold]3. verify[/bold] across runtimes"
+    )
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("verifying", total=None)
-        section, report, paths = demo_verify(out, seed,
-                                             on_batch=lambda done, total: progress.update(task, completed=done,
-                                                                                          total=total))
-    print_verify_report(console, report, f"spike agreement on {report.samples} digits test images, T={report.T}")
+        section, report, paths = demo_verify(
+            out, seed, on_batch=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    print_verify_report(
+        console, report, f"spike agreement on {report.samples} digits test images, T={report.T}"
+    )
     exact_ok = all(r.passed for r in report.runtimes if r.expectation == "exact")
-    console.print(f"exact paths (fused backend, ONNX Runtime, NIR graph vs folded model): "
-                  f"{'all identical' if exact_ok else 'DIVERGED'}")
+    console.print(
+        f"exact paths (fused backend, ONNX Runtime, NIR graph vs folded model): "
+        f"{'all identical' if exact_ok else 'DIVERGED'}"
+    )
     folded = next((r for r in report.runtimes if r.runtime == "folded"), None)
     if folded is not None and folded.expectation == "approximate" and report.source_accuracy is not None:
-        console.print(f"approximate {neuron.upper()}→LIF fold: {100 * folded.spike_agreement:.2f}% identical "
-                      f"neuron-steps, accuracy {100 * folded.accuracy:.2f}% vs source "
-                      f"{100 * report.source_accuracy:.2f}% ({100 * (folded.accuracy - report.source_accuracy):+.2f} "
-                      f"pt); policy: ≥ {100 * report.policy['min_spike_agreement']:.1f}% spikes and ≤ "
-                      f"{report.policy['max_accuracy_drop']} pt drop")
+        console.print(
+            f"approximate {neuron.upper()}→LIF fold: {100 * folded.spike_agreement:.2f}% identical "
+            f"neuron-steps, accuracy {100 * folded.accuracy:.2f}% vs source "
+            f"{100 * report.source_accuracy:.2f}% ({100 * (folded.accuracy - report.source_accuracy):+.2f} "
+            f"pt); policy: ≥ {100 * report.policy['min_spike_agreement']:.1f}% spikes and ≤ "
+            f"{report.policy['max_accuracy_drop']} pt drop"
+        )
     verdict = "PASSED" if report.passed else "FAILED the policy (see verify.md)"
     console.print(f"verify {verdict}; report {paths['markdown']}")
     write_summary(out, "verify", section)
@@ -112,24 +128,35 @@ def _demo_target(out: Path, target: str, seed: int, epochs: int | None) -> None:
     from .render import print_epoch, print_target_check
 
     console = Console()
-    console.print(f"[bold]1. train for {target}[/bold] (the target's neuron, sizes and integer grid in the "
-                  "loop)")
+    console.print(
+        f"[bold]1. train for {target}[/bold] (the target's neuron, sizes and integer grid in the loop)"
+    )
     with console.status(f"{target}: preparing") as status:
         section, res, check = demo_target(
-            out, target, seed, epochs, on_epoch=lambda r: print_epoch(console, r, r["epochs"]),
-            on_step=lambda s: status.update(f"{target}: {s}"))
+            out,
+            target,
+            seed,
+            epochs,
+            on_epoch=lambda r: print_epoch(console, r, r["epochs"]),
+            on_step=lambda s: status.update(f"{target}: {s}"),
+        )
     c = res.config
-    console.print(f"{c.model} × {c.neuron} on {res.data.dataset} ({res.data.classes} classes, "
-                  f"T={res.data.bundle.time_steps}): {res.recipe.neuron().note}")
+    console.print(
+        f"{c.model} × {c.neuron} on {res.data.dataset} ({res.data.classes} classes, "
+        f"T={res.data.bundle.time_steps}): {res.recipe.neuron().note}"
+    )
     console.print("[bold]2. hand-off[/bold]: hw-check, integer chip model, vendor simulator")
     print_target_check(console, check)
     from ..energy import pj_text
 
     e = section["energy"]
     where = e["profile"] if e["target_profile"] else f"{e['profile']}: no published figure for {target}"
-    console.print(f"[bold]3. energy[/bold] ({where}): compute {pj_text(e['per_sample_pj'].get('compute'))} "
-                  "per sample")
-    console.print(f"artifacts: {', '.join(section['artifacts']) or 'none'}; everything is in {out}/ "
-                  "(summary.json, checkpoint.pt, artifacts/, energy/)")
+    console.print(
+        f"[bold]3. energy[/bold] ({where}): compute {pj_text(e['per_sample_pj'].get('compute'))} per sample"
+    )
+    console.print(
+        f"artifacts: {', '.join(section['artifacts']) or 'none'}; everything is in {out}/ "
+        "(summary.json, checkpoint.pt, artifacts/, energy/)"
+    )
     if not check.passed:
         raise HardwareConstraintError(f"{check.target}: hw-check errors or vendor disagreement (see above)")

@@ -35,13 +35,16 @@ def deploy(
     out: Path = typer.Option(Path("reports/deploy"), "--out", help="Output directory."),
     data: str | None = typer.Option(None, "--data", help="Dataset (default: the checkpoint's)."),
     epochs: int | None = typer.Option(
-        None, "--epochs", help="Distillation fine-tune epochs (0: none; default: the target's, 32 on Speck, else 16)."
+        None,
+        "--epochs",
+        help="Distillation fine-tune epochs (0: none; default: the target's, 32 on Speck, else 16).",
     ),
     lr: float | None = typer.Option(
         None, "--lr", help="Fine-tune learning rate (default: the target's, 1e-3 on Speck, else 3e-3)."
     ),
-    T: int | None = typer.Option(None, "--T", help="Time steps (default: the target's for the dataset, else "
-                                 "the checkpoint's)."),
+    T: int | None = typer.Option(
+        None, "--T", help="Time steps (default: the target's for the dataset, else the checkpoint's)."
+    ),
     samples: int = typer.Option(
         2048, "--samples", help="Training samples for the fine-tune (and calibration)."
     ),
@@ -75,8 +78,9 @@ def deploy(
             done = steps.index(name) if name in steps else 0
             progress.update(task, completed=done, description=f"deploy → {target}: {name}")
 
-        result = deploy_checkpoint(checkpoint, target, out, data=data, T=T, cfg=cfg, limit=limit,
-                                   on_step=on_step)
+        result = deploy_checkpoint(
+            checkpoint, target, out, data=data, T=T, cfg=cfg, limit=limit, on_step=on_step
+        )
         progress.update(task, description=f"deploy → {target}: writing {out}")
         paths = write_deploy(result, out)
     print_deploy(console, result, paths)

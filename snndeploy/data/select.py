@@ -1,7 +1,7 @@
 """Which data a command runs on: the embedded dataset matching a model, calibration and evaluation batches.
 
-Shared by ``fold``, ``export``, ``verify``, ``energy``, ``hw-check`` and the pipelines, so every command picks data
-the same way. Tensors are time-major ``[T, N, *input_shape]``.
+Shared by ``fold``, ``export``, ``verify``, ``energy``, ``hw-check`` and the pipelines, so every command picks
+data the same way. Tensors are time-major ``[T, N, *input_shape]``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ EMBEDDED_BY_SHAPE: dict[tuple[int, ...], str] = {(1,): "mnist1d", (1, 8, 8): "di
 
 
 def default_dataset(input_shape: tuple[int, ...]) -> str | None:
-    """The embedded dataset whose samples have ``input_shape`` (``(1,)`` → mnist1d, ``(1, 8, 8)`` → digits)."""
+    """The embedded dataset whose samples have ``input_shape`` (``(1,)`` → mnist1d, ``(1, 8, 8)`` →
+    digits)."""
     return EMBEDDED_BY_SHAPE.get(tuple(input_shape))
 
 
@@ -57,8 +58,9 @@ def evaluation_inputs(
 ) -> tuple[Tensor, Tensor | None, Tensor]:
     """``(x, y or None, calibration x)`` as ``[T, N, *input_shape]`` tensors for ``verify``.
 
-    ``data``: a dataset name, a local dataset directory (its type is the checkpoint's ``train_config["dataset"]``),
-    ``"random"`` (uniform in [0, 2), seeded), or ``None`` (the checkpoint's embedded dataset, else random).
+    ``data``: a dataset name, a local dataset directory (its type is the checkpoint's
+    ``train_config["dataset"]``), ``"random"`` (uniform in [0, 2), seeded), or ``None`` (the checkpoint's
+    embedded dataset, else random).
     """
     if samples < 1:
         raise InvalidParameterError(f"samples must be >= 1, got {samples}")
@@ -73,10 +75,14 @@ def evaluation_inputs(
         bundle = trained_view(bundle, train_config)
     elif Path(name).is_dir():
         if not trained_on:
-            raise DatasetError(f"--data {name}: a directory needs the dataset type, which the checkpoint does not record")
+            raise DatasetError(
+                f"--data {name}: a directory needs the dataset type, which the checkpoint does not record"
+            )
         bundle = trained_view(load_dataset(trained_on, name, T, limit=samples), train_config)
     else:
-        raise DatasetError(f"--data {name!r}: neither a dataset name ({', '.join(DATASETS)}), a directory, nor 'random'")
+        raise DatasetError(
+            f"--data {name!r}: neither a dataset name ({', '.join(DATASETS)}), a directory, nor 'random'"
+        )
     x, y = split_tensors(bundle, "test")
     calib, _ = split_tensors(bundle, "train")
     return x, y, calib

@@ -1,5 +1,5 @@
-"""A dataset seen through a class subset and an input scale (``view_of``), and again as a checkpoint trained on
-such a view saw it (``trained_view``: ``train --target`` records ``classes`` and ``input_scale``)."""
+"""A dataset seen through a class subset and an input scale (``view_of``), and again as a checkpoint trained
+on such a view saw it (``trained_view``: ``train --target`` records ``classes`` and ``input_scale``)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def view_of(bundle: DataBundle, classes: int | None = None, input_scale: float =
 
 def trained_view(bundle: DataBundle, train_config: dict[str, Any]) -> DataBundle:
     """``bundle`` as the checkpoint whose ``train_config`` this is saw it: its class subset and input scale
-    (recorded by ``train --target``) when ``bundle`` is the dataset it was trained on; ``bundle`` otherwise."""
+    (recorded by ``train --target``) when ``bundle`` is the dataset it was trained on; ``bundle``
+    otherwise."""
     if train_config.get("dataset") != bundle.name:
         return bundle
     classes, scale = train_config.get("classes"), train_config.get("input_scale")

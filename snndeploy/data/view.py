@@ -7,7 +7,8 @@
 
 Tensors stay time-major ``[T, N, *input_shape]`` through ``DataBundle.to_time_major``. A checkpoint trained
 on such a view (``train --target``) records ``classes`` and ``input_scale`` in its ``train_config``;
-``trained_view`` applies them again, so ``hw-check``, ``verify`` and ``energy`` see the data it was trained on.
+``trained_view`` applies them again, so ``hw-check``, ``verify`` and ``energy`` see the data it was trained
+on.
 """
 
 from __future__ import annotations

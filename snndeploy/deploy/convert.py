@@ -112,7 +112,9 @@ class DeployConfig:
 
     def for_recipe(self, recipe: TargetRecipe) -> DeployConfig:
         """This config with the unset fine-tune epochs and learning rate taken from ``recipe.finetune``."""
-        epochs = self.finetune_epochs if self.finetune_epochs is not None else recipe.finetune.get("epochs", 16)
+        epochs = (
+            self.finetune_epochs if self.finetune_epochs is not None else recipe.finetune.get("epochs", 16)
+        )
         lr = self.lr if self.lr is not None else recipe.finetune.get("lr", 3e-3)
         return dataclasses.replace(self, finetune_epochs=int(epochs), lr=float(lr))
 
@@ -245,7 +247,9 @@ def _finetune(
     n_val = max(1, int(round(x_in.shape[1] * cfg.holdout)))
     tr, va = slice(0, x_in.shape[1] - n_val), slice(x_in.shape[1] - n_val, x_in.shape[1])
     t_logits, t_spikes = _teacher(source, x_src[:, tr])
-    if _ends_with_neurons(source):  # the teacher's outputs are spike rates: on the student's logit scale κ·rate
+    if _ends_with_neurons(
+        source
+    ):  # the teacher's outputs are spike rates: on the student's logit scale κ·rate
         t_logits = cfg.rate_scale * t_logits
     quant = ChipQuantizer(recipe, student, calib)
     paths = [p for p, _ in neuron_paths(student) if p in t_spikes]
@@ -625,5 +629,13 @@ def deploy_checkpoint(
         name, T=steps, classes=config.num_classes, input_scale=defaults.get("input_scale", 1.0), limit=limit
     )
     src_scale = float(train_config.get("input_scale", 1.0))
-    return deploy_model(model, recipe, td, cfg=cfg, out_dir=out_dir, on_step=on_step,
-                        source_name=str(checkpoint), source_input_scale=src_scale)
+    return deploy_model(
+        model,
+        recipe,
+        td,
+        cfg=cfg,
+        out_dir=out_dir,
+        on_step=on_step,
+        source_name=str(checkpoint),
+        source_input_scale=src_scale,
+    )

@@ -243,7 +243,9 @@ def build_target_model(
         batch_norm=False,
     )
     x, _ = data.split("train", 256)
-    if name == choice.name:  # another neuron (CLIF, ...) reaches the chip through deploy, which rescales inputs
+    if (
+        name == choice.name
+    ):  # another neuron (CLIF, ...) reaches the chip through deploy, which rescales inputs
         check_inputs(recipe, data, x)
     net = build_model(config)
     check_request(recipe, request_of(net, config, recipe, x[:, :2]))

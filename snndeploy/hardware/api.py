@@ -27,7 +27,8 @@ __all__ = ["HardwareCheck", "check_file"]
 
 @dataclass
 class HardwareCheck:
-    """The result of ``check_file``: the target, the constraint report and, with ``quantize``, the quantisation."""
+    """The result of ``check_file``: the target, the constraint report and, with ``quantize``, the
+    quantisation."""
 
     source: str
     target: HardwareTarget
@@ -63,11 +64,11 @@ def check_file(
 ) -> HardwareCheck:
     """Check ``source`` (a checkpoint or a ``.nir`` file) against ``target``.
 
-    A checkpoint is folded first (``fold_model``; calibrated on ``limit`` test samples of ``data``, by default the
-    embedded dataset matching its input shape), then checked with those samples for shapes and activity; with
-    ``quantize`` its copy on the target's grid is compared spike for spike, and the model is mapped onto the chip's
-    integer model (``handoff.chip_check``): float vs integer agreement and, with ``vendor`` and the vendor's venv
-    built, the integer model vs the vendor's own simulator.
+    A checkpoint is folded first (``fold_model``; calibrated on ``limit`` test samples of ``data``, by default
+    the embedded dataset matching its input shape), then checked with those samples for shapes and activity;
+    with ``quantize`` its copy on the target's grid is compared spike for spike, and the model is mapped onto
+    the chip's integer model (``handoff.chip_check``): float vs integer agreement and, with ``vendor`` and the
+    vendor's venv built, the integer model vs the vendor's own simulator.
     """
     t = target if isinstance(target, HardwareTarget) else get_target(target)
     if str(source).endswith(".nir"):
@@ -77,7 +78,9 @@ def check_file(
     train_config = obj.get("train_config") or {}
     name = data or default_dataset(config.input_shape)
     x = y = None
-    if name is not None:  # a `train --target` checkpoint's data as it was trained on (class subset, input scale)
+    if (
+        name is not None
+    ):  # a `train --target` checkpoint's data as it was trained on (class subset, input scale)
         bundle = checkpoint_dataset(name, data_dir, train_config, limit=limit)
         xb, y = next(iter(torch.utils.data.DataLoader(bundle.test, batch_size=limit)))
         x = bundle.to_time_major(xb)

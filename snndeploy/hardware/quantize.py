@@ -1,4 +1,5 @@
-"""Post-training quantisation to a target's formats, per layer, with an activity-collapse alarm per neuron layer.
+"""Post-training quantisation to a target's formats, per layer, with an activity-collapse alarm per neuron
+layer.
 
 For each weight layer (Linear/Conv, in execution order) with weights W:
 
@@ -39,7 +40,15 @@ from .targets import HardwareTarget, get_target
 from .views import SYNAPTIC as _SYNAPTIC
 from .views import neuron_view
 
-__all__ = ["LayerQuant", "LayerActivity", "QuantizationResult", "quantize_model", "weight_scale", "quantize_tau", "quantize_decay"]
+__all__ = [
+    "LayerQuant",
+    "LayerActivity",
+    "QuantizationResult",
+    "quantize_model",
+    "weight_scale",
+    "quantize_tau",
+    "quantize_decay",
+]
 
 _PARAM_SETTERS: dict[type[nn.Module], Callable[[nn.Module, dict[str, Any]], None]] = {}
 
@@ -49,6 +58,7 @@ def _setter(*classes: type[nn.Module]) -> Callable:
         for c in classes:
             _PARAM_SETTERS[c] = fn
         return fn
+
     return deco
 
 
@@ -85,9 +95,10 @@ def _set_iaf(neuron: nn.Module, changes: dict[str, Any]) -> None:
 def _set_cubalif(neuron: nn.Module, changes: dict[str, Any]) -> None:
     """CubaLIF: the membrane decay is β, the current decay α (both set directly, no τ).
 
-    A CubaLIF in chip-integer mode (``lsb`` set, a power of two) whose new threshold is off its state grid (the
-    quantiser's per-layer scale is not a power of two) computes in float in the quantised copy: that copy models
-    the generic weight/threshold grid, and ``handoff.chip_check`` runs the chip's own integer arithmetic."""
+    A CubaLIF in chip-integer mode (``lsb`` set, a power of two) whose new threshold is off its state grid
+    (the quantiser's per-layer scale is not a power of two) computes in float in the quantised copy: that copy
+    models the generic weight/threshold grid, and ``handoff.chip_check`` runs the chip's own integer
+    arithmetic."""
     new = dict(changes)
     if "decay" in new:
         new["beta"] = new.pop("decay")
@@ -101,7 +112,8 @@ def _set_cubalif(neuron: nn.Module, changes: dict[str, Any]) -> None:
 
 
 def _set_spec(neuron: nn.Module, changes: dict[str, Any]) -> None:
-    """Folded ``SpecLIF``: the threshold (and a soft reset by the threshold), V_reset and the decay a → τ = k/(k − a)."""
+    """Folded ``SpecLIF``: the threshold (and a soft reset by the threshold), V_reset and the decay a → τ =
+    k/(k − a)."""
     spec = neuron.spec  # type: ignore[attr-defined]
     new: dict[str, Any] = {}
     if "v_threshold" in changes:
@@ -124,8 +136,10 @@ def _set_params(neuron: nn.Module, changes: dict[str, Any]) -> None:
         if fn is not None:
             fn(neuron, changes)
             return
-    raise InvalidInputError(f"cannot set parameters of {type(neuron).__name__}; known: "
-                            f"{', '.join(c.__name__ for c in _PARAM_SETTERS)}")
+    raise InvalidInputError(
+        f"cannot set parameters of {type(neuron).__name__}; known: "
+        f"{', '.join(c.__name__ for c in _PARAM_SETTERS)}"
+    )
 
 
 @dataclass
@@ -200,7 +214,8 @@ def weight_scale(wmax: float, t: HardwareTarget) -> float:
 
 def quantize_decay(a: float, t: HardwareTarget) -> float:
     """The decay a = 1 − 1/τ after the target's encoding: 1 − dv/4096 (Loihi, dv = round(4096·(1 − a)) in
-    1..4095) or 1 − 2^−dash (Xylo, dash = round(−log2(1 − a)) in 1..15); unchanged for float/leak-free formats."""
+    1..4095) or 1 − 2^−dash (Xylo, dash = round(−log2(1 − a)) in 1..15); unchanged for float/leak-free
+    formats."""
     if not 0.0 < a < 1.0:
         return a
     if t.decay_format == "fraction_4096":
@@ -208,12 +223,13 @@ def quantize_decay(a: float, t: HardwareTarget) -> float:
         return 1.0 - dv / 4096.0
     if t.decay_format == "bitshift":
         dash = min(max(round(-math.log2(1.0 - a)), 1), int(t.decay_max))
-        return 1.0 - 2.0 ** -dash
+        return 1.0 - 2.0**-dash
     return a
 
 
 def quantize_tau(tau: float, t: HardwareTarget) -> float:
-    """τ after the target's decay encoding: 1 / (1 − quantize_decay(1 − 1/τ)); unchanged for float/leak-free formats."""
+    """τ after the target's decay encoding: 1 / (1 − quantize_decay(1 − 1/τ)); unchanged for float/leak-free
+    formats."""
     if t.decay_format not in ("fraction_4096", "bitshift"):
         return tau
     return 1.0 / (1.0 - quantize_decay(1.0 - 1.0 / tau, t))
@@ -240,7 +256,9 @@ def _quantize_weights(name: str, mod: nn.Module, t: HardwareTarget) -> LayerQuan
     return LayerQuant(name, s, float(q.abs().max()) if q.numel() else 0.0, clipped, zeroed)
 
 
-def _quantize_neuron(name: str, neuron: nn.Module, lq: LayerQuant | None, t: HardwareTarget) -> LayerQuant | None:
+def _quantize_neuron(
+    name: str, neuron: nn.Module, lq: LayerQuant | None, t: HardwareTarget
+) -> LayerQuant | None:
     view = neuron_view(neuron)
     params = neuron.params() if hasattr(neuron, "params") else None
     changes: dict[str, Any] = {}
@@ -270,7 +288,8 @@ def _quantize_neuron(name: str, neuron: nn.Module, lq: LayerQuant | None, t: Har
     return lq
 
 
-#: ``(spikes by neuron-layer path, output)`` of one eval forward (kept under its old private name for callers).
+# : ``(spikes by neuron-layer path, output)`` of one eval forward (kept under its old private name for
+# callers).
 _spikes = neuron_outputs
 
 
@@ -287,8 +306,8 @@ def quantize_model(
         model: the float model (left untouched).
         target: a target name, TOML path or ``HardwareTarget``.
         data: optional input [T, B, *]; with it, each neuron layer's firing rate and spike agreement (float vs
-            quantised, exact equality via ``snndeploy.verify.compare.compare_spikes``, with the first divergence)
-            are reported, and a layer whose rate drops to 0 (``collapsed``) or reaches
+            quantised, exact equality via ``snndeploy.verify.compare.compare_spikes``, with the first
+            divergence) are reported, and a layer whose rate drops to 0 (``collapsed``) or reaches
             ``saturation`` (``saturated``) while the float one did not raises an alarm.
         labels: optional [B] class labels; with ``data``, accuracy of both models (argmax of the output summed
             over T).
@@ -320,11 +339,15 @@ def quantize_model(
                 alarm = "collapsed"
             elif rq >= saturation > rf:
                 alarm = "saturated"
-            cmp = compare_spikes(s_f, s_q, layer=name)  # the verify machinery: exact, first (t, sample, neuron)
+            cmp = compare_spikes(
+                s_f, s_q, layer=name
+            )  # the verify machinery: exact, first (t, sample, neuron)
             first = cmp.first.to_dict() if cmp.first is not None else None
             result.activity.append(LayerActivity(name, rf, rq, cmp.agreement, alarm, first))
         if labels is not None:
+
             def acc(y: Tensor) -> float:
                 return float((y.sum(0).argmax(-1) == labels).float().mean())
+
             result.accuracy = (acc(fy), acc(qy))
     return result
