@@ -18,7 +18,7 @@ Methods (one row each):
   upper bound of what any per-neuron constant reset can reach with this greedy calibration;
 - ``ft/logits``, ``ft/spikes``, ``ft/both``: ``fold/layer`` then fold-aware fine-tuning on the calibration
   samples (Adam, ``--ft-lr``, ``--ft-epochs``) with the logit MSE, the per-layer spike MSE (surrogate
-  gradients through ``SpecLIF``), or both. The *last* epoch is reported (``keep_best=False``) to show what
+  gradients through ``FoldedLIF``), or both. The *last* epoch is reported (``keep_best=False``) to show what
   training does; ``finetune`` itself keeps the best epoch by its selection criterion (epoch 0 included).
 
 Columns: spike agreement (identical neuron-steps over all neuron layers against the source, what ``verify``

@@ -10,11 +10,21 @@ Typical use (time-major ``[T, B, *]`` inputs)::
 
 from .fold import FoldReport, finetune, fold, fold_checkpoint
 from .from_checkpoint import FORMATS, export_checkpoint
-from .lifspec import LIFSpec, SpecLIF
+from .lifspec import FoldedLIF, LIFSpec
 from .nir import read_nir, to_nir, write_nir
 from .onnx import export_onnx_step, export_onnx_unrolled, run_onnx_step
 
 __all__ = [
-    "LIFSpec", "SpecLIF", "fold", "fold_checkpoint", "export_checkpoint", "FORMATS", "finetune", "FoldReport",
+    "LIFSpec", "FoldedLIF", "fold", "fold_checkpoint", "export_checkpoint", "FORMATS", "finetune",
+    "FoldReport",
     "to_nir", "write_nir", "read_nir", "export_onnx_step", "export_onnx_unrolled", "run_onnx_step",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``exporters.SpecLIF``: deprecated alias of ``FoldedLIF`` (``exporters.lifspec.__getattr__`` warns)."""
+    if name == "SpecLIF":
+        from . import lifspec
+
+        return lifspec.SpecLIF
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """``LIFSpec``: the one description of a LIF-family neuron after folding, and the one Euler discretisation.
 
 Every fold rule produces a ``LIFSpec``; the NIR and ONNX exporters, ``snndeploy.nirsim`` and the folded torch
-model (``SpecLIF``) consume it. Discrete-time equations, one step (Θ(z) = 1 if z ≥ 0, time in steps):
+model (``FoldedLIF``) consume it. Discrete-time equations, one step (Θ(z) = 1 if z ≥ 0, time in steps):
 
     H[t] = k · charge(V[t−1], X[t]; τ, decay_input, V_rest)      (``snndeploy.neurons.dynamics.charge``)
          = a·V[t−1] + b·X[t] + c,   a = k(1 − 1/τ),  b = k/τ (decay_input) or k,  c = k·V_rest/τ
@@ -60,7 +60,7 @@ __all__ = [
     "nir_threshold",
     "spec_step",
     "spec_seq",
-    "SpecLIF",
+    "FoldedLIF",
     "FLOAT_CONVENTION",
 ]
 
@@ -333,7 +333,7 @@ def spec_seq(
     return spikes.to(x_seq.dtype), v
 
 
-class SpecLIF(SpikingModule):
+class FoldedLIF(SpikingModule):
     """The folded neuron layer: runs a ``LIFSpec``. ``forward(x_seq)``: [T, B, *] → spikes [T, B, *].
 
     Differentiable through ``surrogate`` (Sigmoid α = 4 by default) for fold-aware fine-tuning;
@@ -360,9 +360,9 @@ class SpecLIF(SpikingModule):
 
     def forward(self, x_seq: Tensor) -> Tensor:
         if x_seq.dim() < 2:
-            raise ExportError(f"SpecLIF: input must be [T, B, *], got shape {tuple(x_seq.shape)}")
+            raise ExportError(f"FoldedLIF: input must be [T, B, *], got shape {tuple(x_seq.shape)}")
         if self.spec.per_neuron:
-            self.spec.check_shape(tuple(x_seq.shape[2:]), str(self.fold_info.get("layer", "SpecLIF")))
+            self.spec.check_shape(tuple(x_seq.shape[2:]), str(self.fold_info.get("layer", "FoldedLIF")))
         surrogate = self.surrogate if torch.is_grad_enabled() and x_seq.requires_grad else None
         spikes, _ = spec_seq(x_seq, self.spec, surrogate=surrogate, detach_reset=self.detach_reset)
         return spikes
@@ -379,3 +379,18 @@ class SpecLIF(SpikingModule):
             f"tau={s.tau}, decay_input={s.decay_input}, v_threshold={s.v_threshold}, {s.reset} reset, "
             f"{reset}{k}"
         )
+
+
+def __getattr__(name: str) -> Any:
+    """``SpecLIF``: the old name of ``FoldedLIF`` (confusable with the record ``LIFSpec``), deprecated."""
+    if name == "SpecLIF":
+        import warnings
+
+        warnings.warn(
+            "exporters.lifspec.SpecLIF is now FoldedLIF (the module that runs a LIFSpec); the old name "
+            "will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return FoldedLIF
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,7 @@ Mappings (shapes exclude the batch dimension, as NIR's):
   (input_shape set); ``AvgPool2d`` → ``nir.AvgPool2d`` (mean over the window, zero padding counted);
   ``Flatten(start, end)`` → ``nir.Flatten(start − 1, end − 1)`` (NIR shapes have no batch axis);
   ``Dropout``/``Identity`` → nothing.
-- hard-reset ``SpecLIF``/``LIF`` → one ``nir.LIF`` (``lifspec.to_euler`` with ``dt``; threshold
+- hard-reset ``FoldedLIF``/``LIF`` → one ``nir.LIF`` (``lifspec.to_euler`` with ``dt``; threshold
   ``nextafter(float32(θ), −inf)`` so NIR's ``v > θ_n`` fires exactly when ours fires at ``v ≥ θ``).
 - soft-reset → ``nir.LI`` → ``nir.Threshold`` with a recurrent ``nir.Scale(w)`` edge from the spikes back
   into the LI input, delivered one step later; the LI state is the pre-reset membrane H, so H[t] = a·H[t−1]
@@ -52,7 +52,7 @@ from snndeploy.registry import Registry
 
 from .fold.report import FoldReport
 from .fold.rules import fold_lif
-from .lifspec import FLOAT_CONVENTION, LIFSpec, SpecLIF, nir_threshold, to_euler
+from .lifspec import FLOAT_CONVENTION, FoldedLIF, LIFSpec, nir_threshold, to_euler
 
 __all__ = ["to_nir", "write_nir", "read_nir", "contract_of", "NIR_MAPPERS", "register_nir_mapper",
            "CYCLE_SEMANTICS", "CONTRACT_FORMAT", "neuron_record", "cubalif_euler"]
@@ -321,7 +321,7 @@ def _lif_node(spec: LIFSpec, shape: Shape, dt: float, meta: dict) -> nir.LIF:
     )
 
 
-register_nir_mapper(SpecLIF)(_neuron)
+register_nir_mapper(FoldedLIF)(_neuron)
 register_nir_mapper(LIF)(_neuron)
 
 
@@ -453,7 +453,7 @@ def to_nir(
     soft_reset: str = "exact",
     report: FoldReport | None = None,
 ) -> nir.NIRGraph:
-    """Convert a folded model (``SpecLIF``/LIF neurons, no BatchNorm) into a ``nir.NIRGraph``.
+    """Convert a folded model (``FoldedLIF``/LIF neurons, no BatchNorm) into a ``nir.NIRGraph``.
 
     Args:
         model: folded model tree (``exporters.fold.fold``); maps ``[T, B, *input_shape]`` to outputs.

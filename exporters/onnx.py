@@ -1,7 +1,7 @@
 """ONNX export of spiking models: a stateful single-step model (any T) and an unrolled fixed-T model.
 
 Both keep every neuron exact (the source neuron's own step function is traced: Sigmoid, Relu, Mul are ONNX
-ops), so CLIF/KLIF/ILIF need no folding here; a folded model (``SpecLIF``) exports the same way.
+ops), so CLIF/KLIF/ILIF need no folding here; a folded model (``FoldedLIF``) exports the same way.
 
 Step model (``export_onnx_step``): inputs ``x`` [B, *input_shape] and one input per neuron state
 ``<layer>.<state>`` (e.g. ``layer_2.v``, CLIF ``layer_2.u``/``layer_2.m``); outputs ``y`` (the model output
@@ -45,7 +45,7 @@ from snndeploy.neurons.klif import KLIFState, klif_step
 from snndeploy.neurons.lif import LIFState, lif_step
 from snndeploy.registry import Registry
 
-from .lifspec import SpecLIF, spec_step
+from .lifspec import FoldedLIF, spec_step
 
 __all__ = ["prepare", "ONNX_STEPS", "register_onnx_step", "StepModel", "UnrolledModel", "export_onnx_step",
            "export_onnx_unrolled", "state_names", "run_onnx_step", "MIN_OPSET"]
@@ -110,7 +110,7 @@ def _cubalif(m, x, st):
     return s, tuple(new)
 
 
-@register_onnx_step(SpecLIF, ("v",))
+@register_onnx_step(FoldedLIF, ("v",))
 def _spec(m, x, st):
     s, v = spec_step(x, st[0], m.spec)
     return s, (v,)

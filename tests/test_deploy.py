@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from exporters.lifspec import LIFSpec, SpecLIF
+from exporters.lifspec import FoldedLIF, LIFSpec
 from snndeploy.cli.app import main
 from snndeploy.data import load_dataset
 from snndeploy.deploy.convert import DeployConfig, deploy_checkpoint
@@ -92,7 +92,7 @@ def test_self_inhibition_equals_the_reset_it_replaces() -> None:
         assert new.spec.subtracts_threshold
         x = torch.randn(40, 64, 20) * (1.5 if decay_input else 0.8) + 0.4
         with torch.no_grad():
-            ref, got = SpecLIF(spec)(x), new(x)
+            ref, got = FoldedLIF(spec)(x), new(x)
         assert float(ref.mean()) > 0.05
         assert torch.equal(ref, got), float((ref != got).float().mean())
     plain = get_recipe("speck")

@@ -55,31 +55,31 @@ def test_finetune_refuses_bad_arguments(kwargs, match):
 
 def test_finetune_repairs_a_poor_fold():
     """From a deliberately bad fold (soft reset by 3θ) the distillation error drops by more than half."""
-    from exporters.lifspec import LIFSpec, SpecLIF
+    from exporters.lifspec import FoldedLIF, LIFSpec
     from snndeploy.models.tree import neuron_paths, set_module
 
     source = tiny_model("mlp", "clif", batch_norm=False)
     x = torch.rand(8, 256, 6) * 3
     folded, _ = fold(source)
     for path, _ in list(neuron_paths(folded)):
-        set_module(folded, path, SpecLIF(LIFSpec(2.0, False, 0.0, 1.0, "soft", reset_amount=3.0)))
+        set_module(folded, path, FoldedLIF(LIFSpec(2.0, False, 0.0, 1.0, "soft", reset_amount=3.0)))
     res = finetune(folded, source, x, epochs=5, lr=3e-3, batch_size=64)
     assert _mse(res.model, source, x) < 0.5 * _mse(folded, source, x)
 
 
 def _poor_fold(source):
-    from exporters.lifspec import LIFSpec, SpecLIF
+    from exporters.lifspec import FoldedLIF, LIFSpec
     from snndeploy.models.tree import neuron_paths, set_module
 
     folded, _ = fold(source)
     for path, _ in list(neuron_paths(folded)):
-        set_module(folded, path, SpecLIF(LIFSpec(2.0, False, 0.0, 1.0, "soft", reset_amount=3.0)))
+        set_module(folded, path, FoldedLIF(LIFSpec(2.0, False, 0.0, 1.0, "soft", reset_amount=3.0)))
     return folded
 
 
 def test_spike_distillation_raises_the_spike_agreement_of_a_poor_fold():
     """The per-layer spike term moves the weights towards the source's spikes (surrogate gradients through
-    SpecLIF); every epoch lowers the disagreement here, and the kept epoch is the best one."""
+    FoldedLIF); every epoch lowers the disagreement here, and the kept epoch is the best one."""
     torch.manual_seed(0)
     source = tiny_model("mlp", "clif", batch_norm=False)
     x = torch.rand(8, 256, 6) * 3

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporters.lifspec import LIFSpec, SpecLIF, from_euler, nir_threshold, spec_seq, to_euler
+from exporters.lifspec import FoldedLIF, LIFSpec, from_euler, nir_threshold, spec_seq, to_euler
 from snndeploy.errors import ExportError
 from snndeploy.neurons import LIF
 from snndeploy.neurons.lif import lif_seq
@@ -79,7 +79,7 @@ def test_spec_validation_names_the_field():
 
 
 def test_spec_module_has_surrogate_gradient():
-    m = SpecLIF(LIFSpec(2.0, False, 0.0, 1.0, "soft", reset_amount=1.0))
+    m = FoldedLIF(LIFSpec(2.0, False, 0.0, 1.0, "soft", reset_amount=1.0))
     x = (torch.rand(5, 3, 4) * 2).requires_grad_()
     m(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0

@@ -12,7 +12,7 @@ from torch import nn
 
 from exporters.fold import fold
 from exporters.fold.calibration import LayerData, capture, capture_inputs, choose_per_neuron
-from exporters.lifspec import LIFSpec, SpecLIF, format_value, spec_seq
+from exporters.lifspec import FoldedLIF, LIFSpec, format_value, spec_seq
 from exporters.nir import read_nir, to_nir, write_nir
 from exporters.onnx import export_onnx_step, run_onnx_step
 from exporters.zoo import input_shape_of, tiny_model
@@ -99,7 +99,7 @@ def test_a_per_neuron_array_of_the_wrong_shape_names_the_layer():
     with pytest.raises(ExportError, match="layer 1: per-neuron reset_amount of shape \\[5\\]"):
         spec.check_shape((4,), "1")
     spec.check_shape((3, 5), "1")  # broadcasts
-    model = nn.Sequential(TimeDistributed(nn.Linear(3, 4)), SpecLIF(spec, fold_info={"layer": "1"}))
+    model = nn.Sequential(TimeDistributed(nn.Linear(3, 4)), FoldedLIF(spec, fold_info={"layer": "1"}))
     with pytest.raises(ExportError, match="layer 1: per-neuron"):
         model(torch.rand(2, 3, 3))
     with pytest.raises(ExportError, match="layer 1: per-neuron"):
@@ -185,10 +185,10 @@ def _hard_per_neuron_model() -> nn.Sequential:
     vr = (torch.rand(4, 1, 1) - 0.8).numpy()
     return nn.Sequential(
         TimeDistributed(nn.Conv2d(2, 4, 3, padding=1)),
-        SpecLIF(LIFSpec(2.0, False, 0.0, 1.0, "hard", v_reset=vr)),
+        FoldedLIF(LIFSpec(2.0, False, 0.0, 1.0, "hard", v_reset=vr)),
         TimeDistributed(nn.Flatten()),
         TimeDistributed(nn.Linear(4 * 8 * 8, 5)),
-        SpecLIF(
+        FoldedLIF(
             LIFSpec(3.0, True, 0.0, 0.5, "soft", reset_amount=np.linspace(0.3, 0.9, 5, dtype=np.float32))
         ),
     ).eval()

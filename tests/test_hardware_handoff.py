@@ -82,7 +82,7 @@ def test_per_neuron_fold_parameters_go_through_every_chip_mapper(reset):
 
     import numpy as np
 
-    from exporters.lifspec import SpecLIF
+    from exporters.lifspec import FoldedLIF
 
     torch.manual_seed(0)
     lif = {"v_reset": None} if reset == "soft" else {"v_reset": 0.0}
@@ -94,7 +94,7 @@ def test_per_neuron_fold_parameters_go_through_every_chip_mapper(reset):
     per_neuron = np.linspace(0.9, 1.1, 16).astype(np.float32)
     spec = (dataclasses.replace(spec, reset_amount=per_neuron) if reset == "soft"
             else dataclasses.replace(spec, v_reset=per_neuron * 0))
-    folded[1] = SpecLIF(spec, folded[1].surrogate, folded[1].fold_info)
+    folded[1] = FoldedLIF(spec, folded[1].surrogate, folded[1].fold_info)
     outcomes = {}
     for target in ("loihi2", "xylo_audio2", "speck"):
         res = chip_check(folded, target, x, vendor=False)

@@ -68,7 +68,7 @@ def fold(
     granularity: str = DEFAULT_GRANULARITY,
     holdout: float = 0.25,
 ) -> tuple[nn.Module, FoldReport]:
-    """Fold ``model`` into standard layers + ``SpecLIF`` (LIF-family) neurons.
+    """Fold ``model`` into standard layers + ``FoldedLIF`` (LIF-family) neurons.
 
     Args:
         model: a model tree (``snndeploy.models.layers``); not modified.

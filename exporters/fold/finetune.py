@@ -6,7 +6,7 @@ Loss per batch (x: [T, B, *] time-major; logits averaged over T; S^ℓ the spike
       + spike_weight · (1/L) Σ_ℓ MSE(S^ℓ_folded(x), S^ℓ_source(x))
       + ce_weight · CE(mean_t folded(x), y)
 
-The spike term is the spike-level distillation: its gradient reaches the weights through each ``SpecLIF``'s
+The spike term is the spike-level distillation: its gradient reaches the weights through each ``FoldedLIF``'s
 surrogate (∂S/∂H = surrogate'(H − θ)), through time via the membrane and, unless ``detach_reset``, through the
 reset's spike factor. Only the weight layers (Linear/Conv2d) train; the folded neurons keep their spec; the
 student runs in eval mode (no dropout), the source model is frozen (eval, no grad).
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from snndeploy.errors import ExportError
 from snndeploy.models.tree import get_module, neuron_paths
 
-from ..lifspec import SpecLIF
+from ..lifspec import FoldedLIF
 from .calibration import capture, layer_agreement, output_agreement, total_agreement
 
 __all__ = ["FinetuneResult", "finetune", "SELECT"]
@@ -106,7 +106,8 @@ def finetune(
         labels: optional ``[N]`` class labels for the CE term.
         epochs, batch_size, lr: Adam schedule.
         ce_weight, logit_weight, spike_weight: weights of the loss terms (module docstring).
-        detach_reset: stop the gradient through the reset's spike factor in every ``SpecLIF`` while training.
+        detach_reset: stop the gradient through the reset's spike factor in every ``FoldedLIF`` while
+            training.
         select: ``"logits"`` or ``"spikes"``: which error picks the best epoch.
         keep_best: return the best epoch by ``select`` (epoch 0 included); False returns the last epoch (to
             measure what training alone does; ``selection`` is recorded either way).
@@ -145,7 +146,7 @@ def finetune(
     opt = torch.optim.Adam(_weights_only_trainable(model), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     model.eval()  # dropout off: the student must match the deterministic teacher
-    neurons = [m for m in model.modules() if isinstance(m, SpecLIF)]
+    neurons = [m for m in model.modules() if isinstance(m, FoldedLIF)]
     for m in neurons:
         m.detach_reset = detach_reset
     try:

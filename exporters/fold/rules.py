@@ -36,7 +36,7 @@ from snndeploy.neurons import CLIF, IAF, ILIF, KLIF, LIF, CubaLIF
 from snndeploy.neurons.dynamics import charge, hard_reset
 from snndeploy.registry import Registry
 
-from ..lifspec import LIFSpec, SpecLIF, format_value
+from ..lifspec import FoldedLIF, LIFSpec, format_value
 from .calibration import LayerData, choose_per_neuron, mismatch_counts
 from .report import LayerFold
 
@@ -172,7 +172,7 @@ def _params_dict(module: nn.Module) -> dict:
 
 
 @register_fold_rule(LIF)
-def fold_lif(module: nn.Module, path: str, data: LayerData | None) -> tuple[SpecLIF, LayerFold]:
+def fold_lif(module: nn.Module, path: str, data: LayerData | None) -> tuple[FoldedLIF, LayerFold]:
     """LIF → LIFSpec with the same τ, decay_input, V_rest, θ and reset: exact bit for bit."""
     p = module.params()
     if p.hard:
@@ -192,7 +192,7 @@ def fold_lif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spec
         agree,
         {"local_agreement": local, "source_params": _params_dict(module)},
     )
-    return SpecLIF(spec, p.surrogate, {"source": "LIF", "rule": rule, "exact": True}), rec
+    return FoldedLIF(spec, p.surrogate, {"source": "LIF", "rule": rule, "exact": True}), rec
 
 
 @torch.no_grad()
@@ -212,7 +212,7 @@ def _klif_floor_rate(module: nn.Module, x: torch.Tensor) -> float:
 
 
 @register_fold_rule(KLIF)
-def fold_klif(module: nn.Module, path: str, data: LayerData | None) -> tuple[SpecLIF, LayerFold]:
+def fold_klif(module: nn.Module, path: str, data: LayerData | None) -> tuple[FoldedLIF, LayerFold]:
     """KLIF → LIF on the scaled membrane F = k·H (decay k·β, gain k/τ or k, threshold θ, hard reset V_r)."""
     p = module.params()
     k = _f32(p.k.detach())
@@ -254,7 +254,7 @@ def fold_klif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spe
             "source_params": _params_dict(module),
         },
     )
-    return SpecLIF(spec, p.surrogate, {"source": "KLIF", "rule": "klif.rescale", "exact": False}), rec
+    return FoldedLIF(spec, p.surrogate, {"source": "KLIF", "rule": "klif.rescale", "exact": False}), rec
 
 
 def _grid(family: str, p, soft: list[tuple[str, float]], fine_sigma: tuple[float, ...]) -> list[_Candidate]:
@@ -294,7 +294,7 @@ def _clif_candidates(p) -> list[_Candidate]:
 
 
 @register_fold_rule(CLIF)
-def fold_clif(module: nn.Module, path: str, data: LayerData | None) -> tuple[SpecLIF, LayerFold]:
+def fold_clif(module: nn.Module, path: str, data: LayerData | None) -> tuple[FoldedLIF, LayerFold]:
     """CLIF → soft-reset LIF subtracting c = θ + σ(m*) or hard reset to V_r, picked by calibration."""
     p = module.params()
     rule, spec, table, per_neuron = _pick(_clif_candidates(p), data, "clif")
@@ -319,7 +319,7 @@ def fold_clif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spe
             "source_params": _params_dict(module),
         },
     )
-    return SpecLIF(spec, p.surrogate, {"source": "CLIF", "rule": rule, "exact": False, "layer": path}), rec
+    return FoldedLIF(spec, p.surrogate, {"source": "CLIF", "rule": rule, "exact": False, "layer": path}), rec
 
 
 def _ilif_candidates(p) -> list[_Candidate]:
@@ -328,7 +328,7 @@ def _ilif_candidates(p) -> list[_Candidate]:
 
 
 @register_fold_rule(ILIF)
-def fold_ilif(module: nn.Module, path: str, data: LayerData | None) -> tuple[SpecLIF, LayerFold]:
+def fold_ilif(module: nn.Module, path: str, data: LayerData | None) -> tuple[FoldedLIF, LayerFold]:
     """ILIF → LIF: drop the inhibition trace, σ(m) → calibrated constant (soft reset θ + c) or hard reset."""
     p = module.params()
     rule, spec, table, per_neuron = _pick(_ilif_candidates(p), data, "ilif")
@@ -352,16 +352,16 @@ def fold_ilif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Spe
             "source_params": _params_dict(module),
         },
     )
-    return SpecLIF(spec, p.surrogate, {"source": "ILIF", "rule": rule, "exact": False, "layer": path}), rec
+    return FoldedLIF(spec, p.surrogate, {"source": "ILIF", "rule": rule, "exact": False, "layer": path}), rec
 
 
-@register_fold_rule(SpecLIF)
-def fold_spec(module: nn.Module, path: str, data: LayerData | None) -> tuple[SpecLIF, LayerFold]:
+@register_fold_rule(FoldedLIF)
+def fold_spec(module: nn.Module, path: str, data: LayerData | None) -> tuple[FoldedLIF, LayerFold]:
     """An already folded layer stays as it is."""
     info = dict(module.fold_info)
     rec = LayerFold(
         path,
-        info.get("source", "SpecLIF"),
+        info.get("source", "FoldedLIF"),
         info.get("rule", "identity"),
         bool(info.get("exact", True)),
         "already folded",

@@ -91,7 +91,7 @@ class NIRProfile:
         neuron_node: (spec, shape, dt) → ``NeuronNodes`` (the spec is always one ``supports`` accepts).
         rewrites: graph rewrites applied in order after the neurons are written.
         emulate: spec → torch module with the peer's neuron semantics (cost measurement), or None
-            (SpecLIF).
+            (FoldedLIF).
         float_order: one line on how the peer's float operations differ from snndeploy's.
         node_types: the NIR node types the importer maps (others are reported as not importable).
         summary: one line for ``--for`` help and the contract.

@@ -5,7 +5,7 @@ Steps (profile ``p``, see ``base.NIRProfile``):
 1. every folded neuron the peer cannot represent is replaced by ``p.supports``' approximation (recorded
    with its reason; the layer becomes ``exact: false``);
 2. with calibration data, the cost is *measured*: the folded model with each neuron run in the peer's
-   semantics (``p.emulate``, or the approximated ``SpecLIF``) against the folded model, spike agreement per
+   semantics (``p.emulate``, or the approximated ``FoldedLIF``) against the folded model, spike agreement per
    layer;
 3. ``exporters.nir.to_nir`` writes the flat graph with the profile's dt; each neuron node is rewritten by
    ``p.neuron_node`` (its input gain folded into the incoming weights where the peer needs r = 1), then
@@ -38,7 +38,7 @@ from snndeploy.neurons import IAF, CubaLIF
 
 from ..fold.calibration import capture
 from ..fold.report import FoldReport
-from ..lifspec import LIFSpec, SpecLIF
+from ..lifspec import FoldedLIF, LIFSpec
 from ..nir import contract_of, to_nir, write_nir
 from . import rewrites as rw
 from .base import NIRProfile, get_profile
@@ -70,7 +70,7 @@ def _approximate(folded: nn.Module, prof: NIRProfile) -> tuple[nn.Module, dict[s
     reasons: dict[str, str] = {}
     refused: list[str] = []
     for path, m in list(neuron_paths(model)):
-        if not isinstance(m, SpecLIF):
+        if not isinstance(m, FoldedLIF):
             if isinstance(m, (IAF, CubaLIF)):  # chip-faithful neurons: fold keeps them as they are
                 raise ExportError(
                     f"layer {path}: {type(m).__name__} is a chip-faithful neuron (multi-spike counts, a "
@@ -88,7 +88,7 @@ def _approximate(folded: nn.Module, prof: NIRProfile) -> tuple[nn.Module, dict[s
             refused.append(f"layer {path}: {approx.reason}")
             continue
         info = {**m.fold_info, "exact": False, "profile_approximation": approx.reason}
-        set_module(model, path, SpecLIF(approx.spec, m.surrogate, info))
+        set_module(model, path, FoldedLIF(approx.spec, m.surrogate, info))
         reasons[path] = approx.reason
     return model.eval(), reasons, refused
 
@@ -172,7 +172,7 @@ def export_for(
     """Export ``folded`` (``exporters.fold.fold``) for ``peer``'s NIR importer (see the module docstring).
 
     Args:
-        folded: the folded model (``SpecLIF`` neurons); maps ``[T, B, *input_shape]`` to outputs.
+        folded: the folded model (``FoldedLIF`` neurons); maps ``[T, B, *input_shape]`` to outputs.
         input_shape: one step of one sample.
         peer: a profile name (``profile_names()``) or profile.
         dt: the step in seconds (used unless the profile fixes its own, e.g. snntorch's 1e-4 s).

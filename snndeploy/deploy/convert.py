@@ -8,7 +8,7 @@ both have, ``verify.compare``):
 1. **refuse** up front what the target cannot hold (``recipes.check_request``: sizes, classes, inputs,
    convolutions), with the limit and a fix;
 2. **fold** (``exporters.fold.fold``, calibrated on training samples): BatchNorm into the weights, each neuron
-   into LIF form (``SpecLIF``);
+   into LIF form (``FoldedLIF``);
 3. **rewrite** (``rewrite.py``) into what the chip runs, each rewrite stating whether it is exact;
 4. **fine-tune** with quantisation in the loop (``qat.ChipQuantizer``), distilling the source model:
 
@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from exporters.fold import fold
-from exporters.lifspec import LIFSpec, SpecLIF
+from exporters.lifspec import FoldedLIF, LIFSpec
 
 from ..checkpoint import load
 from ..data import default_dataset
@@ -216,7 +216,7 @@ def hard_reset_baseline(folded: nn.Module) -> nn.Module:
             spec.tau, spec.decay_input, 0.0, float(spec.v_threshold), "hard", v_reset=0.0, scale=spec.scale
         )
         parent, _, name = path.rpartition(".")
-        setattr(get_module(model, parent), name, SpecLIF(new))
+        setattr(get_module(model, parent), name, FoldedLIF(new))
     return model
 
 

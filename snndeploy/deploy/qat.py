@@ -519,7 +519,7 @@ def _bias_q(g: LayerGrid, raw: Tensor) -> Tensor:
 
 def _xylo_neuron(name: str, neuron: nn.Module, g: float) -> tuple[float, float, float]:
     """(weight gain, θ, c) of a Xylo layer (``xylo_map._stage_neuron``): a ``CubaLIF`` is the chip's neuron
-    (gain 1; c = 1/lsb in chip-integer mode); a LIF (or folded ``SpecLIF``) is approximated with the fastest
+    (gain 1; c = 1/lsb in chip-integer mode); a LIF (or folded ``FoldedLIF``) is approximated with the fastest
     synapse
     (gain g·b); otherwise c = (32767/8)/θ (θ about 4096 chip units)."""
     from exporters.fold.rules import fold_lif

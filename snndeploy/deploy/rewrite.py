@@ -1,4 +1,4 @@
-"""The deploy rewrites: a folded model (``exporters.fold``: BatchNorm in the weights, LIF-form ``SpecLIF``
+"""The deploy rewrites: a folded model (``exporters.fold``: BatchNorm in the weights, LIF-form ``FoldedLIF``
 neurons) becomes the form its target runs. Each rewrite is recorded with whether it is exact.
 
 Rewrites (``rewrite_for_target``), in this order; "exact" means equal in real arithmetic (float32 rounding
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from exporters.lifspec import LIFSpec, SpecLIF, spec_step
+from exporters.lifspec import FoldedLIF, LIFSpec, spec_step
 
 from ..errors import ExportError
 from ..models.layers import Residual, TimeDistributed
@@ -79,7 +79,7 @@ class Rewrite:
         return dict(vars(self))
 
 
-class SelfInhibitedLIF(SpecLIF):
+class SelfInhibitedLIF(FoldedLIF):
     """A soft reset by θ plus a self-inhibitory recurrent weight: the chip form of a reset by c ≠ θ.
 
     ``spec`` subtracts θ; each neuron's spike adds ``self_weight`` (w_r, per layer or per neuron) to its own
@@ -292,25 +292,25 @@ def target_neuron(recipe: TargetRecipe, spec: LIFSpec, readout: bool = False) ->
     if recipe.reset == "zero":
         new = LIFSpec(spec.tau, spec.decay_input, 0.0, theta, "hard", v_reset=0.0, scale=spec.scale)
         exact = spec.reset == "hard" and bool(np.all(np.asarray(spec.v_reset) == 0.0)) and spec.v_rest == 0.0
-        return SpecLIF(new), "reset → hard reset to 0", exact
+        return FoldedLIF(new), "reset → hard reset to 0", exact
     if recipe.decay_grid == "none":
         if recipe.neuron().name == "iaf":
             iaf = NEURONS["iaf"](v_threshold=theta, v_min=-theta)
             return iaf, "leak dropped (IAF), reset → subtract θ, multi-spike, v >= -θ", False
         new = LIFSpec(IAF_TAU, False, 0.0, theta, "soft", reset_amount=theta)
-        return SpecLIF(new), f"leak dropped (tau {spec.tau:g} → {IAF_TAU:g}), reset → subtract θ", False
+        return FoldedLIF(new), f"leak dropped (tau {spec.tau:g} → {IAF_TAU:g}), reset → subtract θ", False
     soft_theta = spec.reset == "soft" and spec.subtracts_threshold
     new = LIFSpec(
         spec.tau, spec.decay_input, spec.v_rest, theta, "soft", reset_amount=theta, scale=spec.scale
     )
     if soft_theta:
-        return SpecLIF(new), "unchanged (soft reset by θ)", True
+        return FoldedLIF(new), "unchanged (soft reset by θ)", True
     if spec.reset == "soft" and recipe.recurrence and recipe.target == "spinnaker2":
         c = spec.reset_amount
         w_r = -spec.decay * (np.asarray(c, dtype=np.float64) - theta) / spec.input_gain
         w_r = float(w_r) if np.ndim(w_r) == 0 else w_r.astype(np.float32)
         return SelfInhibitedLIF(new, w_r), "reset c → subtract θ + self-inhibitory recurrent weight", True
-    return SpecLIF(new), "reset → subtract θ", False
+    return FoldedLIF(new), "reset → subtract θ", False
 
 
 def rewrite_for_target(

@@ -33,7 +33,7 @@ number of non-zero weights input element ``in`` reaches (padding excluded). g is
 - memory traffic inputs: input events (Σ|x| over integer rows), real rows and their elements, weight and bias
   elements, outputs per row (bias reads); ``estimate`` turns them into bytes under stated dataflows.
 
-Neuron layers (``snndeploy.neurons`` modules and the folded ``exporters.lifspec.SpecLIF``): neurons, spikes,
+Neuron layers (``snndeploy.neurons`` modules and the folded ``exporters.lifspec.FoldedLIF``): neurons, spikes,
 firing rate, state updates (neurons × T, one per neuron and step whatever it receives), the ops of those
 updates from ``neuron_ops`` (per-step ops × updates + per-spike ops × spikes), and state memory (states × 4
 bytes per neuron).

@@ -35,7 +35,7 @@ from typing import Any
 
 from torch import nn
 
-from exporters.lifspec import SpecLIF
+from exporters.lifspec import FoldedLIF
 
 from ..neurons import CLIF, IAF, ILIF, KLIF, LIF, CubaLIF
 from ..neurons.base import is_neuron
@@ -217,7 +217,7 @@ def _cubalif_ops(module: CubaLIF) -> NeuronOpCount:
     )
 
 
-@register_neuron_ops(SpecLIF)
+@register_neuron_ops(FoldedLIF)
 def _speclif_ops(module: Any) -> NeuronOpCount:
     return spec_ops(module.spec)
 

@@ -183,7 +183,7 @@ def _pool(name: str, node: Any, x: Tensor, y: Tensor, layers: dict[str, LayerCou
 def _spec_neuron(name: str, spec: Any, y: Tensor, layers: dict[str, LayerCount]) -> None:
     """A neuron snndeploy exported (its ``LIFSpec`` in the node metadata): counted exactly like the torch
     layer."""
-    rec = _rec(layers, name, "neuron", "SpecLIF")
+    rec = _rec(layers, name, "neuron", "FoldedLIF")
     counts = spec_ops(spec)
     updates, spikes = int(y.numel()), int((y != 0).sum())
     rec.op_count = counts

@@ -112,7 +112,7 @@ def _set_cubalif(neuron: nn.Module, changes: dict[str, Any]) -> None:
 
 
 def _set_spec(neuron: nn.Module, changes: dict[str, Any]) -> None:
-    """Folded ``SpecLIF``: the threshold (and a soft reset by the threshold), V_reset and the decay a → τ =
+    """Folded ``FoldedLIF``: the threshold (and a soft reset by the threshold), V_reset and the decay a → τ =
     k/(k − a)."""
     spec = neuron.spec  # type: ignore[attr-defined]
     new: dict[str, Any] = {}

@@ -40,7 +40,7 @@ class NeuronView:
 
 def neuron_view(mod: nn.Module) -> NeuronView:
     """``NeuronView`` of an snndeploy neuron (LIF, IAF, CubaLIF; others: kind and threshold only) or a folded
-    ``SpecLIF`` (read from its ``LIFSpec``)."""
+    ``FoldedLIF`` (read from its ``LIFSpec``)."""
     if isinstance(mod, LIF):
         p = mod.params()
         reset = "subtract" if not p.hard else ("zero" if p.v_reset == 0.0 else "value")

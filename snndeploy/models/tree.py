@@ -1,7 +1,7 @@
 """The one walker of model trees (``snndeploy.models.layers``): the only place that knows their shape.
 
 A model is ``nn.Sequential`` / ``TimeDistributed(stateless layer)`` / neuron layer (``is_neuron``: every
-snndeploy neuron and the folded ``SpecLIF``) / ``Residual(main, shortcut)``.
+snndeploy neuron and the folded ``FoldedLIF``) / ``Residual(main, shortcut)``.
 
 - ``walk(model)``: the units in execution order (stateless layers unwrapped from ``TimeDistributed``, neuron
   layers, ``Residual`` blocks followed by their branches' units); used by the hardware checks, quantisation

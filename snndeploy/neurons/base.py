@@ -153,7 +153,7 @@ class SpikingModule(nn.Module):
     """What makes a module a neuron layer, everywhere in snndeploy: ``forward(x_seq)`` maps ``[T, B, *]``
     inputs to binary spikes of the same shape, with its own state starting at zero in every call.
 
-    Subclasses: every snndeploy neuron (``NeuronModule``) and the folded ``exporters.lifspec.SpecLIF``. Use
+    Subclasses: every snndeploy neuron (``NeuronModule``) and the folded ``exporters.lifspec.FoldedLIF``. Use
     ``is_neuron(module)`` rather than a list of types.
     """
 

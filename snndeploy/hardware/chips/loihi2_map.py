@@ -1,12 +1,12 @@
 """Map a float LIF-family model onto Loihi 2's integer parameters (``map_model``), layer by layer.
 
 Accepted models: ``snndeploy.models.tree.walk`` units in execution order, where every neuron layer is a folded
-``SpecLIF`` (``exporters.fold``; H = a·V + b·X + c) or an unfolded ``snndeploy.neurons.LIF`` (a = 1 − 1/τ, b =
-1/τ with ``decay_input`` else 1, c = 0), and the stateless layers between two neuron layers are affine
-(``Linear``, ``Conv1d``/``Conv2d``, ``AvgPool1d``/``AvgPool2d``, ``Flatten``, ``Unflatten``, ``Dropout`` in
-eval, ``Identity``). Each such segment is unrolled, in float64, into one dense matrix W and bias β (W = f(I) −
-f(0), β = f(0)): one lava Dense per neuron layer; no segment means W = I. Layers after the last neuron layer
-are the host readout.
+``FoldedLIF`` (``exporters.fold``; H = a·V + b·X + c) or an unfolded ``snndeploy.neurons.LIF``
+(a = 1 − 1/τ, b = 1/τ with ``decay_input`` else 1, c = 0), and the stateless layers between two neuron layers
+are affine (``Linear``, ``Conv1d``/``Conv2d``, ``AvgPool1d``/``AvgPool2d``, ``Flatten``, ``Unflatten``,
+``Dropout`` in eval, ``Identity``). Each such segment is unrolled, in float64, into one dense matrix W and
+bias β (W = f(I) − f(0), β = f(0)): one lava Dense per neuron layer; no segment means W = I. Layers after the
+last neuron layer are the host readout.
 
 Per neuron layer, with the input unit k_in (input steps: x = x_int / k_in; spikes: k_in = 1):
 
@@ -107,7 +107,7 @@ class Loihi2Mapping(ChipMapping):
 
 
 def neuron_coefficients(name: str, mod: nn.Module) -> dict[str, Any]:
-    """(a, b, c, θ, reset) of a ``SpecLIF`` (its ``LIFSpec``) or a ``LIF``; else ``ChipMappingError``."""
+    """(a, b, c, θ, reset) of a ``FoldedLIF`` (its ``LIFSpec``) or a ``LIF``; else ``ChipMappingError``."""
     spec = getattr(mod, "spec", None)
     if spec is not None and hasattr(spec, "reset_amount"):
         # v_reset / reset_amount may be per-neuron arrays (per-neuron fold calibration):
@@ -137,7 +137,7 @@ def neuron_coefficients(name: str, mod: nn.Module) -> dict[str, Any]:
     kind = type(mod).__name__
     raise ChipMappingError(
         f"layer {name!r}: {kind} is not a LIF layer; fold the model first "
-        "(exporters.fold turns CLIF/KLIF/ILIF into SpecLIF) or train with LIF"
+        "(exporters.fold turns CLIF/KLIF/ILIF into FoldedLIF) or train with LIF"
     )
 
 
@@ -349,7 +349,7 @@ def map_model(
     """Map ``model`` (float, LIF-family, see module docstring) onto a ``Loihi2Network``.
 
     Args:
-        model: folded (``SpecLIF``) or unfolded-``LIF`` model; not modified.
+        model: folded (``FoldedLIF``) or unfolded-``LIF`` model; not modified.
         calibration_x: optional input ``[T, B, *input_shape]``: chooses the input encoding (``loihi2_encode``)
         and
             gives the layer shapes (required when the first weight layer is not ``Linear``).

@@ -9,7 +9,7 @@ be followed by a neuron (Speck's readout is spikes). Neurons:
   when ``max_spikes=None`` (the chip has no cap; a cap is a warning) and ``v_min`` set (the chip's lower
   bound; ``IAF(v_min=None)`` maps with the chip's own floor, −32768 LSB, an ``info`` note: exact while V stays
   above it, but sinabs' NIR reader, hence ``write_artifacts``, needs V_min = −θ);
-- a folded ``SpecLIF`` or a ``LIF`` with subtractive reset by θ and τ ≥ ``IAF_TAU_MIN`` (1e6): mapped as an
+- a folded ``FoldedLIF`` or a ``LIF`` with subtractive reset by θ and τ ≥ ``IAF_TAU_MIN`` (1e6): mapped as an
   IAF, with warnings (its leak of 1/τ per step is dropped, it fires at most once per step where the chip fires
   trunc(v/θ) times, and it has no lower bound where the chip clips at −θ). Its input gain b (1/τ with
   ``decay_input``) multiplies the weights and its constant term c becomes a bias. A leakier neuron (τ < 1e6),

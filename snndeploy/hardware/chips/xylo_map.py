@@ -1,7 +1,7 @@
 """Quantise a float LIF MLP onto a Xylo chip: ``map_model(model, calibration_x, target) -> XyloMapping``.
 
 Accepted models: ``[Flatten] (Linear → neuron)+ [Linear]`` in execution order (``snndeploy.models.tree.walk``;
-Dropout and Identity are skipped), where a neuron is a folded ``SpecLIF`` (``exporters.fold.fold``) or an
+Dropout and Identity are skipped), where a neuron is a folded ``FoldedLIF`` (``exporters.fold.fold``) or an
 unfolded ``LIF`` (folded here by ``exporters.fold.rules.fold_lif``, exact). Each float neuron runs, per step
 (``LIFSpec``): ``H = a·V + b·(W·s + B) + c``, spike when ``H ≥ θ``, then ``V = H − θ`` (soft) or ``V_reset``
 (hard).
