@@ -151,8 +151,21 @@ def test_weight_and_threshold_ranges():
     assert ("0", "weights.resolution") in rules(rep, "warning")
     with torch.no_grad():
         model[0].layer.weight.fill_(1e-6)  # ... and θ = 1 is 1.27e8 LSBs: beyond the 16-bit threshold
-    assert ("1", "threshold.range") in rules(check_model(model, "xylo"), "error")
+    assert ("1", "threshold.range") in rules(check_model(model, "xylo"), "error")  # no weight survives
     assert ("1", "threshold.range") not in rules(check_model(model, "spinnaker2"))  # float threshold
+
+
+def test_a_threshold_beyond_its_bits_warns_while_weights_survive():
+    """As the mappers do (Loihi 2 caps vth, "weights use x of the grid"): a warning with the cost, an error
+    only when no weight survives at the coarser scale."""
+    model = mlp(v_threshold=1.0)
+    with torch.no_grad():
+        model[0].layer.weight.fill_(2e-5)  # θ = 1 is 254/5e-4 = 5.1e5 weight LSBs > 131,071 (17-bit vth)
+        model[0].layer.weight[0, :8] = 5e-4  # at the coarser scale 1/131,071: 66 LSBs; the rest 2.6
+    rep = check_model(model, "loihi2")
+    found = [v for v in rep.violations if v.rule == "threshold.range"]
+    assert [v.severity for v in found] == ["warning"], [v.message for v in found]
+    assert "weights use" in found[0].message and "round to 0" in found[0].message
     with torch.no_grad():
         model[0].layer.weight.zero_()
     assert ("0", "weights.zero") in rules(check_model(model, "loihi2"), "error")
