@@ -134,7 +134,8 @@ def check_ranges(rep: CheckReport, t: HardwareTarget, wname: str, wmod: nn.Modul
             kept = float(survive.float().mean()) if nonzero.numel() else 0.0
             what = (f"threshold {theta:g} is {q:.4g} weight LSBs > {t.threshold.max:g} "
                     f"({t.threshold.bits}-bit): with the threshold at its maximum the weights use "
-                    f"{t.threshold.max / q:.3g} of the {t.weights.bits}-bit grid and {1 - kept:.0%} of the non-zero weights round to 0")
+                    f"{t.threshold.max / q:.3g} of the {t.weights.bits}-bit grid and {1 - kept:.0%} of the "
+                    "non-zero weights round to 0")
             rep.add(nname, "threshold.range", "error" if kept == 0.0 else "warning", what,
                     "lower the threshold relative to the weights (rescale both), or quantisation-aware "
                     "training (`train --target`), and re-verify spikes (`hw-check --quantize`)",
