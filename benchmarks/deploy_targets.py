@@ -163,7 +163,7 @@ def tables(r: dict[str, Any]) -> str:
             continue
         vend = [a["vendor"].get("spike_agreement") for a in rows]
         vtxt = (
-            "n/a: " + rows[0]["vendor"].get("reason", "")[:60]
+            "n/a (" + rows[0]["vendor"].get("reason", "no simulator").split(":")[0].split(" (")[0] + ")"
             if vend[0] is None
             else f"{_ms(vend)} ({sum(a['vendor'].get('samples', 0) for a in rows)} samples)"
         )
