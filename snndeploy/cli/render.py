@@ -17,11 +17,12 @@ __all__ = [
 
 
 def print_epoch(console: Console, record: dict[str, Any], epochs: int) -> None:
-    """One line per finished epoch."""
+    """One line per finished epoch (never wrapped: logs stay one line per epoch)."""
     console.print(
         f"epoch {record['epoch'] + 1}/{epochs}  loss {record['train_loss']:.4f}  train "
         f"{record['train_acc']:.4f}  test {record['test_acc']:.4f}  rate {record['mean_firing_rate']:.4f}  "
-        f"lr {record['lr']:.1e}  {record['time_s']:.1f}s"
+        f"lr {record['lr']:.1e}  {record['time_s']:.1f}s",
+        soft_wrap=True,
     )
 
 
