@@ -75,7 +75,16 @@ def print_verify_report(console: Console, report: Any, title: str) -> None:
     console.print(table)
     for r in report.runtimes:  # why a peer differs or is unavailable, one line each
         if r.passed is None and r.verdict in ("differs", "unavailable") and r.reason:
-            console.print(f"[dim]{escape(r.runtime)}: {escape(r.reason[:300])}")
+            console.print(f"[dim]{escape(r.runtime)}: {escape(_clip(r.reason))}")
+
+
+def _clip(text: str, limit: int = 420) -> str:
+    """``text`` up to ``limit`` characters, cut after a whole clause ("; ") and saying where the rest is."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("; ", 0, limit)
+    head = text[:cut] if cut > limit // 3 else text[:limit].rsplit(" ", 1)[0]
+    return head + " … (the whole reason: verify.md)"
 
 
 def _pct(v: float | None) -> str:

@@ -9,6 +9,7 @@ runtimes. A runtime that cannot run the artifact (not installed, unsupported nod
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,12 +155,36 @@ def run_nirsim(graph: Any, x: Tensor) -> RuntimeRun:
     return RuntimeRun("nirsim", OK, "snndeploy.nirsim", out if isinstance(out, Tensor) else None, spikes)
 
 
+_LAYER_NOTE = re.compile(r"^layer[ _](\S+?):\s+(.*)$", re.S)
+_BLOCKING = ("not importable", "no mapping", "cannot")
+
+
+def group_layer_notes(notes: list[str], blocking_first: bool = False) -> str:
+    """Profile notes ``"layer 2: X"``, ``"layer 6: X"`` as one ``"layers 2, 6: X"`` (first-seen order; with
+    ``blocking_first`` the notes that make a graph unimportable lead)."""
+    groups: dict[str, list[str]] = {}
+    for note in notes:
+        m = _LAYER_NOTE.match(note)
+        msg, layer = (m.group(2), m.group(1)) if m else (note, None)
+        groups.setdefault(msg, [])
+        if layer is not None:
+            groups[msg].append(layer)
+    items = list(groups.items())
+    if blocking_first:
+        items.sort(key=lambda kv: not any(b in kv[0] for b in _BLOCKING))
+    parts = [
+        msg if not layers else f"layer{'s' if len(layers) > 1 else ''} {', '.join(layers)}: {msg}"
+        for msg, layers in items
+    ]
+    return "; ".join(parts)
+
+
 def _peer_detail(graph: Any, detail: str) -> str:
     """The peer's own detail plus what its export profile declared (approximations, problems)."""
     profile = (contract_of(graph) or {}).get("profile")
     if not profile:
         return detail
-    declared = "; ".join(profile.get("warnings") or []) or "no approximation declared"
+    declared = group_layer_notes(list(profile.get("warnings") or [])) or "no approximation declared"
     return f"{detail}; profile {profile.get('name')}: {declared}"
 
 
@@ -179,7 +204,13 @@ def run_peer(peer: str, graph: Any, x: Tensor) -> RuntimeRun:
         return RuntimeRun(peer, UNAVAILABLE, f"not installed: {exc}")
     except Exception as exc:  # a peer's importer refusing or crashing on a valid graph: report, don't fail
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return RuntimeRun(peer, UNAVAILABLE, f"{type(exc).__name__}: {first[:300]}")
+        # the export profile's declared limits (e.g. sinabs' conv import) say why, then the raw error
+        profile = (contract_of(graph) or {}).get("profile") or {}
+        notes = [w for w in profile.get("warnings") or [] if "calibration data" not in w]
+        why = group_layer_notes(notes, blocking_first=True)
+        error = f"importer error: {type(exc).__name__}: {first[:300]}"
+        reason = f"profile {profile.get('name')}: {why}; {error}" if why else error
+        return RuntimeRun(peer, UNAVAILABLE, reason)
     contract = contract_of(graph)
     path_of = {layer["node"]: layer["path"] for layer in contract.get("layers", [])} if contract else {}
     spikes = {path_of.get(n, n): s for n, s in result.node_spikes.items()}
