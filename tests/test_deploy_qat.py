@@ -14,12 +14,13 @@ import torch
 from torch import nn
 
 from snndeploy.deploy import ChipQuantizer, get_recipe
-from snndeploy.deploy.qat import loihi2_grid
+from snndeploy.deploy.qat import loihi2_cuba_grid, loihi2_grid
 from snndeploy.hardware.chips import get_chip
+from snndeploy.hardware.chips.base import ChipMappingError
 from snndeploy.hardware.chips.loihi2_map import neuron_coefficients
 from snndeploy.models import ModelConfig, build_model
 from snndeploy.models.layers import TimeDistributed
-from snndeploy.neurons import LIF
+from snndeploy.neurons import LIF, CubaLIF
 
 
 def _randomize(model: nn.Module, gen: torch.Generator, scale: float = 0.6) -> None:
@@ -60,6 +61,36 @@ def test_loihi2_qat_integers_equal_map_model(seed: int) -> None:
         assert g.info["vth"] == layer.vth and g.info["scale"] == sc.scale
         if g.bias_ints is not None:
             np.testing.assert_array_equal(g.bias_ints, np.broadcast_to(layer.bias_mant, g.bias_ints.shape))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_loihi2_cubalif_qat_integers_equal_map_model(seed: int) -> None:
+    """Lava's own neuron (``--neuron cubalif``): chip-integer mode (s = 64·lsb) and float mode (s from the
+    weights), excitatory / mixed / saturating weights."""
+    gen = torch.Generator().manual_seed(seed)
+    lsb = None if seed % 3 == 2 else 2.0**-15
+    model = nn.Sequential(
+        TimeDistributed(nn.Flatten()),
+        TimeDistributed(nn.Linear(16, 12, bias=False)),
+        CubaLIF(1.0, 2.0, flavour="loihi", lsb=lsb, backend="torch"),
+        TimeDistributed(nn.Linear(12, 5, bias=False)),
+        CubaLIF(1.0, 4.0, flavour="loihi", lsb=lsb, backend="torch"),
+    )
+    _randomize(model, gen, scale=[0.05, 0.3, 3.0][seed % 3])  # 3.0: beyond 0.5 θ, saturates in lsb mode
+    if seed == 1:
+        with torch.no_grad():
+            model[3].layer.weight.abs_()  # one sign: the excitatory grid
+    x = torch.rand(4, 8, 1, 4, 4, generator=gen)
+    grids = _grids(get_recipe("loihi2"), model, x)
+    mapping = get_chip("loihi2").map_model(model, x, "loihi2")
+    for g, layer, sc in zip(grids, mapping.network.layers, mapping.layers, strict=True):
+        np.testing.assert_array_equal(g.ints, layer.weights)
+        assert g.info["vth"] == layer.vth and g.info["scale"] == sc.scale
+
+
+def test_loihi2_cubalif_grid_refuses_a_bias() -> None:
+    with pytest.raises(ChipMappingError, match="bias"):
+        loihi2_cuba_grid("l", np.ones((2, 3)), np.ones(2), CubaLIF(1.0, 2.0, flavour="loihi"), 1.0)
 
 
 def test_loihi2_conv_grid_uses_the_offsets_the_unrolled_matrix_holds() -> None:

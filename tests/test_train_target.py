@@ -124,3 +124,20 @@ def test_recipe_neurons_are_the_chips_own() -> None:
     assert get_recipe("loihi2").neuron().kwargs["v_reset"] == 0.0
     with pytest.raises(DeployRequestError, match="max_fan_out"):
         train_for_target("xylo_audio2", "mnist1d", width=1.0, limit=16, cfg=TargetTrainConfig(epochs=1))
+
+
+def test_loihi2_with_lavas_own_neuron_is_exact(vendor_python) -> None:
+    """``--neuron cubalif`` on Loihi 2: the recipe's second choice, CubaLIF in chip-integer mode, trained on
+    the chip's grid: the float model is the integer chip model spike for spike, and lava agrees."""
+    vendor_python("lava")
+    recipe = get_recipe("loihi2")
+    assert recipe.neuron().name == "lif" and recipe.choice("cubalif") is not None
+    res = train_for_target(
+        "loihi2", "digits", neuron="cubalif", limit=192, width=0.125, cfg=TargetTrainConfig(epochs=2)
+    )
+    assert res.config.neuron == "cubalif" and res.config.neuron_kwargs["lsb"] == 2.0**-15
+    x, y = res.data.split("test", 48)
+    check = check_on_target(res.model, res.recipe, res.calibration_x, x, y, vendor_samples=6)
+    assert check.hw_check.ok, [v.message for v in check.hw_check.errors]
+    assert check.spike_agreement == 1.0 and check.float_accuracy == check.chip_accuracy
+    assert check.vendor is not None and check.vendor.ran and check.vendor.mismatches == 0

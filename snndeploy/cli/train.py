@@ -255,7 +255,7 @@ def _train_target(
     )
     if result.history:
         print_rates(console, result.history[-1], f"firing rates on the {result.data.dataset} test set")
-    if c.neuron != result.recipe.neuron().name:  # e.g. CLIF in the chip's shape: deploy makes it legal
+    if result.recipe.choice(c.neuron) is None:  # e.g. CLIF in the chip's shape: deploy makes it legal
         _deploy_trained(console, result, out)
         return
     x, y = result.data.split("test")

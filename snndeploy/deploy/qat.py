@@ -52,7 +52,7 @@ from ..errors import InvalidParameterError
 from ..hardware.chips.base import ChipMappingError
 from ..hardware.chips.loihi2 import BIAS_MANT, EXCITATORY, INHIBITORY, MIXED, VTH_MAX
 from ..hardware.chips.loihi2_encode import InputEncoding, choose_encoding
-from ..hardware.chips.loihi2_map import neuron_coefficients
+from ..hardware.chips.loihi2_map import cuba_vth_scale, grid_weights, neuron_coefficients
 from ..hardware.chips.speck_map import IAF_TAU_MIN
 from ..hardware.chips.speck_scale import discretization_scale
 from ..hardware.chips.xylo import XYLO_CHIPS
@@ -67,6 +67,7 @@ __all__ = [
     "ChipQuantizer",
     "LayerGrid",
     "loihi2_grid",
+    "loihi2_cuba_grid",
     "speck_grid",
     "xylo_grids",
     "spinnaker2_grid",
@@ -154,6 +155,29 @@ def loihi2_grid(
         grid.bias_ints, grid.bias_unit = bq.astype(np.int64), np.full(bq.shape, s / b)
         grid.info["bias_offset"] = -c / b
     return grid
+
+
+def loihi2_cuba_grid(name: str, w: np.ndarray, bias: np.ndarray | None, neuron: CubaLIF, k_in: float,
+                     used: np.ndarray | None = None) -> LayerGrid:
+    """Loihi 2's integers of a layer feeding lava's own neuron, ``CubaLIF(flavour="loihi")``
+    (``loihi2_map._map_cuba_layer``): W_u = W/k_in; with ``lsb`` (chip-integer mode) s = 64·lsb, else s from
+    the weights' range as for a LIF; w on the sign mode's 8-bit grid; Q(W) = w·s·k_in. No bias (it would
+    enter lava's synaptic current): ``ChipMappingError``."""
+    if bias is not None and np.any(bias != 0):
+        raise ChipMappingError(
+            f"layer {name!r}: the weight layer before a CubaLIF has a bias, which would enter the synaptic "
+            "current (lava's Dense has none): build it with bias=False"
+        )
+    w_u = w / k_in
+    seen = w_u if used is None else w_u[np.broadcast_to(used, w_u.shape)]
+    pos, neg = float(max(seen.max(initial=0.0), 0.0)), float(max(-seen.min(initial=0.0), 0.0))
+    mode = MIXED if pos > 0 and neg > 0 else (INHIBITORY if neg > 0 else EXCITATORY)
+    q_pos, q_neg = _LOIHI_GRID[mode]
+    r = min(q_pos / pos if pos > 0 else math.inf, q_neg / neg if neg > 0 else math.inf)
+    vth, step = cuba_vth_scale(name, neuron.params(), r, [])
+    ints = grid_weights(w_u, step, mode)
+    return LayerGrid(name, ints, np.full(w.shape[0], step * k_in),
+                     info={"scale": step, "vth": vth, "sign_mode": mode})
 
 
 def _conv_used(conv: nn.Conv2d, in_hw: tuple[int, int]) -> np.ndarray:
@@ -441,7 +465,19 @@ class ChipQuantizer:
             return xylo_grids(specs, self.coding)
         for i, (wname, mod, nname, neuron) in enumerate(self.stages):
             w, b = self._raw(mod, "weight"), self._raw(mod, "bias")
-            if chip == "loihi2":
+            if chip == "loihi2" and isinstance(neuron, CubaLIF):
+                used = _conv_used(mod, self._shapes[id(mod)]) if isinstance(mod, nn.Conv2d) else None
+                grids.append(
+                    loihi2_cuba_grid(
+                        wname,
+                        w.detach().double().numpy(),
+                        None if b is None else b.detach().double().numpy(),
+                        neuron,
+                        self.k_in if i == 0 else 1.0,
+                        used,
+                    )
+                )
+            elif chip == "loihi2":
                 used = _conv_used(mod, self._shapes[id(mod)]) if isinstance(mod, nn.Conv2d) else None
                 grids.append(
                     loihi2_grid(

@@ -119,6 +119,10 @@ class TargetRecipe:
         lim = self.hardware.limit(key)
         return None if lim is None else (lim.value, lim.source)
 
+    def choice(self, name: str) -> NeuronChoice | None:
+        """The recipe's entry for neuron ``name`` (a neuron the chip runs as it is), or ``None``."""
+        return next((c for c in self.neurons if c.name == name and c.name in NEURONS), None)
+
     def neuron(self) -> NeuronChoice:
         """The first registered neuron of ``neurons`` whose constructor takes its keyword arguments."""
         tried = []
@@ -177,6 +181,16 @@ RECIPES.add(
                 "Loihi 2's CUBA LIF with du = 4095 (no current state), dv = 4096/tau = 2048, reset to 0: "
                 "the same H = a·V + X, fire at H >= theta, V = 0 (lava's strict > on an integer grid "
                 "placed so that it equals >=)",
+            ),
+            NeuronChoice(
+                "cubalif",
+                {"tau_syn": 1.0, "tau_mem": 2.0, "flavour": "loihi", "lsb": 2.0**-15},
+                True,
+                "--neuron cubalif: Loihi 2's own neuron (lava CUBA LIF) in chip-integer mode: du = 4095 "
+                "(alpha = 0, no current memory), dv = 2048 (beta = 1/2), fire at v > theta, v -> 0; lsb = "
+                "theta/32768 (one Dense output unit = theta/512, vth = 512; weights up to 0.5 theta in steps "
+                "of theta/256): float == integer == lava, but 0.6-2 pt less accurate on the chip than the "
+                "LIF (docs/deploy.md)",
             ),
         ),
         reset="zero",
@@ -318,10 +332,19 @@ def get_recipe(target: str | HardwareTarget) -> TargetRecipe:
     return RECIPES.get(t.name, where=f"train --target {t.name}")
 
 
-def check_tau(recipe: TargetRecipe, tau: float, layer: str = "neuron") -> None:
-    """Refuse a τ whose decay β = 1 − 1/τ the target's decay register cannot hold exactly."""
+def check_tau(recipe: TargetRecipe, tau: float, layer: str = "neuron", current: bool = False) -> None:
+    """Refuse a τ whose decay β = 1 − 1/τ the target's decay register cannot hold exactly. ``current``: the
+    synaptic current's τ, which Loihi 2 holds as du = 4096/τ − 1 (lava's ``ds_offset`` = 1; τ = 1: du = 4095,
+    no current memory)."""
     t = recipe.hardware
-    if recipe.decay_grid == "fraction_4096":
+    if recipe.decay_grid == "fraction_4096" and current:
+        du = 4096.0 / tau - 1.0
+        if abs(du - round(du)) > 1e-9 or not 0 <= round(du) <= 4095:
+            raise DeployRequestError(
+                f"{t.name}: {layer} tau = {tau:g} gives du = 4096/tau - 1 = {du:.6g}; limit: an integer in "
+                f"0..4095 (12-bit current decay, {t.decay_source}); fix: tau in 1, 2, 4, 8, ..."
+            )
+    elif recipe.decay_grid == "fraction_4096":
         dv = 4096.0 / tau
         if abs(dv - round(dv)) > 1e-9 or not 0 <= round(dv) <= 4095:
             raise DeployRequestError(

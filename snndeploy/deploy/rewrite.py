@@ -287,7 +287,7 @@ def target_neuron(recipe: TargetRecipe, spec: LIFSpec, readout: bool = False) ->
     an
     output neuron layer (Xylo's fire once per step)."""
     theta = float(spec.v_threshold)
-    if recipe.neuron().name == "cubalif":
+    if recipe.neuron().name == "cubalif" and recipe.neuron().kwargs.get("flavour", "xylo") == "xylo":
         return _cubalif(recipe, spec, readout)
     if recipe.reset == "zero":
         new = LIFSpec(spec.tau, spec.decay_input, 0.0, theta, "hard", v_reset=0.0, scale=spec.scale)

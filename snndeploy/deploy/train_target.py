@@ -228,9 +228,9 @@ def build_target_model(
 ) -> tuple[nn.Module, ModelConfig]:
     """The recipe's network for ``data`` (with overrides), checked against the target's limits up front."""
     defaults = recipe.dataset_defaults(data.dataset)
-    choice = recipe.neuron()
-    name = neuron or choice.name
-    kwargs = dict(choice.kwargs) if neuron is None or neuron == choice.name else {}
+    choice = recipe.neuron() if neuron is None else recipe.choice(neuron)  # None: not a neuron the chip runs
+    name = neuron or recipe.neuron().name
+    kwargs = dict(choice.kwargs) if choice is not None else {}
     kwargs.update(neuron_kwargs or {})
     config = ModelConfig(
         model or recipe.models[0],
@@ -243,9 +243,7 @@ def build_target_model(
         batch_norm=False,
     )
     x, _ = data.split("train", 256)
-    if (
-        name == choice.name
-    ):  # another neuron (CLIF, ...) reaches the chip through deploy, which rescales inputs
+    if choice is not None:  # another neuron (CLIF, ...) reaches the chip through deploy (it rescales inputs)
         check_inputs(recipe, data, x)
     net = build_model(config)
     check_request(recipe, request_of(net, config, recipe, x[:, :2]))
@@ -255,7 +253,7 @@ def build_target_model(
             and name in ("lif", "cubalif")
             and not (key == "tau_syn" and recipe.decay_grid == "none")
         ):
-            check_tau(recipe, float(kwargs[key]), f"{name} {key}")
+            check_tau(recipe, float(kwargs[key]), f"{name} {key}", current=key == "tau_syn")
     return net, config
 
 
@@ -411,7 +409,8 @@ def train_for_target(
     x_test, y_test = data.split("test")
     calib = x_train[:, : cfg.calibration_samples]
     init_rates = rate_init(net, x_train[:, :256])
-    legal = config.neuron == recipe.neuron().name
+    chosen = recipe.choice(config.neuron)  # a neuron the chip runs (the recipe's first, or --neuron)
+    legal = chosen is not None
     quant = ChipQuantizer(recipe, net, calib) if cfg.qat and legal else None
     lr = cfg.lr if cfg.lr is not None else defaults.get("lr", 3e-3)
     epochs = cfg.epochs if cfg.epochs is not None else defaults.get("epochs", 20)
@@ -423,7 +422,7 @@ def train_for_target(
     try:
         for epoch in range(epochs):
             t0 = time.perf_counter()
-            bounds = recipe.membrane_bounds if legal else None  # a stand-in neuron's bounds only
+            bounds = chosen.membrane_bounds if chosen is not None else None  # a stand-in neuron's bounds
             loss, acc = _epoch(net, x_train, y_train, opt, cfg, gen, bounds)
             sched.step()
             ev = evaluate_spikes(net, x_test, y_test)

@@ -60,7 +60,9 @@ from .loihi2 import BIAS_MANT, EXCITATORY, INHIBITORY, MIXED, VTH_MAX, Loihi2Lay
 from .loihi2_encode import InputEncoding, choose_encoding
 from .loihi2_unroll import probe_input, split_segments, unroll
 
-__all__ = ["Loihi2Mapping", "LayerScale", "map_model", "neuron_coefficients"]
+__all__ = [
+    "Loihi2Mapping", "LayerScale", "map_model", "neuron_coefficients", "grid_weights", "cuba_vth_scale",
+]
 
 _GRID = {MIXED: (254.0, 256.0), EXCITATORY: (255.0, 0.0), INHIBITORY: (0.0, 255.0)}
 
@@ -141,7 +143,7 @@ def neuron_coefficients(name: str, mod: nn.Module) -> dict[str, Any]:
     )
 
 
-def _grid_weights(w_u: np.ndarray, s: float, mode: int) -> np.ndarray:
+def grid_weights(w_u: np.ndarray, s: float, mode: int) -> np.ndarray:
     if mode == MIXED:
         return np.clip(2.0 * np.round(w_u / (2.0 * s)), -256, 254).astype(np.int64)
     lo, hi = (0, 255) if mode == EXCITATORY else (-255, 0)
@@ -191,7 +193,7 @@ def _map_layer(
         )
         n = VTH_MAX
     s = theta / (n + 1.0 / 64.0)
-    w_int = _grid_weights(w_u, s, mode)
+    w_int = grid_weights(w_u, s, mode)
     err = np.abs(w_int * s - w_u)
     if w_u.size and err.max() > 1e-9 * max(pos, neg, 1e-300):
         lost = float(np.mean(w_int[w_u != 0] == 0)) if np.any(w_u != 0) else 0.0
@@ -235,7 +237,7 @@ def _map_layer(
     return layer, s, mode, a_q
 
 
-def _vth_scale(name: str, p: CubaLIFParams, r: float, notes: list[MappingNote]) -> tuple[int, float]:
+def cuba_vth_scale(name: str, p: CubaLIFParams, r: float, notes: list[MappingNote]) -> tuple[int, float]:
     """(vth, s) of a CubaLIF layer (module docstring): from ``lsb``, or from the weights' range ``r``."""
     theta = p.v_threshold
     if p.lsb is not None:
@@ -287,8 +289,8 @@ def _map_cuba_layer(name: str, w: np.ndarray, beta: np.ndarray, k_in: float, p: 
     mode = MIXED if pos > 0 and neg > 0 else (INHIBITORY if neg > 0 else EXCITATORY)
     q_pos, q_neg = _GRID[mode]
     r = min(q_pos / pos if pos > 0 else math.inf, q_neg / neg if neg > 0 else math.inf)
-    vth, s = _vth_scale(name, p, r, notes)
-    w_int = _grid_weights(w_u, s, mode)
+    vth, s = cuba_vth_scale(name, p, r, notes)
+    w_int = grid_weights(w_u, s, mode)
     err = np.abs(w_int * s - w_u)
     if w_u.size and err.max() > 0:
         notes.append(MappingNote(name, "weights", f"weights rounded to the {mode_name(mode)} 8-bit grid: "
