@@ -174,22 +174,23 @@ def test_spinnaker2_grid_is_int8_per_population() -> None:
         assert np.abs(g.ints).max() == 127
 
 
-@pytest.mark.parametrize("target", ["loihi2", "speck", "xylo_audio3"])
+@pytest.mark.parametrize("target", ["loihi2", "loihi2:lif", "speck", "xylo_audio3"])
 def test_snap_is_a_fixed_point_of_the_mapper(target: str) -> None:
     """After ``snap`` the float weights are the chip's values: ``map_model`` finds the same integers and
     reports
     no rounding of the weights beyond float32 storage, and a second QAT pass changes nothing."""
     gen = torch.Generator().manual_seed(7)
+    target, _, neuron = target.partition(":")  # "loihi2:lif": the recipe's LIF choice instead of its first
     recipe = get_recipe(target)
+    choice = recipe.choice(neuron) if neuron else recipe.neuron()
     if target == "speck":
         model = build_model(
             ModelConfig("chip_cnn", (1, 8, 8), 4, "iaf", {"v_min": -1.0}, width=0.125, batch_norm=False)
         )
         x = torch.randint(0, 4, (3, 6, 1, 8, 8), generator=gen).float()
     else:
-        kw = {"tau": 2.0, "v_reset": 0.0} if target == "loihi2" else dict(recipe.neuron().kwargs)
         model = build_model(
-            ModelConfig("chip_mlp", (2,), 4, recipe.neuron().name, kw, width=0.125, batch_norm=False)
+            ModelConfig("chip_mlp", (2,), 4, choice.name, dict(choice.kwargs), width=0.125, batch_norm=False)
         )
         x = torch.randn(4, 6, 2, generator=gen)
     _randomize(model, gen)

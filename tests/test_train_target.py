@@ -72,8 +72,16 @@ def test_spinnaker2_has_no_simulator_and_says_so() -> None:
         ),
         (["--target", "xylo", "--dataset", "digits", "--classes", "8"], ["input channels = 64 > 16", "fix:"]),
         (
-            ["--target", "loihi2", "--dataset", "digits", "--neuron-arg", "tau=3"],
-            ["dv = 4096/tau", "fix: tau in 2, 4"],
+            ["--target", "loihi2", "--dataset", "digits", "--neuron-arg", "tau_mem=3"],
+            ["beta = 0.666", "is not a Loihi decay", "nearest: 0.666748046875"],
+        ),
+        (
+            ["--target", "loihi2", "--dataset", "digits", "--neuron-arg", "tau_syn=3"],
+            ["alpha = 0.666", "nearest"],
+        ),
+        (
+            ["--target", "loihi2", "--dataset", "digits", "--neuron", "lif", "--neuron-arg", "tau=3"],
+            ["lif tau tau = 3 gives dv = 4096/tau", "fix: tau in 2, 4"],
         ),
         (["--target", "speck", "--dataset", "mnist1d"], ["not a non-negative integer event count", "fix:"]),
         (["--target", "xylo_audio2", "--dataset", "mnist1d", "--width", "1.0"], ["fan-out", "> 64", "fix:"]),
@@ -121,23 +129,36 @@ def test_cli_train_target_then_hw_check_passes(tmp_path: Path, capsys: pytest.Ca
 def test_recipe_neurons_are_the_chips_own() -> None:
     assert get_recipe("speck").neuron().name == "iaf"
     assert get_recipe("xylo").neuron().name == "cubalif"
-    assert get_recipe("loihi2").neuron().kwargs["v_reset"] == 0.0
+    assert get_recipe("loihi2").neuron().kwargs["flavour"] == "loihi"  # lava CUBA LIF: reset to 0
+    assert get_recipe("loihi2").choice("lif").kwargs["v_reset"] == 0.0
     with pytest.raises(DeployRequestError, match="max_fan_out"):
         train_for_target("xylo_audio2", "mnist1d", width=1.0, limit=16, cfg=TargetTrainConfig(epochs=1))
 
 
-def test_loihi2_with_lavas_own_neuron_is_exact(vendor_python) -> None:
-    """``--neuron cubalif`` on Loihi 2: the recipe's second choice, CubaLIF in chip-integer mode, trained on
-    the chip's grid: the float model is the integer chip model spike for spike, and lava agrees."""
+def test_loihi2_trains_lavas_own_neuron_exactly(vendor_python, tmp_path: Path) -> None:
+    """Loihi 2's default: CubaLIF in chip-integer mode, each layer's lsb chosen by QAT and stored in the
+    checkpoint (``neuron_overrides``): the float model is the integer chip model spike for spike, lava agrees,
+    and the reloaded checkpoint is the same model."""
     vendor_python("lava")
     recipe = get_recipe("loihi2")
-    assert recipe.neuron().name == "lif" and recipe.choice("cubalif") is not None
+    assert recipe.neuron().name == "cubalif" and recipe.choice("lif") is not None
     res = train_for_target(
-        "loihi2", "digits", neuron="cubalif", limit=192, width=0.125, cfg=TargetTrainConfig(epochs=2)
+        "loihi2", "digits", limit=192, width=0.125, out_dir=tmp_path, cfg=TargetTrainConfig(epochs=2)
     )
-    assert res.config.neuron == "cubalif" and res.config.neuron_kwargs["lsb"] == 2.0**-15
+    assert res.config.neuron == "cubalif" and res.config.neuron_overrides  # per-layer lsb
     x, y = res.data.split("test", 48)
     check = check_on_target(res.model, res.recipe, res.calibration_x, x, y, vendor_samples=6)
     assert check.hw_check.ok, [v.message for v in check.hw_check.errors]
     assert check.spike_agreement == 1.0 and check.float_accuracy == check.chip_accuracy
     assert check.vendor is not None and check.vendor.ran and check.vendor.mismatches == 0
+    model, config = snndeploy.load(res.checkpoint)
+    assert config.neuron_overrides == res.config.neuron_overrides
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), res.model(x))
+
+
+def test_loihi2_lif_fallback_still_trains() -> None:
+    res = train_for_target(
+        "loihi2", "digits", neuron="lif", limit=128, width=0.125, cfg=TargetTrainConfig(epochs=1)
+    )
+    assert res.config.neuron == "lif" and res.config.neuron_kwargs == {"tau": 2.0, "v_reset": 0.0}

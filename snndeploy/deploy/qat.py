@@ -38,6 +38,7 @@ Speck's multi-spike IAF and its lower bound −θ: those are neuron dynamics (th
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -157,12 +158,31 @@ def loihi2_grid(
     return grid
 
 
+def adapt_lsb(neuron: CubaLIF, r: float) -> None:
+    """Set a chip-integer ``CubaLIF``'s ``lsb`` to the smallest power of two whose weight unit s = 64·lsb
+    holds the layer's largest weight on the 8-bit grid (s ≥ 1/r), as the LIF route's scale s = θ/(n + 1/64)
+    follows the weights, rounded up to a power of two (at most 2× coarser). Kept when θ/(64·lsb) would not
+    be a whole vth in 1 … 131071 (strict threshold only)."""
+    p = neuron.params()
+    if p.lsb is None or not p.strict or not math.isfinite(r) or r <= 0:
+        return
+    theta = p.v_threshold
+    lsb = 2.0 ** math.ceil(math.log2(1.0 / (64.0 * r)))
+    finest = 2.0 ** math.ceil(math.log2(theta / (64.0 * VTH_MAX)))  # vth ≤ 131071
+    coarsest = 2.0 ** math.floor(math.log2(theta / 64.0))  # vth ≥ 1
+    lsb = min(max(lsb, finest), coarsest)
+    vth = theta / (64.0 * lsb)
+    if vth.is_integer() and 1 <= vth <= VTH_MAX and lsb != p.lsb:
+        neuron._params = dataclasses.replace(p, lsb=lsb)
+
+
 def loihi2_cuba_grid(name: str, w: np.ndarray, bias: np.ndarray | None, neuron: CubaLIF, k_in: float,
-                     used: np.ndarray | None = None) -> LayerGrid:
+                     used: np.ndarray | None = None, adapt: bool = False) -> LayerGrid:
     """Loihi 2's integers of a layer feeding lava's own neuron, ``CubaLIF(flavour="loihi")``
     (``loihi2_map._map_cuba_layer``): W_u = W/k_in; with ``lsb`` (chip-integer mode) s = 64·lsb, else s from
-    the weights' range as for a LIF; w on the sign mode's 8-bit grid; Q(W) = w·s·k_in. No bias (it would
-    enter lava's synaptic current): ``ChipMappingError``."""
+    the weights' range as for a LIF; w on the sign mode's 8-bit grid; Q(W) = w·s·k_in. ``adapt``: first set
+    the neuron's ``lsb`` from the weights (``adapt_lsb``). No bias (it would enter lava's synaptic current):
+    ``ChipMappingError``."""
     if bias is not None and np.any(bias != 0):
         raise ChipMappingError(
             f"layer {name!r}: the weight layer before a CubaLIF has a bias, which would enter the synaptic "
@@ -174,6 +194,8 @@ def loihi2_cuba_grid(name: str, w: np.ndarray, bias: np.ndarray | None, neuron: 
     mode = MIXED if pos > 0 and neg > 0 else (INHIBITORY if neg > 0 else EXCITATORY)
     q_pos, q_neg = _LOIHI_GRID[mode]
     r = min(q_pos / pos if pos > 0 else math.inf, q_neg / neg if neg > 0 else math.inf)
+    if adapt:
+        adapt_lsb(neuron, r)
     vth, step = cuba_vth_scale(name, neuron.params(), r, [])
     ints = grid_weights(w_u, step, mode)
     return LayerGrid(name, ints, np.full(w.shape[0], step * k_in),
@@ -475,6 +497,7 @@ class ChipQuantizer:
                         neuron,
                         self.k_in if i == 0 else 1.0,
                         used,
+                        adapt=True,
                     )
                 )
             elif chip == "loihi2":

@@ -175,22 +175,21 @@ RECIPES.add(
         target="loihi2",
         neurons=(
             NeuronChoice(
-                "lif",
-                {"tau": 2.0, "v_reset": 0.0},
-                True,
-                "Loihi 2's CUBA LIF with du = 4095 (no current state), dv = 4096/tau = 2048, reset to 0: "
-                "the same H = a·V + X, fire at H >= theta, V = 0 (lava's strict > on an integer grid "
-                "placed so that it equals >=)",
-            ),
-            NeuronChoice(
                 "cubalif",
                 {"tau_syn": 1.0, "tau_mem": 2.0, "flavour": "loihi", "lsb": 2.0**-15},
                 True,
-                "--neuron cubalif: Loihi 2's own neuron (lava CUBA LIF) in chip-integer mode: du = 4095 "
-                "(alpha = 0, no current memory), dv = 2048 (beta = 1/2), fire at v > theta, v -> 0; lsb = "
-                "theta/32768 (one Dense output unit = theta/512, vth = 512; weights up to 0.5 theta in steps "
-                "of theta/256): float == integer == lava, but 0.6-2 pt less accurate on the chip than the "
-                "LIF (docs/deploy.md)",
+                "Loihi 2's own neuron (lava CUBA LIF) in chip-integer mode: du = 4095 (alpha = 0, no current "
+                "memory), dv = 2048 (beta = 1/2), fire at v > theta, v -> 0; QAT sets each layer's lsb to "
+                "the power of two that fits its largest weight on the 8-bit grid (qat.adapt_lsb; stored as "
+                "neuron_overrides): float == integer == lava",
+            ),
+            NeuronChoice(
+                "lif",
+                {"tau": 2.0, "v_reset": 0.0},
+                True,
+                "--neuron lif: Loihi 2's CUBA LIF with du = 4095 (no current state), dv = 4096/tau = 2048, "
+                "reset to 0: the same H = a·V + X, fire at H >= theta, V = 0 (lava's strict > on an integer "
+                "grid placed so that it equals >=); float decays where the chip truncates",
             ),
         ),
         reset="zero",

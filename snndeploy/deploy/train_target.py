@@ -23,6 +23,7 @@ the integer chip model, the vendor's simulator).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -43,6 +44,8 @@ from ..errors import InvalidParameterError
 from ..io import atomic_write
 from ..models import ModelConfig, build_model
 from ..models.record import record_neurons
+from ..models.tree import neuron_paths
+from ..neurons import CubaLIF
 from .qat import ChipQuantizer
 from .recipes import DeployRequestError, TargetRecipe, TargetRequest, check_request, check_tau, get_recipe
 
@@ -257,6 +260,17 @@ def build_target_model(
     return net, config
 
 
+def _with_layer_params(net: nn.Module, config: ModelConfig) -> ModelConfig:
+    """``config`` with the per-layer ``lsb`` QAT chose for chip-integer ``CubaLIF`` layers
+    (``qat.adapt_lsb``) as ``neuron_overrides``, so that ``snndeploy.load`` rebuilds the same neurons."""
+    overrides = {}
+    for path, neuron in neuron_paths(net):
+        lsb = getattr(neuron.params(), "lsb", None) if isinstance(neuron, CubaLIF) else None
+        if lsb is not None and lsb != config.neuron_kwargs.get("lsb"):
+            overrides[path] = {"lsb": lsb}
+    return dataclasses.replace(config, neuron_overrides=overrides) if overrides else config
+
+
 @torch.no_grad()
 def rate_init(
     model: nn.Module, x: Tensor, low: float = 0.05, high: float = 0.25, steps: int = 24
@@ -447,6 +461,8 @@ def train_for_target(
         if quant is not None:
             quant.remove()
     net.eval()
+    config = _with_layer_params(net, config)
+    net.snndeploy_config = config
     result = TargetTrainResult(net, config, recipe, data, history, calibration_x=calib, init_rates=init_rates)
     if out is not None:
         result.metrics = out / "metrics.jsonl"

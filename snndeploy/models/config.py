@@ -43,6 +43,9 @@ class ModelConfig:
             models.
         batch_norm: BatchNorm after every weight layer (MLP only; CNNs always have it).
         dropout: dropout probability before the classifier and inside residual blocks (0 = none).
+        neuron_overrides: per neuron layer (its path in the built model, ``snndeploy.models.tree``), keyword
+            parameters that replace ``neuron_kwargs`` there, e.g. ``{"3": {"lsb": 2**-17}}`` (what
+            ``train --target loihi2`` stores for each layer's chip-integer ``lsb``); primitive values only.
     """
 
     model: str
@@ -54,6 +57,7 @@ class ModelConfig:
     depth: int | None = None
     batch_norm: bool = True
     dropout: float = 0.0
+    neuron_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or self.model.lower() not in MODELS:
@@ -84,6 +88,21 @@ class ModelConfig:
                 raise InvalidParameterError(f"neuron_kwargs[{k!r}]: pass the backend to build_model, not "
                                             "the config")
         object.__setattr__(self, "neuron_kwargs", dict(sorted(self.neuron_kwargs.items())))
+        if not isinstance(self.neuron_overrides, dict):
+            raise InvalidParameterError("neuron_overrides must be a dict, got "
+                                        f"{type(self.neuron_overrides).__name__}")
+        overrides = {}
+        for path, kw in self.neuron_overrides.items():
+            if not isinstance(path, str) or not isinstance(kw, dict):
+                raise InvalidParameterError(f"neuron_overrides[{path!r}] must map a layer path to a dict")
+            for k, v in kw.items():
+                if not isinstance(k, str) or not isinstance(v, PRIMITIVES) or k in ("backend", "step_mode"):
+                    raise InvalidParameterError(
+                        f"neuron_overrides[{path!r}][{k!r}] must be a neuron parameter with a "
+                        f"bool/int/float/str/None value, got {type(v).__name__}"
+                    )
+            overrides[path] = dict(sorted(kw.items()))
+        object.__setattr__(self, "neuron_overrides", dict(sorted(overrides.items())))
         if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not (
             math.isfinite(self.width) and self.width > 0
         ):
@@ -111,6 +130,8 @@ class ModelConfig:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
         d["neuron_kwargs"] = dict(self.neuron_kwargs)
+        if not self.neuron_overrides:  # older readers know no such field: leave it out when unused
+            d.pop("neuron_overrides")
         d["schema"] = _SCHEMA
         return d
 

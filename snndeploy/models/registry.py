@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from ..errors import InvalidParameterError
 from ..registry import Registry
 
 if TYPE_CHECKING:
@@ -55,5 +56,25 @@ def build_model(config: ModelConfig, backend: str = "auto") -> nn.Module:
         return make_neuron(config.neuron, backend=backend, **kwargs)
 
     model = builder(config, factory)
+    if config.neuron_overrides:
+        _override_neurons(model, config, backend)
     model.snndeploy_config = config
     return model
+
+
+def _override_neurons(model: nn.Module, config: ModelConfig, backend: str) -> None:
+    """Replace the neuron at each path of ``config.neuron_overrides`` by one built with its parameters."""
+    from ..neurons import make_neuron
+    from .tree import neuron_paths
+
+    paths = dict(neuron_paths(model))
+    unknown = sorted(set(config.neuron_overrides) - set(paths))
+    if unknown:
+        raise InvalidParameterError(
+            f"neuron_overrides names {', '.join(unknown)}, which are not neuron layers of this "
+            f"{config.model} (neuron layers: {', '.join(paths)})"
+        )
+    for path, kw in config.neuron_overrides.items():
+        parent_path, _, leaf = path.rpartition(".")
+        parent = model.get_submodule(parent_path) if parent_path else model
+        setattr(parent, leaf, make_neuron(config.neuron, backend=backend, **{**config.neuron_kwargs, **kw}))
