@@ -14,7 +14,9 @@ of the chip's input convention). Q is recomputed from the current weights at eve
   r = min(254/max W_u⁺, 256/max W_u⁻) (mixed signs; 255 for one sign), n = ⌊θ·r − 1/64⌋, s = θ/(n + 1/64),
   w = 2·round(W_u/(2s)) on [−256, 254] (one sign: round(W_u/s) on [0, 255] or [−255, 0]); bias_mant =
   round((b·β + c)/s) on [−4096, 4095], which also bounds r (r ≤ 4095.49/max|β_u|). Q(W) = w·s·k_in/b. The
-  chip fires at v > 64·n, i.e. at V ≥ (n + 1/64)·s = θ: no threshold rounding.
+  chip fires at v > 64·n, i.e. at V ≥ (n + 1/64)·s = θ: no threshold rounding. Lava's own neuron,
+  ``CubaLIF(flavour="loihi", lsb=…)`` (the recipe's default, ``loihi2_cuba_grid``): lsb = the power of two
+  ≥ 1/(64·r) (``adapt_lsb``), s = 64·lsb, w on the same grids, Q(W) = w·s·k_in.
 - **Speck** (``speck_map.py``, ``speck_scale.py``, sinabs' ``discretize.py``): per layer, in float32,
   w = W·(pool rescale·b), s = min(scale(w, 8), scale(bias, 8), scale((−θ, θ), 16)), q = round(w·s),
   θ_q = round(θ·s): the chip fires at Σq·x ≥ θ_q ⟺ Σ (q·θ/θ_q)·x ≥ θ, so Q(W) = q·θ/(θ_q·rescale·b).
@@ -30,10 +32,10 @@ and Xylo, float32 for Speck), so that ``map_model`` of the trained float weights
 the last QAT forward used (``tests/test_deploy_qat.py`` checks it against each mapper). ``remove()`` takes the
 parametrisations off and leaves the float (master) weights, which is what a checkpoint stores.
 
-What QAT does not emulate: the chips' integer membrane arithmetic (Loihi's and Xylo's decays round every step,
-by less than one LSB of 1/4096 and 1/4096 of θ), Xylo's synaptic current and multi-spike hidden neurons,
-Speck's multi-spike IAF and its lower bound −θ: those are neuron dynamics (the target's neuron, see
-``recipes.py``).
+What QAT does not emulate: the chips' integer membrane arithmetic, Xylo's synaptic current and multi-spike
+hidden neurons, Speck's multi-spike IAF and its lower bound −θ. Those are neuron dynamics: the recipes train
+the chip's own neuron (``recipes.py``: ``IAF`` for Speck, ``CubaLIF`` in chip-integer mode for Xylo and
+Loihi 2, whose ``lsb`` QAT sets per Loihi layer with ``adapt_lsb``), so the float model computes them itself.
 """
 
 from __future__ import annotations
