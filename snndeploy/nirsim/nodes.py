@@ -245,9 +245,14 @@ def _record(node: nir.NIRNode, name: str, role: str) -> dict[str, Any] | None:
     return rec
 
 
+_F32_TINY = float(np.finfo(np.float32).tiny)  # below this, a float32 NIR parameter is 0 or denormal
+
+
 def _same(name: str, what: str, got: Any, expected: float) -> None:
+    """``got`` (a NIR parameter, usually float32) equals the record's ``expected`` to float32 precision;
+    values below float32's normal range (a bias of 1e-103 is stored as 0) count as equal."""
     g = np.asarray(got, dtype=np.float64)
-    if g.size == 0 or not np.allclose(g, expected, rtol=1e-6, atol=0.0):
+    if g.size == 0 or not np.allclose(g, expected, rtol=1e-6, atol=_F32_TINY):
         raise ExportError(f"node {name!r}: NIR {what} = {g.ravel()[:3]} disagrees with its snndeploy record "
                           f"(expected {expected:g}); the graph was edited after export")
 
