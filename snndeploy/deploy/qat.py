@@ -489,31 +489,15 @@ class ChipQuantizer:
             return xylo_grids(specs, self.coding)
         for i, (wname, mod, nname, neuron) in enumerate(self.stages):
             w, b = self._raw(mod, "weight"), self._raw(mod, "bias")
-            if chip == "loihi2" and isinstance(neuron, CubaLIF):
+            if chip == "loihi2":
                 used = _conv_used(mod, self._shapes[id(mod)]) if isinstance(mod, nn.Conv2d) else None
-                grids.append(
-                    loihi2_cuba_grid(
-                        wname,
-                        w.detach().double().numpy(),
-                        None if b is None else b.detach().double().numpy(),
-                        neuron,
-                        self.k_in if i == 0 else 1.0,
-                        used,
-                        adapt=True,
-                    )
-                )
-            elif chip == "loihi2":
-                used = _conv_used(mod, self._shapes[id(mod)]) if isinstance(mod, nn.Conv2d) else None
-                grids.append(
-                    loihi2_grid(
-                        wname,
-                        w.detach().double().numpy(),
-                        None if b is None else b.detach().double().numpy(),
-                        neuron_coefficients(nname, neuron),
-                        self.k_in if i == 0 else 1.0,
-                        used,
-                    )
-                )
+                w64 = w.detach().double().numpy()
+                b64 = None if b is None else b.detach().double().numpy()
+                k_in = self.k_in if i == 0 else 1.0
+                if isinstance(neuron, CubaLIF):  # lava's own neuron: its lsb follows the weights
+                    grids.append(loihi2_cuba_grid(wname, w64, b64, neuron, k_in, used, adapt=True))
+                else:
+                    grids.append(loihi2_grid(wname, w64, b64, neuron_coefficients(nname, neuron), k_in, used))
             elif chip == "speck":
                 theta, gain, floor = _speck_neuron(nname, neuron)
                 grids.append(speck_grid(wname, w, b, theta, floor, gain))
