@@ -295,7 +295,10 @@ def print_deploy(console: Console, result: Any, paths: dict[str, Any]) -> None:
     console.print(table)
     b = result.baseline
     if b is not None:
-        chip = "n/a" if b.get("chip_accuracy") is None else f"{100 * b['chip_accuracy']:.2f}%"
+        chip = (
+            f"n/a ({b.get('reason', 'not run')})" if b.get("chip_accuracy") is None
+            else f"{100 * b['chip_accuracy']:.2f}%"
+        )
         console.print(f"baseline, {escape(b['name'])}: float {100 * b['float_accuracy']:.2f}%, integer chip "
                       f"{chip}")
     for r in result.rewrites:
