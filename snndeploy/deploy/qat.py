@@ -60,6 +60,7 @@ from ..hardware.chips.speck_map import IAF_TAU_MIN
 from ..hardware.chips.speck_scale import discretization_scale
 from ..hardware.chips.xylo import XYLO_CHIPS
 from ..hardware.chips.xylo_encode import InputCoding, choose_coding
+from ..hardware.chips.xylo_map import shift_and_scale
 from ..hardware.views import neuron_view
 from ..models.tree import walk
 from ..neurons import IAF, LIF, CubaLIF
@@ -252,20 +253,8 @@ def speck_grid(
 
 
 def _xylo_shifts(mats: list[np.ndarray], c: np.ndarray) -> tuple[list[int], np.ndarray]:
-    """``xylo_map._shift_and_scale``: one shift per matrix and the per-neuron scale c, lowered where
-    needed."""
-    shifts = []
-    c = c.copy()
-    for m in mats:
-        col_max = np.abs(m).max(axis=0) if m.size else np.zeros(c.shape)
-        need = float((col_max * c).max()) / 127.49 if col_max.size else 0.0
-        shifts.append(int(min(max(0, math.ceil(math.log2(need))) if need > 0 else 0, _XYLO_MAX_SHIFT)))
-    for m, s in zip(mats, shifts, strict=True):
-        col_max = np.abs(m).max(axis=0) if m.size else np.zeros(c.shape)
-        with np.errstate(divide="ignore"):
-            cap = np.where(col_max > 0, 127.49 * 2.0**s / np.where(col_max > 0, col_max, 1.0), np.inf)
-        c = np.minimum(c, cap)
-    return shifts, c
+    """``xylo_map.shift_and_scale`` at the mapper's largest shift (its notes are the mapper's to report)."""
+    return shift_and_scale("qat", mats, c, _XYLO_MAX_SHIFT, [])
 
 
 def xylo_grids(stages: list[tuple[str, Tensor, float, float, float]], coding: InputCoding) -> list[LayerGrid]:

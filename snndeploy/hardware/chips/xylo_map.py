@@ -77,7 +77,7 @@ from .xylo import MAX_HIDDEN_SPIKES, MAX_OUT_SPIKES, XYLO_CHIPS, XyloNetwork
 from .xylo_agree import compare_mapping
 from .xylo_encode import InputCoding, choose_coding
 
-__all__ = ["MappedLayer", "XyloMapping", "Stage", "map_model", "float_layers"]
+__all__ = ["MappedLayer", "XyloMapping", "Stage", "map_model", "float_layers", "shift_and_scale"]
 
 _STATE_MAX = 32767
 
@@ -297,10 +297,10 @@ def _stage_neuron(st: Stage, g: float, tol: float, headroom: float, readout: boo
     return _lif_neuron(st, g, bias, tol, headroom, notes)
 
 
-def _shift_and_scale(name: str, mats: list[np.ndarray], c: np.ndarray, max_shift: int,
+def shift_and_scale(name: str, mats: list[np.ndarray], c: np.ndarray, max_shift: int,
                      notes: list[MappingNote]) -> tuple[list[int], np.ndarray]:
     """One shift per matrix (rows: sources, columns: targets with scale ``c``) and the possibly lowered
-    ``c``."""
+    ``c`` (also QAT's, ``deploy/qat.py``, so that training rounds as the mapper does)."""
     shifts = []
     c = c.copy()
     for m in mats:
@@ -441,7 +441,7 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
         theta[cols] = nm.theta
         c_hid[cols] = nm.scale
         layers.append(MappedLayer(st.neuron_name, "hidden", int(offs[k]), sizes[k], k))
-    (s_in, s_rec), c_hid = _shift_and_scale("hidden", [f_in, f_rec], c_hid, max_shift, notes)
+    (s_in, s_rec), c_hid = shift_and_scale("hidden", [f_in, f_rec], c_hid, max_shift, notes)
     w_out = readout.linear.weight.detach().double().numpy().T
     b_out = (readout.linear.bias.detach().double().numpy() if readout.linear.bias is not None
              else np.zeros(n_out))
@@ -454,7 +454,7 @@ def _build(model: nn.Module, x: np.ndarray | None, chip_name: str, g: float, hea
         dash_out, dash_syn_out = np.full(n_out, nm.dash_mem), np.full(n_out, nm.dash_syn)
         theta_out, beta_out = np.full(n_out, nm.theta), nm.bias
         c_out = np.full(n_out, nm.scale)
-        (s_out,), c_out = _shift_and_scale("readout", [f_out], c_out, max_shift, notes)
+        (s_out,), c_out = shift_and_scale("readout", [f_out], c_out, max_shift, notes)
     else:
         f_out[offs[-2]:] = w_out  # gain 1: the readout integrates the total charge
         dash_out, beta_out = np.full(n_out, 15), b_out
