@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -284,6 +285,30 @@ def _grid(family: str, p, soft: list[tuple[str, float]], fine_sigma: tuple[float
     return out
 
 
+def _calibrated(
+    module: nn.Module,
+    path: str,
+    source: str,
+    rule: str,
+    spec: LIFSpec,
+    cond: str,
+    agree: Any,
+    local: Any,
+    table: Any,
+    per_neuron: Any,
+) -> tuple[FoldedLIF, LayerFold]:
+    """The folded layer and its record for a rule picked by calibration (approximate by construction)."""
+    extra = {
+        "local_agreement": local,
+        "candidates": table,
+        "per_neuron": per_neuron,
+        "source_params": _params_dict(module),
+    }
+    rec = LayerFold(path, source, rule, False, cond, spec.to_dict(), agree, extra)
+    info = {"source": source, "rule": rule, "exact": False, "layer": path}
+    return FoldedLIF(spec, module.params().surrogate, info), rec
+
+
 def _clif_candidates(p) -> list[_Candidate]:
     theta32 = torch.tensor(p.v_threshold, dtype=torch.float32)
     soft = [
@@ -304,22 +329,7 @@ def fold_clif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Fol
         if rule.startswith("clif.soft(c=θ+σ(1))")
         else "approximate: CLIF's reset θ + σ(m) varies with spike history"
     )
-    rec = LayerFold(
-        path,
-        "CLIF",
-        rule,
-        False,
-        cond,
-        spec.to_dict(),
-        agree,
-        {
-            "local_agreement": local,
-            "candidates": table,
-            "per_neuron": per_neuron,
-            "source_params": _params_dict(module),
-        },
-    )
-    return FoldedLIF(spec, p.surrogate, {"source": "CLIF", "rule": rule, "exact": False, "layer": path}), rec
+    return _calibrated(module, path, "CLIF", rule, spec, cond, agree, local, table, per_neuron)
 
 
 def _ilif_candidates(p) -> list[_Candidate]:
@@ -337,22 +347,7 @@ def fold_ilif(module: nn.Module, path: str, data: LayerData | None) -> tuple[Fol
         f"approximate: the current-inhibition trace (γ = {p.inhibition}) is dropped and σ(m) is a constant; "
         "exact until the first spike when γ = 0"
     )
-    rec = LayerFold(
-        path,
-        "ILIF",
-        rule,
-        False,
-        cond,
-        spec.to_dict(),
-        agree,
-        {
-            "local_agreement": local,
-            "candidates": table,
-            "per_neuron": per_neuron,
-            "source_params": _params_dict(module),
-        },
-    )
-    return FoldedLIF(spec, p.surrogate, {"source": "ILIF", "rule": rule, "exact": False, "layer": path}), rec
+    return _calibrated(module, path, "ILIF", rule, spec, cond, agree, local, table, per_neuron)
 
 
 @register_fold_rule(FoldedLIF)
