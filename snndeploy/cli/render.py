@@ -243,16 +243,22 @@ def print_chip_check(console: Console, chip: Any) -> None:
     if agreement.accuracy:
         console.print(f"accuracy float {agreement.accuracy[0]:.4f} → integer chip model "
                       f"{agreement.accuracy[1]:.4f}")
-    v = chip.vendor
-    if v is not None and v.ran:
-        color = "green" if v.mismatches == 0 else "red"
-        console.print(f"[{color}]vendor cross-check[/]: {v.simulator}: {v.mismatches} differing spike counts "
-                      f"of {v.spikes} ({v.samples} samples)")
-    elif v is not None:
-        console.print(f"[yellow]vendor cross-check not run[/]: {escape(v.reason or '')}")
+    if chip.vendor is not None:
+        _print_vendor(console, chip.vendor, None)
     for n in chip.notes:
         if n.severity == "warning":
             console.print(f"[yellow]mapping[/] {escape(n.layer)}.{n.field}: {escape(n.message)}")
+
+
+def _print_vendor(console: Console, v: Any, missing: str | None) -> None:
+    """The vendor cross-check line: its verdict, or why it did not run (``missing`` when there is none)."""
+    if v is not None and v.ran:
+        color = "green" if v.mismatches == 0 else "red"
+        console.print(f"[{color}]vendor cross-check[/]: {escape(v.simulator)}: {v.mismatches} differing "
+                      f"spike counts of {v.spikes} ({v.samples} samples)")
+    else:
+        reason = v.reason if v is not None else missing
+        console.print(f"[yellow]vendor cross-check not run[/]: {escape(reason or '')}")
 
 
 def print_target_check(console: Console, check: Any) -> None:
@@ -266,14 +272,7 @@ def print_target_check(console: Console, check: Any) -> None:
         for la in check.agreement.layers:
             console.print(f"  {escape(la.layer)}: rate {la.rate_float:.4f} → chip {la.rate_chip:.4f}, "
                           f"spike agreement {la.agreement:.4f}")
-    v = check.vendor
-    if v is not None and v.ran:
-        color = "green" if v.mismatches == 0 else "red"
-        console.print(f"[{color}]vendor cross-check[/]: {escape(v.simulator)}: {v.mismatches} differing "
-                      f"spike counts of {v.spikes} ({v.samples} samples)")
-    else:
-        reason = v.reason if v is not None else check.chip_error
-        console.print(f"[yellow]vendor cross-check not run[/]: {escape(reason or '')}")
+    _print_vendor(console, check.vendor, check.chip_error)
     rep = check.hw_check
     for viol in rep.violations:
         color = "red" if viol.severity == "error" else "yellow"
